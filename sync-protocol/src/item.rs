@@ -1,0 +1,234 @@
+//! The signed envelope every stored and synced item travels in.
+//!
+//! An item's bytes are `Envelope { v, kind, body, author, sig }` in canonical CBOR; its
+//! content address is the SHA-256 of exactly those bytes. The signature covers the exact
+//! body bytes under a per-kind domain, so verification never re-serializes anything.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    certificate::{CertRequest, Certificate},
+    document::DocumentSnapshot,
+    encoding::{from_canonical, to_canonical, FORMAT_VERSION},
+    enrollment::{DeviceEnrollment, HubIdentity},
+    receipt::Receipt,
+    signature::DocSignature,
+    status::StatusUpdate,
+    submission::Submission,
+    Address, ProtocolError, PublicKey, SecretKey,
+};
+
+/// Which body an envelope carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum ItemKind {
+    HubIdentity = 1,
+    Enrollment = 2,
+    CertRequest = 3,
+    Certificate = 4,
+    Snapshot = 5,
+    Signature = 6,
+    Submission = 7,
+    Receipt = 8,
+    Status = 9,
+}
+
+impl ItemKind {
+    /// Every kind, in the order a thin link should carry them: trust and receipts first.
+    pub const ALL: [ItemKind; 9] = [
+        ItemKind::HubIdentity,
+        ItemKind::Enrollment,
+        ItemKind::CertRequest,
+        ItemKind::Certificate,
+        ItemKind::Snapshot,
+        ItemKind::Signature,
+        ItemKind::Submission,
+        ItemKind::Receipt,
+        ItemKind::Status,
+    ];
+
+    /// A short English name for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            ItemKind::HubIdentity => "hub identity",
+            ItemKind::Enrollment => "device enrollment",
+            ItemKind::CertRequest => "certificate request",
+            ItemKind::Certificate => "certificate",
+            ItemKind::Snapshot => "document snapshot",
+            ItemKind::Signature => "document signature",
+            ItemKind::Submission => "submission",
+            ItemKind::Receipt => "receipt",
+            ItemKind::Status => "status update",
+        }
+    }
+
+    fn from_u8(v: u8) -> Option<Self> {
+        ItemKind::ALL.into_iter().find(|k| *k as u8 == v)
+    }
+
+    fn domain(self) -> Vec<u8> {
+        format!("espm/{FORMAT_VERSION}/item/{}", self as u8).into_bytes()
+    }
+}
+
+/// A decoded item body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Item {
+    HubIdentity(HubIdentity),
+    Enrollment(DeviceEnrollment),
+    CertRequest(CertRequest),
+    Certificate(Certificate),
+    Snapshot(DocumentSnapshot),
+    Signature(DocSignature),
+    Submission(Submission),
+    Receipt(Receipt),
+    Status(StatusUpdate),
+}
+
+impl Item {
+    /// The kind of this body.
+    pub fn kind(&self) -> ItemKind {
+        match self {
+            Item::HubIdentity(_) => ItemKind::HubIdentity,
+            Item::Enrollment(_) => ItemKind::Enrollment,
+            Item::CertRequest(_) => ItemKind::CertRequest,
+            Item::Certificate(_) => ItemKind::Certificate,
+            Item::Snapshot(_) => ItemKind::Snapshot,
+            Item::Signature(_) => ItemKind::Signature,
+            Item::Submission(_) => ItemKind::Submission,
+            Item::Receipt(_) => ItemKind::Receipt,
+            Item::Status(_) => ItemKind::Status,
+        }
+    }
+
+    fn encode_body(&self) -> Vec<u8> {
+        match self {
+            Item::HubIdentity(b) => to_canonical(b),
+            Item::Enrollment(b) => to_canonical(b),
+            Item::CertRequest(b) => to_canonical(b),
+            Item::Certificate(b) => to_canonical(b),
+            Item::Snapshot(b) => to_canonical(b),
+            Item::Signature(b) => to_canonical(b),
+            Item::Submission(b) => to_canonical(b),
+            Item::Receipt(b) => to_canonical(b),
+            Item::Status(b) => to_canonical(b),
+        }
+    }
+
+    fn decode_body(kind: ItemKind, body: &[u8]) -> Result<Item, ProtocolError> {
+        let what = "item body";
+        Ok(match kind {
+            ItemKind::HubIdentity => Item::HubIdentity(from_canonical(body, what)?),
+            ItemKind::Enrollment => Item::Enrollment(from_canonical(body, what)?),
+            ItemKind::CertRequest => Item::CertRequest(from_canonical(body, what)?),
+            ItemKind::Certificate => Item::Certificate(from_canonical(body, what)?),
+            ItemKind::Snapshot => Item::Snapshot(from_canonical(body, what)?),
+            ItemKind::Signature => Item::Signature(from_canonical(body, what)?),
+            ItemKind::Submission => Item::Submission(from_canonical(body, what)?),
+            ItemKind::Receipt => Item::Receipt(from_canonical(body, what)?),
+            ItemKind::Status => Item::Status(from_canonical(body, what)?),
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    v: u8,
+    kind: u8,
+    #[serde(with = "serde_bytes")]
+    body: Vec<u8>,
+    author: PublicKey,
+    #[serde(with = "serde_bytes")]
+    sig: Vec<u8>,
+}
+
+/// An item with its exact bytes, its address, its author and its decoded body.
+#[derive(Clone, Debug)]
+pub struct SignedItem {
+    /// The exact canonical envelope bytes: what is stored, sent and addressed.
+    pub bytes: Vec<u8>,
+    /// SHA-256 of `bytes`.
+    pub address: Address,
+    /// The key whose signature the envelope carries.
+    pub author: PublicKey,
+    /// The decoded body.
+    pub item: Item,
+}
+
+impl SignedItem {
+    /// Encodes and signs a body with `key`.
+    pub fn seal(item: Item, key: &SecretKey) -> SignedItem {
+        let kind = item.kind();
+        let body = item.encode_body();
+        let sig = key.sign(&kind.domain(), &body).to_vec();
+        let env = Envelope { v: FORMAT_VERSION, kind: kind as u8, body, author: key.public(), sig };
+        let bytes = to_canonical(&env);
+        SignedItem { address: Address::of(&bytes), author: key.public(), item, bytes }
+    }
+
+    /// Decodes bytes from a store or a peer and verifies the author's signature.
+    pub fn open(bytes: &[u8]) -> Result<SignedItem, ProtocolError> {
+        let env: Envelope = from_canonical(bytes, "item envelope")?;
+        if env.v != FORMAT_VERSION {
+            return Err(ProtocolError::UnsupportedVersion { found: env.v, supported: FORMAT_VERSION });
+        }
+        let kind = ItemKind::from_u8(env.kind)
+            .ok_or_else(|| ProtocolError::malformed("item envelope", format!("unknown item kind {}", env.kind)))?;
+        let address = Address::of(bytes);
+        if !env.author.verify(&kind.domain(), &env.body, &env.sig) {
+            return Err(ProtocolError::BadSignature { kind: kind.name(), address: address.to_hex() });
+        }
+        let item = Item::decode_body(kind, &env.body)?;
+        Ok(SignedItem { bytes: bytes.to_vec(), address, author: env.author, item })
+    }
+
+    /// The kind of the body.
+    pub fn kind(&self) -> ItemKind {
+        self.item.kind()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{status::{DocState, StatusUpdate}, Timestamp};
+
+    fn sample() -> Item {
+        Item::Status(StatusUpdate {
+            doc_id: "d1".into(),
+            satker: "123456".into(),
+            state: DocState::Konversi,
+            at: Timestamp(1_700_000_000_000),
+            reason: None,
+            by: "fo".into(),
+        })
+    }
+
+    #[test]
+    fn sealed_item_opens_with_same_address() {
+        let k = SecretKey::generate();
+        let s = SignedItem::seal(sample(), &k);
+        let o = SignedItem::open(&s.bytes).unwrap();
+        assert_eq!(o.address, s.address);
+        assert_eq!(o.item, sample());
+        assert_eq!(o.author, k.public());
+    }
+
+    #[test]
+    fn one_changed_byte_fails_verification_naming_the_item() {
+        let k = SecretKey::generate();
+        let s = SignedItem::seal(sample(), &k);
+        for i in 0..s.bytes.len() {
+            let mut b = s.bytes.clone();
+            b[i] ^= 0x01;
+            assert!(SignedItem::open(&b).is_err(), "flip at byte {i} went unnoticed");
+        }
+        let mut b = s.bytes.clone();
+        let n = b.len();
+        b[n - 1] ^= 0x40; // inside the signature
+        match SignedItem::open(&b) {
+            Err(ProtocolError::BadSignature { address, .. }) => assert_eq!(address, Address::of(&b).to_hex()),
+            other => panic!("expected BadSignature, got {other:?}"),
+        }
+    }
+}

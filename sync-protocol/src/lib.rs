@@ -1,0 +1,32 @@
+//! What crosses the wire and what is signed in espm: the data model (documents,
+//! signatures, submissions, receipts, status updates, certificates, enrollments),
+//! canonical CBOR encoding, content addresses, ed25519 signing, the signing policy
+//! table, and the reconciliation session as a sans-IO state machine.
+//!
+//! This crate must never do IO: no sockets, no async runtime, no disk. Callers feed it
+//! bytes and messages and ask it for the next ones, so every rule here can be tested
+//! deterministically in memory.
+
+pub mod address;
+pub mod certificate;
+pub mod document;
+pub mod encoding;
+pub mod enrollment;
+pub mod error;
+pub mod item;
+pub mod keys;
+pub mod message;
+pub mod policy;
+pub mod receipt;
+pub mod session;
+pub mod signature;
+pub mod status;
+pub mod stream;
+pub mod submission;
+pub mod time;
+
+pub use address::Address;
+pub use error::ProtocolError;
+pub use item::{Item, ItemKind, SignedItem};
+pub use keys::{NodeId, PublicKey, SecretKey};
+pub use time::Timestamp;

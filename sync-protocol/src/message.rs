@@ -1,0 +1,69 @@
+//! Reconciliation messages as they cross the wire, and their framing limits.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    encoding::{from_cbor, to_canonical},
+    stream::{StreamId, VersionVector},
+    Address, ProtocolError,
+};
+
+/// The most bytes one message may take on the wire; larger ones close the connection.
+pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
+
+/// One item inside a frame, with its position in the stream.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameItem {
+    /// Sequence number in the stream.
+    pub seq: u64,
+    /// The item's exact envelope bytes.
+    #[serde(with = "serde_bytes")]
+    pub bytes: Vec<u8>,
+}
+
+/// Why a receiver refused one item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// Position of the refused item in its stream.
+    pub seq: u64,
+    /// Its content address.
+    pub address: Address,
+    /// A plain sentence for the people at the sending end.
+    pub reason: String,
+}
+
+/// A reconciliation message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Message {
+    /// Opens a session: which streams the sender wants (and how far it holds them) and
+    /// which it can offer.
+    Hello { version: u8, want: VersionVector, offer: Vec<StreamId> },
+    /// Items of `stream` covering positions `after + 1 ..= through`; positions the
+    /// receiver may not read are skipped, so `items` can be sparse.
+    Frame { stream: StreamId, after: u64, through: u64, items: Vec<FrameItem> },
+    /// The receiver durably holds `stream` through `through`; refused items are named.
+    Ack { stream: StreamId, through: u64, refused: Vec<Refusal> },
+    /// The sender has nothing more to send and all it sent is acknowledged.
+    Done,
+    /// The sender is closing the session for the reason given.
+    Abort { reason: String },
+}
+
+impl Message {
+    /// Encodes for the wire.
+    pub fn encode(&self) -> Vec<u8> {
+        to_canonical(self)
+    }
+
+    /// Decodes a message from the wire.
+    pub fn decode(bytes: &[u8]) -> Result<Message, ProtocolError> {
+        if bytes.len() > MAX_MESSAGE_BYTES {
+            return Err(ProtocolError::Violation(format!(
+                "message of {} bytes exceeds the limit of {MAX_MESSAGE_BYTES}",
+                bytes.len()
+            )));
+        }
+        from_cbor(bytes, "sync message")
+    }
+}

@@ -1,0 +1,324 @@
+//! The reconciliation session: a sans-IO state machine in the style of quinn-proto.
+//!
+//! Each side feeds received messages to [`Session::handle`] and asks
+//! [`Session::poll_transmit`] for the next message to send. The node's store is reached
+//! only through the [`Replica`] trait, so two sessions and two in-memory replicas can be
+//! wired together in a test with no sockets, clocks or disk.
+//!
+//! Flow: the client says which streams it wants (with its version vector) and which it
+//! offers; the server answers with the positions it holds of the offered streams it
+//! accepts. Each side then sends only what the other lacks, in bounded frames, at most
+//! `window` frames unacknowledged per stream. Acks come after the receiver has stored a
+//! frame durably, so the receiver's version vector is the resumable checkpoint. The
+//! client says `Done` once all it sent is acknowledged; the server says `Done` once it
+//! has seen that and sent everything up to its current heads, including items it made
+//! while receiving (receipts).
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::{
+    encoding::FORMAT_VERSION,
+    message::{FrameItem, Message, Refusal},
+    stream::{StreamId, VersionVector},
+    ProtocolError,
+};
+
+/// A slice of a stream read for sending.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Chunk {
+    /// The items the peer may read, in order.
+    pub items: Vec<FrameItem>,
+    /// The last position this read covers, including skipped items.
+    pub through: u64,
+}
+
+/// What a session needs from the node's store. Implementations decide authorization:
+/// which streams the peer may read and which items it may write.
+pub trait Replica {
+    /// Streams this node wants from the peer and how far it holds each.
+    fn wanted(&self) -> Result<VersionVector, ProtocolError>;
+    /// Streams this node offers to the peer.
+    fn offered(&self) -> Result<Vec<StreamId>, ProtocolError>;
+    /// If this node accepts `stream` from the peer, how far it holds it.
+    fn accepts(&self, stream: &StreamId) -> Result<Option<u64>, ProtocolError>;
+    /// Whether the peer may read `stream` from this node.
+    fn may_serve(&self, stream: &StreamId) -> bool;
+    /// The last position of `stream` this node holds.
+    fn head(&self, stream: &StreamId) -> Result<u64, ProtocolError>;
+    /// Items of `stream` after `after`, about `max_bytes` worth (at least one item).
+    fn read(&self, stream: &StreamId, after: u64, max_bytes: usize) -> Result<Chunk, ProtocolError>;
+    /// Verifies and stores a frame's items and advances the stream to `through`, durably,
+    /// before returning. Items it will not store are returned as refusals.
+    fn receive(&mut self, stream: &StreamId, items: &[FrameItem], through: u64) -> Result<Vec<Refusal>, ProtocolError>;
+    /// The peer refused items this node sent.
+    fn peer_refused(&mut self, stream: &StreamId, refusals: &[Refusal]) -> Result<(), ProtocolError>;
+}
+
+/// Which end of the connection this session is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The satker or auditor node that dialled.
+    Client,
+    /// The hub.
+    Server,
+}
+
+/// Tunables for a session.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// Target payload bytes per frame.
+    pub frame_bytes: usize,
+    /// Frames in flight per stream before waiting for an ack.
+    pub window: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { frame_bytes: 64 * 1024, window: 4 }
+    }
+}
+
+/// Counters for progress display and summaries.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Items sent in frames.
+    pub sent_items: u64,
+    /// Items received in frames and stored or already held.
+    pub received_items: u64,
+    /// Items the peer refused, with its reasons.
+    pub refused_by_peer: Vec<(StreamId, Refusal)>,
+    /// Items this node refused.
+    pub refused_here: Vec<(StreamId, Refusal)>,
+}
+
+#[derive(Debug)]
+struct Outgoing {
+    sent_through: u64,
+    in_flight: usize,
+}
+
+/// One reconciliation between two nodes.
+pub struct Session {
+    side: Side,
+    config: Config,
+    outbox: VecDeque<Message>,
+    hello_received: bool,
+    outgoing: BTreeMap<StreamId, Outgoing>,
+    incoming: BTreeMap<StreamId, u64>,
+    peer_done: bool,
+    done_sent: bool,
+    stats: Stats,
+}
+
+impl Session {
+    /// Starts the dialling side; its Hello is the first message out.
+    pub fn client(config: Config, replica: &impl Replica) -> Result<Session, ProtocolError> {
+        let want = replica.wanted()?;
+        let offer = replica.offered()?;
+        let mut s = Session::new(Side::Client, config);
+        s.incoming = want.clone();
+        s.outbox.push_back(Message::Hello { version: FORMAT_VERSION, want, offer });
+        Ok(s)
+    }
+
+    /// Starts the answering side; it waits for the client's Hello.
+    pub fn server(config: Config) -> Session {
+        Session::new(Side::Server, config)
+    }
+
+    fn new(side: Side, config: Config) -> Session {
+        Session {
+            side,
+            config,
+            outbox: VecDeque::new(),
+            hello_received: false,
+            outgoing: BTreeMap::new(),
+            incoming: BTreeMap::new(),
+            peer_done: false,
+            done_sent: false,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The version vector this node holds of what it receives in this session.
+    pub fn received_vector(&self) -> &VersionVector {
+        &self.incoming
+    }
+
+    /// Whether the session has finished: for the client, the server said Done; for the
+    /// server, it has said Done.
+    pub fn is_done(&self) -> bool {
+        match self.side {
+            Side::Client => self.peer_done && self.done_sent,
+            Side::Server => self.done_sent,
+        }
+    }
+
+    /// Feeds one message from the peer.
+    pub fn handle(&mut self, msg: Message, replica: &mut impl Replica) -> Result<(), ProtocolError> {
+        match msg {
+            Message::Hello { version, want, offer } => self.on_hello(version, want, offer, replica),
+            Message::Frame { stream, after, through, items } => self.on_frame(stream, after, through, items, replica),
+            Message::Ack { stream, through, refused } => self.on_ack(stream, through, refused, replica),
+            Message::Done => {
+                if !self.hello_received {
+                    return Err(ProtocolError::Violation("Done before Hello".into()));
+                }
+                self.peer_done = true;
+                Ok(())
+            }
+            Message::Abort { reason } => Err(ProtocolError::Violation(format!("the peer closed the session: {reason}"))),
+        }
+    }
+
+    fn on_hello(
+        &mut self,
+        version: u8,
+        want: VersionVector,
+        offer: Vec<StreamId>,
+        replica: &mut impl Replica,
+    ) -> Result<(), ProtocolError> {
+        if self.hello_received {
+            return Err(ProtocolError::Violation("second Hello in one session".into()));
+        }
+        if version != FORMAT_VERSION {
+            return Err(ProtocolError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+        }
+        self.hello_received = true;
+        for (stream, peer_has) in want {
+            if replica.may_serve(&stream) {
+                self.outgoing.insert(stream, Outgoing { sent_through: peer_has, in_flight: 0 });
+            }
+        }
+        if self.side == Side::Server {
+            let mut accepted = VersionVector::new();
+            for stream in offer {
+                if let Some(pos) = replica.accepts(&stream)? {
+                    accepted.insert(stream, pos);
+                }
+            }
+            self.incoming = accepted.clone();
+            self.outbox.push_back(Message::Hello { version: FORMAT_VERSION, want: accepted, offer: Vec::new() });
+        } else if !offer.is_empty() {
+            return Err(ProtocolError::Violation("the hub offered streams in its Hello".into()));
+        }
+        Ok(())
+    }
+
+    fn on_frame(
+        &mut self,
+        stream: StreamId,
+        after: u64,
+        through: u64,
+        items: Vec<FrameItem>,
+        replica: &mut impl Replica,
+    ) -> Result<(), ProtocolError> {
+        let Some(pos) = self.incoming.get(&stream).copied() else {
+            return Err(ProtocolError::Violation(format!("frame for {stream}, which this session did not agree to receive")));
+        };
+        if through < after {
+            return Err(ProtocolError::Violation(format!("frame for {stream} ends ({through}) before it starts ({after})")));
+        }
+        if after > pos {
+            return Err(ProtocolError::Violation(format!(
+                "frame for {stream} starts after {after} but this node holds only through {pos}"
+            )));
+        }
+        let mut last = after;
+        for it in &items {
+            if it.seq <= last || it.seq > through {
+                return Err(ProtocolError::Violation(format!(
+                    "frame for {stream} has item {} out of order or outside {after}..={through}",
+                    it.seq
+                )));
+            }
+            last = it.seq;
+        }
+        let fresh: Vec<FrameItem> = items.into_iter().filter(|i| i.seq > pos).collect();
+        let refused = if through > pos { replica.receive(&stream, &fresh, through)? } else { Vec::new() };
+        self.stats.received_items += fresh.len() as u64;
+        self.stats.refused_here.extend(refused.iter().cloned().map(|r| (stream.clone(), r)));
+        let held = through.max(pos);
+        self.incoming.insert(stream.clone(), held);
+        self.outbox.push_back(Message::Ack { stream, through: held, refused });
+        Ok(())
+    }
+
+    fn on_ack(
+        &mut self,
+        stream: StreamId,
+        through: u64,
+        refused: Vec<Refusal>,
+        replica: &mut impl Replica,
+    ) -> Result<(), ProtocolError> {
+        let Some(out) = self.outgoing.get_mut(&stream) else {
+            return Err(ProtocolError::Violation(format!("ack for {stream}, which this node never sent")));
+        };
+        if out.in_flight == 0 || through > out.sent_through {
+            return Err(ProtocolError::Violation(format!("ack for {stream} through {through}, which was never sent")));
+        }
+        out.in_flight -= 1;
+        if !refused.is_empty() {
+            replica.peer_refused(&stream, &refused)?;
+            self.stats.refused_by_peer.extend(refused.into_iter().map(|r| (stream.clone(), r)));
+        }
+        Ok(())
+    }
+
+    /// The next message to send, if any. Call until it returns `None`, then wait for
+    /// the peer.
+    pub fn poll_transmit(&mut self, replica: &mut impl Replica) -> Result<Option<Message>, ProtocolError> {
+        if let Some(m) = self.outbox.pop_front() {
+            return Ok(Some(m));
+        }
+        if !self.hello_received || self.done_sent {
+            return Ok(None);
+        }
+        // Trust first, then scopes, then a device's own stream: on a thin link the items
+        // that make everything else verifiable travel first.
+        let mut order: Vec<StreamId> = self.outgoing.keys().cloned().collect();
+        order.sort_by_key(|s| match s {
+            StreamId::Trust => 0,
+            StreamId::Scope(_) => 1,
+            StreamId::Origin(_) => 2,
+        });
+        let mut idle = true;
+        for stream in order {
+            let head = replica.head(&stream)?;
+            let Some(out) = self.outgoing.get_mut(&stream) else { continue };
+            if out.sent_through < head {
+                idle = false;
+                if out.in_flight < self.config.window {
+                    let after = out.sent_through;
+                    let chunk = replica.read(&stream, after, self.config.frame_bytes)?;
+                    if chunk.through <= after {
+                        return Err(ProtocolError::Replica(format!("read of {stream} after {after} made no progress")));
+                    }
+                    out.sent_through = chunk.through;
+                    out.in_flight += 1;
+                    self.stats.sent_items += chunk.items.len() as u64;
+                    return Ok(Some(Message::Frame { stream, after, through: chunk.through, items: chunk.items }));
+                }
+            } else if out.in_flight > 0 {
+                idle = false;
+            }
+        }
+        let may_finish = match self.side {
+            Side::Client => idle,
+            Side::Server => idle && self.peer_done,
+        };
+        if may_finish {
+            self.done_sent = true;
+            return Ok(Some(Message::Done));
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,98 @@
+//! Document states and the hub's signed status updates.
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ProtocolError, Timestamp};
+
+/// Where a document stands on its journey.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DocState {
+    Draft,
+    Signed,
+    Queued,
+    Delivered,
+    Received,
+    Konversi,
+    Validasi,
+    Reviu,
+    Approved,
+    Rejected,
+}
+
+impl DocState {
+    /// The contract's name for the state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocState::Draft => "draft",
+            DocState::Signed => "signed",
+            DocState::Queued => "queued",
+            DocState::Delivered => "delivered",
+            DocState::Received => "received",
+            DocState::Konversi => "konversi",
+            DocState::Validasi => "validasi",
+            DocState::Reviu => "reviu",
+            DocState::Approved => "approved",
+            DocState::Rejected => "rejected",
+        }
+    }
+
+    /// The processing stage that follows this one at the KPPN, if any.
+    pub fn next_stage(self) -> Option<DocState> {
+        match self {
+            DocState::Received => Some(DocState::Konversi),
+            DocState::Konversi => Some(DocState::Validasi),
+            DocState::Validasi => Some(DocState::Reviu),
+            DocState::Reviu => Some(DocState::Approved),
+            _ => None,
+        }
+    }
+
+    /// Whether the KPPN may still reject a document in this state.
+    pub fn rejectable(self) -> bool {
+        matches!(
+            self,
+            DocState::Delivered | DocState::Received | DocState::Konversi | DocState::Validasi | DocState::Reviu
+        )
+    }
+}
+
+impl fmt::Display for DocState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DocState {
+    type Err = ProtocolError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        use DocState::*;
+        [Draft, Signed, Queued, Delivered, Received, Konversi, Validasi, Reviu, Approved, Rejected]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| ProtocolError::BadIdentifier {
+                what: "state",
+                text: s.to_string(),
+                why: "expected draft, signed, queued, delivered, received, konversi, validasi, reviu, approved or rejected".into(),
+            })
+    }
+}
+
+/// A KPPN's statement that a document moved to a state. Signed by the hub authority.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusUpdate {
+    /// The document.
+    pub doc_id: String,
+    /// Its satker.
+    pub satker: String,
+    /// The new state.
+    pub state: DocState,
+    /// When.
+    pub at: Timestamp,
+    /// Why, for a rejection.
+    pub reason: Option<String>,
+    /// The KPPN user or role that acted.
+    pub by: String,
+}
