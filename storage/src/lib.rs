@@ -1,1 +1,22 @@
-//! x
+//! The embedded store of an espm node, on sled: items by content address, stream logs
+//! and receive checkpoints, typed record tables for the node's indexes, drafts as
+//! automerge documents, signer keys sealed under a passphrase, and the hub's
+//! hash-chained log.
+//!
+//! Every write for one item (the item and all its indexes) is one atomic sled batch.
+//! Nothing is durable until [`Store::flush`]; callers must flush before they acknowledge
+//! or receipt anything. This crate must never decide policy (who may write what): that
+//! is the node's job; it only keeps what it is given, consistently.
+
+pub mod draft;
+pub mod error;
+pub mod hublog;
+pub mod sealed_key;
+pub mod store;
+pub mod table;
+
+pub use draft::Draft;
+pub use error::StoreError;
+pub use sealed_key::SealedKey;
+pub use store::{Store, StreamEntry, Txn};
+pub use table::Table;

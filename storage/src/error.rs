@@ -1,0 +1,37 @@
+//! The one error type of the storage crate.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// What can go wrong with the store.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// Another process holds the store open.
+    #[error("the store at {path} is in use by another espm process; stop it or run the command against it while it serves")]
+    Locked { path: PathBuf },
+    /// sled failed; usually the disk.
+    #[error("store {action} failed: {source}")]
+    Sled { action: &'static str, source: sled::Error },
+    /// A record that does not decode: the store is damaged or from another version.
+    #[error("stored {what} is damaged or from an incompatible version: {detail}")]
+    Corrupt { what: String, detail: String },
+    /// The passphrase does not open a sealed key.
+    #[error("wrong passphrase")]
+    WrongPassphrase,
+    /// A draft operation failed.
+    #[error("draft: {0}")]
+    Draft(String),
+    /// An item failed protocol checks.
+    #[error(transparent)]
+    Protocol(#[from] sync_protocol::ProtocolError),
+    /// A background writer panicked while holding the write lock.
+    #[error("the store's write lock was poisoned by an earlier failure; restart the node")]
+    Poisoned,
+}
+
+impl StoreError {
+    pub(crate) fn sled(action: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
+        move |source| StoreError::Sled { action, source }
+    }
+}

@@ -1,0 +1,397 @@
+//! The sled-backed store and its atomic write transactions.
+//!
+//! One sled tree holds everything under short key prefixes, so that all the writes for
+//! one item, whatever indexes they touch, go into a single atomic `sled::Batch`:
+//! `i/` items by address, `s/` stream logs, `h/` stream heads, `r/` receive checkpoints,
+//! `l/` the hub log, and the record tables of [`Table`].
+
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    sync::{Mutex, MutexGuard},
+};
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use sync_protocol::{stream::StreamId, Address, NodeId};
+
+use crate::{StoreError, Table};
+
+/// One position of a stream log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamEntry {
+    /// The item at this position.
+    pub address: Address,
+    /// The device that authored it, when it came from a device; lets the hub skip
+    /// echoing a device's own items back to it.
+    pub origin: Option<NodeId>,
+}
+
+/// An open store. Cheap to share behind an `Arc`; writes are serialized internally.
+pub struct Store {
+    db: sled::Db,
+    tree: sled::Tree,
+    write_lock: Mutex<()>,
+}
+
+fn stream_prefix(tag: u8, stream: &StreamId) -> Vec<u8> {
+    let k = stream.key();
+    let mut out = Vec::with_capacity(4 + k.len());
+    out.push(tag);
+    out.push(b'/');
+    out.extend_from_slice(&(k.len() as u16).to_be_bytes());
+    out.extend_from_slice(&k);
+    out
+}
+
+fn log_key(stream: &StreamId, seq: u64) -> Vec<u8> {
+    let mut k = stream_prefix(b's', stream);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn item_key(addr: &Address) -> Vec<u8> {
+    [b"i/".as_slice(), &addr.0].concat()
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
+    ciborium::from_reader(bytes).map_err(|e| StoreError::Corrupt { what: what.to_string(), detail: e.to_string() })
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Serializing plain records into a Vec cannot fail.
+    if let Err(e) = ciborium::into_writer(value, &mut out) {
+        panic!("record encoding failed: {e}");
+    }
+    out
+}
+
+fn u64_of(bytes: Option<sled::IVec>, what: &str) -> Result<u64, StoreError> {
+    match bytes {
+        None => Ok(0),
+        Some(b) => {
+            let arr: [u8; 8] = b.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                what: what.to_string(),
+                detail: format!("{} bytes where 8 were expected", b.len()),
+            })?;
+            Ok(u64::from_be_bytes(arr))
+        }
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let path = dir.join("store");
+        let db = sled::Config::new().path(&path).open().map_err(|e| match e {
+            sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
+                StoreError::Locked { path: path.clone() }
+            }
+            other => StoreError::Sled { action: "open", source: other },
+        })?;
+        let tree = db.open_tree("espm").map_err(StoreError::sled("open"))?;
+        Ok(Store { db, tree, write_lock: Mutex::new(()) })
+    }
+
+    /// Makes every applied write durable. Call before acknowledging anything.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(StoreError::sled("flush"))?;
+        Ok(())
+    }
+
+    fn raw(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
+        self.tree.get(key).map_err(StoreError::sled("read"))
+    }
+
+    /// The bytes of the item at `addr`.
+    pub fn item(&self, addr: &Address) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.raw(&item_key(addr))?.map(|v| v.to_vec()))
+    }
+
+    /// Every stored item, in address order.
+    pub fn items(&self) -> impl Iterator<Item = Result<(Address, Vec<u8>), StoreError>> + '_ {
+        self.tree.scan_prefix(b"i/").map(|r| {
+            let (k, v) = r.map_err(StoreError::sled("scan"))?;
+            let arr: [u8; 32] = k[2..].try_into().map_err(|_| StoreError::Corrupt {
+                what: "item key".into(),
+                detail: "not 32 bytes".into(),
+            })?;
+            Ok((Address(arr), v.to_vec()))
+        })
+    }
+
+    /// The last position of our log of `stream`.
+    pub fn head(&self, stream: &StreamId) -> Result<u64, StoreError> {
+        u64_of(self.raw(&stream_prefix(b'h', stream))?, "stream head")
+    }
+
+    /// How far we hold `stream` as received from a peer.
+    pub fn position(&self, stream: &StreamId) -> Result<u64, StoreError> {
+        u64_of(self.raw(&stream_prefix(b'r', stream))?, "receive checkpoint")
+    }
+
+    /// The entry at `seq` of our log of `stream`.
+    pub fn entry(&self, stream: &StreamId, seq: u64) -> Result<Option<StreamEntry>, StoreError> {
+        self.raw(&log_key(stream, seq))?.map(|v| decode(&v, "stream entry")).transpose()
+    }
+
+    /// Reads our log of `stream` after `after`: about `max_bytes` of items (at least
+    /// one), skipping entries `skip` rejects. Returns the items and the last position
+    /// covered, skipped entries included.
+    pub fn read_stream(
+        &self,
+        stream: &StreamId,
+        after: u64,
+        max_bytes: usize,
+        skip: impl Fn(&StreamEntry) -> bool,
+    ) -> Result<(Vec<(u64, Vec<u8>)>, u64), StoreError> {
+        let start = log_key(stream, after.saturating_add(1));
+        let end = log_key(stream, u64::MAX);
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        let mut through = after;
+        for r in self.tree.range(start..=end) {
+            let (k, v) = r.map_err(StoreError::sled("scan"))?;
+            let seq = u64::from_be_bytes(k[k.len() - 8..].try_into().map_err(|_| StoreError::Corrupt {
+                what: "stream key".into(),
+                detail: "short".into(),
+            })?);
+            let entry: StreamEntry = decode(&v, "stream entry")?;
+            if skip(&entry) {
+                through = seq;
+                continue;
+            }
+            let item = self.item(&entry.address)?.ok_or_else(|| StoreError::Corrupt {
+                what: format!("stream {stream} position {seq}"),
+                detail: format!("names item {} which is not stored", entry.address),
+            })?;
+            if !out.is_empty() && bytes + item.len() > max_bytes {
+                break;
+            }
+            bytes += item.len();
+            out.push((seq, item));
+            through = seq;
+        }
+        Ok((out, through))
+    }
+
+    /// A record from a table.
+    pub fn get<T: DeserializeOwned>(&self, table: Table, key: &str) -> Result<Option<T>, StoreError> {
+        self.raw(&table.key(key))?.map(|v| decode(&v, &format!("{table:?} record {key}"))).transpose()
+    }
+
+    /// Every record of a table whose key starts with `prefix`, in key order.
+    pub fn list<T: DeserializeOwned>(&self, table: Table, prefix: &str) -> Result<Vec<(String, T)>, StoreError> {
+        let p = table.key(prefix);
+        let skip = table.prefix().len();
+        self.tree
+            .scan_prefix(&p)
+            .map(|r| {
+                let (k, v) = r.map_err(StoreError::sled("scan"))?;
+                let key = String::from_utf8_lossy(&k[skip..]).into_owned();
+                let val = decode(&v, &format!("{table:?} record {key}"))?;
+                Ok((key, val))
+            })
+            .collect()
+    }
+
+    /// Runs `f` as one atomic write: either all it wrote is applied, or none of it.
+    /// Not durable until [`Store::flush`].
+    pub fn write<R>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>) -> Result<R, StoreError> {
+        let guard = self.write_lock.lock().map_err(|_| StoreError::Poisoned)?;
+        let mut txn = Txn { store: self, overlay: BTreeMap::new(), _guard: guard };
+        let r = f(&mut txn)?;
+        let mut batch = sled::Batch::default();
+        for (k, v) in std::mem::take(&mut txn.overlay) {
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
+        }
+        self.tree.apply_batch(batch).map_err(StoreError::sled("write"))?;
+        Ok(r)
+    }
+
+    /// Size of the store on disk, in bytes.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.db.size_on_disk().map_err(StoreError::sled("stat"))
+    }
+}
+
+/// One atomic write. Reads through it see its own pending writes.
+pub struct Txn<'a> {
+    store: &'a Store,
+    overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    _guard: MutexGuard<'a, ()>,
+}
+
+impl Txn<'_> {
+    fn raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.overlay.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => Ok(self.store.raw(key)?.map(|v| v.to_vec())),
+        }
+    }
+
+    fn put_raw(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.overlay.insert(key, Some(value));
+    }
+
+    fn u64_at(&self, key: &[u8], what: &str) -> Result<u64, StoreError> {
+        u64_of(self.raw(key)?.map(sled::IVec::from), what)
+    }
+
+    /// Whether the item is stored (or being stored in this write).
+    pub fn has_item(&self, addr: &Address) -> Result<bool, StoreError> {
+        Ok(self.raw(&item_key(addr))?.is_some())
+    }
+
+    /// Stores item bytes by their address; storing the same bytes twice is a no-op.
+    /// Returns the address and whether it was new.
+    pub fn put_item(&mut self, bytes: &[u8]) -> Result<(Address, bool), StoreError> {
+        let addr = Address::of(bytes);
+        if self.has_item(&addr)? {
+            return Ok((addr, false));
+        }
+        self.put_raw(item_key(&addr), bytes.to_vec());
+        Ok((addr, true))
+    }
+
+    /// Appends an entry to our log of `stream`; returns its position.
+    pub fn append(&mut self, stream: &StreamId, entry: StreamEntry) -> Result<u64, StoreError> {
+        let hk = stream_prefix(b'h', stream);
+        let seq = self.u64_at(&hk, "stream head")? + 1;
+        self.put_raw(hk, seq.to_be_bytes().to_vec());
+        self.put_raw(log_key(stream, seq), encode(&entry));
+        Ok(seq)
+    }
+
+    /// Records that we hold `stream` from a peer through `seq`.
+    pub fn set_position(&mut self, stream: &StreamId, seq: u64) {
+        self.put_raw(stream_prefix(b'r', stream), seq.to_be_bytes().to_vec());
+    }
+
+    /// A record, as this write would leave it.
+    pub fn get<T: DeserializeOwned>(&self, table: Table, key: &str) -> Result<Option<T>, StoreError> {
+        self.raw(&table.key(key))?.map(|v| decode(&v, &format!("{table:?} record {key}"))).transpose()
+    }
+
+    /// Writes a record.
+    pub fn put<T: Serialize>(&mut self, table: Table, key: &str, value: &T) {
+        self.put_raw(table.key(key), encode(value));
+    }
+
+    /// Removes a record.
+    pub fn delete(&mut self, table: Table, key: &str) {
+        self.overlay.insert(table.key(key), None);
+    }
+
+    /// Increments and returns a named counter (starting at 1).
+    pub fn next_counter(&mut self, name: &str) -> Result<u64, StoreError> {
+        let key = Table::Counter.key(name);
+        let n = self.u64_at(&key, "counter")? + 1;
+        self.put_raw(key, n.to_be_bytes().to_vec());
+        Ok(n)
+    }
+
+    pub(crate) fn raw_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.raw(key)
+    }
+
+    pub(crate) fn raw_put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.put_raw(key, value)
+    }
+
+    pub(crate) fn raw_u64(&self, key: &[u8], what: &str) -> Result<u64, StoreError> {
+        self.u64_at(key, what)
+    }
+}
+
+impl Store {
+    pub(crate) fn raw_get(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
+        self.raw(key)
+    }
+
+    pub(crate) fn scan_raw(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + '_ {
+        self.tree.scan_prefix(prefix).map(|r| r.map_err(StoreError::sled("scan")))
+    }
+
+    pub(crate) fn decode_record<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
+        decode(bytes, what)
+    }
+
+    pub(crate) fn encode_record<T: Serialize>(value: &T) -> Vec<u8> {
+        encode(value)
+    }
+
+    pub(crate) fn u64_of(bytes: Option<sled::IVec>, what: &str) -> Result<u64, StoreError> {
+        u64_of(bytes, what)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writing_an_item_and_its_indexes_is_atomic_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let stream = StreamId::Scope("123456".into());
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store
+                .write(|t| {
+                    let (addr, new) = t.put_item(b"hello")?;
+                    assert!(new);
+                    t.append(&stream, StreamEntry { address: addr, origin: None })?;
+                    t.put(Table::Meta, "k", &"v".to_string());
+                    Ok(())
+                })
+                .unwrap();
+            // A failing write leaves nothing behind.
+            let r: Result<(), _> = store.write(|t| {
+                t.put_item(b"never")?;
+                Err(StoreError::Draft("boom".into()))
+            });
+            assert!(r.is_err());
+            store.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.head(&stream).unwrap(), 1);
+        assert_eq!(store.item(&Address::of(b"hello")).unwrap().unwrap(), b"hello");
+        assert!(store.item(&Address::of(b"never")).unwrap().is_none());
+        assert_eq!(store.get::<String>(Table::Meta, "k").unwrap().unwrap(), "v");
+    }
+
+    #[test]
+    fn an_item_received_twice_is_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let first = store.write(|t| t.put_item(b"x")).unwrap();
+        let second = store.write(|t| t.put_item(b"x")).unwrap();
+        assert!(first.1 && !second.1);
+        assert_eq!(store.items().count(), 1);
+    }
+
+    #[test]
+    fn stream_reads_skip_filtered_entries_but_cover_their_positions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let s = StreamId::Trust;
+        let me = sync_protocol::SecretKey::generate().public();
+        store
+            .write(|t| {
+                for (i, origin) in [None, Some(me), None].into_iter().enumerate() {
+                    let (a, _) = t.put_item(format!("item{i}").as_bytes())?;
+                    t.append(&s, StreamEntry { address: a, origin })?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let (items, through) = store.read_stream(&s, 0, 1 << 20, |e| e.origin == Some(me)).unwrap();
+        assert_eq!(through, 3);
+        assert_eq!(items.iter().map(|i| i.0).collect::<Vec<_>>(), vec![1, 3]);
+        let (items, through) = store.read_stream(&s, 0, 1, |_| false).unwrap();
+        assert_eq!((items.len(), through), (1, 1));
+    }
+}
