@@ -1,1 +1,132 @@
-fn main(){}
+//! The `espm` binary: parses the command line, finds the data directory, and runs the
+//! command locally or through the serving node's control socket.
+
+use std::{io::IsTerminal, path::PathBuf, process::ExitCode, sync::Arc};
+
+use anyhow::Context;
+use clap::Parser;
+use espm_node::{
+    cli::{Cli, Command},
+    commands::{execute, init, is_init, Output, Secrets},
+    control, demo,
+    error::NodeError,
+    node::Node,
+    serve,
+};
+use zeroize::Zeroizing;
+
+fn data_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
+    if let Some(d) = &cli.data_dir {
+        return Ok(d.clone());
+    }
+    let dirs = directories::ProjectDirs::from("id", "kemenkeu", "espm")
+        .context("cannot find a home directory for the default data directory; pass --data-dir")?;
+    Ok(dirs.data_dir().to_path_buf())
+}
+
+fn read_passphrase(cmd: &Command) -> anyhow::Result<Secrets> {
+    if !cmd.needs_passphrase() {
+        return Ok(Secrets::default());
+    }
+    if let Ok(p) = std::env::var("ESPM_PASSPHRASE") {
+        return Ok(Secrets {
+            passphrase: Some(Zeroizing::new(p)),
+        });
+    }
+    if std::io::stdin().is_terminal() {
+        let p = rpassword::prompt_password("Signer passphrase: ")
+            .context("cannot read the passphrase from the terminal")?;
+        return Ok(Secrets {
+            passphrase: Some(Zeroizing::new(p)),
+        });
+    }
+    Ok(Secrets::default())
+}
+
+async fn run(cli: &Cli) -> anyhow::Result<Output> {
+    if let Command::Demo = cli.command {
+        demo::run().await?;
+        return Ok(Output::new(serde_json::Value::Null, ""));
+    }
+    let dir = data_dir(cli)?;
+    if let Some(i) = is_init(&cli.command) {
+        return Ok(init(&dir, i)?);
+    }
+    if let Command::Serve = cli.command {
+        let node = Arc::new(Node::open(&dir)?);
+        serve::serve(node).await?;
+        return Ok(Output::new(serde_json::Value::Null, ""));
+    }
+    let secrets = read_passphrase(&cli.command)?;
+    if let Some(r) = control::forward(&dir, &cli.command, &secrets).await {
+        return Ok(r?);
+    }
+    let node = Arc::new(Node::open(&dir)?);
+    let progress = !cli.json && !cli.quiet && std::io::stderr().is_terminal();
+    Ok(execute(node, cli.command.clone(), &secrets, progress).await?)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ESPM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(run(&cli));
+    // Background tasks (a stuck connection, the control socket) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match result {
+        Ok(out) => {
+            if cli.json {
+                if !out.json.is_null() {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&out.json).unwrap_or_else(|_| "null".into())
+                    );
+                }
+            } else if !cli.quiet && !out.text.is_empty() {
+                println!("{}", out.text);
+            }
+            if out.failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            let msg = match e.downcast_ref::<NodeError>() {
+                Some(n) => n.to_string(),
+                None => format!("{e:#}"),
+            };
+            if cli.json {
+                println!("{}", serde_json::json!({ "error": msg }));
+            }
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}

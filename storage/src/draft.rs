@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use automerge::{transaction::Transactable, AutoCommit, ObjType, ReadDoc, ScalarValue, Value, ROOT};
+use automerge::{
+    transaction::Transactable, AutoCommit, ObjType, ReadDoc, ScalarValue, Value, ROOT,
+};
 use sync_protocol::document::{AttachmentRef, DocKind};
 
 use crate::StoreError;
@@ -25,13 +27,16 @@ impl Draft {
         doc.put(ROOT, "kind", kind.as_str()).map_err(err)?;
         doc.put(ROOT, "satker", satker).map_err(err)?;
         doc.put_object(ROOT, "fields", ObjType::Map).map_err(err)?;
-        doc.put_object(ROOT, "attachments", ObjType::Map).map_err(err)?;
+        doc.put_object(ROOT, "attachments", ObjType::Map)
+            .map_err(err)?;
         Ok(Draft { doc })
     }
 
     /// Loads a saved draft.
     pub fn load(bytes: &[u8]) -> Result<Draft, StoreError> {
-        Ok(Draft { doc: AutoCommit::load(bytes).map_err(err)? })
+        Ok(Draft {
+            doc: AutoCommit::load(bytes).map_err(err)?,
+        })
     }
 
     /// The bytes to store.
@@ -40,7 +45,11 @@ impl Draft {
     }
 
     fn text(&self, obj: &automerge::ObjId, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.doc.get(obj, key).map_err(err)?.and_then(|(v, _)| v.to_str().map(str::to_string)))
+        Ok(self
+            .doc
+            .get(obj, key)
+            .map_err(err)?
+            .and_then(|(v, _)| v.to_str().map(str::to_string)))
     }
 
     fn map(&self, key: &str) -> Result<automerge::ObjId, StoreError> {
@@ -52,13 +61,16 @@ impl Draft {
 
     /// The document kind.
     pub fn kind(&self) -> Result<DocKind, StoreError> {
-        let k = self.text(&ROOT, "kind")?.ok_or_else(|| StoreError::Draft("draft has no kind".into()))?;
+        let k = self
+            .text(&ROOT, "kind")?
+            .ok_or_else(|| StoreError::Draft("draft has no kind".into()))?;
         Ok(k.parse()?)
     }
 
     /// The satker code.
     pub fn satker(&self) -> Result<String, StoreError> {
-        self.text(&ROOT, "satker")?.ok_or_else(|| StoreError::Draft("draft has no satker".into()))
+        self.text(&ROOT, "satker")?
+            .ok_or_else(|| StoreError::Draft("draft has no satker".into()))
     }
 
     /// Sets a field.
@@ -82,9 +94,14 @@ impl Draft {
     /// Records an attachment (the bytes are stored separately, by hash).
     pub fn add_attachment(&mut self, a: &AttachmentRef) -> Result<(), StoreError> {
         let atts = self.map("attachments")?;
-        let entry = self.doc.put_object(&atts, a.sha256.as_str(), ObjType::Map).map_err(err)?;
+        let entry = self
+            .doc
+            .put_object(&atts, a.sha256.as_str(), ObjType::Map)
+            .map_err(err)?;
         self.doc.put(&entry, "name", a.name.as_str()).map_err(err)?;
-        self.doc.put(&entry, "size", ScalarValue::Uint(a.size)).map_err(err)?;
+        self.doc
+            .put(&entry, "size", ScalarValue::Uint(a.size))
+            .map_err(err)?;
         Ok(())
     }
 
@@ -93,7 +110,9 @@ impl Draft {
         let atts = self.map("attachments")?;
         let mut out = Vec::new();
         for sha in self.doc.keys(&atts) {
-            let Some((Value::Object(ObjType::Map), entry)) = self.doc.get(&atts, sha.as_str()).map_err(err)? else {
+            let Some((Value::Object(ObjType::Map), entry)) =
+                self.doc.get(&atts, sha.as_str()).map_err(err)?
+            else {
                 continue;
             };
             let name = self.text(&entry, "name")?.unwrap_or_default();
@@ -105,7 +124,11 @@ impl Draft {
                 },
                 _ => 0,
             };
-            out.push(AttachmentRef { name, sha256: sha, size });
+            out.push(AttachmentRef {
+                name,
+                sha256: sha,
+                size,
+            });
         }
         Ok(out)
     }
@@ -121,7 +144,12 @@ mod tests {
         d.set_field("nilai", "1500000").unwrap();
         d.set_field("uraian", "Belanja ATK").unwrap();
         d.set_field("nilai", "2500000").unwrap();
-        d.add_attachment(&AttachmentRef { name: "a.pdf".into(), sha256: "ab".into(), size: 3 }).unwrap();
+        d.add_attachment(&AttachmentRef {
+            name: "a.pdf".into(),
+            sha256: "ab".into(),
+            size: 3,
+        })
+        .unwrap();
         let bytes = d.save();
         let d = Draft::load(&bytes).unwrap();
         assert_eq!(d.kind().unwrap(), DocKind::Spm);

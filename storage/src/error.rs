@@ -12,7 +12,10 @@ pub enum StoreError {
     Locked { path: PathBuf },
     /// sled failed; usually the disk.
     #[error("store {action} failed: {source}")]
-    Sled { action: &'static str, source: sled::Error },
+    Sled {
+        action: &'static str,
+        source: sled::Error,
+    },
     /// A record that does not decode: the store is damaged or from another version.
     #[error("stored {what} is damaged or from an incompatible version: {detail}")]
     Corrupt { what: String, detail: String },

@@ -40,15 +40,20 @@ impl Txn<'_> {
         let prev = if seq == 0 {
             Address([0; 32])
         } else {
-            let raw = self.raw_get(&entry_key(seq))?.ok_or_else(|| StoreError::Corrupt {
-                what: format!("hub log position {seq}"),
-                detail: "missing".into(),
-            })?;
+            let raw = self
+                .raw_get(&entry_key(seq))?
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: format!("hub log position {seq}"),
+                    detail: "missing".into(),
+                })?;
             Store::decode_record::<LogEntry>(&raw, "hub log entry")?.hash
         };
         let next = seq + 1;
         let hash = chain_hash(&prev, next, &address);
-        self.raw_put(entry_key(next), Store::encode_record(&LogEntry { address, hash }));
+        self.raw_put(
+            entry_key(next),
+            Store::encode_record(&LogEntry { address, hash }),
+        );
         self.raw_put(HEAD_KEY.to_vec(), next.to_be_bytes().to_vec());
         Ok((next, hash))
     }
@@ -125,7 +130,10 @@ mod tests {
         store
             .write(|t| {
                 let (a, _) = t.put_item(b"forged")?;
-                let e = LogEntry { address: a, hash: chain_hash(&Address([0; 32]), 3, &a) };
+                let e = LogEntry {
+                    address: a,
+                    hash: chain_hash(&Address([0; 32]), 3, &a),
+                };
                 t.raw_put(entry_key(3), Store::encode_record(&e));
                 Ok(())
             })

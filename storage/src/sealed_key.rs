@@ -32,7 +32,13 @@ pub struct SealedKey {
     pub p_cost: u32,
 }
 
-fn derive(passphrase: &str, salt: &[u8], m: u32, t: u32, p: u32) -> Result<Zeroizing<[u8; 32]>, StoreError> {
+fn derive(
+    passphrase: &str,
+    salt: &[u8],
+    m: u32,
+    t: u32,
+    p: u32,
+) -> Result<Zeroizing<[u8; 32]>, StoreError> {
     let params = Params::new(m, t, p, Some(32)).map_err(|e| StoreError::Corrupt {
         what: "sealed key parameters".into(),
         detail: e.to_string(),
@@ -40,7 +46,10 @@ fn derive(passphrase: &str, salt: &[u8], m: u32, t: u32, p: u32) -> Result<Zeroi
     let mut out = Zeroizing::new([0u8; 32]);
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
         .hash_password_into(passphrase.as_bytes(), salt, out.as_mut())
-        .map_err(|e| StoreError::Corrupt { what: "sealed key".into(), detail: e.to_string() })?;
+        .map_err(|e| StoreError::Corrupt {
+            what: "sealed key".into(),
+            detail: e.to_string(),
+        })?;
     Ok(out)
 }
 
@@ -57,26 +66,48 @@ impl SealedKey {
         let cipher = XChaCha20Poly1305::new(key.as_ref().into());
         let ciphertext = cipher
             .encrypt(XNonce::from_slice(&nonce), secret.as_slice())
-            .map_err(|_| StoreError::Corrupt { what: "sealed key".into(), detail: "encryption failed".into() })?;
-        Ok(SealedKey { salt, nonce, ciphertext, m_cost: m, t_cost: t, p_cost: p })
+            .map_err(|_| StoreError::Corrupt {
+                what: "sealed key".into(),
+                detail: "encryption failed".into(),
+            })?;
+        Ok(SealedKey {
+            salt,
+            nonce,
+            ciphertext,
+            m_cost: m,
+            t_cost: t,
+            p_cost: p,
+        })
     }
 
     /// Opens the sealed secret, or `WrongPassphrase`.
     pub fn open(&self, passphrase: &str) -> Result<Zeroizing<[u8; 32]>, StoreError> {
         if self.nonce.len() != 24 {
-            return Err(StoreError::Corrupt { what: "sealed key".into(), detail: "bad nonce length".into() });
+            return Err(StoreError::Corrupt {
+                what: "sealed key".into(),
+                detail: "bad nonce length".into(),
+            });
         }
-        let key = derive(passphrase, &self.salt, self.m_cost, self.t_cost, self.p_cost)?;
+        let key = derive(
+            passphrase,
+            &self.salt,
+            self.m_cost,
+            self.t_cost,
+            self.p_cost,
+        )?;
         let cipher = XChaCha20Poly1305::new(key.as_ref().into());
         let plain = Zeroizing::new(
             cipher
                 .decrypt(XNonce::from_slice(&self.nonce), self.ciphertext.as_slice())
                 .map_err(|_| StoreError::WrongPassphrase)?,
         );
-        let arr: [u8; 32] = plain.as_slice().try_into().map_err(|_| StoreError::Corrupt {
-            what: "sealed key".into(),
-            detail: "wrong length".into(),
-        })?;
+        let arr: [u8; 32] = plain
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt {
+                what: "sealed key".into(),
+                detail: "wrong length".into(),
+            })?;
         Ok(Zeroizing::new(arr))
     }
 }
@@ -91,6 +122,9 @@ mod tests {
         let sealed = SealedKey::seal(&secret, "correct horse").unwrap();
         assert!(!sealed.ciphertext.windows(32).any(|w| w == secret));
         assert_eq!(*sealed.open("correct horse").unwrap(), secret);
-        assert!(matches!(sealed.open("wrong"), Err(StoreError::WrongPassphrase)));
+        assert!(matches!(
+            sealed.open("wrong"),
+            Err(StoreError::WrongPassphrase)
+        ));
     }
 }

@@ -54,7 +54,10 @@ fn item_key(addr: &Address) -> Vec<u8> {
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
-    ciborium::from_reader(bytes).map_err(|e| StoreError::Corrupt { what: what.to_string(), detail: e.to_string() })
+    ciborium::from_reader(bytes).map_err(|e| StoreError::Corrupt {
+        what: what.to_string(),
+        detail: e.to_string(),
+    })
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -83,14 +86,27 @@ impl Store {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         let path = dir.join("store");
-        let db = sled::Config::new().path(&path).open().map_err(|e| match e {
-            sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
-                StoreError::Locked { path: path.clone() }
-            }
-            other => StoreError::Sled { action: "open", source: other },
-        })?;
+        let db = sled::Config::new()
+            .path(&path)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(ref io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("lock") =>
+                {
+                    StoreError::Locked { path: path.clone() }
+                }
+                other => StoreError::Sled {
+                    action: "open",
+                    source: other,
+                },
+            })?;
         let tree = db.open_tree("espm").map_err(StoreError::sled("open"))?;
-        Ok(Store { db, tree, write_lock: Mutex::new(()) })
+        Ok(Store {
+            db,
+            tree,
+            write_lock: Mutex::new(()),
+        })
     }
 
     /// Makes every applied write durable. Call before acknowledging anything.
@@ -127,12 +143,17 @@ impl Store {
 
     /// How far we hold `stream` as received from a peer.
     pub fn position(&self, stream: &StreamId) -> Result<u64, StoreError> {
-        u64_of(self.raw(&stream_prefix(b'r', stream))?, "receive checkpoint")
+        u64_of(
+            self.raw(&stream_prefix(b'r', stream))?,
+            "receive checkpoint",
+        )
     }
 
     /// The entry at `seq` of our log of `stream`.
     pub fn entry(&self, stream: &StreamId, seq: u64) -> Result<Option<StreamEntry>, StoreError> {
-        self.raw(&log_key(stream, seq))?.map(|v| decode(&v, "stream entry")).transpose()
+        self.raw(&log_key(stream, seq))?
+            .map(|v| decode(&v, "stream entry"))
+            .transpose()
     }
 
     /// Reads our log of `stream` after `after`: about `max_bytes` of items (at least
@@ -152,19 +173,23 @@ impl Store {
         let mut through = after;
         for r in self.tree.range(start..=end) {
             let (k, v) = r.map_err(StoreError::sled("scan"))?;
-            let seq = u64::from_be_bytes(k[k.len() - 8..].try_into().map_err(|_| StoreError::Corrupt {
-                what: "stream key".into(),
-                detail: "short".into(),
+            let seq = u64::from_be_bytes(k[k.len() - 8..].try_into().map_err(|_| {
+                StoreError::Corrupt {
+                    what: "stream key".into(),
+                    detail: "short".into(),
+                }
             })?);
             let entry: StreamEntry = decode(&v, "stream entry")?;
             if skip(&entry) {
                 through = seq;
                 continue;
             }
-            let item = self.item(&entry.address)?.ok_or_else(|| StoreError::Corrupt {
-                what: format!("stream {stream} position {seq}"),
-                detail: format!("names item {} which is not stored", entry.address),
-            })?;
+            let item = self
+                .item(&entry.address)?
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: format!("stream {stream} position {seq}"),
+                    detail: format!("names item {} which is not stored", entry.address),
+                })?;
             if !out.is_empty() && bytes + item.len() > max_bytes {
                 break;
             }
@@ -176,12 +201,22 @@ impl Store {
     }
 
     /// A record from a table.
-    pub fn get<T: DeserializeOwned>(&self, table: Table, key: &str) -> Result<Option<T>, StoreError> {
-        self.raw(&table.key(key))?.map(|v| decode(&v, &format!("{table:?} record {key}"))).transpose()
+    pub fn get<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        self.raw(&table.key(key))?
+            .map(|v| decode(&v, &format!("{table:?} record {key}")))
+            .transpose()
     }
 
     /// Every record of a table whose key starts with `prefix`, in key order.
-    pub fn list<T: DeserializeOwned>(&self, table: Table, prefix: &str) -> Result<Vec<(String, T)>, StoreError> {
+    pub fn list<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        prefix: &str,
+    ) -> Result<Vec<(String, T)>, StoreError> {
         let p = table.key(prefix);
         let skip = table.prefix().len();
         self.tree
@@ -197,9 +232,16 @@ impl Store {
 
     /// Runs `f` as one atomic write: either all it wrote is applied, or none of it.
     /// Not durable until [`Store::flush`].
-    pub fn write<R>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>) -> Result<R, StoreError> {
+    pub fn write<R>(
+        &self,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
         let guard = self.write_lock.lock().map_err(|_| StoreError::Poisoned)?;
-        let mut txn = Txn { store: self, overlay: BTreeMap::new(), _guard: guard };
+        let mut txn = Txn {
+            store: self,
+            overlay: BTreeMap::new(),
+            _guard: guard,
+        };
         let r = f(&mut txn)?;
         let mut batch = sled::Batch::default();
         for (k, v) in std::mem::take(&mut txn.overlay) {
@@ -208,8 +250,31 @@ impl Store {
                 None => batch.remove(k),
             }
         }
-        self.tree.apply_batch(batch).map_err(StoreError::sled("write"))?;
+        self.tree
+            .apply_batch(batch)
+            .map_err(StoreError::sled("write"))?;
         Ok(r)
+    }
+
+    /// Overwrites the entry at `seq` of our log of `stream`, keeping the head. Exists for
+    /// repair tools and for tests that must tamper with an outgoing stream; normal
+    /// operation only appends.
+    pub fn replace_stream_entry(
+        &self,
+        stream: &StreamId,
+        seq: u64,
+        entry: StreamEntry,
+    ) -> Result<(), StoreError> {
+        if seq == 0 || seq > self.head(stream)? {
+            return Err(StoreError::Corrupt {
+                what: format!("stream {stream}"),
+                detail: format!("has no position {seq}"),
+            });
+        }
+        self.write(|t| {
+            t.put_raw(log_key(stream, seq), encode(&entry));
+            Ok(())
+        })
     }
 
     /// Size of the store on disk, in bytes.
@@ -272,8 +337,14 @@ impl Txn<'_> {
     }
 
     /// A record, as this write would leave it.
-    pub fn get<T: DeserializeOwned>(&self, table: Table, key: &str) -> Result<Option<T>, StoreError> {
-        self.raw(&table.key(key))?.map(|v| decode(&v, &format!("{table:?} record {key}"))).transpose()
+    pub fn get<T: DeserializeOwned>(
+        &self,
+        table: Table,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        self.raw(&table.key(key))?
+            .map(|v| decode(&v, &format!("{table:?} record {key}")))
+            .transpose()
     }
 
     /// Writes a record.
@@ -312,11 +383,19 @@ impl Store {
         self.raw(key)
     }
 
-    pub(crate) fn scan_raw(&self, prefix: &[u8]) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + '_ {
-        self.tree.scan_prefix(prefix).map(|r| r.map_err(StoreError::sled("scan")))
+    pub(crate) fn scan_raw(
+        &self,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + '_ {
+        self.tree
+            .scan_prefix(prefix)
+            .map(|r| r.map_err(StoreError::sled("scan")))
     }
 
-    pub(crate) fn decode_record<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, StoreError> {
+    pub(crate) fn decode_record<T: DeserializeOwned>(
+        bytes: &[u8],
+        what: &str,
+    ) -> Result<T, StoreError> {
         decode(bytes, what)
     }
 
@@ -343,7 +422,13 @@ mod tests {
                 .write(|t| {
                     let (addr, new) = t.put_item(b"hello")?;
                     assert!(new);
-                    t.append(&stream, StreamEntry { address: addr, origin: None })?;
+                    t.append(
+                        &stream,
+                        StreamEntry {
+                            address: addr,
+                            origin: None,
+                        },
+                    )?;
                     t.put(Table::Meta, "k", &"v".to_string());
                     Ok(())
                 })
@@ -358,7 +443,10 @@ mod tests {
         }
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.head(&stream).unwrap(), 1);
-        assert_eq!(store.item(&Address::of(b"hello")).unwrap().unwrap(), b"hello");
+        assert_eq!(
+            store.item(&Address::of(b"hello")).unwrap().unwrap(),
+            b"hello"
+        );
         assert!(store.item(&Address::of(b"never")).unwrap().is_none());
         assert_eq!(store.get::<String>(Table::Meta, "k").unwrap().unwrap(), "v");
     }
@@ -388,7 +476,9 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        let (items, through) = store.read_stream(&s, 0, 1 << 20, |e| e.origin == Some(me)).unwrap();
+        let (items, through) = store
+            .read_stream(&s, 0, 1 << 20, |e| e.origin == Some(me))
+            .unwrap();
         assert_eq!(through, 3);
         assert_eq!(items.iter().map(|i| i.0).collect::<Vec<_>>(), vec![1, 3]);
         let (items, through) = store.read_stream(&s, 0, 1, |_| false).unwrap();

@@ -25,6 +25,8 @@ pub enum Table {
     Submission,
     /// Counters (serials, quotas).
     Counter,
+    /// Attachment bytes by SHA-256.
+    Blob,
 }
 
 impl Table {
@@ -41,6 +43,7 @@ impl Table {
             Table::Refusal => b"x/",
             Table::Submission => b"b/",
             Table::Counter => b"n/",
+            Table::Blob => b"a/",
         }
     }
 

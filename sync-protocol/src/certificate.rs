@@ -19,7 +19,13 @@ pub enum Jabatan {
 
 impl Jabatan {
     /// Every role.
-    pub const ALL: [Jabatan; 5] = [Jabatan::Kpa, Jabatan::Ppk, Jabatan::Ppspm, Jabatan::Bendahara, Jabatan::KepalaKantor];
+    pub const ALL: [Jabatan; 5] = [
+        Jabatan::Kpa,
+        Jabatan::Ppk,
+        Jabatan::Ppspm,
+        Jabatan::Bendahara,
+        Jabatan::KepalaKantor,
+    ];
 
     /// The CLI name.
     pub fn as_str(self) -> &'static str {
@@ -53,11 +59,14 @@ impl fmt::Display for Jabatan {
 impl FromStr for Jabatan {
     type Err = ProtocolError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Jabatan::ALL.into_iter().find(|j| j.as_str() == s).ok_or_else(|| ProtocolError::BadIdentifier {
-            what: "jabatan",
-            text: s.to_string(),
-            why: "expected one of kpa, ppk, ppspm, bendahara, kepala-kantor".into(),
-        })
+        Jabatan::ALL
+            .into_iter()
+            .find(|j| j.as_str() == s)
+            .ok_or_else(|| ProtocolError::BadIdentifier {
+                what: "jabatan",
+                text: s.to_string(),
+                why: "expected one of kpa, ppk, ppspm, bendahara, kepala-kantor".into(),
+            })
     }
 }
 
@@ -111,7 +120,11 @@ impl Subject {
             None => false,
         };
         if !email_ok {
-            return Err(bad("e-mail", &self.email, "must be an official address under go.id, mil.id or ac.id"));
+            return Err(bad(
+                "e-mail",
+                &self.email,
+                "must be an official address under go.id, mil.id or ac.id",
+            ));
         }
         Ok(())
     }
@@ -198,7 +211,10 @@ mod tests {
         for bad in ["a@gmail.com", "a@notgo.id", "nobody", "@go.id"] {
             let mut s = subject();
             s.email = bad.into();
-            assert!(s.validate().unwrap_err().to_string().contains("e-mail"), "{bad}");
+            assert!(
+                s.validate().unwrap_err().to_string().contains("e-mail"),
+                "{bad}"
+            );
         }
     }
 }

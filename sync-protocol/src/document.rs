@@ -85,14 +85,21 @@ impl fmt::Display for DocKind {
 impl FromStr for DocKind {
     type Err = ProtocolError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        DocKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| ProtocolError::BadIdentifier {
-            what: "document kind",
-            text: s.to_string(),
-            why: format!(
-                "expected one of {}",
-                DocKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
-            ),
-        })
+        DocKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| ProtocolError::BadIdentifier {
+                what: "document kind",
+                text: s.to_string(),
+                why: format!(
+                    "expected one of {}",
+                    DocKind::ALL
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
     }
 }
 

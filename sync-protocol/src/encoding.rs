@@ -35,7 +35,10 @@ pub fn from_canonical<T: DeserializeOwned + Serialize>(
 }
 
 /// Decodes bytes that need not be canonical (transport framing, local records).
-pub fn from_cbor<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, ProtocolError> {
+pub fn from_cbor<T: DeserializeOwned>(
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<T, ProtocolError> {
     ciborium::from_reader(bytes).map_err(|e| ProtocolError::malformed(what, e))
 }
 

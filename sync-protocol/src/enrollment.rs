@@ -30,7 +30,11 @@ pub struct HubIdentity {
 impl HubIdentity {
     /// Whether the pinned node key vouches for the authority key.
     pub fn binding_holds(&self) -> bool {
-        self.node_id.verify(AUTHORITY_BINDING_DOMAIN, &self.authority.0, &self.binding_sig)
+        self.node_id.verify(
+            AUTHORITY_BINDING_DOMAIN,
+            &self.authority.0,
+            &self.binding_sig,
+        )
     }
 }
 

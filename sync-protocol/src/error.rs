@@ -22,13 +22,24 @@ pub enum ProtocolError {
     BadKey(String),
     /// Text that is not a valid identifier.
     #[error("invalid {what} '{text}': {why}")]
-    BadIdentifier { what: &'static str, text: String, why: String },
+    BadIdentifier {
+        what: &'static str,
+        text: String,
+        why: String,
+    },
     /// The item kind was not what the caller expected.
     #[error("expected a {expected} item, found {found}")]
-    WrongKind { expected: &'static str, found: &'static str },
+    WrongKind {
+        expected: &'static str,
+        found: &'static str,
+    },
     /// The signatures present do not satisfy the policy for that document kind.
     #[error("{kind} needs {needed}; present: {present}")]
-    PolicyNotMet { kind: String, needed: String, present: String },
+    PolicyNotMet {
+        kind: String,
+        needed: String,
+        present: String,
+    },
     /// A submission breaks a limit of the regulation.
     #[error("{0}")]
     SubmissionLimit(String),
@@ -42,6 +53,9 @@ pub enum ProtocolError {
 
 impl ProtocolError {
     pub(crate) fn malformed(what: &'static str, detail: impl std::fmt::Display) -> Self {
-        ProtocolError::Malformed { what, detail: detail.to_string() }
+        ProtocolError::Malformed {
+            what,
+            detail: detail.to_string(),
+        }
     }
 }

@@ -161,25 +161,48 @@ impl SignedItem {
         let kind = item.kind();
         let body = item.encode_body();
         let sig = key.sign(&kind.domain(), &body).to_vec();
-        let env = Envelope { v: FORMAT_VERSION, kind: kind as u8, body, author: key.public(), sig };
+        let env = Envelope {
+            v: FORMAT_VERSION,
+            kind: kind as u8,
+            body,
+            author: key.public(),
+            sig,
+        };
         let bytes = to_canonical(&env);
-        SignedItem { address: Address::of(&bytes), author: key.public(), item, bytes }
+        SignedItem {
+            address: Address::of(&bytes),
+            author: key.public(),
+            item,
+            bytes,
+        }
     }
 
     /// Decodes bytes from a store or a peer and verifies the author's signature.
     pub fn open(bytes: &[u8]) -> Result<SignedItem, ProtocolError> {
         let env: Envelope = from_canonical(bytes, "item envelope")?;
         if env.v != FORMAT_VERSION {
-            return Err(ProtocolError::UnsupportedVersion { found: env.v, supported: FORMAT_VERSION });
+            return Err(ProtocolError::UnsupportedVersion {
+                found: env.v,
+                supported: FORMAT_VERSION,
+            });
         }
-        let kind = ItemKind::from_u8(env.kind)
-            .ok_or_else(|| ProtocolError::malformed("item envelope", format!("unknown item kind {}", env.kind)))?;
+        let kind = ItemKind::from_u8(env.kind).ok_or_else(|| {
+            ProtocolError::malformed("item envelope", format!("unknown item kind {}", env.kind))
+        })?;
         let address = Address::of(bytes);
         if !env.author.verify(&kind.domain(), &env.body, &env.sig) {
-            return Err(ProtocolError::BadSignature { kind: kind.name(), address: address.to_hex() });
+            return Err(ProtocolError::BadSignature {
+                kind: kind.name(),
+                address: address.to_hex(),
+            });
         }
         let item = Item::decode_body(kind, &env.body)?;
-        Ok(SignedItem { bytes: bytes.to_vec(), address, author: env.author, item })
+        Ok(SignedItem {
+            bytes: bytes.to_vec(),
+            address,
+            author: env.author,
+            item,
+        })
     }
 
     /// The kind of the body.
@@ -191,7 +214,10 @@ impl SignedItem {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{status::{DocState, StatusUpdate}, Timestamp};
+    use crate::{
+        status::{DocState, StatusUpdate},
+        Timestamp,
+    };
 
     fn sample() -> Item {
         Item::Status(StatusUpdate {
@@ -221,13 +247,18 @@ mod tests {
         for i in 0..s.bytes.len() {
             let mut b = s.bytes.clone();
             b[i] ^= 0x01;
-            assert!(SignedItem::open(&b).is_err(), "flip at byte {i} went unnoticed");
+            assert!(
+                SignedItem::open(&b).is_err(),
+                "flip at byte {i} went unnoticed"
+            );
         }
         let mut b = s.bytes.clone();
         let n = b.len();
         b[n - 1] ^= 0x40; // inside the signature
         match SignedItem::open(&b) {
-            Err(ProtocolError::BadSignature { address, .. }) => assert_eq!(address, Address::of(&b).to_hex()),
+            Err(ProtocolError::BadSignature { address, .. }) => {
+                assert_eq!(address, Address::of(&b).to_hex())
+            }
             other => panic!("expected BadSignature, got {other:?}"),
         }
     }

@@ -30,7 +30,8 @@ impl PublicKey {
         let Ok(sig) = ed25519_dalek::Signature::from_slice(signature) else {
             return false;
         };
-        key.verify_strict(&domain_message(domain, message), &sig).is_ok()
+        key.verify_strict(&domain_message(domain, message), &sig)
+            .is_ok()
     }
 }
 

@@ -38,12 +38,25 @@ pub struct Refusal {
 pub enum Message {
     /// Opens a session: which streams the sender wants (and how far it holds them) and
     /// which it can offer.
-    Hello { version: u8, want: VersionVector, offer: Vec<StreamId> },
+    Hello {
+        version: u8,
+        want: VersionVector,
+        offer: Vec<StreamId>,
+    },
     /// Items of `stream` covering positions `after + 1 ..= through`; positions the
     /// receiver may not read are skipped, so `items` can be sparse.
-    Frame { stream: StreamId, after: u64, through: u64, items: Vec<FrameItem> },
+    Frame {
+        stream: StreamId,
+        after: u64,
+        through: u64,
+        items: Vec<FrameItem>,
+    },
     /// The receiver durably holds `stream` through `through`; refused items are named.
-    Ack { stream: StreamId, through: u64, refused: Vec<Refusal> },
+    Ack {
+        stream: StreamId,
+        through: u64,
+        refused: Vec<Refusal>,
+    },
     /// The sender has nothing more to send and all it sent is acknowledged.
     Done,
     /// The sender is closing the session for the reason given.

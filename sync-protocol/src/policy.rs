@@ -31,13 +31,22 @@ impl Default for Policy {
         for k in [DocKind::Spm, DocKind::SpmKoreksi] {
             rules.insert(k, one(Ppspm));
         }
-        for k in [DocKind::SpmKp, DocKind::SpmKpbb, DocKind::SpmKbc, DocKind::SpmIb, DocKind::SpmBphtb] {
+        for k in [
+            DocKind::SpmKp,
+            DocKind::SpmKpbb,
+            DocKind::SpmKbc,
+            DocKind::SpmIb,
+            DocKind::SpmBphtb,
+        ] {
             rules.insert(k, one(KepalaKantor));
         }
         rules.insert(DocKind::Kontrak, one(Ppk));
         rules.insert(DocKind::RpdHarian, one(Ppk));
         rules.insert(DocKind::Gaji, one(Kpa));
-        rules.insert(DocKind::LpjBendahara, AllOf(vec![AnyOf(vec![Bendahara]), AnyOf(vec![Kpa, Ppk])]));
+        rules.insert(
+            DocKind::LpjBendahara,
+            AllOf(vec![AnyOf(vec![Bendahara]), AnyOf(vec![Kpa, Ppk])]),
+        );
         Policy { rules }
     }
 }
@@ -45,23 +54,31 @@ impl Default for Policy {
 impl Policy {
     /// The requirement for `kind`, or an error if the table has none.
     pub fn requirement(&self, kind: DocKind) -> Result<&AllOf, ProtocolError> {
-        self.rules.get(&kind).ok_or_else(|| ProtocolError::PolicyNotMet {
-            kind: kind.to_string(),
-            needed: "a rule in the policy table".into(),
-            present: "none".into(),
-        })
+        self.rules
+            .get(&kind)
+            .ok_or_else(|| ProtocolError::PolicyNotMet {
+                kind: kind.to_string(),
+                needed: "a rule in the policy table".into(),
+                present: "none".into(),
+            })
     }
 
     /// Whether `jabatan` appears anywhere in the rule for `kind`: a signer in any other
     /// role has no business signing that kind.
     pub fn may_sign(&self, kind: DocKind, jabatan: Jabatan) -> bool {
-        self.rules.get(&kind).is_some_and(|r| r.0.iter().any(|g| g.0.contains(&jabatan)))
+        self.rules
+            .get(&kind)
+            .is_some_and(|r| r.0.iter().any(|g| g.0.contains(&jabatan)))
     }
 
     /// Checks that the roles that signed satisfy the rule for `kind`.
     pub fn check(&self, kind: DocKind, signed: &BTreeSet<Jabatan>) -> Result<(), ProtocolError> {
         let rule = self.requirement(kind)?;
-        if rule.0.iter().all(|g| g.0.iter().any(|j| signed.contains(j))) {
+        if rule
+            .0
+            .iter()
+            .all(|g| g.0.iter().any(|j| signed.contains(j)))
+        {
             return Ok(());
         }
         Err(ProtocolError::PolicyNotMet {
@@ -70,21 +87,33 @@ impl Policy {
             present: if signed.is_empty() {
                 "no signatures".into()
             } else {
-                signed.iter().map(|j| j.title()).collect::<Vec<_>>().join(", ")
+                signed
+                    .iter()
+                    .map(|j| j.title())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             },
         })
     }
 
     /// The roles that may sign `kind`, as a sentence.
     pub fn describe(&self, kind: DocKind) -> String {
-        self.rules.get(&kind).map(describe).unwrap_or_else(|| "no rule".into())
+        self.rules
+            .get(&kind)
+            .map(describe)
+            .unwrap_or_else(|| "no rule".into())
     }
 }
 
 fn describe(rule: &AllOf) -> String {
     rule.0
         .iter()
-        .map(|g| g.0.iter().map(|j| j.title()).collect::<Vec<_>>().join(" or "))
+        .map(|g| {
+            g.0.iter()
+                .map(|j| j.title())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        })
         .collect::<Vec<_>>()
         .join(", and ")
 }
@@ -109,8 +138,12 @@ mod tests {
     #[test]
     fn lpj_needs_bendahara_and_kpa_or_ppk() {
         let p = Policy::default();
-        assert!(p.check(DocKind::LpjBendahara, &set(&[Bendahara, Kpa])).is_ok());
-        assert!(p.check(DocKind::LpjBendahara, &set(&[Bendahara, Ppk])).is_ok());
+        assert!(p
+            .check(DocKind::LpjBendahara, &set(&[Bendahara, Kpa]))
+            .is_ok());
+        assert!(p
+            .check(DocKind::LpjBendahara, &set(&[Bendahara, Ppk]))
+            .is_ok());
         assert!(p.check(DocKind::LpjBendahara, &set(&[Bendahara])).is_err());
         assert!(p.check(DocKind::LpjBendahara, &set(&[Kpa, Ppk])).is_err());
     }
@@ -118,7 +151,13 @@ mod tests {
     #[test]
     fn special_spm_kinds_need_kepala_kantor() {
         let p = Policy::default();
-        for k in [DocKind::SpmKp, DocKind::SpmKpbb, DocKind::SpmKbc, DocKind::SpmIb, DocKind::SpmBphtb] {
+        for k in [
+            DocKind::SpmKp,
+            DocKind::SpmKpbb,
+            DocKind::SpmKbc,
+            DocKind::SpmIb,
+            DocKind::SpmBphtb,
+        ] {
             assert!(p.check(k, &set(&[KepalaKantor])).is_ok());
             assert!(p.check(k, &set(&[Ppspm])).is_err());
         }

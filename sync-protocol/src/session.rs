@@ -46,12 +46,22 @@ pub trait Replica {
     /// The last position of `stream` this node holds.
     fn head(&self, stream: &StreamId) -> Result<u64, ProtocolError>;
     /// Items of `stream` after `after`, about `max_bytes` worth (at least one item).
-    fn read(&self, stream: &StreamId, after: u64, max_bytes: usize) -> Result<Chunk, ProtocolError>;
+    fn read(&self, stream: &StreamId, after: u64, max_bytes: usize)
+        -> Result<Chunk, ProtocolError>;
     /// Verifies and stores a frame's items and advances the stream to `through`, durably,
     /// before returning. Items it will not store are returned as refusals.
-    fn receive(&mut self, stream: &StreamId, items: &[FrameItem], through: u64) -> Result<Vec<Refusal>, ProtocolError>;
+    fn receive(
+        &mut self,
+        stream: &StreamId,
+        items: &[FrameItem],
+        through: u64,
+    ) -> Result<Vec<Refusal>, ProtocolError>;
     /// The peer refused items this node sent.
-    fn peer_refused(&mut self, stream: &StreamId, refusals: &[Refusal]) -> Result<(), ProtocolError>;
+    fn peer_refused(
+        &mut self,
+        stream: &StreamId,
+        refusals: &[Refusal],
+    ) -> Result<(), ProtocolError>;
 }
 
 /// Which end of the connection this session is.
@@ -74,7 +84,10 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { frame_bytes: 64 * 1024, window: 4 }
+        Config {
+            frame_bytes: 64 * 1024,
+            window: 4,
+        }
     }
 }
 
@@ -117,7 +130,11 @@ impl Session {
         let offer = replica.offered()?;
         let mut s = Session::new(Side::Client, config);
         s.incoming = want.clone();
-        s.outbox.push_back(Message::Hello { version: FORMAT_VERSION, want, offer });
+        s.outbox.push_back(Message::Hello {
+            version: FORMAT_VERSION,
+            want,
+            offer,
+        });
         Ok(s)
     }
 
@@ -160,11 +177,28 @@ impl Session {
     }
 
     /// Feeds one message from the peer.
-    pub fn handle(&mut self, msg: Message, replica: &mut impl Replica) -> Result<(), ProtocolError> {
+    pub fn handle(
+        &mut self,
+        msg: Message,
+        replica: &mut impl Replica,
+    ) -> Result<(), ProtocolError> {
         match msg {
-            Message::Hello { version, want, offer } => self.on_hello(version, want, offer, replica),
-            Message::Frame { stream, after, through, items } => self.on_frame(stream, after, through, items, replica),
-            Message::Ack { stream, through, refused } => self.on_ack(stream, through, refused, replica),
+            Message::Hello {
+                version,
+                want,
+                offer,
+            } => self.on_hello(version, want, offer, replica),
+            Message::Frame {
+                stream,
+                after,
+                through,
+                items,
+            } => self.on_frame(stream, after, through, items, replica),
+            Message::Ack {
+                stream,
+                through,
+                refused,
+            } => self.on_ack(stream, through, refused, replica),
             Message::Done => {
                 if !self.hello_received {
                     return Err(ProtocolError::Violation("Done before Hello".into()));
@@ -172,7 +206,9 @@ impl Session {
                 self.peer_done = true;
                 Ok(())
             }
-            Message::Abort { reason } => Err(ProtocolError::Violation(format!("the peer closed the session: {reason}"))),
+            Message::Abort { reason } => Err(ProtocolError::Violation(format!(
+                "the peer closed the session: {reason}"
+            ))),
         }
     }
 
@@ -184,15 +220,26 @@ impl Session {
         replica: &mut impl Replica,
     ) -> Result<(), ProtocolError> {
         if self.hello_received {
-            return Err(ProtocolError::Violation("second Hello in one session".into()));
+            return Err(ProtocolError::Violation(
+                "second Hello in one session".into(),
+            ));
         }
         if version != FORMAT_VERSION {
-            return Err(ProtocolError::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+            return Err(ProtocolError::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
         }
         self.hello_received = true;
         for (stream, peer_has) in want {
             if replica.may_serve(&stream) {
-                self.outgoing.insert(stream, Outgoing { sent_through: peer_has, in_flight: 0 });
+                self.outgoing.insert(
+                    stream,
+                    Outgoing {
+                        sent_through: peer_has,
+                        in_flight: 0,
+                    },
+                );
             }
         }
         if self.side == Side::Server {
@@ -203,9 +250,15 @@ impl Session {
                 }
             }
             self.incoming = accepted.clone();
-            self.outbox.push_back(Message::Hello { version: FORMAT_VERSION, want: accepted, offer: Vec::new() });
+            self.outbox.push_back(Message::Hello {
+                version: FORMAT_VERSION,
+                want: accepted,
+                offer: Vec::new(),
+            });
         } else if !offer.is_empty() {
-            return Err(ProtocolError::Violation("the hub offered streams in its Hello".into()));
+            return Err(ProtocolError::Violation(
+                "the hub offered streams in its Hello".into(),
+            ));
         }
         Ok(())
     }
@@ -219,10 +272,14 @@ impl Session {
         replica: &mut impl Replica,
     ) -> Result<(), ProtocolError> {
         let Some(pos) = self.incoming.get(&stream).copied() else {
-            return Err(ProtocolError::Violation(format!("frame for {stream}, which this session did not agree to receive")));
+            return Err(ProtocolError::Violation(format!(
+                "frame for {stream}, which this session did not agree to receive"
+            )));
         };
         if through < after {
-            return Err(ProtocolError::Violation(format!("frame for {stream} ends ({through}) before it starts ({after})")));
+            return Err(ProtocolError::Violation(format!(
+                "frame for {stream} ends ({through}) before it starts ({after})"
+            )));
         }
         if after > pos {
             return Err(ProtocolError::Violation(format!(
@@ -240,12 +297,22 @@ impl Session {
             last = it.seq;
         }
         let fresh: Vec<FrameItem> = items.into_iter().filter(|i| i.seq > pos).collect();
-        let refused = if through > pos { replica.receive(&stream, &fresh, through)? } else { Vec::new() };
+        let refused = if through > pos {
+            replica.receive(&stream, &fresh, through)?
+        } else {
+            Vec::new()
+        };
         self.stats.received_items += fresh.len() as u64;
-        self.stats.refused_here.extend(refused.iter().cloned().map(|r| (stream.clone(), r)));
+        self.stats
+            .refused_here
+            .extend(refused.iter().cloned().map(|r| (stream.clone(), r)));
         let held = through.max(pos);
         self.incoming.insert(stream.clone(), held);
-        self.outbox.push_back(Message::Ack { stream, through: held, refused });
+        self.outbox.push_back(Message::Ack {
+            stream,
+            through: held,
+            refused,
+        });
         Ok(())
     }
 
@@ -257,22 +324,31 @@ impl Session {
         replica: &mut impl Replica,
     ) -> Result<(), ProtocolError> {
         let Some(out) = self.outgoing.get_mut(&stream) else {
-            return Err(ProtocolError::Violation(format!("ack for {stream}, which this node never sent")));
+            return Err(ProtocolError::Violation(format!(
+                "ack for {stream}, which this node never sent"
+            )));
         };
         if out.in_flight == 0 || through > out.sent_through {
-            return Err(ProtocolError::Violation(format!("ack for {stream} through {through}, which was never sent")));
+            return Err(ProtocolError::Violation(format!(
+                "ack for {stream} through {through}, which was never sent"
+            )));
         }
         out.in_flight -= 1;
         if !refused.is_empty() {
             replica.peer_refused(&stream, &refused)?;
-            self.stats.refused_by_peer.extend(refused.into_iter().map(|r| (stream.clone(), r)));
+            self.stats
+                .refused_by_peer
+                .extend(refused.into_iter().map(|r| (stream.clone(), r)));
         }
         Ok(())
     }
 
     /// The next message to send, if any. Call until it returns `None`, then wait for
     /// the peer.
-    pub fn poll_transmit(&mut self, replica: &mut impl Replica) -> Result<Option<Message>, ProtocolError> {
+    pub fn poll_transmit(
+        &mut self,
+        replica: &mut impl Replica,
+    ) -> Result<Option<Message>, ProtocolError> {
         if let Some(m) = self.outbox.pop_front() {
             return Ok(Some(m));
         }
@@ -290,19 +366,28 @@ impl Session {
         let mut idle = true;
         for stream in order {
             let head = replica.head(&stream)?;
-            let Some(out) = self.outgoing.get_mut(&stream) else { continue };
+            let Some(out) = self.outgoing.get_mut(&stream) else {
+                continue;
+            };
             if out.sent_through < head {
                 idle = false;
                 if out.in_flight < self.config.window {
                     let after = out.sent_through;
                     let chunk = replica.read(&stream, after, self.config.frame_bytes)?;
                     if chunk.through <= after {
-                        return Err(ProtocolError::Replica(format!("read of {stream} after {after} made no progress")));
+                        return Err(ProtocolError::Replica(format!(
+                            "read of {stream} after {after} made no progress"
+                        )));
                     }
                     out.sent_through = chunk.through;
                     out.in_flight += 1;
                     self.stats.sent_items += chunk.items.len() as u64;
-                    return Ok(Some(Message::Frame { stream, after, through: chunk.through, items: chunk.items }));
+                    return Ok(Some(Message::Frame {
+                        stream,
+                        after,
+                        through: chunk.through,
+                        items: chunk.items,
+                    }));
                 }
             } else if out.in_flight > 0 {
                 idle = false;

@@ -54,7 +54,11 @@ impl DocState {
     pub fn rejectable(self) -> bool {
         matches!(
             self,
-            DocState::Delivered | DocState::Received | DocState::Konversi | DocState::Validasi | DocState::Reviu
+            DocState::Delivered
+                | DocState::Received
+                | DocState::Konversi
+                | DocState::Validasi
+                | DocState::Reviu
         )
     }
 }

@@ -41,7 +41,9 @@ impl Submission {
     /// Checks the limits of the regulation on one submission.
     pub fn check_limits(&self) -> Result<(), ProtocolError> {
         if self.documents.is_empty() {
-            return Err(ProtocolError::SubmissionLimit("a submission must hold at least one document".into()));
+            return Err(ProtocolError::SubmissionLimit(
+                "a submission must hold at least one document".into(),
+            ));
         }
         let spm = self.documents.iter().filter(|d| d.kind.is_spm()).count();
         if spm > MAX_SPM_PER_SUBMISSION {
@@ -52,7 +54,9 @@ impl Submission {
         let mut ids: Vec<&str> = self.documents.iter().map(|d| d.doc_id.as_str()).collect();
         ids.sort_unstable();
         if ids.windows(2).any(|w| w[0] == w[1]) {
-            return Err(ProtocolError::SubmissionLimit("a document appears twice in one submission".into()));
+            return Err(ProtocolError::SubmissionLimit(
+                "a document appears twice in one submission".into(),
+            ));
         }
         Ok(())
     }
@@ -63,7 +67,12 @@ mod tests {
     use super::*;
 
     fn doc(i: usize, kind: DocKind) -> SubmittedDoc {
-        SubmittedDoc { doc_id: format!("d{i}"), kind, snapshot: Address([i as u8; 32]), signatures: vec![] }
+        SubmittedDoc {
+            doc_id: format!("d{i}"),
+            kind,
+            snapshot: Address([i as u8; 32]),
+            signatures: vec![],
+        }
     }
 
     fn submission(docs: Vec<SubmittedDoc>) -> Submission {

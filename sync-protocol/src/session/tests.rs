@@ -20,13 +20,20 @@ struct MemReplica {
 
 impl Replica for MemReplica {
     fn wanted(&self) -> Result<VersionVector, ProtocolError> {
-        Ok(self.wants.iter().map(|s| (s.clone(), self.received.get(s).map(|r| r.0).unwrap_or(0))).collect())
+        Ok(self
+            .wants
+            .iter()
+            .map(|s| (s.clone(), self.received.get(s).map(|r| r.0).unwrap_or(0)))
+            .collect())
     }
     fn offered(&self) -> Result<Vec<StreamId>, ProtocolError> {
         Ok(self.offers.clone())
     }
     fn accepts(&self, stream: &StreamId) -> Result<Option<u64>, ProtocolError> {
-        Ok(self.wants.contains(stream).then(|| self.received.get(stream).map(|r| r.0).unwrap_or(0)))
+        Ok(self
+            .wants
+            .contains(stream)
+            .then(|| self.received.get(stream).map(|r| r.0).unwrap_or(0)))
     }
     fn may_serve(&self, stream: &StreamId) -> bool {
         self.serves.contains(stream)
@@ -34,27 +41,47 @@ impl Replica for MemReplica {
     fn head(&self, stream: &StreamId) -> Result<u64, ProtocolError> {
         Ok(self.logs.get(stream).map(|l| l.len() as u64).unwrap_or(0))
     }
-    fn read(&self, stream: &StreamId, after: u64, max_bytes: usize) -> Result<Chunk, ProtocolError> {
+    fn read(
+        &self,
+        stream: &StreamId,
+        after: u64,
+        max_bytes: usize,
+    ) -> Result<Chunk, ProtocolError> {
         let log = self.logs.get(stream).cloned().unwrap_or_default();
-        let mut chunk = Chunk { items: vec![], through: after };
+        let mut chunk = Chunk {
+            items: vec![],
+            through: after,
+        };
         let mut bytes = 0;
         for (i, b) in log.iter().enumerate().skip(after as usize) {
             if !chunk.items.is_empty() && bytes + b.len() > max_bytes {
                 break;
             }
             bytes += b.len();
-            chunk.items.push(FrameItem { seq: i as u64 + 1, bytes: b.clone() });
+            chunk.items.push(FrameItem {
+                seq: i as u64 + 1,
+                bytes: b.clone(),
+            });
             chunk.through = i as u64 + 1;
         }
         Ok(chunk)
     }
-    fn receive(&mut self, stream: &StreamId, items: &[FrameItem], through: u64) -> Result<Vec<Refusal>, ProtocolError> {
+    fn receive(
+        &mut self,
+        stream: &StreamId,
+        items: &[FrameItem],
+        through: u64,
+    ) -> Result<Vec<Refusal>, ProtocolError> {
         self.reads += 1;
         let mut refused = vec![];
         let entry = self.received.entry(stream.clone()).or_default();
         for it in items {
             if self.refuse.contains(&it.bytes) {
-                refused.push(Refusal { seq: it.seq, address: Address::of(&it.bytes), reason: "not allowed".into() });
+                refused.push(Refusal {
+                    seq: it.seq,
+                    address: Address::of(&it.bytes),
+                    reason: "not allowed".into(),
+                });
             } else if !entry.1.contains(&it.bytes) {
                 entry.1.push(it.bytes.clone());
             }
@@ -62,7 +89,11 @@ impl Replica for MemReplica {
         entry.0 = through;
         Ok(refused)
     }
-    fn peer_refused(&mut self, _stream: &StreamId, refusals: &[Refusal]) -> Result<(), ProtocolError> {
+    fn peer_refused(
+        &mut self,
+        _stream: &StreamId,
+        refusals: &[Refusal],
+    ) -> Result<(), ProtocolError> {
         self.peer_refusals.extend_from_slice(refusals);
         Ok(())
     }
@@ -72,13 +103,24 @@ fn satker_and_hub(client_items: usize, hub_items: usize) -> (MemReplica, MemRepl
     let device = StreamId::Origin(SecretKey::generate().public());
     let scope = StreamId::Scope("123456".into());
     let mut client = MemReplica::default();
-    client.logs.insert(device.clone(), (0..client_items).map(|i| format!("doc-{i}").into_bytes()).collect());
+    client.logs.insert(
+        device.clone(),
+        (0..client_items)
+            .map(|i| format!("doc-{i}").into_bytes())
+            .collect(),
+    );
     client.offers = vec![device.clone()];
     client.serves = vec![device.clone()];
     client.wants = vec![scope.clone(), StreamId::Trust];
     let mut hub = MemReplica::default();
-    hub.logs.insert(scope.clone(), (0..hub_items).map(|i| format!("receipt-{i}").into_bytes()).collect());
-    hub.logs.insert(StreamId::Trust, vec![b"hub-identity".to_vec()]);
+    hub.logs.insert(
+        scope.clone(),
+        (0..hub_items)
+            .map(|i| format!("receipt-{i}").into_bytes())
+            .collect(),
+    );
+    hub.logs
+        .insert(StreamId::Trust, vec![b"hub-identity".to_vec()]);
     hub.wants = vec![device.clone()];
     hub.serves = vec![scope, StreamId::Trust];
     (client, hub, device)
@@ -114,9 +156,19 @@ fn run(client: &mut MemReplica, hub: &mut MemReplica, config: Config) -> (usize,
 #[test]
 fn both_directions_arrive_and_the_session_ends() {
     let (mut client, mut hub, device) = satker_and_hub(30, 7);
-    let (_, c, h) = run(&mut client, &mut hub, Config { frame_bytes: 40, window: 2 });
+    let (_, c, h) = run(
+        &mut client,
+        &mut hub,
+        Config {
+            frame_bytes: 40,
+            window: 2,
+        },
+    );
     assert_eq!(hub.received[&device].1.len(), 30);
-    assert_eq!(client.received[&StreamId::Scope("123456".into())].1.len(), 7);
+    assert_eq!(
+        client.received[&StreamId::Scope("123456".into())].1.len(),
+        7
+    );
     assert_eq!(client.received[&StreamId::Trust].1.len(), 1);
     assert_eq!(c.stats().sent_items, 30);
     assert_eq!(h.stats().received_items, 30);
@@ -168,7 +220,12 @@ fn a_frame_for_an_unagreed_stream_is_a_violation() {
     h.handle(hello, &mut hub).unwrap();
     let err = h
         .handle(
-            Message::Frame { stream: StreamId::Trust, after: 0, through: 1, items: vec![] },
+            Message::Frame {
+                stream: StreamId::Trust,
+                after: 0,
+                through: 1,
+                items: vec![],
+            },
             &mut hub,
         )
         .unwrap_err();
@@ -182,12 +239,25 @@ fn a_frame_that_skips_ahead_is_a_violation_and_a_repeat_is_harmless() {
     let mut c = Session::client(Config::default(), &client).unwrap();
     let hello = c.poll_transmit(&mut client).unwrap().unwrap();
     h.handle(hello, &mut hub).unwrap();
-    let item = |seq: u64| FrameItem { seq, bytes: format!("doc-{}", seq - 1).into_bytes() };
-    let frame = Message::Frame { stream: device.clone(), after: 0, through: 2, items: vec![item(1), item(2)] };
+    let item = |seq: u64| FrameItem {
+        seq,
+        bytes: format!("doc-{}", seq - 1).into_bytes(),
+    };
+    let frame = Message::Frame {
+        stream: device.clone(),
+        after: 0,
+        through: 2,
+        items: vec![item(1), item(2)],
+    };
     h.handle(frame.clone(), &mut hub).unwrap();
     // The same frame again (a retransmission after a lost ack) stores nothing twice.
     h.handle(frame, &mut hub).unwrap();
     assert_eq!(hub.received[&device].1.len(), 2);
-    let gap = Message::Frame { stream: device, after: 5, through: 6, items: vec![] };
+    let gap = Message::Frame {
+        stream: device,
+        after: 5,
+        through: 6,
+        items: vec![],
+    };
     assert!(h.handle(gap, &mut hub).is_err());
 }

@@ -1,0 +1,507 @@
+//! Drafts, signing and submission on a satker node.
+
+use std::{collections::BTreeSet, path::Path};
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use storage::{Draft, SealedKey, StoreError, StreamEntry, Table};
+use sync_protocol::{
+    document::{AttachmentRef, DocKind, DocumentSnapshot},
+    policy::Policy,
+    signature::DocSignature,
+    status::DocState,
+    stream::StreamId,
+    submission::{Submission, SubmittedDoc},
+    Address, Item, SecretKey, SignedItem,
+};
+
+use super::{signers::totp_for, Output};
+use crate::{
+    clock,
+    error::{NodeError, Result},
+    ingest::certificate,
+    node::Node,
+    records::{CertRecord, DocRecord, HistoryEntry, OperatorRecord, SigRef},
+};
+
+/// Attachments larger than this are refused: scans and decrees are at most 1 MB in the
+/// regulation, and a thin link cannot carry much more per document.
+const MAX_ATTACHMENT_BYTES: u64 = 10 * 1024 * 1024;
+
+fn parse_assignments(pairs: &[String]) -> Result<Vec<(String, String)>> {
+    pairs
+        .iter()
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+            _ => Err(NodeError::user(format!("'{p}' must look like FIELD=VALUE"))),
+        })
+        .collect()
+}
+
+fn doc_record(node: &Node, doc_id: &str) -> Result<DocRecord> {
+    node.store.get(Table::Doc, doc_id)?.ok_or_else(|| {
+        NodeError::user(format!(
+            "no document '{doc_id}' on this node; `espm status` lists the documents"
+        ))
+    })
+}
+
+fn load_draft(node: &Node, doc_id: &str) -> Result<Draft> {
+    let bytes: serde_bytes::ByteBuf = node.store.get(Table::Draft, doc_id)?.ok_or_else(|| {
+        NodeError::user(format!(
+            "no draft '{doc_id}' on this device; `espm status` lists the documents"
+        ))
+    })?;
+    Ok(Draft::load(&bytes)?)
+}
+
+fn save_draft(t: &mut storage::Txn<'_>, doc_id: &str, draft: &mut Draft) {
+    t.put(
+        Table::Draft,
+        doc_id,
+        &serde_bytes::ByteBuf::from(draft.save()),
+    );
+}
+
+fn editable(rec: &DocRecord) -> Result<()> {
+    match rec.state {
+        DocState::Draft | DocState::Signed | DocState::Rejected => Ok(()),
+        s => Err(NodeError::user(format!(
+            "document {} is {s}; it can no longer be edited. If the KPPN rejects it, correct it then",
+            rec.doc_id
+        ))),
+    }
+}
+
+/// `espm draft new`
+pub fn new(node: &Node, kind: &str, set: &[String]) -> Result<Output> {
+    node.require_writer("start drafts")?;
+    let satker = node.require_satker("draft new")?.to_string();
+    let kind: DocKind = kind.parse()?;
+    let fields = parse_assignments(set)?;
+    let mut rnd = [0u8; 6];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut rnd);
+    let doc_id = format!("{}-{}", kind.as_str(), hex::encode(rnd));
+    let mut draft = Draft::new(&doc_id, kind, &satker)?;
+    for (k, v) in &fields {
+        draft.set_field(k, v)?;
+    }
+    let now = clock::now();
+    node.store.write(|t| {
+        save_draft(t, &doc_id, &mut draft);
+        let rec = DocRecord {
+            doc_id: doc_id.clone(),
+            kind,
+            satker: satker.clone(),
+            state: DocState::Draft,
+            history: vec![HistoryEntry {
+                state: DocState::Draft,
+                at: now,
+                reason: None,
+            }],
+            snapshot: None,
+            signatures: Vec::new(),
+            submission: None,
+            delivered_at: None,
+        };
+        t.put(Table::Doc, &doc_id, &rec);
+        Ok(())
+    })?;
+    node.store.flush()?;
+    Ok(Output::new(
+        json!({ "doc_id": doc_id }),
+        format!("Started {kind} draft {doc_id}."),
+    ))
+}
+
+/// `espm draft set`
+pub fn set(node: &Node, doc_id: &str, pairs: &[String]) -> Result<Output> {
+    node.require_writer("edit drafts")?;
+    let fields = parse_assignments(pairs)?;
+    let rec = doc_record(node, doc_id)?;
+    editable(&rec)?;
+    let mut draft = load_draft(node, doc_id)?;
+    for (k, v) in &fields {
+        draft.set_field(k, v)?;
+    }
+    node.store.write(|t| {
+        save_draft(t, doc_id, &mut draft);
+        Ok(())
+    })?;
+    node.store.flush()?;
+    Ok(Output::new(
+        json!({ "doc_id": doc_id }),
+        format!("Updated {} field(s) of {doc_id}.", fields.len()),
+    ))
+}
+
+/// `espm draft attach`
+pub fn attach(node: &Node, doc_id: &str, file: &Path) -> Result<Output> {
+    node.require_writer("attach files")?;
+    let rec = doc_record(node, doc_id)?;
+    editable(&rec)?;
+    let meta = std::fs::metadata(file)
+        .map_err(NodeError::io(format!("cannot read {}", file.display())))?;
+    if meta.len() > MAX_ATTACHMENT_BYTES {
+        return Err(NodeError::user(format!(
+            "{} is {} bytes; attachments may be at most {MAX_ATTACHMENT_BYTES} bytes",
+            file.display(),
+            meta.len()
+        )));
+    }
+    let bytes =
+        std::fs::read(file).map_err(NodeError::io(format!("cannot read {}", file.display())))?;
+    let sha = hex::encode(Sha256::digest(&bytes));
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| sha.clone());
+    let mut draft = load_draft(node, doc_id)?;
+    draft.add_attachment(&AttachmentRef {
+        name: name.clone(),
+        sha256: sha.clone(),
+        size: bytes.len() as u64,
+    })?;
+    node.store.write(|t| {
+        t.put(
+            Table::Blob,
+            &sha,
+            &serde_bytes::ByteBuf::from(bytes.clone()),
+        );
+        save_draft(t, doc_id, &mut draft);
+        Ok(())
+    })?;
+    node.store.flush()?;
+    Ok(Output::new(
+        json!({ "doc_id": doc_id, "attachment": sha }),
+        format!("Attached {name} ({sha}) to {doc_id}."),
+    ))
+}
+
+/// `espm draft show`
+pub fn show(node: &Node, doc_id: &str) -> Result<Output> {
+    let rec = doc_record(node, doc_id)?;
+    let (fields, attachments) = match node
+        .store
+        .get::<serde_bytes::ByteBuf>(Table::Draft, doc_id)?
+    {
+        Some(b) => {
+            let d = Draft::load(&b)?;
+            (d.fields()?, d.attachments()?)
+        }
+        None => match rec
+            .snapshot
+            .and_then(|a| node.store.item(&a).ok().flatten())
+        {
+            Some(bytes) => match SignedItem::open(&bytes)?.item {
+                Item::Snapshot(s) => (s.fields, s.attachments),
+                _ => Default::default(),
+            },
+            None => Default::default(),
+        },
+    };
+    let sigs: Vec<_> = rec
+        .signatures
+        .iter()
+        .map(|s| json!({ "serial": s.serial, "name": s.name, "jabatan": s.jabatan.as_str(), "signed_at": clock::rfc3339(s.at) }))
+        .collect();
+    let atts: Vec<_> = attachments
+        .iter()
+        .map(|a| json!({ "name": a.name, "sha256": a.sha256, "size": a.size }))
+        .collect();
+    let mut text = format!(
+        "{} {} ({}), satker {}\n",
+        rec.kind, rec.doc_id, rec.state, rec.satker
+    );
+    for (k, v) in &fields {
+        text.push_str(&format!("  {k} = {v}\n"));
+    }
+    for a in &attachments {
+        text.push_str(&format!(
+            "  attachment {} ({} bytes, sha256 {})\n",
+            a.name, a.size, a.sha256
+        ));
+    }
+    for s in &rec.signatures {
+        text.push_str(&format!(
+            "  signed by {} ({}, certificate {}) at {}\n",
+            s.name,
+            s.jabatan.title(),
+            s.serial,
+            clock::rfc3339(s.at)
+        ));
+    }
+    Ok(Output::new(
+        json!({ "doc_id": rec.doc_id, "kind": rec.kind.as_str(), "state": rec.state.as_str(), "fields": fields, "attachments": atts, "signatures": sigs }),
+        text.trim_end(),
+    ))
+}
+
+fn snapshot_of(node: &Node, addr: &Address) -> Result<Option<DocumentSnapshot>, StoreError> {
+    Ok(match node.store.item(addr)? {
+        Some(b) => match SignedItem::open(&b)?.item {
+            Item::Snapshot(s) => Some(s),
+            _ => None,
+        },
+        None => None,
+    })
+}
+
+/// Whether the draft's content equals what `snapshot` froze.
+fn unchanged_since(draft: &Draft, snapshot: &DocumentSnapshot) -> Result<bool> {
+    Ok(draft.fields()? == snapshot.fields && draft.attachments()? == snapshot.attachments)
+}
+
+/// `espm sign`
+pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result<Output> {
+    node.require_writer("sign")?;
+    let satker = node.require_satker("sign")?.to_string();
+    let mut rec = doc_record(node, doc_id)?;
+    editable(&rec)?;
+    let draft = load_draft(node, doc_id)?;
+    let cert = certificate(node, serial)?.ok_or_else(|| {
+        NodeError::user(format!(
+            "no certificate '{serial}' on this device; `espm signers` lists the usable ones"
+        ))
+    })?;
+    let cert_rec: CertRecord = node
+        .store
+        .get(Table::Cert, serial)?
+        .ok_or_else(|| NodeError::user(format!("no certificate '{serial}'")))?;
+    let sealed: SealedKey = node.store.get(Table::Key, &cert_rec.request_id)?.ok_or_else(|| {
+        NodeError::user(format!("the key for certificate {serial} is not on this device; sign on the device that requested it"))
+    })?;
+    if cert.satker != satker {
+        return Err(NodeError::user(format!(
+            "certificate {serial} is for satker {}, not {satker}",
+            cert.satker
+        )));
+    }
+    let now = clock::now();
+    if !cert.valid_at(now) {
+        return Err(NodeError::user(format!(
+            "certificate {serial} is not valid now; ask the KPPN for a new one"
+        )));
+    }
+    let policy = Policy::default();
+    if !policy.may_sign(rec.kind, cert.subject.jabatan) {
+        return Err(NodeError::user(format!(
+            "a {} must be signed by {}; certificate {serial} belongs to a {}",
+            rec.kind,
+            policy.describe(rec.kind),
+            cert.subject.jabatan.title()
+        )));
+    }
+    let secret = sealed.open(passphrase).map_err(|e| match e {
+        StoreError::WrongPassphrase => NodeError::user(format!(
+            "wrong passphrase for certificate {serial}; nothing was signed. Try again"
+        )),
+        other => other.into(),
+    })?;
+    let key = SecretKey::from_bytes(&secret);
+    if key.public() != cert.key {
+        return Err(NodeError::user(format!(
+            "the key on this device does not match certificate {serial}"
+        )));
+    }
+    // Reuse the current snapshot if the draft has not changed since it was taken, so
+    // several signers sign the very same bytes.
+    let current = match rec.snapshot {
+        Some(a) => snapshot_of(node, &a)?
+            .filter(|s| unchanged_since(&draft, s).unwrap_or(false))
+            .map(|_| a),
+        None => None,
+    };
+    let mut new_snapshot = None;
+    let snapshot_addr = match current {
+        Some(a) => a,
+        None => {
+            let fields = draft.fields()?;
+            let snap = DocumentSnapshot {
+                doc_id: doc_id.to_string(),
+                kind: rec.kind,
+                satker: satker.clone(),
+                corrects: fields.get("corrects").cloned(),
+                fields,
+                attachments: draft.attachments()?,
+                taken_at: now,
+            };
+            let sealed = SignedItem::seal(Item::Snapshot(snap), &node.key);
+            let a = sealed.address;
+            new_snapshot = Some(sealed);
+            rec.signatures.clear();
+            a
+        }
+    };
+    if rec.signatures.iter().any(|s| s.serial == serial) {
+        return Err(NodeError::user(format!(
+            "{} already signed this version of {doc_id}",
+            cert.subject.name
+        )));
+    }
+    let sig = DocSignature {
+        doc_id: doc_id.to_string(),
+        snapshot: snapshot_addr,
+        serial: serial.to_string(),
+        jabatan: cert.subject.jabatan,
+        signer_name: cert.subject.name.clone(),
+        signed_at: now,
+        place: satker.clone(),
+    };
+    let sealed_sig = SignedItem::seal(Item::Signature(sig), &key);
+    drop(key);
+    rec.signatures.push(SigRef {
+        address: sealed_sig.address,
+        serial: serial.to_string(),
+        jabatan: cert.subject.jabatan,
+        name: cert.subject.name.clone(),
+        at: now,
+    });
+    rec.snapshot = Some(snapshot_addr);
+    if rec.state != DocState::Signed {
+        rec.enter(DocState::Signed, now, None);
+    }
+    node.store.write(|t| {
+        if let Some(s) = &new_snapshot {
+            t.put_item(&s.bytes)?;
+        }
+        t.put_item(&sealed_sig.bytes)?;
+        t.put(Table::Doc, doc_id, &rec);
+        Ok(())
+    })?;
+    node.store.flush()?;
+    Ok(Output::new(
+        json!({ "doc_id": doc_id, "serial": serial }),
+        format!(
+            "{} signed {doc_id} as {} (certificate {serial}).",
+            cert.subject.name,
+            cert.subject.jabatan.title()
+        ),
+    ))
+}
+
+/// `espm submit`
+pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Result<Output> {
+    node.require_writer("submit")?;
+    let satker = node.require_satker("submit")?.to_string();
+    let op: OperatorRecord = node.store.get(Table::Operator, operator)?.ok_or_else(|| {
+        NodeError::user(format!(
+            "no operator '{operator}' on this node; create one with `espm operator add`"
+        ))
+    })?;
+    let totp = totp_for(&op, &satker)?;
+    let code_ok = code.len() == 6 && totp.check_current(code).unwrap_or(false);
+    if !code_ok {
+        return Err(NodeError::user(format!(
+            "the security code for operator {operator} is wrong or expired; nothing was submitted. Use the current code from the authenticator app"
+        )));
+    }
+    let policy = Policy::default();
+    let mut docs = Vec::new();
+    let mut recs = Vec::new();
+    for id in doc_ids {
+        let rec = doc_record(node, id)?;
+        let bendahara_doc = rec.kind.submitted_by_bendahara();
+        if bendahara_doc != (op.role == "operator-bendahara") {
+            return Err(NodeError::user(format!(
+                "{} is submitted by an {}; {operator} is an {}",
+                rec.kind,
+                if bendahara_doc {
+                    "operator-bendahara"
+                } else {
+                    "operator-satker"
+                },
+                op.role
+            )));
+        }
+        if rec.state != DocState::Signed {
+            return Err(NodeError::user(format!(
+                "document {id} is {}; only signed documents can be submitted",
+                rec.state
+            )));
+        }
+        let snap_addr = rec
+            .snapshot
+            .ok_or_else(|| NodeError::user(format!("document {id} has no signed version")))?;
+        let snap = snapshot_of(node, &snap_addr)?
+            .ok_or_else(|| NodeError::user(format!("document {id}'s signed version is missing")))?;
+        if !unchanged_since(&load_draft(node, id)?, &snap)? {
+            return Err(NodeError::user(format!(
+                "document {id} changed after it was signed; sign it again before submitting"
+            )));
+        }
+        let roles: BTreeSet<_> = rec.signatures.iter().map(|s| s.jabatan).collect();
+        policy
+            .check(rec.kind, &roles)
+            .map_err(|e| NodeError::user(format!("document {id}: {e}")))?;
+        docs.push(SubmittedDoc {
+            doc_id: id.clone(),
+            kind: rec.kind,
+            snapshot: snap_addr,
+            signatures: rec.signatures.iter().map(|s| s.address).collect(),
+        });
+        recs.push(rec);
+    }
+    let mut rnd = [0u8; 6];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut rnd);
+    let submission = Submission {
+        submission_id: format!("sub-{}", hex::encode(rnd)),
+        satker,
+        operator: operator.to_string(),
+        documents: docs,
+        submitted_at: clock::now(),
+    };
+    submission
+        .check_limits()
+        .map_err(|e| NodeError::user(e.to_string()))?;
+    let sealed = SignedItem::seal(Item::Submission(submission.clone()), &node.key);
+    let me = node.node_id();
+    let stream = StreamId::Origin(me);
+    node.store.write(|t| {
+        // Snapshot and signatures go first so the hub holds them when the submission arrives.
+        for d in &submission.documents {
+            for a in std::iter::once(&d.snapshot).chain(d.signatures.iter()) {
+                t.append(
+                    &stream,
+                    StreamEntry {
+                        address: *a,
+                        origin: Some(me),
+                    },
+                )?;
+            }
+        }
+        t.put_item(&sealed.bytes)?;
+        t.append(
+            &stream,
+            StreamEntry {
+                address: sealed.address,
+                origin: Some(me),
+            },
+        )?;
+        for rec in recs.iter_mut() {
+            rec.submission = Some(submission.submission_id.clone());
+            rec.enter(DocState::Queued, submission.submitted_at, None);
+            t.put(Table::Doc, &rec.doc_id, rec);
+        }
+        t.put(
+            Table::Submission,
+            &submission.submission_id,
+            &sealed.address,
+        );
+        Ok(())
+    })?;
+    node.store.flush()?;
+    let ids: Vec<_> = submission
+        .documents
+        .iter()
+        .map(|d| d.doc_id.clone())
+        .collect();
+    Ok(Output::new(
+        json!({ "submission_id": submission.submission_id, "doc_ids": ids }),
+        format!(
+            "Queued submission {} with {} document(s). It goes to the KPPN at the next sync.",
+            submission.submission_id,
+            ids.len()
+        ),
+    ))
+}

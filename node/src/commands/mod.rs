@@ -1,0 +1,113 @@
+//! Every CLI command as a function of an open node, returning what to print. The
+//! control socket calls the same functions, so output never depends on whether a node
+//! is serving.
+
+mod authority;
+mod documents;
+mod kppn;
+mod setup;
+mod signers;
+pub mod sync;
+mod verify;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::{
+    cli::{Certs, Command, Draft, Init, Operator, Signer},
+    error::{NodeError, Result},
+    node::Node,
+};
+
+pub use setup::init;
+
+/// What a command prints: one JSON document, or text for people.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Output {
+    /// The `--json` document.
+    pub json: serde_json::Value,
+    /// The human-readable text.
+    pub text: String,
+    /// The command ran but found a failure to report (exit 1 with the output).
+    #[serde(default)]
+    pub failed: bool,
+}
+
+impl Output {
+    /// An output from a JSON value and its text form.
+    pub fn new(json: serde_json::Value, text: impl Into<String>) -> Self {
+        Output {
+            json,
+            text: text.into(),
+            failed: false,
+        }
+    }
+}
+
+/// Secrets read by the CLI process (terminal or environment), never from argv.
+#[derive(Default)]
+pub struct Secrets {
+    /// A signer's passphrase.
+    pub passphrase: Option<Zeroizing<String>>,
+}
+
+impl Secrets {
+    fn passphrase(&self) -> Result<&str> {
+        self.passphrase.as_deref().map(String::as_str).ok_or_else(|| {
+            NodeError::user("this command needs the signer's passphrase: type it when asked, or set ESPM_PASSPHRASE")
+        })
+    }
+}
+
+/// Runs a command against an open node.
+pub async fn execute(
+    node: Arc<Node>,
+    cmd: Command,
+    secrets: &Secrets,
+    show_progress: bool,
+) -> Result<Output> {
+    match cmd {
+        Command::Init(_) | Command::Serve | Command::Demo => {
+            Err(NodeError::user("this command cannot run through a serving node"))
+        }
+        Command::Id => Ok(setup::id(&node)),
+        Command::Enroll(a) => authority::enroll(&node, a),
+        Command::Devices(_) => Err(NodeError::user(
+            "device revocation is not available in this build yet; until it is, keep the device offline",
+        )),
+        Command::Certs(Certs::Requests) => authority::requests(&node),
+        Command::Certs(Certs::Approve { request_id }) => authority::approve(&node, &request_id),
+        Command::Certs(Certs::Revoke { .. }) => {
+            Err(NodeError::user("certificate revocation is not available in this build yet"))
+        }
+        Command::Signer(Signer::Request { name, nip, nik, jabatan, email, unit, instansi }) => {
+            signers::request(&node, secrets.passphrase()?, signers::RequestArgs { name, nip, nik, jabatan, email, unit, instansi })
+        }
+        Command::Signers => signers::list(&node),
+        Command::Operator(Operator::Add { username, role }) => signers::add_operator(&node, &username, &role),
+        Command::Draft(Draft::New { kind, set }) => documents::new(&node, &kind, &set),
+        Command::Draft(Draft::Set { doc_id, fields }) => documents::set(&node, &doc_id, &fields),
+        Command::Draft(Draft::Attach { doc_id, file }) => documents::attach(&node, &doc_id, &file),
+        Command::Draft(Draft::Show { doc_id }) => documents::show(&node, &doc_id),
+        Command::Sign(a) => documents::sign(&node, &a.doc_id, &a.signer, secrets.passphrase()?),
+        Command::Submit(a) => documents::submit(&node, &a.doc_ids, &a.operator, &a.totp),
+        Command::Status(a) => kppn::status(&node, a.doc_id.as_deref()),
+        Command::Inbox => kppn::inbox(&node),
+        Command::Take(a) => kppn::take(&node, &a.doc_id),
+        Command::Advance(a) => kppn::advance(&node, &a.doc_id, &a.stage),
+        Command::Reject(a) => kppn::reject(&node, &a.doc_id, &a.reason),
+        Command::Monitor => kppn::monitor(&node),
+        Command::Sync(a) => sync::sync_command(node, a.timeout, show_progress).await,
+        Command::Verify => verify::verify(&node),
+    }
+}
+
+/// Ensures `init` is handled by [`init`], which creates rather than opens a node.
+pub fn is_init(cmd: &Command) -> Option<&Init> {
+    match cmd {
+        Command::Init(i) => Some(i),
+        _ => None,
+    }
+}

@@ -1,0 +1,202 @@
+//! Signer keys and operators on a satker device.
+
+use serde_json::json;
+use storage::{SealedKey, StreamEntry, Table};
+use sync_protocol::{
+    certificate::{CertRequest, Jabatan, Subject},
+    stream::StreamId,
+    Item, SecretKey, SignedItem,
+};
+use totp_rs::{Algorithm, TOTP};
+
+use super::Output;
+use crate::{
+    clock,
+    error::{NodeError, Result},
+    ingest::certificate,
+    node::Node,
+    records::{CertRecord, OperatorRecord, RequestRecord},
+};
+
+/// The fields of `espm signer request`.
+pub struct RequestArgs {
+    pub name: String,
+    pub nip: String,
+    pub nik: String,
+    pub jabatan: String,
+    pub email: String,
+    pub unit: Option<String>,
+    pub instansi: String,
+}
+
+/// `espm signer request`
+pub fn request(node: &Node, passphrase: &str, a: RequestArgs) -> Result<Output> {
+    let satker = node.require_satker("signer request")?.to_string();
+    let jabatan: Jabatan = a.jabatan.parse()?;
+    let subject = Subject {
+        name: a.name.trim().to_string(),
+        nik: a.nik,
+        nip: a.nip,
+        email: a.email,
+        jabatan,
+        unit: a.unit.unwrap_or_else(|| satker.clone()),
+        instansi: a.instansi,
+    };
+    subject
+        .validate()
+        .map_err(|e| NodeError::user(format!("{e}. Correct it and run the request again")))?;
+    if passphrase.chars().count() < 6 {
+        return Err(NodeError::user(
+            "the passphrase must be at least 6 characters",
+        ));
+    }
+    let key = SecretKey::generate();
+    let sealed_key = SealedKey::seal(&zeroize::Zeroizing::new(key.to_bytes()), passphrase)?;
+    let req = CertRequest {
+        subject: subject.clone(),
+        satker,
+        device: node.node_id(),
+        key: key.public(),
+        requested_at: clock::now(),
+    };
+    let sealed = SignedItem::seal(Item::CertRequest(req.clone()), &key);
+    let request_id = sealed.address.short();
+    node.store.write(|t| {
+        t.put_item(&sealed.bytes)?;
+        let me = node.node_id();
+        t.append(
+            &StreamId::Origin(me),
+            StreamEntry {
+                address: sealed.address,
+                origin: Some(me),
+            },
+        )?;
+        let rec = RequestRecord {
+            address: sealed.address,
+            name: subject.name.clone(),
+            jabatan,
+            satker: req.satker.clone(),
+            serial: None,
+        };
+        t.put(Table::Request, &request_id, &rec);
+        t.put(Table::Key, &request_id, &sealed_key);
+        Ok(())
+    })?;
+    node.store.flush()?;
+    Ok(Output::new(
+        json!({ "request_id": request_id }),
+        format!(
+            "Made a signing key for {} ({}) on this device and queued certificate request {request_id}.\n\
+             Run `espm sync`; once the KPPN approves it, `espm signers` shows the certificate.",
+            subject.name,
+            jabatan.title()
+        ),
+    ))
+}
+
+/// `espm signers`
+pub fn list(node: &Node) -> Result<Output> {
+    let now = clock::now();
+    let mut rows = Vec::new();
+    for (serial, rec) in node.store.list::<CertRecord>(Table::Cert, "")? {
+        if node
+            .store
+            .get::<SealedKey>(Table::Key, &rec.request_id)?
+            .is_none()
+        {
+            continue;
+        }
+        if let Some(c) = certificate(node, &serial)? {
+            let status = if c.valid_at(now) { "valid" } else { "expired" };
+            rows.push((serial, c.subject.name, c.subject.jabatan, status));
+        }
+    }
+    let json: Vec<_> = rows
+        .iter()
+        .map(|(s, n, j, st)| json!({ "serial": s, "name": n, "jabatan": j.as_str(), "status": st }))
+        .collect();
+    let mut text = String::new();
+    if rows.is_empty() {
+        let pending = node
+            .store
+            .list::<RequestRecord>(Table::Request, "")?
+            .into_iter()
+            .filter(|(_, r)| r.serial.is_none())
+            .count();
+        text.push_str("No certificates on this device yet.");
+        if pending > 0 {
+            text.push_str(&format!(
+                " {pending} request(s) wait for the KPPN; run `espm sync` after approval."
+            ));
+        }
+    } else {
+        text.push_str(&format!(
+            "{:<16} {:<28} {:<14} {}\n",
+            "SERIAL", "NAME", "JABATAN", "STATUS"
+        ));
+        for (s, n, j, st) in &rows {
+            text.push_str(&format!("{:<16} {:<28} {:<14} {}\n", s, n, j.title(), st));
+        }
+    }
+    Ok(Output::new(json.into(), text.trim_end()))
+}
+
+/// The TOTP of an operator: RFC 6238, SHA-1, 6 digits, 30 s, one step of drift allowed.
+pub fn totp_for(op: &OperatorRecord, satker: &str) -> Result<TOTP> {
+    TOTP::new(
+        Algorithm::SHA1,
+        6,
+        1,
+        30,
+        op.totp_secret.clone(),
+        Some(format!("espm satker {satker}")),
+        op.username.clone(),
+    )
+    .map_err(|e| {
+        NodeError::user(format!(
+            "operator {}'s token cannot be built: {e}",
+            op.username
+        ))
+    })
+}
+
+/// `espm operator add`
+pub fn add_operator(node: &Node, username: &str, role: &str) -> Result<Output> {
+    let satker = node.require_satker("operator add")?.to_string();
+    if username.chars().count() < 8 || !username.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(NodeError::user(format!(
+            "username '{username}' must be at least 8 letters or digits"
+        )));
+    }
+    if role != "operator-satker" && role != "operator-bendahara" {
+        return Err(NodeError::user(format!(
+            "role '{role}' must be operator-satker or operator-bendahara"
+        )));
+    }
+    if node
+        .store
+        .get::<OperatorRecord>(Table::Operator, username)?
+        .is_some()
+    {
+        return Err(NodeError::user(format!(
+            "operator {username} already exists"
+        )));
+    }
+    let mut secret = vec![0u8; 20];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+    let rec = OperatorRecord {
+        username: username.to_string(),
+        role: role.to_string(),
+        totp_secret: secret,
+    };
+    let uri = totp_for(&rec, &satker)?.get_url();
+    node.store.write(|t| {
+        t.put(Table::Operator, username, &rec);
+        Ok(())
+    })?;
+    node.store.flush()?;
+    Ok(Output::new(
+        json!({ "username": username, "otpauth_uri": uri }),
+        format!("Created operator {username} ({role}).\nAdd this to the operator's authenticator app:\n{uri}"),
+    ))
+}

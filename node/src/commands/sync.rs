@@ -1,0 +1,172 @@
+//! `espm sync`: one reconciliation with the hub, as the CLI and the background loop run it.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use sync_protocol::session::{Config, Session};
+
+use super::Output;
+use crate::{
+    config::NodeConfig,
+    error::{NodeError, Result},
+    node::Node,
+    replica::{NodeReplica, Peer},
+    transport::{connect, run_session, WireStats},
+};
+
+/// What one sync moved.
+#[derive(Debug, Default, Clone)]
+pub struct SyncSummary {
+    /// Items sent to the hub.
+    pub sent_items: u64,
+    /// Items received from the hub.
+    pub received_items: u64,
+    /// Bytes sent on the wire.
+    pub sent_bytes: u64,
+    /// Bytes received on the wire.
+    pub received_bytes: u64,
+    /// Items the hub refused, with its reasons.
+    pub refused: Vec<String>,
+}
+
+async fn resolve(addr: &str) -> Result<SocketAddr> {
+    let mut addrs = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|e| NodeError::Unreachable {
+            addr: addr.to_string(),
+            detail: format!("the address does not resolve ({e})"),
+        })?;
+    addrs.next().ok_or_else(|| NodeError::Unreachable {
+        addr: addr.to_string(),
+        detail: "the address does not resolve".into(),
+    })
+}
+
+/// Runs one reconciliation with the pinned hub.
+pub async fn sync_once(
+    node: Arc<Node>,
+    timeout: Duration,
+    bar: Option<&ProgressBar>,
+) -> Result<SyncSummary> {
+    let (hub, hub_id) =
+        match &node.config {
+            NodeConfig::Satker { hub, hub_id, .. } | NodeConfig::Auditor { hub, hub_id } => {
+                (hub.clone(), *hub_id)
+            }
+            NodeConfig::Hub(_) => return Err(NodeError::user(
+                "the hub does not sync with anyone; run `espm sync` on a satker or auditor node",
+            )),
+        };
+    let addr = resolve(&hub).await?;
+    let work = async {
+        let (endpoint, conn) = connect(&node.key, hub_id, addr, timeout).await?;
+        let result = async {
+            let (mut send, mut recv) = conn.open_bi().await.map_err(|e| {
+                NodeError::Transport(format!("could not open a stream to the hub: {e}"))
+            })?;
+            let mut replica = NodeReplica::new(node.clone(), Peer::Hub);
+            let mut session = Session::client(Config::default(), &replica)?;
+            let wire = run_session(
+                &mut session,
+                &mut replica,
+                &mut send,
+                &mut recv,
+                |s, w: &WireStats| {
+                    if let Some(b) = bar {
+                        b.set_message(format!(
+                            "sent {} items / {} bytes, received {} items / {} bytes",
+                            s.stats().sent_items,
+                            w.sent_bytes,
+                            s.stats().received_items,
+                            w.received_bytes
+                        ));
+                    }
+                },
+            )
+            .await;
+            match wire {
+                Ok(w) => Ok((w, session)),
+                Err(e) => Err(refine(e, &conn, &node)),
+            }
+        }
+        .await;
+        conn.close(0u32.into(), b"done");
+        let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+        result
+    };
+    let (wire, session) =
+        tokio::time::timeout(timeout, work)
+            .await
+            .map_err(|_| NodeError::Unreachable {
+                addr: hub.clone(),
+                detail: format!("the sync did not finish within {} s", timeout.as_secs()),
+            })??;
+    let stats = session.stats();
+    Ok(SyncSummary {
+        sent_items: stats.sent_items,
+        received_items: stats.received_items,
+        sent_bytes: wire.sent_bytes,
+        received_bytes: wire.received_bytes,
+        refused: stats
+            .refused_by_peer
+            .iter()
+            .map(|(_, r)| format!("item {}: {}", r.address.short(), r.reason))
+            .collect(),
+    })
+}
+
+/// A hub that rejects our client certificate says so only when we first read; name
+/// that case plainly instead of as a broken connection.
+fn refine(e: NodeError, conn: &quinn::Connection, node: &Node) -> NodeError {
+    let closed = conn
+        .close_reason()
+        .map(|r| r.to_string())
+        .unwrap_or_default();
+    let text = format!("{e} {closed}").to_lowercase();
+    if text.contains("certificate")
+        || text.contains("not admitted")
+        || text.contains("crypto")
+        || text.contains("alert")
+    {
+        return NodeError::Refused(format!(
+            "the hub refused this device: node {} is not enrolled (or was blocked). Ask the KPPN administrator to run `espm enroll {}`",
+            node.node_id().to_hex(),
+            node.node_id().to_hex()
+        ));
+    }
+    e
+}
+
+/// `espm sync`
+pub async fn sync_command(node: Arc<Node>, timeout_s: u64, show_progress: bool) -> Result<Output> {
+    let bar = show_progress.then(|| {
+        let b = ProgressBar::new_spinner();
+        b.set_style(
+            ProgressStyle::with_template("{spinner} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        b.set_message("connecting to the hub…");
+        b.enable_steady_tick(Duration::from_millis(120));
+        b
+    });
+    let result = sync_once(node, Duration::from_secs(timeout_s.max(1)), bar.as_ref()).await;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let s = result?;
+    if !s.refused.is_empty() {
+        return Err(NodeError::Refused(format!(
+            "the hub refused {} item(s): {}. The documents concerned are marked rejected; correct them and submit again",
+            s.refused.len(),
+            s.refused.join("; ")
+        )));
+    }
+    Ok(Output::new(
+        json!({ "sent_items": s.sent_items, "received_items": s.received_items, "sent_bytes": s.sent_bytes, "received_bytes": s.received_bytes }),
+        format!(
+            "Synced with the hub: sent {} item(s) ({} bytes), received {} item(s) ({} bytes).",
+            s.sent_items, s.sent_bytes, s.received_items, s.received_bytes
+        ),
+    ))
+}

@@ -1,0 +1,110 @@
+//! `espm verify`: re-checks every stored item offline.
+
+use serde_json::json;
+use storage::Table;
+use sync_protocol::{Item, SignedItem};
+
+use super::Output;
+use crate::{error::Result, ingest::certificate, node::Node};
+
+/// `espm verify`
+pub fn verify(node: &Node) -> Result<Output> {
+    let authority = node.authority_key()?;
+    let mut checked = 0u64;
+    let mut failures: Vec<serde_json::Value> = Vec::new();
+    let mut fail = |addr: String, kind: &str, reason: String| {
+        failures.push(json!({ "item": addr, "kind": kind, "reason": reason }));
+    };
+    for entry in node.store.items() {
+        let (addr, bytes) = entry?;
+        checked += 1;
+        let item = match SignedItem::open(&bytes) {
+            Ok(i) => i,
+            Err(e) => {
+                fail(addr.to_hex(), "unknown", e.to_string());
+                continue;
+            }
+        };
+        if item.address != addr {
+            fail(
+                addr.to_hex(),
+                item.kind().name(),
+                "stored under the wrong address: the bytes were changed".into(),
+            );
+            continue;
+        }
+        let kind = item.kind().name();
+        match &item.item {
+            Item::Enrollment(_)
+            | Item::Certificate(_)
+            | Item::Receipt(_)
+            | Item::Status(_)
+            | Item::HubIdentity(_) => {
+                if authority.is_some() && authority != Some(item.author) {
+                    fail(
+                        addr.to_hex(),
+                        kind,
+                        "not signed by the pinned hub authority".into(),
+                    );
+                }
+            }
+            Item::Signature(s) => match certificate(node, &s.serial)? {
+                Some(c) if c.key == item.author && c.subject.jabatan == s.jabatan => {
+                    if !c.valid_at(s.signed_at) {
+                        fail(
+                            addr.to_hex(),
+                            kind,
+                            format!("made outside the validity of certificate {}", s.serial),
+                        );
+                    }
+                }
+                Some(_) => fail(
+                    addr.to_hex(),
+                    kind,
+                    format!("not made with the key of certificate {}", s.serial),
+                ),
+                None => {
+                    // Signatures made here before the certificate arrived are checked once it does.
+                    if node
+                        .store
+                        .get::<crate::records::CertRecord>(Table::Cert, &s.serial)?
+                        .is_some()
+                    {
+                        fail(
+                            addr.to_hex(),
+                            kind,
+                            format!("certificate {} cannot be read", s.serial),
+                        );
+                    }
+                }
+            },
+            _ => {}
+        }
+    }
+    if node.authority.is_some() {
+        if let Err(e) = node.store.verify_hub_log() {
+            fail("hub-log".into(), "hub log", e.to_string());
+        }
+    }
+    let ok = failures.is_empty();
+    let text = if ok {
+        format!("All {checked} stored items verify.")
+    } else {
+        let mut t = format!("{} of {checked} items FAIL verification:\n", failures.len());
+        for f in &failures {
+            t.push_str(&format!(
+                "  {} ({}): {}\n",
+                f["item"].as_str().unwrap_or(""),
+                f["kind"].as_str().unwrap_or(""),
+                f["reason"].as_str().unwrap_or("")
+            ));
+        }
+        t
+    };
+    let mut out = Output::new(
+        json!({ "ok": ok, "checked": checked, "failures": failures }),
+        text.trim_end(),
+    );
+    out.failed = !ok;
+    Ok(out)
+}

@@ -1,0 +1,73 @@
+//! What a node is: its role and the settings fixed at `init`, kept in the store.
+
+use serde::{Deserialize, Serialize};
+use sync_protocol::NodeId;
+
+/// Key under which the config lives in the meta table.
+pub const CONFIG_KEY: &str = "config";
+
+/// A hub's KPPN settings.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HubConfig {
+    /// KPPN code.
+    pub kppn: String,
+    /// KPPN name.
+    pub name: String,
+    /// IANA time zone of the KPPN.
+    pub tz: String,
+    /// UDP address the hub listens on.
+    pub listen: String,
+    /// Service hours start, minutes after local midnight.
+    pub open_minute: u32,
+    /// Service hours end (exclusive), minutes after local midnight.
+    pub close_minute: u32,
+    /// How many documents may be taken in per day outside service hours.
+    pub after_hours_quota: u32,
+}
+
+/// Which role this node plays.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeConfig {
+    /// The KPPN hub.
+    Hub(HubConfig),
+    /// A satker node pinned to a hub.
+    Satker {
+        satker: String,
+        hub: String,
+        hub_id: NodeId,
+    },
+    /// An auditor node pinned to a hub.
+    Auditor { hub: String, hub_id: NodeId },
+}
+
+impl NodeConfig {
+    /// `hub`, `satker` or `auditor`.
+    pub fn role(&self) -> &'static str {
+        match self {
+            NodeConfig::Hub(_) => "hub",
+            NodeConfig::Satker { .. } => "satker",
+            NodeConfig::Auditor { .. } => "auditor",
+        }
+    }
+}
+
+/// Parses `HH:MM-HH:MM` into minutes after midnight.
+pub fn parse_service_hours(text: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("service hours '{text}' must look like 08:00-15:00");
+    let (a, b) = text.split_once('-').ok_or_else(bad)?;
+    let minute = |s: &str| -> Result<u32, String> {
+        let (h, m) = s.trim().split_once(':').ok_or_else(bad)?;
+        let h: u32 = h.parse().map_err(|_| bad())?;
+        let m: u32 = m.parse().map_err(|_| bad())?;
+        if h > 24 || m > 59 || (h == 24 && m != 0) {
+            return Err(bad());
+        }
+        Ok(h * 60 + m)
+    };
+    let (open, close) = (minute(a)?, minute(b)?);
+    if open >= close {
+        return Err(format!("service hours '{text}' must end after they start"));
+    }
+    Ok((open, close))
+}

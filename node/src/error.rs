@@ -1,0 +1,51 @@
+//! The node's error type: every failure a user or a peer can cause, in plain words.
+
+use thiserror::Error;
+
+/// What went wrong, phrased for the person at the terminal.
+#[derive(Debug, Error)]
+pub enum NodeError {
+    /// The user asked for something that cannot be done as asked.
+    #[error("{0}")]
+    User(String),
+    /// TLS configuration or certificate handling failed.
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+    /// The hub could not be reached.
+    #[error("cannot reach the hub at {addr}: {detail}. Check the link and the address, or try again later")]
+    Unreachable { addr: String, detail: String },
+    /// The peer is not who it should be, or refused us.
+    #[error("{0}")]
+    Refused(String),
+    /// The connection broke or the peer sent something unusable.
+    #[error("sync failed: {0}")]
+    Transport(String),
+    /// The peer broke the protocol.
+    #[error(transparent)]
+    Protocol(#[from] sync_protocol::ProtocolError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] storage::StoreError),
+    /// Local IO failed.
+    #[error("{action}: {source}")]
+    Io {
+        action: String,
+        source: std::io::Error,
+    },
+}
+
+impl NodeError {
+    /// A user error with a message.
+    pub fn user(msg: impl Into<String>) -> Self {
+        NodeError::User(msg.into())
+    }
+
+    /// An IO error with what was being done.
+    pub fn io(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> NodeError {
+        let action = action.into();
+        move |source| NodeError::Io { action, source }
+    }
+}
+
+/// Result with [`NodeError`].
+pub type Result<T, E = NodeError> = std::result::Result<T, E>;

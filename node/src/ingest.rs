@@ -1,0 +1,449 @@
+//! What a node does with an item: the checks that decide whether it may be stored, and
+//! the index updates that go into the same atomic write as the item.
+//!
+//! The hub checks everything a device sends against the device's enrollment, the
+//! certificates it issued and the signing policy. Satker and auditor nodes accept from
+//! the hub only what the pinned hub's authority key signed, or device items the hub has
+//! already checked and re-published.
+
+use std::collections::BTreeSet;
+
+use storage::{StoreError, StreamEntry, Table, Txn};
+use sync_protocol::{
+    certificate::Certificate,
+    enrollment::DeviceRole,
+    item::{Item, SignedItem},
+    policy::Policy,
+    receipt::Receipt,
+    status::DocState,
+    stream::StreamId,
+    submission::Submission,
+    NodeId, Timestamp,
+};
+
+use crate::{
+    clock,
+    config::NodeConfig,
+    node::{Node, AUTHORITY_KEY, HUB_TZ_KEY},
+    records::{CertRecord, DeviceRecord, DocRecord, HistoryEntry, RequestRecord, SigRef},
+};
+
+/// The outcome of offering one item: stored (or already held), or refused with a reason.
+pub type Verdict = Result<(), String>;
+
+/// The certificate with `serial`, if this node holds it.
+pub fn certificate(node: &Node, serial: &str) -> Result<Option<Certificate>, StoreError> {
+    let Some(rec) = node.store.get::<CertRecord>(Table::Cert, serial)? else {
+        return Ok(None);
+    };
+    let Some(bytes) = node.store.item(&rec.address)? else {
+        return Ok(None);
+    };
+    match SignedItem::open(&bytes)?.item {
+        Item::Certificate(c) => Ok(Some(c)),
+        _ => Ok(None),
+    }
+}
+
+fn load(node: &Node, addr: &sync_protocol::Address) -> Result<Option<SignedItem>, StoreError> {
+    node.store
+        .item(addr)?
+        .map(|b| SignedItem::open(&b).map_err(StoreError::from))
+        .transpose()
+}
+
+/// Seals an item with the hub authority key, stores it, logs it, and publishes it into
+/// `stream`. Returns the sealed item.
+pub fn issue(
+    node: &Node,
+    t: &mut Txn<'_>,
+    item: Item,
+    stream: Option<&StreamId>,
+) -> Result<SignedItem, StoreError> {
+    let key = node
+        .authority
+        .as_ref()
+        .ok_or_else(|| StoreError::Draft("only the hub issues items".into()))?;
+    let sealed = SignedItem::seal(item, key);
+    t.put_item(&sealed.bytes)?;
+    t.hub_log_append(sealed.address)?;
+    if let Some(s) = stream {
+        t.append(
+            s,
+            StreamEntry {
+                address: sealed.address,
+                origin: None,
+            },
+        )?;
+    }
+    Ok(sealed)
+}
+
+/// Checks the signatures a submitted document carries against certificates and policy.
+fn check_document_signatures(
+    node: &Node,
+    satker: &str,
+    kind: sync_protocol::document::DocKind,
+    snapshot: &sync_protocol::Address,
+    signatures: &[sync_protocol::Address],
+    at: Timestamp,
+) -> Result<Verdict, StoreError> {
+    let mut roles = BTreeSet::new();
+    for addr in signatures {
+        let Some(sig) = load(node, addr)? else {
+            return Ok(Err(format!(
+                "signature item {} is not held by the hub (it was refused or never sent)",
+                addr.short()
+            )));
+        };
+        let Item::Signature(s) = &sig.item else {
+            return Ok(Err(format!("item {} is not a signature", addr.short())));
+        };
+        if &s.snapshot != snapshot {
+            return Ok(Err(format!(
+                "signature {} covers another version of the document",
+                addr.short()
+            )));
+        }
+        let Some(cert) = certificate(node, &s.serial)? else {
+            return Ok(Err(format!(
+                "certificate {} is unknown to the hub",
+                s.serial
+            )));
+        };
+        if cert.key != sig.author || cert.satker != satker || cert.subject.jabatan != s.jabatan {
+            return Ok(Err(format!(
+                "signature {} was not made with certificate {}",
+                addr.short(),
+                s.serial
+            )));
+        }
+        if !cert.valid_at(at) {
+            return Ok(Err(format!("certificate {} is not valid now", s.serial)));
+        }
+        roles.insert(s.jabatan);
+    }
+    Ok(Policy::default()
+        .check(kind, &roles)
+        .map_err(|e| e.to_string()))
+}
+
+/// The hub's decision on an item sent by an enrolled device, and its indexing.
+pub fn hub_receive(
+    node: &Node,
+    t: &mut Txn<'_>,
+    device: NodeId,
+    role: &DeviceRole,
+    bytes: &[u8],
+) -> Result<Verdict, StoreError> {
+    let item = match SignedItem::open(bytes) {
+        Ok(i) => i,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    if t.has_item(&item.address)? {
+        return Ok(Ok(()));
+    }
+    let DeviceRole::Satker { satker } = role else {
+        return Ok(Err(
+            "auditor devices are read-only; the hub stores nothing they send".into(),
+        ));
+    };
+    let now = clock::now();
+    let scope = StreamId::Scope(satker.clone());
+    let verdict: Verdict = match &item.item {
+        Item::CertRequest(r) => {
+            if r.key != item.author {
+                Err("certificate request is not signed by the key it asks to certify".into())
+            } else if r.device != device {
+                Err("certificate request names another device".into())
+            } else if &r.satker != satker {
+                Err(format!(
+                    "this device is enrolled for satker {satker}, not {}",
+                    r.satker
+                ))
+            } else {
+                r.subject.validate().map_err(|e| e.to_string())
+            }
+        }
+        Item::Snapshot(s) => {
+            if item.author != device {
+                Err("document snapshot was not authored by the sending device".into())
+            } else if &s.satker != satker {
+                Err(format!(
+                    "this device is enrolled for satker {satker}, not {}",
+                    s.satker
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        Item::Signature(s) => match load(node, &s.snapshot)? {
+            None => Err(format!(
+                "signature refers to snapshot {} the hub does not hold",
+                s.snapshot.short()
+            )),
+            Some(snap) => match (&snap.item, certificate(node, &s.serial)?) {
+                (Item::Snapshot(d), Some(cert)) if d.doc_id == s.doc_id && &d.satker == satker => {
+                    if cert.key != item.author {
+                        Err(format!(
+                            "signature was not made with the key of certificate {}",
+                            s.serial
+                        ))
+                    } else if cert.subject.jabatan != s.jabatan {
+                        Err(format!(
+                            "certificate {} is for {}, not {}",
+                            s.serial,
+                            cert.subject.jabatan.title(),
+                            s.jabatan.title()
+                        ))
+                    } else if !cert.valid_at(now) {
+                        Err(format!("certificate {} is not valid now", s.serial))
+                    } else {
+                        Ok(())
+                    }
+                }
+                (_, None) => Err(format!("certificate {} is unknown to the hub", s.serial)),
+                _ => Err("signature does not match its document".into()),
+            },
+        },
+        Item::Submission(sub) => {
+            if item.author != device {
+                Err("submission was not authored by the sending device".into())
+            } else if &sub.satker != satker {
+                Err(format!(
+                    "this device is enrolled for satker {satker}, not {}",
+                    sub.satker
+                ))
+            } else {
+                check_submission(node, satker, sub, now)?
+            }
+        }
+        other => Err(format!(
+            "a satker device may not author a {}",
+            other.kind().name()
+        )),
+    };
+    if let Err(reason) = verdict {
+        return Ok(Err(reason));
+    }
+    t.put_item(bytes)?;
+    let (log_seq, log_hash) = t.hub_log_append(item.address)?;
+    match &item.item {
+        Item::CertRequest(r) => {
+            let rec = RequestRecord {
+                address: item.address,
+                name: r.subject.name.clone(),
+                jabatan: r.subject.jabatan,
+                satker: r.satker.clone(),
+                serial: None,
+            };
+            t.put(Table::Request, &item.address.short(), &rec);
+        }
+        Item::Snapshot(_) | Item::Signature(_) => {
+            t.append(
+                &scope,
+                StreamEntry {
+                    address: item.address,
+                    origin: Some(device),
+                },
+            )?;
+        }
+        Item::Submission(sub) => {
+            t.append(
+                &scope,
+                StreamEntry {
+                    address: item.address,
+                    origin: Some(device),
+                },
+            )?;
+            let receipt = Receipt {
+                submission: item.address,
+                submission_id: sub.submission_id.clone(),
+                satker: satker.clone(),
+                doc_ids: sub.documents.iter().map(|d| d.doc_id.clone()).collect(),
+                delivered_at: now,
+                log_seq,
+                log_hash,
+            };
+            for d in &sub.documents {
+                let mut rec = t
+                    .get::<DocRecord>(Table::Doc, &d.doc_id)?
+                    .unwrap_or(DocRecord {
+                        doc_id: d.doc_id.clone(),
+                        kind: d.kind,
+                        satker: satker.clone(),
+                        state: DocState::Delivered,
+                        history: Vec::new(),
+                        snapshot: None,
+                        signatures: Vec::new(),
+                        submission: None,
+                        delivered_at: None,
+                    });
+                rec.snapshot = Some(d.snapshot);
+                rec.submission = Some(sub.submission_id.clone());
+                rec.delivered_at = Some(now);
+                rec.signatures.clear();
+                for a in &d.signatures {
+                    if let Some(SignedItem {
+                        item: Item::Signature(s),
+                        ..
+                    }) = load(node, a)?
+                    {
+                        rec.signatures.push(SigRef {
+                            address: *a,
+                            serial: s.serial,
+                            jabatan: s.jabatan,
+                            name: s.signer_name,
+                            at: s.signed_at,
+                        });
+                    }
+                }
+                rec.enter(DocState::Delivered, now, None);
+                t.put(Table::Doc, &d.doc_id, &rec);
+            }
+            issue(node, t, Item::Receipt(receipt), Some(&scope))?;
+        }
+        _ => {}
+    }
+    Ok(Ok(()))
+}
+
+fn check_submission(
+    node: &Node,
+    satker: &str,
+    sub: &Submission,
+    now: Timestamp,
+) -> Result<Verdict, StoreError> {
+    if let Err(e) = sub.check_limits() {
+        return Ok(Err(e.to_string()));
+    }
+    for d in &sub.documents {
+        let Some(snap) = load(node, &d.snapshot)? else {
+            return Ok(Err(format!(
+                "document {}: its snapshot is not held by the hub",
+                d.doc_id
+            )));
+        };
+        match &snap.item {
+            Item::Snapshot(s) if s.doc_id == d.doc_id && s.kind == d.kind && s.satker == satker => {
+            }
+            _ => {
+                return Ok(Err(format!(
+                    "document {}: the snapshot does not match the submission",
+                    d.doc_id
+                )))
+            }
+        }
+        if let Some(rec) = node.store.get::<DocRecord>(Table::Doc, &d.doc_id)? {
+            if rec.state != DocState::Rejected {
+                return Ok(Err(format!(
+                    "document {} was already delivered (state {})",
+                    d.doc_id, rec.state
+                )));
+            }
+        }
+        if let Err(reason) =
+            check_document_signatures(node, satker, d.kind, &d.snapshot, &d.signatures, now)?
+        {
+            return Ok(Err(format!("document {}: {reason}", d.doc_id)));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// A satker or auditor node's decision on an item from the hub, and its indexing.
+pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verdict, StoreError> {
+    let item = match SignedItem::open(bytes) {
+        Ok(i) => i,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    if t.has_item(&item.address)? {
+        return Ok(Ok(()));
+    }
+    let pinned = match &node.config {
+        NodeConfig::Satker { hub_id, .. } | NodeConfig::Auditor { hub_id, .. } => *hub_id,
+        NodeConfig::Hub(_) => return Ok(Err("a hub does not pull from another hub".into())),
+    };
+    let authority = t.get::<sync_protocol::PublicKey>(Table::Meta, AUTHORITY_KEY)?;
+    let from_authority = authority == Some(item.author);
+    match &item.item {
+        Item::HubIdentity(h) => {
+            if h.node_id != pinned || !h.binding_holds() || h.authority != item.author {
+                return Ok(Err("hub identity does not match the pinned hub id".into()));
+            }
+            t.put(Table::Meta, AUTHORITY_KEY, &h.authority);
+            t.put(Table::Meta, HUB_TZ_KEY, &h.tz);
+        }
+        Item::Enrollment(e) if from_authority => {
+            t.put(
+                Table::Device,
+                &e.node_id.to_hex(),
+                &DeviceRecord {
+                    address: item.address,
+                    role: e.role.clone(),
+                },
+            );
+        }
+        Item::Certificate(c) if from_authority => {
+            let request_id = c.request.short();
+            t.put(
+                Table::Cert,
+                &c.serial,
+                &CertRecord {
+                    address: item.address,
+                    request_id: request_id.clone(),
+                },
+            );
+            if let Some(mut req) = t.get::<RequestRecord>(Table::Request, &request_id)? {
+                req.serial = Some(c.serial.clone());
+                t.put(Table::Request, &request_id, &req);
+            }
+        }
+        Item::Receipt(r) if from_authority => {
+            for id in &r.doc_ids {
+                if let Some(mut rec) = t.get::<DocRecord>(Table::Doc, id)? {
+                    rec.delivered_at = Some(r.delivered_at);
+                    rec.enter(DocState::Delivered, r.delivered_at, None);
+                    t.put(Table::Doc, id, &rec);
+                }
+            }
+        }
+        Item::Status(s) if from_authority => {
+            if let Some(mut rec) = t.get::<DocRecord>(Table::Doc, &s.doc_id)? {
+                rec.enter(s.state, s.at, s.reason.clone());
+                t.put(Table::Doc, &s.doc_id, &rec);
+            }
+        }
+        Item::Snapshot(s) => {
+            // Another device of this satker (or, for an auditor, a satker in scope)
+            // delivered it; the hub checked it before re-publishing.
+            if t.get::<DocRecord>(Table::Doc, &s.doc_id)?.is_none() {
+                let rec = DocRecord {
+                    doc_id: s.doc_id.clone(),
+                    kind: s.kind,
+                    satker: s.satker.clone(),
+                    state: DocState::Signed,
+                    history: vec![HistoryEntry {
+                        state: DocState::Signed,
+                        at: s.taken_at,
+                        reason: None,
+                    }],
+                    snapshot: Some(item.address),
+                    signatures: Vec::new(),
+                    submission: None,
+                    delivered_at: None,
+                };
+                t.put(Table::Doc, &s.doc_id, &rec);
+            }
+        }
+        Item::Signature(_) | Item::Submission(_) | Item::CertRequest(_) => {}
+        other => {
+            return Ok(Err(format!(
+                "{} is not signed by the hub authority this node pinned",
+                other.kind().name()
+            )));
+        }
+    }
+    t.put_item(bytes)?;
+    Ok(Ok(()))
+}

@@ -1,0 +1,22 @@
+//! The espm node runtime: roles (hub, satker, auditor), the QUIC transport that drives
+//! the sans-IO reconciliation session, the local control socket, and every command of
+//! the `espm` CLI.
+//!
+//! This is the only crate with async code and sockets. It must never accept an item it
+//! has not verified, never acknowledge before the store is flushed, and never panic on
+//! anything a peer or a user sends.
+
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod control;
+pub mod demo;
+pub mod error;
+pub mod ingest;
+pub mod node;
+pub mod records;
+pub mod replica;
+pub mod serve;
+pub mod tls;
+pub mod transport;

@@ -1,0 +1,262 @@
+//! The node's side of the reconciliation session: streams read from and written to
+//! the store, with authorization decided by who the peer is.
+
+use std::sync::Arc;
+
+use storage::{StoreError, Table};
+use sync_protocol::{
+    enrollment::DeviceRole,
+    message::{FrameItem, Refusal},
+    session::{Chunk, Replica},
+    status::DocState,
+    stream::{StreamId, VersionVector},
+    Address, Item, NodeId, ProtocolError, SignedItem,
+};
+
+use crate::{
+    clock,
+    config::NodeConfig,
+    ingest::{client_receive, hub_receive, Verdict},
+    node::Node,
+    records::{DocRecord, RefusalRecord},
+};
+
+fn local(e: StoreError) -> ProtocolError {
+    ProtocolError::Replica(e.to_string())
+}
+
+/// Who is at the other end of a session.
+pub enum Peer {
+    /// On the hub: an enrolled device.
+    Device { id: NodeId, role: DeviceRole },
+    /// On a satker or auditor: the pinned hub.
+    Hub,
+}
+
+/// A replica over the node's store for one session with `peer`.
+pub struct NodeReplica {
+    node: Arc<Node>,
+    peer: Peer,
+}
+
+impl NodeReplica {
+    /// A replica for a session with `peer`.
+    pub fn new(node: Arc<Node>, peer: Peer) -> Self {
+        NodeReplica { node, peer }
+    }
+
+    fn scopes(&self) -> Vec<String> {
+        match (&self.peer, &self.node.config) {
+            (
+                Peer::Device {
+                    role: DeviceRole::Satker { satker },
+                    ..
+                },
+                _,
+            ) => vec![satker.clone()],
+            (
+                Peer::Device {
+                    role: DeviceRole::Auditor { scope },
+                    ..
+                },
+                _,
+            ) => scope.clone(),
+            (Peer::Hub, NodeConfig::Satker { satker, .. }) => vec![satker.clone()],
+            (Peer::Hub, _) => self
+                .node
+                .store
+                .get::<Vec<String>>(Table::Meta, "scope")
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+        }
+    }
+
+    fn record_refusal(
+        &self,
+        addr: &Address,
+        reason: &str,
+        device: Option<String>,
+    ) -> Result<(), StoreError> {
+        let node = &self.node;
+        let item = node
+            .store
+            .item(addr)?
+            .and_then(|b| SignedItem::open(&b).ok());
+        let doc_ids: Vec<String> = match item.map(|i| i.item) {
+            Some(Item::Submission(s)) => s.documents.into_iter().map(|d| d.doc_id).collect(),
+            Some(Item::Signature(s)) => vec![s.doc_id],
+            Some(Item::Snapshot(s)) => vec![s.doc_id],
+            _ => Vec::new(),
+        };
+        node.store.write(|t| {
+            t.put(
+                Table::Refusal,
+                &addr.to_hex(),
+                &RefusalRecord {
+                    reason: reason.to_string(),
+                    at: clock::now(),
+                    device: device.clone(),
+                },
+            );
+            for id in &doc_ids {
+                if let Some(mut rec) = t.get::<DocRecord>(Table::Doc, id)? {
+                    if rec.state != DocState::Rejected {
+                        rec.enter(
+                            DocState::Rejected,
+                            clock::now(),
+                            Some(format!("refused by the hub: {reason}")),
+                        );
+                        t.put(Table::Doc, id, &rec);
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Replica for NodeReplica {
+    fn wanted(&self) -> Result<VersionVector, ProtocolError> {
+        let mut vv = VersionVector::new();
+        for s in
+            std::iter::once(StreamId::Trust).chain(self.scopes().into_iter().map(StreamId::Scope))
+        {
+            let pos = self.node.store.position(&s).map_err(local)?;
+            vv.insert(s, pos);
+        }
+        Ok(vv)
+    }
+
+    fn offered(&self) -> Result<Vec<StreamId>, ProtocolError> {
+        Ok(match self.node.config {
+            NodeConfig::Satker { .. } => vec![StreamId::Origin(self.node.node_id())],
+            _ => Vec::new(),
+        })
+    }
+
+    fn accepts(&self, stream: &StreamId) -> Result<Option<u64>, ProtocolError> {
+        match (&self.peer, stream) {
+            (
+                Peer::Device {
+                    id,
+                    role: DeviceRole::Satker { .. },
+                },
+                StreamId::Origin(o),
+            ) if o == id => Ok(Some(self.node.store.position(stream).map_err(local)?)),
+            _ => Ok(None),
+        }
+    }
+
+    fn may_serve(&self, stream: &StreamId) -> bool {
+        match (&self.peer, stream) {
+            (Peer::Device { .. }, StreamId::Trust) => true,
+            (Peer::Device { .. }, StreamId::Scope(s)) => self.scopes().contains(s),
+            (Peer::Hub, StreamId::Origin(o)) => *o == self.node.node_id(),
+            _ => false,
+        }
+    }
+
+    fn head(&self, stream: &StreamId) -> Result<u64, ProtocolError> {
+        self.node.store.head(stream).map_err(local)
+    }
+
+    fn read(
+        &self,
+        stream: &StreamId,
+        after: u64,
+        max_bytes: usize,
+    ) -> Result<Chunk, ProtocolError> {
+        let me = match &self.peer {
+            Peer::Device { id, .. } => Some(*id),
+            Peer::Hub => None,
+        };
+        // A device's own items are never echoed back to it.
+        let (items, through) = self
+            .node
+            .store
+            .read_stream(stream, after, max_bytes, |e| me.is_some() && e.origin == me)
+            .map_err(local)?;
+        Ok(Chunk {
+            items: items
+                .into_iter()
+                .map(|(seq, bytes)| FrameItem { seq, bytes })
+                .collect(),
+            through,
+        })
+    }
+
+    fn receive(
+        &mut self,
+        stream: &StreamId,
+        items: &[FrameItem],
+        through: u64,
+    ) -> Result<Vec<Refusal>, ProtocolError> {
+        let mut refusals = Vec::new();
+        for it in items {
+            let verdict: Verdict = self
+                .node
+                .store
+                .write(|t| {
+                    let v = match &self.peer {
+                        Peer::Device { id, role } => {
+                            hub_receive(&self.node, t, *id, role, &it.bytes)?
+                        }
+                        Peer::Hub => client_receive(&self.node, t, &it.bytes)?,
+                    };
+                    t.set_position(stream, it.seq);
+                    Ok(v)
+                })
+                .map_err(local)?;
+            if let Err(reason) = verdict {
+                let address = Address::of(&it.bytes);
+                if let Peer::Device { id, .. } = &self.peer {
+                    tracing::warn!(device = %id, item = %address.short(), %reason, "refused an item");
+                    let device = Some(id.to_hex());
+                    self.node
+                        .store
+                        .write(|t| {
+                            t.put(
+                                Table::Refusal,
+                                &address.to_hex(),
+                                &RefusalRecord {
+                                    reason: reason.clone(),
+                                    at: clock::now(),
+                                    device,
+                                },
+                            );
+                            Ok(())
+                        })
+                        .map_err(local)?;
+                }
+                refusals.push(Refusal {
+                    seq: it.seq,
+                    address,
+                    reason,
+                });
+            }
+        }
+        self.node
+            .store
+            .write(|t| {
+                t.set_position(stream, through);
+                Ok(())
+            })
+            .map_err(local)?;
+        // Group commit: one flush per frame, before the ack leaves.
+        self.node.store.flush().map_err(local)?;
+        Ok(refusals)
+    }
+
+    fn peer_refused(
+        &mut self,
+        _stream: &StreamId,
+        refusals: &[Refusal],
+    ) -> Result<(), ProtocolError> {
+        for r in refusals {
+            self.record_refusal(&r.address, &r.reason, None)
+                .map_err(local)?;
+        }
+        self.node.store.flush().map_err(local)
+    }
+}

@@ -1,0 +1,156 @@
+//! `espm serve`: the hub's listener, or a satker's and auditor's background sync, plus
+//! the control socket, until interrupted.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use rand::Rng;
+use storage::Table;
+use sync_protocol::session::{Config, Session};
+
+use crate::{
+    commands::sync::sync_once,
+    config::NodeConfig,
+    control::{serve_control, SOCKET_NAME},
+    error::{NodeError, Result},
+    node::Node,
+    records::DeviceRecord,
+    replica::{NodeReplica, Peer},
+    tls,
+    transport::{run_session, server_endpoint},
+};
+
+/// Runs the node until Ctrl-C or SIGTERM.
+pub async fn serve(node: Arc<Node>) -> Result<()> {
+    let control = tokio::spawn(serve_control(node.clone()));
+    let work = match &node.config {
+        NodeConfig::Hub(h) => {
+            let addr: SocketAddr = h.listen.parse().map_err(|_| {
+                NodeError::user(format!(
+                    "the configured listen address '{}' is not IP:port",
+                    h.listen
+                ))
+            })?;
+            tokio::spawn(hub_loop(node.clone(), addr))
+        }
+        _ => tokio::spawn(client_loop(node.clone())),
+    };
+    let outcome = tokio::select! {
+        r = work => r.unwrap_or_else(|e| Err(NodeError::Transport(format!("the node task failed: {e}")))),
+        r = control => r.unwrap_or_else(|e| Err(NodeError::Transport(format!("the control socket failed: {e}")))),
+        _ = shutdown_signal() => Ok(()),
+    };
+    let _ = std::fs::remove_file(node.dir.join(SOCKET_NAME));
+    node.store.flush()?;
+    outcome
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn device(node: &Node, id: &sync_protocol::NodeId) -> Option<DeviceRecord> {
+    node.store
+        .get::<DeviceRecord>(Table::Device, &id.to_hex())
+        .ok()
+        .flatten()
+}
+
+async fn hub_loop(node: Arc<Node>, addr: SocketAddr) -> Result<()> {
+    let admit_node = node.clone();
+    let admit = Arc::new(move |id: &sync_protocol::NodeId| device(&admit_node, id).is_some());
+    let endpoint = server_endpoint(addr, tls::server_config(&node.key, admit)?)?;
+    eprintln!(
+        "espm hub {} listening on {addr} (QUIC, ALPN espm/1)",
+        node.node_id()
+    );
+    while let Some(incoming) = endpoint.accept().await {
+        let node = node.clone();
+        tokio::spawn(async move {
+            match incoming.await {
+                Ok(conn) => {
+                    if let Err(e) = serve_connection(node, conn).await {
+                        tracing::info!(error = %e, "session ended with an error");
+                    }
+                }
+                Err(e) => tracing::info!(error = %e, "handshake failed"),
+            }
+        });
+    }
+    Ok(())
+}
+
+async fn serve_connection(node: Arc<Node>, conn: quinn::Connection) -> Result<()> {
+    let peer = tls::peer_node_id(&conn)?;
+    // Re-check after the handshake as well: the device list may have changed since.
+    let Some(dev) = device(&node, &peer) else {
+        conn.close(1u32.into(), b"device not enrolled");
+        return Err(NodeError::Refused(format!("device {peer} is not enrolled")));
+    };
+    tracing::info!(device = %peer, "device connected");
+    loop {
+        let (mut send, mut recv) = match conn.accept_bi().await {
+            Ok(s) => s,
+            Err(_) => return Ok(()),
+        };
+        let mut replica = NodeReplica::new(
+            node.clone(),
+            Peer::Device {
+                id: peer,
+                role: dev.role.clone(),
+            },
+        );
+        let mut session = Session::server(Config::default());
+        let stats =
+            run_session(&mut session, &mut replica, &mut send, &mut recv, |_, _| {}).await?;
+        tracing::info!(
+            device = %peer,
+            received = session.stats().received_items,
+            sent = session.stats().sent_items,
+            bytes_in = stats.received_bytes,
+            bytes_out = stats.sent_bytes,
+            "sync session finished"
+        );
+    }
+}
+
+async fn client_loop(node: Arc<Node>) -> Result<()> {
+    let mut failures = 0u32;
+    loop {
+        match sync_once(node.clone(), Duration::from_secs(60), None).await {
+            Ok(s) => {
+                if failures > 0 || s.sent_items + s.received_items > 0 {
+                    eprintln!(
+                        "synced: sent {} item(s), received {} item(s)",
+                        s.sent_items, s.received_items
+                    );
+                }
+                for r in &s.refused {
+                    eprintln!("the hub refused {r}");
+                }
+                failures = 0;
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            }
+            Err(e) => {
+                failures += 1;
+                // Exponential backoff with full jitter, capped at a minute, so many
+                // satkers coming back online together do not hammer the hub at once.
+                let cap = 2u64.saturating_pow(failures.min(6)).min(60);
+                let wait = rand::thread_rng().gen_range(1..=cap.max(1));
+                eprintln!("sync failed ({e}); retrying in {wait} s");
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+            }
+        }
+    }
+}

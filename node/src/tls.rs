@@ -1,0 +1,330 @@
+//! TLS for the QUIC transport. Nodes are identified by their ed25519 keys, not by a PKI:
+//! each node presents a self-signed certificate over its own key, the client pins the
+//! hub's node id, and the hub admits only clients whose node id it knows.
+
+use std::{sync::Arc, time::Duration};
+
+use ed25519_dalek::{pkcs8::EncodePrivateKey, VerifyingKey};
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use rustls::{
+    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+    crypto::{ring, verify_tls13_signature, CryptoProvider, WebPkiSupportedAlgorithms},
+    pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime},
+    server::danger::{ClientCertVerified, ClientCertVerifier},
+    DigitallySignedStruct, DistinguishedName, SignatureScheme,
+};
+use sync_protocol::{NodeId, PublicKey, SecretKey};
+use x509_parser::oid_registry::OID_SIG_ED25519;
+
+use crate::error::{NodeError, Result};
+
+/// The ALPN protocol id of the espm sync protocol, version 1.
+pub const ALPN: &[u8] = b"espm/1";
+
+/// The server name clients put in their hello; verification ignores it, since identity is
+/// the pinned key, but QUIC needs a syntactically valid name.
+pub const SERVER_NAME: &str = "espm-hub";
+
+/// Text of the client's rejection of a hub with the wrong key; the transport looks for it
+/// in connection errors to tell a wrong hub id apart from a broken link.
+pub(crate) const HUB_ID_MISMATCH: &str = "espm: the server certificate is not the pinned hub id";
+
+/// Text of the hub's rejection of a client key it does not admit; it travels to the
+/// client in the connection close, so the client can say why it was turned away.
+pub(crate) const CLIENT_NOT_ADMITTED: &str = "espm: this node's key is not admitted by the hub";
+
+const KEEP_ALIVE: Duration = Duration::from_secs(10);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn provider() -> Arc<CryptoProvider> {
+    // The build has exactly one provider compiled in; naming it explicitly avoids the
+    // process-default lookup, which panics when no default was installed.
+    Arc::new(ring::default_provider())
+}
+
+/// Self-signed X.509 certificate over the node's own ed25519 key, with its PKCS#8 key.
+pub fn self_signed_cert(
+    key: &SecretKey,
+) -> Result<(CertificateDer<'static>, PrivatePkcs8KeyDer<'static>)> {
+    let doc = key
+        .dalek()
+        .to_pkcs8_der()
+        .map_err(|e| NodeError::Tls(format!("cannot encode the node key as PKCS#8: {e}")))?;
+    let pkcs8 = PrivatePkcs8KeyDer::from(doc.as_bytes().to_vec());
+    let key_pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8, &rcgen::PKCS_ED25519)
+        .map_err(|e| {
+            NodeError::Tls(format!("cannot load the node key for the certificate: {e}"))
+        })?;
+    let mut params = rcgen::CertificateParams::new(vec![SERVER_NAME.to_string()])
+        .map_err(|e| NodeError::Tls(format!("cannot build certificate parameters: {e}")))?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, key.public().to_hex());
+    let cert = params
+        .self_signed(&key_pair)
+        .map_err(|e| NodeError::Tls(format!("cannot sign the node certificate: {e}")))?;
+    Ok((cert.der().clone(), pkcs8))
+}
+
+/// The ed25519 public key inside a certificate, as a node id; an error if it is not ed25519.
+pub fn node_id_of_cert(cert: &CertificateDer<'_>) -> Result<NodeId> {
+    let (rest, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
+        .map_err(|e| NodeError::Tls(format!("the peer certificate is malformed: {e}")))?;
+    if !rest.is_empty() {
+        return Err(NodeError::Tls(
+            "the peer certificate has trailing bytes".into(),
+        ));
+    }
+    let spki = parsed.public_key();
+    if spki.algorithm.algorithm != OID_SIG_ED25519 {
+        return Err(NodeError::Tls(format!(
+            "the peer certificate key is not ed25519 (algorithm {})",
+            spki.algorithm.algorithm
+        )));
+    }
+    let bytes: [u8; 32] = spki
+        .subject_public_key
+        .data
+        .as_ref()
+        .try_into()
+        .map_err(|_| NodeError::Tls("the peer certificate's ed25519 key is not 32 bytes".into()))?;
+    // A node id must be a valid curve point, or it could never have signed anything.
+    VerifyingKey::from_bytes(&bytes).map_err(|_| {
+        NodeError::Tls("the peer certificate's ed25519 key is not a valid point".into())
+    })?;
+    Ok(PublicKey(bytes))
+}
+
+fn transport_config() -> Result<quinn::TransportConfig> {
+    let mut t = quinn::TransportConfig::default();
+    t.keep_alive_interval(Some(KEEP_ALIVE));
+    t.max_idle_timeout(Some(
+        quinn::IdleTimeout::try_from(IDLE_TIMEOUT)
+            .map_err(|e| NodeError::Tls(format!("idle timeout: {e}")))?,
+    ));
+    Ok(t)
+}
+
+/// Client config: presents the node's certificate and accepts only the hub whose key is `hub_id`.
+pub fn client_config(key: &SecretKey, hub_id: NodeId) -> Result<quinn::ClientConfig> {
+    let (cert, pkcs8) = self_signed_cert(key)?;
+    let provider = provider();
+    let verifier = Arc::new(PinnedServer {
+        hub_id,
+        algorithms: provider.signature_verification_algorithms,
+    });
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| NodeError::Tls(format!("client TLS versions: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_client_auth_cert(vec![cert], PrivateKeyDer::Pkcs8(pkcs8))
+        .map_err(|e| NodeError::Tls(format!("client certificate: {e}")))?;
+    // A resumed session would skip the certificate exchange, and with it the pin check.
+    tls.resumption = rustls::client::Resumption::disabled();
+    tls.enable_early_data = false;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = QuicClientConfig::try_from(Arc::new(tls))
+        .map_err(|e| NodeError::Tls(format!("client QUIC crypto: {e}")))?;
+    let mut config = quinn::ClientConfig::new(Arc::new(quic));
+    config.transport_config(Arc::new(transport_config()?));
+    Ok(config)
+}
+
+/// Server config: presents the node's certificate and requires a client certificate whose node id `admit` accepts.
+pub fn server_config(
+    key: &SecretKey,
+    admit: Arc<dyn Fn(&NodeId) -> bool + Send + Sync>,
+) -> Result<quinn::ServerConfig> {
+    let (cert, pkcs8) = self_signed_cert(key)?;
+    let provider = provider();
+    let verifier = Arc::new(AdmittedClient {
+        admit,
+        algorithms: provider.signature_verification_algorithms,
+    });
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| NodeError::Tls(format!("server TLS versions: {e}")))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![cert], PrivateKeyDer::Pkcs8(pkcs8))
+        .map_err(|e| NodeError::Tls(format!("server certificate: {e}")))?;
+    // Resumption would let a client whose admission was revoked reconnect without
+    // presenting its certificate again.
+    tls.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    tls.send_tls13_tickets = 0;
+    tls.max_early_data_size = 0;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = QuicServerConfig::try_from(Arc::new(tls))
+        .map_err(|e| NodeError::Tls(format!("server QUIC crypto: {e}")))?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    let mut transport = transport_config()?;
+    transport.max_concurrent_bidi_streams(4u32.into());
+    transport.max_concurrent_uni_streams(0u32.into());
+    config.transport_config(Arc::new(transport));
+    Ok(config)
+}
+
+/// The peer's node id on an established connection.
+pub fn peer_node_id(conn: &quinn::Connection) -> Result<NodeId> {
+    let identity = conn
+        .peer_identity()
+        .ok_or_else(|| NodeError::Tls("the peer presented no certificate".into()))?;
+    let certs = identity
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .map_err(|_| NodeError::Tls("the peer identity is not a certificate chain".into()))?;
+    let first = certs
+        .first()
+        .ok_or_else(|| NodeError::Tls("the peer presented an empty certificate chain".into()))?;
+    node_id_of_cert(first)
+}
+
+/// Accepts exactly one server key: the hub's, pinned by the operator.
+#[derive(Debug)]
+struct PinnedServer {
+    hub_id: NodeId,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for PinnedServer {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        // Validity dates and names are deliberately ignored: the pinned key is the identity,
+        // and offline nodes may have clocks that are far off.
+        match node_id_of_cert(end_entity) {
+            Ok(id) if id == self.hub_id => Ok(ServerCertVerified::assertion()),
+            _ => Err(rustls::Error::General(HUB_ID_MISMATCH.into())),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("espm speaks only TLS 1.3".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        // Node keys are ed25519 only; offering more would only widen what a peer may try.
+        vec![SignatureScheme::ED25519]
+    }
+}
+
+/// Accepts a client certificate only if the hub admits its node id.
+struct AdmittedClient {
+    admit: Arc<dyn Fn(&NodeId) -> bool + Send + Sync>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl std::fmt::Debug for AdmittedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdmittedClient").finish_non_exhaustive()
+    }
+}
+
+impl ClientCertVerifier for AdmittedClient {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> std::result::Result<ClientCertVerified, rustls::Error> {
+        match node_id_of_cert(end_entity) {
+            Ok(id) if (self.admit)(&id) => Ok(ClientCertVerified::assertion()),
+            Ok(id) => {
+                tracing::info!(node = %id, "refused a node whose key is not admitted");
+                Err(rustls::Error::General(CLIENT_NOT_ADMITTED.into()))
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "refused a client with an unusable certificate");
+                Err(rustls::Error::General(CLIENT_NOT_ADMITTED.into()))
+            }
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("espm speaks only TLS 1.3".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        vec![SignatureScheme::ED25519]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_carries_the_node_key() {
+        let key = SecretKey::generate();
+        let (cert, _) = self_signed_cert(&key).unwrap();
+        assert_eq!(node_id_of_cert(&cert).unwrap(), key.public());
+    }
+
+    #[test]
+    fn garbage_certificate_is_an_error_not_a_panic() {
+        assert!(node_id_of_cert(&CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01])).is_err());
+        assert!(node_id_of_cert(&CertificateDer::from(Vec::new())).is_err());
+    }
+
+    #[test]
+    fn non_ed25519_certificate_is_refused() {
+        let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["x".to_string()])
+            .unwrap()
+            .self_signed(&kp)
+            .unwrap();
+        assert!(node_id_of_cert(cert.der()).is_err());
+    }
+
+    #[test]
+    fn configs_build() {
+        let key = SecretKey::generate();
+        client_config(&key, SecretKey::generate().public()).unwrap();
+        server_config(&key, Arc::new(|_: &NodeId| true)).unwrap();
+    }
+}

@@ -1,0 +1,442 @@
+//! The QUIC transport: length-prefixed messages on one bidirectional stream, the loop that
+//! drives a sans-IO [`Session`] over it, and the endpoints that dial and answer.
+
+use std::{
+    net::{Ipv4Addr, Ipv6Addr, SocketAddr},
+    time::Duration,
+};
+
+use sync_protocol::{
+    message::{Message, MAX_MESSAGE_BYTES},
+    session::{Replica, Session},
+    NodeId, SecretKey,
+};
+
+use crate::{
+    error::{NodeError, Result},
+    tls,
+};
+
+/// How long to wait, after the session is done, for the peer to end its side; this is
+/// what tells us our last message arrived before anyone closes the connection.
+const LINGER: Duration = Duration::from_secs(10);
+
+/// How long to try to deliver an Abort; the session is failing anyway, so never hang on it.
+const ABORT_WAIT: Duration = Duration::from_secs(2);
+
+/// Bytes and messages that crossed the wire in one session.
+#[derive(Clone, Debug, Default)]
+pub struct WireStats {
+    /// Bytes written, including length prefixes.
+    pub sent_bytes: u64,
+    /// Bytes read, including length prefixes.
+    pub received_bytes: u64,
+    /// Messages written.
+    pub sent_messages: u64,
+    /// Messages read.
+    pub received_messages: u64,
+}
+
+/// Writes one message as a 4-byte big-endian length and its encoding; returns the bytes written.
+pub async fn send_message(send: &mut quinn::SendStream, msg: &Message) -> Result<usize> {
+    let body = msg.encode();
+    // The peer would refuse it anyway; failing here names the real culprit.
+    if body.len() > MAX_MESSAGE_BYTES {
+        return Err(NodeError::Transport(format!(
+            "this node tried to send a message of {} bytes, more than the limit of {MAX_MESSAGE_BYTES}",
+            body.len()
+        )));
+    }
+    let len = u32::try_from(body.len()).map_err(|_| {
+        NodeError::Transport(format!(
+            "message of {} bytes is too long to frame",
+            body.len()
+        ))
+    })?;
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&body);
+    send.write_all(&frame).await.map_err(write_error)?;
+    Ok(frame.len())
+}
+
+/// Reads one message and the bytes it took; `None` if the stream ended cleanly before it.
+pub async fn recv_message(recv: &mut quinn::RecvStream) -> Result<Option<(Message, usize)>> {
+    let mut prefix = [0u8; 4];
+    match recv.read_exact(&mut prefix).await {
+        Ok(()) => {}
+        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
+        Err(quinn::ReadExactError::FinishedEarly(_)) => {
+            return Err(NodeError::Transport(
+                "the peer ended the stream in the middle of a message header".into(),
+            ))
+        }
+        Err(quinn::ReadExactError::ReadError(e)) => return Err(read_error(e)),
+    }
+    let len = u32::from_be_bytes(prefix) as usize;
+    // Checked before allocating, so a hostile length cannot exhaust memory.
+    if len > MAX_MESSAGE_BYTES {
+        return Err(NodeError::Transport(format!(
+            "the peer announced a message of {len} bytes, more than the limit of {MAX_MESSAGE_BYTES}"
+        )));
+    }
+    let mut body = vec![0u8; len];
+    match recv.read_exact(&mut body).await {
+        Ok(()) => {}
+        Err(quinn::ReadExactError::FinishedEarly(got)) => {
+            return Err(NodeError::Transport(format!(
+                "the peer ended the stream in the middle of a message ({got} of {len} bytes)"
+            )))
+        }
+        Err(quinn::ReadExactError::ReadError(e)) => return Err(read_error(e)),
+    }
+    let msg = Message::decode(&body)?;
+    Ok(Some((msg, 4 + len)))
+}
+
+/// Drives `session` to completion over one bidirectional stream and returns what crossed the wire.
+pub async fn run_session<R: Replica>(
+    session: &mut Session,
+    replica: &mut R,
+    send: &mut quinn::SendStream,
+    recv: &mut quinn::RecvStream,
+    mut progress: impl FnMut(&Session, &WireStats),
+) -> Result<WireStats> {
+    let mut stats = WireStats::default();
+    loop {
+        loop {
+            match session.poll_transmit(replica) {
+                Ok(Some(msg)) => {
+                    let n = send_message(send, &msg).await?;
+                    stats.sent_bytes += n as u64;
+                    stats.sent_messages += 1;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    abort(send, &e.to_string()).await;
+                    return Err(e.into());
+                }
+            }
+        }
+        if session.is_done() {
+            send.finish().map_err(|_| {
+                NodeError::Transport("the stream was closed before the sync could finish".into())
+            })?;
+            linger(recv).await;
+            break;
+        }
+        let (msg, n) = match recv_message(recv).await {
+            Ok(Some(got)) => got,
+            Ok(None) => {
+                return Err(NodeError::Transport(
+                    "the peer closed the connection before the sync finished".into(),
+                ))
+            }
+            Err(NodeError::Protocol(e)) => {
+                abort(send, &e.to_string()).await;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e),
+        };
+        stats.received_bytes += n as u64;
+        stats.received_messages += 1;
+        let peer_aborted = matches!(msg, Message::Abort { .. });
+        if let Err(e) = session.handle(msg, replica) {
+            // Answering an Abort with an Abort would tell the peer nothing new.
+            if !peer_aborted {
+                abort(send, &e.to_string()).await;
+            }
+            return Err(e.into());
+        }
+        progress(session, &stats);
+    }
+    Ok(stats)
+}
+
+/// Best effort: tells the peer why the session ends, without letting a stuck peer hold us.
+async fn abort(send: &mut quinn::SendStream, reason: &str) {
+    let msg = Message::Abort {
+        reason: reason.to_string(),
+    };
+    match tokio::time::timeout(ABORT_WAIT, send_message(send, &msg)).await {
+        Ok(Ok(_)) => {
+            let _ = send.finish();
+        }
+        Ok(Err(e)) => tracing::debug!(error = %e, "could not send Abort"),
+        Err(_) => tracing::debug!("timed out sending Abort"),
+    }
+}
+
+/// Waits for the peer to end its side, so our final messages are known delivered before
+/// the caller closes the connection; the sync already succeeded, so problems are only logged.
+async fn linger(recv: &mut quinn::RecvStream) {
+    let drain = async {
+        loop {
+            match recv_message(recv).await {
+                Ok(None) => return Ok(()),
+                Ok(Some((_, n))) => {
+                    tracing::debug!(bytes = n, "ignored a message after the session was done")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    match tokio::time::timeout(LINGER, drain).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "the peer did not end the session cleanly"),
+        Err(_) => tracing::debug!("the peer did not end its stream in time"),
+    }
+}
+
+/// A server endpoint bound to `addr`.
+pub fn server_endpoint(addr: SocketAddr, config: quinn::ServerConfig) -> Result<quinn::Endpoint> {
+    quinn::Endpoint::server(config, addr).map_err(NodeError::io(format!("listen on UDP {addr}")))
+}
+
+/// Dials the hub at `hub`, accepting only the key `hub_id`, within `timeout`.
+pub async fn connect(
+    key: &SecretKey,
+    hub_id: NodeId,
+    hub: SocketAddr,
+    timeout: Duration,
+) -> Result<(quinn::Endpoint, quinn::Connection)> {
+    let config = tls::client_config(key, hub_id)?;
+    let local: SocketAddr = match hub {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let endpoint =
+        quinn::Endpoint::client(local).map_err(NodeError::io("open a local UDP socket"))?;
+    let unreachable = |detail: String| NodeError::Unreachable {
+        addr: hub.to_string(),
+        detail,
+    };
+    let connecting = endpoint
+        .connect_with(config, hub, tls::SERVER_NAME)
+        .map_err(|e| unreachable(e.to_string()))?;
+    match tokio::time::timeout(timeout, connecting).await {
+        Ok(Ok(conn)) => Ok((endpoint, conn)),
+        Ok(Err(e)) => {
+            endpoint.close(0u32.into(), b"");
+            Err(connection_error(&e, hub))
+        }
+        Err(_) => {
+            endpoint.close(0u32.into(), b"");
+            Err(unreachable("no answer".into()))
+        }
+    }
+}
+
+/// Turns a failed connection into the error a person can act on.
+fn connection_error(e: &quinn::ConnectionError, hub: SocketAddr) -> NodeError {
+    let text = e.to_string();
+    if text.contains(tls::HUB_ID_MISMATCH) {
+        return NodeError::Refused(format!(
+            "the hub at {hub} did not present the pinned hub id; check --hub-id"
+        ));
+    }
+    if text.contains(tls::CLIENT_NOT_ADMITTED) {
+        return NodeError::Refused(format!("the hub at {hub} does not admit this node's key"));
+    }
+    let detail = match e {
+        quinn::ConnectionError::TimedOut => "no answer".to_string(),
+        quinn::ConnectionError::VersionMismatch => {
+            "the hub speaks another QUIC version".to_string()
+        }
+        quinn::ConnectionError::ConnectionClosed(_)
+        | quinn::ConnectionError::ApplicationClosed(_) => {
+            format!("the hub closed the connection ({text})")
+        }
+        quinn::ConnectionError::Reset => "the hub reset the connection".to_string(),
+        _ => text,
+    };
+    NodeError::Unreachable {
+        addr: hub.to_string(),
+        detail,
+    }
+}
+
+/// A broken connection while reading, named by cause; the hub's refusal of our key only
+/// shows up here, at the first read after a handshake that looked complete.
+fn lost(e: &quinn::ConnectionError) -> NodeError {
+    let text = e.to_string();
+    if text.contains(tls::CLIENT_NOT_ADMITTED) {
+        return NodeError::Refused("the hub does not admit this node's key".into());
+    }
+    match e {
+        quinn::ConnectionError::TimedOut => {
+            NodeError::Transport("the peer stopped answering".into())
+        }
+        _ => NodeError::Transport(format!("the connection was lost: {text}")),
+    }
+}
+
+fn read_error(e: quinn::ReadError) -> NodeError {
+    match e {
+        quinn::ReadError::ConnectionLost(c) => lost(&c),
+        quinn::ReadError::Reset(code) => {
+            NodeError::Transport(format!("the peer abandoned the stream (code {code})"))
+        }
+        other => NodeError::Transport(format!("reading from the peer failed: {other}")),
+    }
+}
+
+fn write_error(e: quinn::WriteError) -> NodeError {
+    match e {
+        quinn::WriteError::ConnectionLost(c) => lost(&c),
+        quinn::WriteError::Stopped(code) => {
+            NodeError::Transport(format!("the peer stopped reading the stream (code {code})"))
+        }
+        other => NodeError::Transport(format!("writing to the peer failed: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn localhost() -> SocketAddr {
+        (Ipv4Addr::LOCALHOST, 0).into()
+    }
+
+    /// A hub on 127.0.0.1 that admits only `admitted`, answers each bi stream by
+    /// reading one message and replying Done.
+    fn hub(admitted: NodeId) -> (SecretKey, quinn::Endpoint) {
+        let hub_key = SecretKey::generate();
+        let admit: Arc<dyn Fn(&NodeId) -> bool + Send + Sync> =
+            Arc::new(move |id: &NodeId| *id == admitted);
+        let config = tls::server_config(&hub_key, admit).unwrap();
+        let endpoint = server_endpoint(localhost(), config).unwrap();
+        let accept = endpoint.clone();
+        tokio::spawn(async move {
+            while let Some(incoming) = accept.accept().await {
+                tokio::spawn(async move {
+                    let Ok(conn) = incoming.await else { return };
+                    assert_eq!(tls::peer_node_id(&conn).unwrap(), admitted);
+                    let Ok((mut send, mut recv)) = conn.accept_bi().await else {
+                        return;
+                    };
+                    let (msg, n) = recv_message(&mut recv).await.unwrap().unwrap();
+                    assert_eq!(msg, Message::Done);
+                    assert_eq!(n, 4 + Message::Done.encode().len());
+                    send_message(&mut send, &Message::Done).await.unwrap();
+                    send.finish().unwrap();
+                    assert!(recv_message(&mut recv).await.unwrap().is_none());
+                    conn.closed().await;
+                });
+            }
+        });
+        (hub_key, endpoint)
+    }
+
+    #[tokio::test]
+    async fn admitted_client_exchanges_messages() {
+        let client_key = SecretKey::generate();
+        let (hub_key, server) = hub(client_key.public());
+        let addr = server.local_addr().unwrap();
+        let (endpoint, conn) = connect(&client_key, hub_key.public(), addr, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(tls::peer_node_id(&conn).unwrap(), hub_key.public());
+        let (mut send, mut recv) = conn.open_bi().await.unwrap();
+        let sent = send_message(&mut send, &Message::Done).await.unwrap();
+        send.finish().unwrap();
+        let (msg, got) = recv_message(&mut recv).await.unwrap().unwrap();
+        assert_eq!(msg, Message::Done);
+        assert_eq!(sent, got);
+        assert!(recv_message(&mut recv).await.unwrap().is_none());
+        conn.close(0u32.into(), b"done");
+        endpoint.wait_idle().await;
+    }
+
+    #[tokio::test]
+    async fn client_not_admitted_gets_no_data() {
+        let (hub_key, server) = hub(SecretKey::generate().public());
+        let addr = server.local_addr().unwrap();
+        let stranger = SecretKey::generate();
+        // In TLS 1.3 the client finishes its handshake before the hub checks its
+        // certificate, so the refusal may only show up at the first read.
+        let Ok((_endpoint, conn)) =
+            connect(&stranger, hub_key.public(), addr, Duration::from_secs(5)).await
+        else {
+            return;
+        };
+        let result = async {
+            let (mut send, mut recv) = conn
+                .open_bi()
+                .await
+                .map_err(|e| NodeError::Transport(e.to_string()))?;
+            send_message(&mut send, &Message::Done).await?;
+            recv_message(&mut recv).await
+        };
+        let outcome = tokio::time::timeout(Duration::from_secs(5), result)
+            .await
+            .unwrap();
+        match outcome {
+            Err(NodeError::Refused(_)) => {}
+            other => panic!("a client the hub does not admit got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn wrong_hub_id_is_refused() {
+        let client_key = SecretKey::generate();
+        let (_hub_key, server) = hub(client_key.public());
+        let addr = server.local_addr().unwrap();
+        let other_hub = SecretKey::generate().public();
+        match connect(&client_key, other_hub, addr, Duration::from_secs(5)).await {
+            Err(NodeError::Refused(msg)) => assert!(msg.contains("--hub-id"), "{msg}"),
+            Err(other) => panic!("expected Refused, got {other:?}"),
+            Ok(_) => panic!("connected to a hub with the wrong id"),
+        }
+    }
+
+    #[tokio::test]
+    async fn oversized_length_is_refused_without_allocating() {
+        let client_key = SecretKey::generate();
+        let hub_key = SecretKey::generate();
+        let admitted = client_key.public();
+        let admit: Arc<dyn Fn(&NodeId) -> bool + Send + Sync> =
+            Arc::new(move |id: &NodeId| *id == admitted);
+        let server =
+            server_endpoint(localhost(), tls::server_config(&hub_key, admit).unwrap()).unwrap();
+        let addr = server.local_addr().unwrap();
+        let serve = tokio::spawn(async move {
+            let conn = server.accept().await.unwrap().await.unwrap();
+            let (_send, mut recv) = conn.accept_bi().await.unwrap();
+            let err = recv_message(&mut recv).await.unwrap_err();
+            assert!(
+                matches!(err, NodeError::Transport(ref m) if m.contains("limit")),
+                "{err:?}"
+            );
+        });
+        let (_endpoint, conn) =
+            connect(&client_key, hub_key.public(), addr, Duration::from_secs(5))
+                .await
+                .unwrap();
+        let (mut send, _recv) = conn.open_bi().await.unwrap();
+        send.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+        serve.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn unanswered_dial_is_unreachable() {
+        // A bound UDP socket that never answers stands in for a hub that is down.
+        let silent = std::net::UdpSocket::bind(localhost()).unwrap();
+        let addr = silent.local_addr().unwrap();
+        let key = SecretKey::generate();
+        match connect(
+            &key,
+            SecretKey::generate().public(),
+            addr,
+            Duration::from_millis(300),
+        )
+        .await
+        {
+            Err(NodeError::Unreachable { detail, .. }) => assert_eq!(detail, "no answer"),
+            other => panic!("expected Unreachable, got {:?}", other.map(|_| ())),
+        }
+    }
+}
