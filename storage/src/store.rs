@@ -26,6 +26,10 @@ pub struct StreamEntry {
     pub origin: Option<NodeId>,
 }
 
+/// Items read from a stream for sending: `(position, bytes)` pairs and the last
+/// position the read covered, skipped entries included.
+pub type StreamRead = (Vec<(u64, Vec<u8>)>, u64);
+
 /// An open store. Cheap to share behind an `Arc`; writes are serialized internally.
 pub struct Store {
     db: sled::Db,
@@ -165,7 +169,7 @@ impl Store {
         after: u64,
         max_bytes: usize,
         skip: impl Fn(&StreamEntry) -> bool,
-    ) -> Result<(Vec<(u64, Vec<u8>)>, u64), StoreError> {
+    ) -> Result<StreamRead, StoreError> {
         let start = log_key(stream, after.saturating_add(1));
         let end = log_key(stream, u64::MAX);
         let mut out = Vec::new();

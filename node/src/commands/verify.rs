@@ -39,14 +39,14 @@ pub fn verify(node: &Node) -> Result<Output> {
             | Item::Certificate(_)
             | Item::Receipt(_)
             | Item::Status(_)
-            | Item::HubIdentity(_) => {
-                if authority.is_some() && authority != Some(item.author) {
-                    fail(
-                        addr.to_hex(),
-                        kind,
-                        "not signed by the pinned hub authority".into(),
-                    );
-                }
+            | Item::HubIdentity(_)
+                if authority.is_some() && authority != Some(item.author) =>
+            {
+                fail(
+                    addr.to_hex(),
+                    kind,
+                    "not signed by the pinned hub authority".into(),
+                );
             }
             Item::Signature(s) => match certificate(node, &s.serial)? {
                 Some(c) if c.key == item.author && c.subject.jabatan == s.jabatan => {
