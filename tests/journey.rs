@@ -300,6 +300,10 @@ fn unenrolled_satker_is_refused() {
 
     let err = stranger.fail(&["sync", "--timeout", SYNC_TIMEOUT]);
     assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("not enrolled") && err.contains("espm enroll"),
+        "stderr should say the device is not enrolled and what to do: {err}"
+    );
 
     let pending = hub.ok(&["certs", "requests"]);
     assert_eq!(

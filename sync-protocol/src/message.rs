@@ -57,6 +57,9 @@ pub enum Message {
         through: u64,
         refused: Vec<Refusal>,
     },
+    /// A frame arrived that starts beyond what the receiver holds (an earlier frame was
+    /// lost or overtaken): resend `stream` from after `through`.
+    Nack { stream: StreamId, through: u64 },
     /// The sender has nothing more to send and all it sent is acknowledged.
     Done,
     /// The sender is closing the session for the reason given.

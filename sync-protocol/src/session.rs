@@ -106,8 +106,12 @@ pub struct Stats {
 
 #[derive(Debug)]
 struct Outgoing {
+    /// The peer durably holds the stream through here.
+    acked: u64,
+    /// Frames were sent through here.
     sent_through: u64,
-    in_flight: usize,
+    /// End positions of frames sent but not yet acknowledged, oldest first.
+    unacked: VecDeque<u64>,
 }
 
 /// One reconciliation between two nodes.
@@ -120,6 +124,10 @@ pub struct Session {
     incoming: BTreeMap<StreamId, u64>,
     peer_done: bool,
     done_sent: bool,
+    hello: Option<Message>,
+    /// Per stream, the position a Nack was last sent for, so a burst of frames behind
+    /// one gap asks for one resend, not one per frame.
+    nacked: BTreeMap<StreamId, u64>,
     stats: Stats,
 }
 
@@ -130,11 +138,13 @@ impl Session {
         let offer = replica.offered()?;
         let mut s = Session::new(Side::Client, config);
         s.incoming = want.clone();
-        s.outbox.push_back(Message::Hello {
+        let hello = Message::Hello {
             version: FORMAT_VERSION,
             want,
             offer,
-        });
+        };
+        s.hello = Some(hello.clone());
+        s.outbox.push_back(hello);
         Ok(s)
     }
 
@@ -153,6 +163,8 @@ impl Session {
             incoming: BTreeMap::new(),
             peer_done: false,
             done_sent: false,
+            hello: None,
+            nacked: BTreeMap::new(),
             stats: Stats::default(),
         }
     }
@@ -199,11 +211,16 @@ impl Session {
                 through,
                 refused,
             } => self.on_ack(stream, through, refused, replica),
+            Message::Nack { stream, through } => self.on_nack(stream, through),
             Message::Done => {
                 if !self.hello_received {
                     return Err(ProtocolError::Violation("Done before Hello".into()));
                 }
                 self.peer_done = true;
+                // A repeated Done means ours was lost: say it again.
+                if self.side == Side::Server && self.done_sent {
+                    self.outbox.push_back(Message::Done);
+                }
                 Ok(())
             }
             Message::Abort { reason } => Err(ProtocolError::Violation(format!(
@@ -220,9 +237,12 @@ impl Session {
         replica: &mut impl Replica,
     ) -> Result<(), ProtocolError> {
         if self.hello_received {
-            return Err(ProtocolError::Violation(
-                "second Hello in one session".into(),
-            ));
+            // The client repeats its Hello when our answer was lost: answer again. A
+            // repeated answer from the hub carries nothing new.
+            if let (Side::Server, Some(h)) = (self.side, &self.hello) {
+                self.outbox.push_back(h.clone());
+            }
+            return Ok(());
         }
         if version != FORMAT_VERSION {
             return Err(ProtocolError::UnsupportedVersion {
@@ -236,8 +256,9 @@ impl Session {
                 self.outgoing.insert(
                     stream,
                     Outgoing {
+                        acked: peer_has,
                         sent_through: peer_has,
-                        in_flight: 0,
+                        unacked: VecDeque::new(),
                     },
                 );
             }
@@ -250,11 +271,13 @@ impl Session {
                 }
             }
             self.incoming = accepted.clone();
-            self.outbox.push_back(Message::Hello {
+            let hello = Message::Hello {
                 version: FORMAT_VERSION,
                 want: accepted,
                 offer: Vec::new(),
-            });
+            };
+            self.hello = Some(hello.clone());
+            self.outbox.push_back(hello);
         } else if !offer.is_empty() {
             return Err(ProtocolError::Violation(
                 "the hub offered streams in its Hello".into(),
@@ -282,9 +305,15 @@ impl Session {
             )));
         }
         if after > pos {
-            return Err(ProtocolError::Violation(format!(
-                "frame for {stream} starts after {after} but this node holds only through {pos}"
-            )));
+            // An earlier frame was lost or overtaken; ask once for a resend from `pos`.
+            if self.nacked.get(&stream) != Some(&pos) {
+                self.nacked.insert(stream.clone(), pos);
+                self.outbox.push_back(Message::Nack {
+                    stream,
+                    through: pos,
+                });
+            }
+            return Ok(());
         }
         let mut last = after;
         for it in &items {
@@ -308,6 +337,7 @@ impl Session {
             .extend(refused.iter().cloned().map(|r| (stream.clone(), r)));
         let held = through.max(pos);
         self.incoming.insert(stream.clone(), held);
+        self.nacked.remove(&stream);
         self.outbox.push_back(Message::Ack {
             stream,
             through: held,
@@ -328,12 +358,19 @@ impl Session {
                 "ack for {stream}, which this node never sent"
             )));
         };
-        if out.in_flight == 0 || through > out.sent_through {
+        if through > out.sent_through {
             return Err(ProtocolError::Violation(format!(
                 "ack for {stream} through {through}, which was never sent"
             )));
         }
-        out.in_flight -= 1;
+        // Acks can arrive twice, or late after a resend; only progress counts.
+        if through < out.acked {
+            return Ok(());
+        }
+        out.acked = through;
+        while out.unacked.front().is_some_and(|end| *end <= through) {
+            out.unacked.pop_front();
+        }
         if !refused.is_empty() {
             replica.peer_refused(&stream, &refused)?;
             self.stats
@@ -341,6 +378,44 @@ impl Session {
                 .extend(refused.into_iter().map(|r| (stream.clone(), r)));
         }
         Ok(())
+    }
+
+    fn on_nack(&mut self, stream: StreamId, through: u64) -> Result<(), ProtocolError> {
+        let Some(out) = self.outgoing.get_mut(&stream) else {
+            return Err(ProtocolError::Violation(format!(
+                "nack for {stream}, which this node never sent"
+            )));
+        };
+        if through > out.sent_through {
+            return Err(ProtocolError::Violation(format!(
+                "nack for {stream} at {through}, beyond what was sent"
+            )));
+        }
+        // Go back to what the peer holds and send again from there.
+        out.acked = out.acked.max(through);
+        out.sent_through = out.acked;
+        out.unacked.clear();
+        Ok(())
+    }
+
+    /// The driver's retransmission timer fired: nothing arrived from the peer for a
+    /// while, so whatever was sent and not acknowledged is assumed lost and sent again.
+    /// Over a reliable transport this never fires; it exists for lossy carriers and is
+    /// what the in-memory tests drive.
+    pub fn on_timeout(&mut self) {
+        if !self.hello_received {
+            if let (Side::Client, Some(h)) = (self.side, &self.hello) {
+                self.outbox.push_back(h.clone());
+            }
+            return;
+        }
+        for out in self.outgoing.values_mut() {
+            out.sent_through = out.acked;
+            out.unacked.clear();
+        }
+        if self.side == Side::Client && self.done_sent && !self.peer_done {
+            self.outbox.push_back(Message::Done);
+        }
     }
 
     /// The next message to send, if any. Call until it returns `None`, then wait for
@@ -371,7 +446,7 @@ impl Session {
             };
             if out.sent_through < head {
                 idle = false;
-                if out.in_flight < self.config.window {
+                if out.unacked.len() < self.config.window {
                     let after = out.sent_through;
                     let chunk = replica.read(&stream, after, self.config.frame_bytes)?;
                     if chunk.through <= after {
@@ -380,7 +455,7 @@ impl Session {
                         )));
                     }
                     out.sent_through = chunk.through;
-                    out.in_flight += 1;
+                    out.unacked.push_back(chunk.through);
                     self.stats.sent_items += chunk.items.len() as u64;
                     return Ok(Some(Message::Frame {
                         stream,
@@ -389,7 +464,7 @@ impl Session {
                         items: chunk.items,
                     }));
                 }
-            } else if out.in_flight > 0 {
+            } else if out.acked < out.sent_through {
                 idle = false;
             }
         }
