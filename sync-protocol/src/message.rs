@@ -11,6 +11,13 @@ use crate::{
 /// The most bytes one message may take on the wire; larger ones close the connection.
 pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
 
+/// The most bytes one item may take; larger ones are refused, never stored. Attachments
+/// travel as chunks well under this.
+pub const MAX_ITEM_BYTES: usize = 1024 * 1024;
+
+/// The most items one frame may carry.
+pub const MAX_FRAME_ITEMS: usize = 4096;
+
 /// One item inside a frame, with its position in the stream.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FrameItem {

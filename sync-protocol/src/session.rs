@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::{
     encoding::FORMAT_VERSION,
-    message::{FrameItem, Message, Refusal},
+    message::{FrameItem, Message, Refusal, MAX_FRAME_ITEMS, MAX_ITEM_BYTES},
     stream::{StreamId, VersionVector},
     ProtocolError,
 };
@@ -325,12 +325,30 @@ impl Session {
             }
             last = it.seq;
         }
-        let fresh: Vec<FrameItem> = items.into_iter().filter(|i| i.seq > pos).collect();
-        let refused = if through > pos {
-            replica.receive(&stream, &fresh, through)?
-        } else {
-            Vec::new()
-        };
+        if items.len() > MAX_FRAME_ITEMS {
+            return Err(ProtocolError::Violation(format!(
+                "frame for {stream} carries {} items; the limit is {MAX_FRAME_ITEMS}",
+                items.len()
+            )));
+        }
+        let (fresh, oversized): (Vec<FrameItem>, Vec<FrameItem>) = items
+            .into_iter()
+            .filter(|i| i.seq > pos)
+            .partition(|i| i.bytes.len() <= MAX_ITEM_BYTES);
+        let mut refused: Vec<Refusal> = oversized
+            .iter()
+            .map(|i| Refusal {
+                seq: i.seq,
+                address: crate::Address::of(&i.bytes),
+                reason: format!(
+                    "item of {} bytes exceeds the limit of {MAX_ITEM_BYTES} bytes",
+                    i.bytes.len()
+                ),
+            })
+            .collect();
+        if through > pos {
+            refused.extend(replica.receive(&stream, &fresh, through)?);
+        }
         self.stats.received_items += fresh.len() as u64;
         self.stats
             .refused_here

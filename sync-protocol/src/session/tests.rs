@@ -405,3 +405,17 @@ fn a_new_session_after_a_dropped_link_resends_only_what_was_not_acknowledged() {
         "only the unacknowledged tail is resent"
     );
 }
+
+#[test]
+fn an_oversized_item_is_refused_with_a_reason_and_the_rest_arrive() {
+    let (mut client, mut hub, device) = satker_and_hub(3, 0);
+    let big = vec![7u8; crate::message::MAX_ITEM_BYTES + 1];
+    client.logs.get_mut(&device).unwrap().insert(1, big);
+    let (_, c, _) = run(&mut client, &mut hub, Config::default());
+    assert_eq!(hub.received[&device].1.len(), 3);
+    assert_eq!(c.stats().refused_by_peer.len(), 1);
+    assert!(c.stats().refused_by_peer[0]
+        .1
+        .reason
+        .contains("exceeds the limit"));
+}
