@@ -75,6 +75,17 @@ fn signed_spm_travels_to_the_hub_and_comes_back_approved() {
 
     let doc = draft_first_spm(&satker);
 
+    // A scanned decree travels with the SPM as content-addressed chunks.
+    let scan: Vec<u8> = (0..300_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    let scan_path = satker.dir().with_file_name("sk-penetapan.pdf");
+    std::fs::write(&scan_path, &scan).unwrap();
+    let attached = satker.ok(&["draft", "attach", &doc, scan_path.to_str().unwrap()]);
+    let sha = str_of(&attached, "attachment");
+    assert_eq!(sha.len(), 64);
+    let shown = show(&satker, &doc);
+    assert_eq!(shown["attachments"][0]["sha256"].as_str(), Some(sha.as_str()));
+    assert_eq!(shown["attachments"][0]["size"].as_u64(), Some(300_000));
+
     // The PPK's certificate cannot sign an SPM: the policy wants PPSPM.
     let err = satker.fail_with(&["sign", &doc, "--signer", &serials.ppk], Some(PASSPHRASE));
     assert!(
@@ -154,6 +165,10 @@ fn signed_spm_travels_to_the_hub_and_comes_back_approved() {
     );
     assert_eq!(satker.state(&doc), "delivered");
     assert_eq!(satker.state(&doc2), "delivered");
+    // The hub fetched every chunk of the attachment and the file verifies whole.
+    let verified = hub.ok(&["verify"]);
+    assert_eq!(verified["ok"], Value::Bool(true), "{verified}");
+    assert_eq!(verified["incomplete_attachments"].as_u64(), Some(0), "{verified}");
 
     let inbox_now = inbox(&hub);
     for d in [&doc, &doc2] {

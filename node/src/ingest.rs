@@ -52,6 +52,29 @@ fn load(node: &Node, addr: &sync_protocol::Address) -> Result<Option<SignedItem>
         .transpose()
 }
 
+/// The store key marking an attachment chunk this node still has to fetch.
+pub fn need_key(addr: &sync_protocol::Address) -> String {
+    format!("need-{}", addr.to_hex())
+}
+
+/// Notes every chunk of the snapshot's attachments that this node does not hold yet,
+/// so the next sessions fetch it.
+fn need_chunks(
+    t: &mut Txn<'_>,
+    snap: &sync_protocol::document::DocumentSnapshot,
+) -> Result<(), StoreError> {
+    for a in &snap.attachments {
+        for c in &a.chunks {
+            if t.get::<serde_bytes::ByteBuf>(Table::Blob, &c.to_hex())?
+                .is_none()
+            {
+                t.put(Table::Blob, &need_key(c), &true);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Seals an item with the hub authority key, stores it, logs it, and publishes it into
 /// `stream`. Returns the sealed item.
 pub fn issue(
@@ -239,7 +262,17 @@ pub fn hub_receive(
             };
             t.put(Table::Request, &item.address.short(), &rec);
         }
-        Item::Snapshot(_) | Item::Signature(_) => {
+        Item::Snapshot(snap) => {
+            need_chunks(t, snap)?;
+            t.append(
+                &scope,
+                StreamEntry {
+                    address: item.address,
+                    origin: Some(device),
+                },
+            )?;
+        }
+        Item::Signature(_) => {
             t.append(
                 &scope,
                 StreamEntry {
@@ -415,6 +448,7 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
             }
         }
         Item::Snapshot(s) => {
+            need_chunks(t, s)?;
             // Another device of this satker (or, for an auditor, a satker in scope)
             // delivered it; the hub checked it before re-publishing.
             if t.get::<DocRecord>(Table::Doc, &s.doc_id)?.is_none() {

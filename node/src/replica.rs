@@ -16,7 +16,7 @@ use sync_protocol::{
 use crate::{
     clock,
     config::NodeConfig,
-    ingest::{client_receive, hub_receive, Verdict},
+    ingest::{client_receive, hub_receive, need_key, Verdict},
     node::Node,
     records::{DocRecord, RefusalRecord},
 };
@@ -246,6 +246,45 @@ impl Replica for NodeReplica {
         // Group commit: one flush per frame, before the ack leaves.
         self.node.store.flush().map_err(local)?;
         Ok(refusals)
+    }
+
+    fn missing_chunks(&self, limit: usize) -> Result<Vec<Address>, ProtocolError> {
+        let needs = self
+            .node
+            .store
+            .list::<bool>(Table::Blob, "need-")
+            .map_err(local)?;
+        Ok(needs
+            .into_iter()
+            .filter_map(|(k, _)| k.strip_prefix("need-").and_then(|h| h.parse().ok()))
+            .take(limit)
+            .collect())
+    }
+
+    fn read_chunk(&self, address: &Address) -> Result<Option<Vec<u8>>, ProtocolError> {
+        Ok(self
+            .node
+            .store
+            .get::<serde_bytes::ByteBuf>(Table::Blob, &address.to_hex())
+            .map_err(local)?
+            .map(|b| b.into_vec()))
+    }
+
+    fn store_chunk(&mut self, address: &Address, bytes: &[u8]) -> Result<(), ProtocolError> {
+        self.node
+            .store
+            .write(|t| {
+                t.put(
+                    Table::Blob,
+                    &address.to_hex(),
+                    &serde_bytes::ByteBuf::from(bytes.to_vec()),
+                );
+                t.delete(Table::Blob, &need_key(address));
+                Ok(())
+            })
+            .map_err(local)?;
+        // Each chunk is its own checkpoint: a cut link resumes at the next one.
+        self.node.store.flush().map_err(local)
     }
 
     fn peer_refused(

@@ -124,10 +124,13 @@ impl Draft {
                 },
                 _ => 0,
             };
+            // The chunk list lives with the stored file, not in the draft: it is
+            // derived data, filled in when the snapshot is signed.
             out.push(AttachmentRef {
                 name,
                 sha256: sha,
                 size,
+                chunks: Vec::new(),
             });
         }
         Ok(out)
@@ -148,6 +151,7 @@ mod tests {
             name: "a.pdf".into(),
             sha256: "ab".into(),
             size: 3,
+            chunks: vec![],
         })
         .unwrap();
         let bytes = d.save();

@@ -4,7 +4,7 @@ use std::{collections::BTreeMap, fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ProtocolError, Timestamp};
+use crate::{Address, ProtocolError, Timestamp};
 
 /// The kinds of document a satker delivers to its KPPN.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -112,6 +112,16 @@ pub struct AttachmentRef {
     pub sha256: String,
     /// Size in bytes.
     pub size: u64,
+    /// Addresses of its 64 KiB chunks, in order; signed with the snapshot, so the
+    /// receiver knows exactly which chunks to fetch and can verify each one.
+    pub chunks: Vec<Address>,
+}
+
+impl AttachmentRef {
+    /// Whether two references name the same file, whatever chunk list they carry.
+    pub fn same_file(&self, other: &AttachmentRef) -> bool {
+        self.name == other.name && self.sha256 == other.sha256 && self.size == other.size
+    }
 }
 
 /// The frozen content of a draft at the moment it was signed; what signers sign.

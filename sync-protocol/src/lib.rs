@@ -8,6 +8,7 @@
 //! deterministically in memory.
 
 pub mod address;
+pub mod attachment;
 pub mod certificate;
 pub mod document;
 pub mod encoding;

@@ -67,6 +67,16 @@ pub enum Message {
     /// A frame arrived that starts beyond what the receiver holds (an earlier frame was
     /// lost or overtaken): resend `stream` from after `through`.
     Nack { stream: StreamId, through: u64 },
+    /// Asks the peer for attachment chunks by address.
+    Want { chunks: Vec<Address> },
+    /// One attachment chunk; its address is the SHA-256 of `bytes`.
+    Chunk {
+        address: Address,
+        #[serde(with = "serde_bytes")]
+        bytes: Vec<u8>,
+    },
+    /// The peer does not hold a chunk that was asked for.
+    NoChunk { address: Address },
     /// The sender has nothing more to send and all it sent is acknowledged.
     Done,
     /// The sender is closing the session for the reason given.

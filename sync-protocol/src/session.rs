@@ -14,13 +14,14 @@
 //! has seen that and sent everything up to its current heads, including items it made
 //! while receiving (receipts).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::{
+    attachment::MAX_WANT,
     encoding::FORMAT_VERSION,
     message::{FrameItem, Message, Refusal, MAX_FRAME_ITEMS, MAX_ITEM_BYTES},
     stream::{StreamId, VersionVector},
-    ProtocolError,
+    Address, ProtocolError,
 };
 
 /// A slice of a stream read for sending.
@@ -56,6 +57,21 @@ pub trait Replica {
         items: &[FrameItem],
         through: u64,
     ) -> Result<Vec<Refusal>, ProtocolError>;
+    /// Attachment chunks this node needs and does not hold, at most `limit`.
+    fn missing_chunks(&self, _limit: usize) -> Result<Vec<Address>, ProtocolError> {
+        Ok(Vec::new())
+    }
+    /// A chunk this node holds, for a peer that wants it.
+    fn read_chunk(&self, _address: &Address) -> Result<Option<Vec<u8>>, ProtocolError> {
+        Ok(None)
+    }
+    /// Stores a chunk whose address was already checked, durably, before returning.
+    fn store_chunk(&mut self, address: &Address, _bytes: &[u8]) -> Result<(), ProtocolError> {
+        Err(ProtocolError::Replica(format!(
+            "this node does not take attachment chunk {}",
+            address.short()
+        )))
+    }
     /// The peer refused items this node sent.
     fn peer_refused(
         &mut self,
@@ -102,6 +118,10 @@ pub struct Stats {
     pub refused_by_peer: Vec<(StreamId, Refusal)>,
     /// Items this node refused.
     pub refused_here: Vec<(StreamId, Refusal)>,
+    /// Attachment chunks sent.
+    pub sent_chunks: u64,
+    /// Attachment chunks received and stored.
+    pub received_chunks: u64,
 }
 
 #[derive(Debug)]
@@ -124,6 +144,10 @@ pub struct Session {
     incoming: BTreeMap<StreamId, u64>,
     peer_done: bool,
     done_sent: bool,
+    /// Chunks asked for and not yet answered.
+    wanted_chunks: BTreeSet<Address>,
+    /// Chunks the peer said it does not hold; not asked for again in this session.
+    unobtainable: BTreeSet<Address>,
     hello: Option<Message>,
     /// Per stream, the position a Nack was last sent for, so a burst of frames behind
     /// one gap asks for one resend, not one per frame.
@@ -163,6 +187,8 @@ impl Session {
             incoming: BTreeMap::new(),
             peer_done: false,
             done_sent: false,
+            wanted_chunks: BTreeSet::new(),
+            unobtainable: BTreeSet::new(),
             hello: None,
             nacked: BTreeMap::new(),
             stats: Stats::default(),
@@ -212,6 +238,29 @@ impl Session {
                 refused,
             } => self.on_ack(stream, through, refused, replica),
             Message::Nack { stream, through } => self.on_nack(stream, through),
+            Message::Want { chunks } => self.on_want(chunks, replica),
+            Message::Chunk { address, bytes } => {
+                if !self.wanted_chunks.remove(&address) {
+                    return Err(ProtocolError::Violation(format!(
+                        "chunk {} was never asked for",
+                        address.short()
+                    )));
+                }
+                if Address::of(&bytes) != address {
+                    return Err(ProtocolError::Violation(format!(
+                        "chunk {} does not match its address: it was altered on the way",
+                        address.short()
+                    )));
+                }
+                replica.store_chunk(&address, &bytes)?;
+                self.stats.received_chunks += 1;
+                Ok(())
+            }
+            Message::NoChunk { address } => {
+                self.wanted_chunks.remove(&address);
+                self.unobtainable.insert(address);
+                Ok(())
+            }
             Message::Done => {
                 if !self.hello_received {
                     return Err(ProtocolError::Violation("Done before Hello".into()));
@@ -398,6 +447,29 @@ impl Session {
         Ok(())
     }
 
+    fn on_want(
+        &mut self,
+        chunks: Vec<Address>,
+        replica: &mut impl Replica,
+    ) -> Result<(), ProtocolError> {
+        if chunks.len() > MAX_WANT {
+            return Err(ProtocolError::Violation(format!(
+                "asked for {} chunks at once; the limit is {MAX_WANT}",
+                chunks.len()
+            )));
+        }
+        for address in chunks {
+            match replica.read_chunk(&address)? {
+                Some(bytes) => {
+                    self.stats.sent_chunks += 1;
+                    self.outbox.push_back(Message::Chunk { address, bytes });
+                }
+                None => self.outbox.push_back(Message::NoChunk { address }),
+            }
+        }
+        Ok(())
+    }
+
     fn on_nack(&mut self, stream: StreamId, through: u64) -> Result<(), ProtocolError> {
         let Some(out) = self.outgoing.get_mut(&stream) else {
             return Err(ProtocolError::Violation(format!(
@@ -486,6 +558,25 @@ impl Session {
                 idle = false;
             }
         }
+        // Attachments come after items: the hub asks for chunks only once the device
+        // has sent all its items (its Done), and a few at a time, so documents are never
+        // stuck behind a large file. A device asks as it goes: the hub sends it items
+        // first anyway, and its own Done waits for the chunks it asked for.
+        let window = self.config.window * 4;
+        let may_fetch = self.side == Side::Client || self.peer_done;
+        if may_fetch && self.wanted_chunks.len() < window {
+            let missing: Vec<Address> = replica
+                .missing_chunks(window * 2)?
+                .into_iter()
+                .filter(|a| !self.wanted_chunks.contains(a) && !self.unobtainable.contains(a))
+                .take((window - self.wanted_chunks.len()).min(MAX_WANT))
+                .collect();
+            if !missing.is_empty() {
+                self.wanted_chunks.extend(missing.iter().copied());
+                return Ok(Some(Message::Want { chunks: missing }));
+            }
+        }
+        idle = idle && self.wanted_chunks.is_empty();
         let may_finish = match self.side {
             Side::Client => idle,
             Side::Server => idle && self.peer_done,

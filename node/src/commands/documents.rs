@@ -6,6 +6,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use storage::{Draft, SealedKey, StoreError, StreamEntry, Table};
 use sync_protocol::{
+    attachment::{chunk_addresses, chunks},
     document::{AttachmentRef, DocKind, DocumentSnapshot},
     policy::Policy,
     signature::DocSignature,
@@ -157,17 +158,24 @@ pub fn attach(node: &Node, doc_id: &str, file: &Path) -> Result<Output> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| sha.clone());
     let mut draft = load_draft(node, doc_id)?;
+    let chunk_addrs = chunk_addresses(&bytes);
     draft.add_attachment(&AttachmentRef {
         name: name.clone(),
         sha256: sha.clone(),
         size: bytes.len() as u64,
+        chunks: Vec::new(),
     })?;
     node.store.write(|t| {
-        t.put(
-            Table::Blob,
-            &sha,
-            &serde_bytes::ByteBuf::from(bytes.clone()),
-        );
+        // Stored as chunks, the unit that travels and resumes; the manifest keeps
+        // their order.
+        for (addr, chunk) in chunk_addrs.iter().zip(chunks(&bytes)) {
+            t.put(
+                Table::Blob,
+                &addr.to_hex(),
+                &serde_bytes::ByteBuf::from(chunk.to_vec()),
+            );
+        }
+        t.put(Table::Blob, &manifest_key(&sha), &chunk_addrs);
         save_draft(t, doc_id, &mut draft);
         Ok(())
     })?;
@@ -249,7 +257,35 @@ fn snapshot_of(node: &Node, addr: &Address) -> Result<Option<DocumentSnapshot>, 
 
 /// Whether the draft's content equals what `snapshot` froze.
 fn unchanged_since(draft: &Draft, snapshot: &DocumentSnapshot) -> Result<bool> {
-    Ok(draft.fields()? == snapshot.fields && draft.attachments()? == snapshot.attachments)
+    let atts = draft.attachments()?;
+    Ok(draft.fields()? == snapshot.fields
+        && atts.len() == snapshot.attachments.len()
+        && atts
+            .iter()
+            .zip(&snapshot.attachments)
+            .all(|(a, b)| a.same_file(b)))
+}
+
+/// The key of the chunk manifest of the file with SHA-256 `sha`.
+pub fn manifest_key(sha: &str) -> String {
+    format!("manifest-{sha}")
+}
+
+/// The draft's attachments with their chunk lists, as a snapshot carries them.
+fn attachments_with_chunks(node: &Node, draft: &Draft) -> Result<Vec<AttachmentRef>> {
+    let mut out = draft.attachments()?;
+    for a in out.iter_mut() {
+        a.chunks = node
+            .store
+            .get(Table::Blob, &manifest_key(&a.sha256))?
+            .ok_or_else(|| {
+                NodeError::user(format!(
+                    "the file {} attached to this draft is missing from the store; attach it again",
+                    a.name
+                ))
+            })?;
+    }
+    Ok(out)
 }
 
 /// `espm sign`
@@ -323,7 +359,7 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
                 satker: satker.clone(),
                 corrects: fields.get("corrects").cloned(),
                 fields,
-                attachments: draft.attachments()?,
+                attachments: attachments_with_chunks(node, &draft)?,
                 taken_at: now,
             };
             let sealed = SignedItem::seal(Item::Snapshot(snap), &node.key);

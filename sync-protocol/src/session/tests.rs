@@ -16,6 +16,9 @@ struct MemReplica {
     refuse: Vec<Vec<u8>>,
     peer_refusals: Vec<Refusal>,
     reads: usize,
+    chunks: BTreeMap<Address, Vec<u8>>,
+    needs: Vec<Address>,
+    chunk_writes: usize,
 }
 
 impl Replica for MemReplica {
@@ -88,6 +91,23 @@ impl Replica for MemReplica {
         }
         entry.0 = through;
         Ok(refused)
+    }
+    fn missing_chunks(&self, limit: usize) -> Result<Vec<Address>, ProtocolError> {
+        Ok(self
+            .needs
+            .iter()
+            .filter(|a| !self.chunks.contains_key(a))
+            .take(limit)
+            .copied()
+            .collect())
+    }
+    fn read_chunk(&self, address: &Address) -> Result<Option<Vec<u8>>, ProtocolError> {
+        Ok(self.chunks.get(address).cloned())
+    }
+    fn store_chunk(&mut self, address: &Address, bytes: &[u8]) -> Result<(), ProtocolError> {
+        self.chunk_writes += 1;
+        self.chunks.insert(*address, bytes.to_vec());
+        Ok(())
     }
     fn peer_refused(
         &mut self,
@@ -418,4 +438,87 @@ fn an_oversized_item_is_refused_with_a_reason_and_the_rest_arrive() {
         .1
         .reason
         .contains("exceeds the limit"));
+}
+
+fn with_attachment(client: &mut MemReplica, hub: &mut MemReplica, size: usize) -> Vec<Address> {
+    let file: Vec<u8> = (0..size).map(|i| (i * 7 % 253) as u8).collect();
+    let addrs = crate::attachment::chunk_addresses(&file);
+    for (a, c) in addrs.iter().zip(crate::attachment::chunks(&file)) {
+        client.chunks.insert(*a, c.to_vec());
+    }
+    hub.needs = addrs.clone();
+    addrs
+}
+
+#[test]
+fn attachment_chunks_arrive_after_the_items_and_verify() {
+    let (mut client, mut hub, device) = satker_and_hub(5, 1);
+    let addrs = with_attachment(&mut client, &mut hub, 2 * 1024 * 1024);
+    let (_, c, h) = run(&mut client, &mut hub, Config::default());
+    assert_eq!(hub.received[&device].1.len(), 5);
+    assert_eq!(h.stats().received_chunks, addrs.len() as u64);
+    assert_eq!(c.stats().sent_chunks, addrs.len() as u64);
+    for a in &addrs {
+        assert_eq!(Address::of(&hub.chunks[a]), *a);
+    }
+}
+
+#[test]
+fn an_interrupted_attachment_resumes_at_the_chunk_where_it_stopped() {
+    let (mut client, mut hub, _) = satker_and_hub(1, 0);
+    let addrs = with_attachment(&mut client, &mut hub, 2 * 1024 * 1024);
+    let config = Config::default();
+    let mut c = Session::client(config, &client).unwrap();
+    let mut h = Session::server(config);
+    let mut rounds = 0;
+    while hub.chunks.len() < 10 {
+        rounds += 1;
+        assert!(
+            rounds < 1000,
+            "no progress: hub holds {} chunks",
+            hub.chunks.len()
+        );
+        while let Some(m) = c.poll_transmit(&mut client).unwrap() {
+            h.handle(m, &mut hub).unwrap();
+        }
+        while let Some(m) = h.poll_transmit(&mut hub).unwrap() {
+            c.handle(m, &mut client).unwrap();
+        }
+    }
+    let before = hub.chunk_writes;
+    // Link gone; a new session fetches only the chunks still missing.
+    let (_, c2, _) = run(&mut client, &mut hub, config);
+    assert_eq!(hub.chunks.len(), addrs.len());
+    assert_eq!(c2.stats().sent_chunks as usize, addrs.len() - before);
+    assert_eq!(hub.chunk_writes, addrs.len(), "no chunk was stored twice");
+}
+
+#[test]
+fn a_chunk_that_does_not_match_its_address_is_a_violation() {
+    let (mut client, mut hub, _) = satker_and_hub(0, 0);
+    let addrs = with_attachment(&mut client, &mut hub, 1000);
+    let mut c = Session::client(Config::default(), &client).unwrap();
+    let mut h = Session::server(Config::default());
+    h.handle(c.poll_transmit(&mut client).unwrap().unwrap(), &mut hub)
+        .unwrap();
+    h.handle(Message::Done, &mut hub).unwrap();
+    while let Some(m) = h.poll_transmit(&mut hub).unwrap() {
+        if matches!(m, Message::Want { .. }) {
+            break;
+        }
+    }
+    let err = h
+        .handle(
+            Message::Chunk {
+                address: addrs[0],
+                bytes: b"forged".to_vec(),
+            },
+            &mut hub,
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("does not match its address"),
+        "{err}"
+    );
+    assert!(hub.chunks.is_empty());
 }
