@@ -13,6 +13,7 @@ pub mod config;
 pub mod control;
 pub mod demo;
 pub mod error;
+pub mod impair;
 pub mod ingest;
 pub mod node;
 pub mod records;
