@@ -83,7 +83,10 @@ fn signed_spm_travels_to_the_hub_and_comes_back_approved() {
     let sha = str_of(&attached, "attachment");
     assert_eq!(sha.len(), 64);
     let shown = show(&satker, &doc);
-    assert_eq!(shown["attachments"][0]["sha256"].as_str(), Some(sha.as_str()));
+    assert_eq!(
+        shown["attachments"][0]["sha256"].as_str(),
+        Some(sha.as_str())
+    );
     assert_eq!(shown["attachments"][0]["size"].as_u64(), Some(300_000));
 
     // The PPK's certificate cannot sign an SPM: the policy wants PPSPM.
@@ -168,7 +171,11 @@ fn signed_spm_travels_to_the_hub_and_comes_back_approved() {
     // The hub fetched every chunk of the attachment and the file verifies whole.
     let verified = hub.ok(&["verify"]);
     assert_eq!(verified["ok"], Value::Bool(true), "{verified}");
-    assert_eq!(verified["incomplete_attachments"].as_u64(), Some(0), "{verified}");
+    assert_eq!(
+        verified["incomplete_attachments"].as_u64(),
+        Some(0),
+        "{verified}"
+    );
 
     let inbox_now = inbox(&hub);
     for d in [&doc, &doc2] {

@@ -79,6 +79,21 @@ pub enum Command {
     Verify,
     /// Walk one SPM through its whole journey on loopback.
     Demo,
+    /// Measure a sync scenario on loopback: ingest, fanin, incremental, pull.
+    Bench(BenchArgs),
+}
+
+/// `espm bench`
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct BenchArgs {
+    /// ingest, fanin, incremental, pull or limits.
+    pub scenario: String,
+    /// Documents (for incremental: already synced before the 10 new ones).
+    #[arg(long, default_value_t = 10_000)]
+    pub docs: usize,
+    /// Satker nodes (fanin).
+    #[arg(long, default_value_t = 4)]
+    pub satkers: usize,
 }
 
 /// `espm init …`
@@ -330,6 +345,9 @@ impl Command {
 
     /// Whether the command may be forwarded to a running node.
     pub fn forwardable(&self) -> bool {
-        !matches!(self, Command::Init(_) | Command::Serve | Command::Demo)
+        !matches!(
+            self,
+            Command::Init(_) | Command::Serve | Command::Demo | Command::Bench(_)
+        )
     }
 }

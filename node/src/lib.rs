@@ -6,6 +6,7 @@
 //! has not verified, never acknowledge before the store is flushed, and never panic on
 //! anything a peer or a user sends.
 
+pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod commands;

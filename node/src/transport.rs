@@ -35,6 +35,9 @@ pub struct WireStats {
     pub sent_messages: u64,
     /// Messages read.
     pub received_messages: u64,
+    /// Flights: times this side sent at least one message and then waited for the
+    /// peer's answer. For the dialling side this is the number of round trips.
+    pub round_trips: u64,
 }
 
 /// Writes one message as a 4-byte big-endian length and its encoding; returns the bytes written.
@@ -104,12 +107,14 @@ pub async fn run_session<R: Replica>(
 ) -> Result<WireStats> {
     let mut stats = WireStats::default();
     loop {
+        let mut flight = false;
         loop {
             match session.poll_transmit(replica) {
                 Ok(Some(msg)) => {
                     let n = send_message(send, &msg).await?;
                     stats.sent_bytes += n as u64;
                     stats.sent_messages += 1;
+                    flight = true;
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -124,6 +129,9 @@ pub async fn run_session<R: Replica>(
             })?;
             linger(recv).await;
             break;
+        }
+        if flight {
+            stats.round_trips += 1;
         }
         let (msg, n) = match recv_message(recv).await {
             Ok(Some(got)) => got,

@@ -69,7 +69,7 @@ pub async fn execute(
     show_progress: bool,
 ) -> Result<Output> {
     match cmd {
-        Command::Init(_) | Command::Serve | Command::Demo => {
+        Command::Init(_) | Command::Serve | Command::Demo | Command::Bench(_) => {
             Err(NodeError::user("this command cannot run through a serving node"))
         }
         Command::Id => Ok(setup::id(&node)),

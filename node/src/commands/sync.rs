@@ -28,6 +28,10 @@ pub struct SyncSummary {
     pub received_bytes: u64,
     /// Items the hub refused, with its reasons.
     pub refused: Vec<String>,
+    /// Attachment chunks sent.
+    pub sent_chunks: u64,
+    /// Attachment chunks received.
+    pub received_chunks: u64,
 }
 
 async fn resolve(addr: &str) -> Result<SocketAddr> {
@@ -108,6 +112,8 @@ pub async fn sync_once(
         received_items: stats.received_items,
         sent_bytes: wire.sent_bytes,
         received_bytes: wire.received_bytes,
+        sent_chunks: stats.sent_chunks,
+        received_chunks: stats.received_chunks,
         refused: stats
             .refused_by_peer
             .iter()
@@ -163,7 +169,7 @@ pub async fn sync_command(node: Arc<Node>, timeout_s: u64, show_progress: bool) 
         )));
     }
     Ok(Output::new(
-        json!({ "sent_items": s.sent_items, "received_items": s.received_items, "sent_bytes": s.sent_bytes, "received_bytes": s.received_bytes }),
+        json!({ "sent_items": s.sent_items, "received_items": s.received_items, "sent_bytes": s.sent_bytes, "received_bytes": s.received_bytes, "sent_chunks": s.sent_chunks, "received_chunks": s.received_chunks }),
         format!(
             "Synced with the hub: sent {} item(s) ({} bytes), received {} item(s) ({} bytes).",
             s.sent_items, s.sent_bytes, s.received_items, s.received_bytes

@@ -86,22 +86,37 @@ pub fn verify(node: &Node) -> Result<Output> {
     let mut incomplete = 0u64;
     for entry in node.store.items() {
         let (addr, bytes) = entry?;
-        let Ok(SignedItem { item: Item::Snapshot(snap), .. }) = SignedItem::open(&bytes) else {
+        let Ok(SignedItem {
+            item: Item::Snapshot(snap),
+            ..
+        }) = SignedItem::open(&bytes)
+        else {
             continue;
         };
         for a in &snap.attachments {
             let mut parts = Vec::with_capacity(a.chunks.len());
             for c in &a.chunks {
-                match node.store.get::<serde_bytes::ByteBuf>(Table::Blob, &c.to_hex())? {
+                match node
+                    .store
+                    .get::<serde_bytes::ByteBuf>(Table::Blob, &c.to_hex())?
+                {
                     Some(b) if sync_protocol::Address::of(&b) == *c => parts.push(b.into_vec()),
-                    Some(_) => fail(addr.to_hex(), "attachment", format!("a chunk of {} was altered", a.name)),
+                    Some(_) => fail(
+                        addr.to_hex(),
+                        "attachment",
+                        format!("a chunk of {} was altered", a.name),
+                    ),
                     None => {}
                 }
             }
             if parts.len() < a.chunks.len() {
                 incomplete += 1;
             } else if !sync_protocol::attachment::joins_to(&parts, &a.sha256) {
-                fail(addr.to_hex(), "attachment", format!("{} does not match its SHA-256", a.name));
+                fail(
+                    addr.to_hex(),
+                    "attachment",
+                    format!("{} does not match its SHA-256", a.name),
+                );
             }
         }
     }
