@@ -33,7 +33,7 @@ use crate::{
     error::{NodeError, Result},
     ingest::certificate,
     node::Node,
-    records::{CertRecord, DeviceRecord, DocRecord, HistoryEntry, SigRef},
+    records::{CertRecord, DocRecord, HistoryEntry, SigRef},
     replica::{NodeReplica, Peer},
     tls,
     transport::{self, WireStats},
@@ -136,13 +136,6 @@ impl Drop for Hub {
     }
 }
 
-fn enrolled(node: &Node, id: &NodeId) -> Option<DeviceRecord> {
-    node.store
-        .get::<DeviceRecord>(Table::Device, &id.to_hex())
-        .ok()
-        .flatten()
-}
-
 impl Hub {
     fn start(dir: &Path) -> Result<Hub> {
         commands::init(
@@ -159,7 +152,7 @@ impl Hub {
         let node = Arc::new(Node::open(dir)?);
         let admit_node = node.clone();
         let admit: Arc<dyn Fn(&NodeId) -> bool + Send + Sync> =
-            Arc::new(move |id: &NodeId| enrolled(&admit_node, id).is_some());
+            Arc::new(move |id: &NodeId| crate::serve::device(&admit_node, id).is_some());
         let endpoint = transport::server_endpoint(
             (Ipv4Addr::LOCALHOST, 0).into(),
             tls::server_config(&node.key, admit)?,
@@ -175,7 +168,7 @@ impl Hub {
                 tokio::spawn(async move {
                     match incoming.await {
                         Ok(conn) => {
-                            if let Err(e) = serve_connection(node, conn).await {
+                            if let Err(e) = crate::serve::serve_connection(node, conn).await {
                                 tracing::info!(error = %e, "bench hub: session ended with an error");
                             }
                         }
@@ -215,30 +208,6 @@ impl Hub {
         )
         .await?;
         Ok(node)
-    }
-}
-
-/// The hub's side of one connection, as `espm serve` answers it.
-async fn serve_connection(node: Arc<Node>, conn: quinn::Connection) -> Result<()> {
-    let peer = tls::peer_node_id(&conn)?;
-    let Some(dev) = enrolled(&node, &peer) else {
-        conn.close(1u32.into(), b"device not enrolled");
-        return Err(NodeError::Refused(format!("device {peer} is not enrolled")));
-    };
-    loop {
-        let (mut send, mut recv) = match conn.accept_bi().await {
-            Ok(s) => s,
-            Err(_) => return Ok(()),
-        };
-        let mut replica = NodeReplica::new(
-            node.clone(),
-            Peer::Device {
-                id: peer,
-                role: dev.role.clone(),
-            },
-        );
-        let mut session = Session::server(Config::default());
-        transport::run_session(&mut session, &mut replica, &mut send, &mut recv, |_, _| {}).await?;
     }
 }
 

@@ -60,7 +60,8 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-fn device(node: &Node, id: &sync_protocol::NodeId) -> Option<DeviceRecord> {
+/// The enrollment of device `id`, if it is enrolled.
+pub(crate) fn device(node: &Node, id: &sync_protocol::NodeId) -> Option<DeviceRecord> {
     node.store
         .get::<DeviceRecord>(Table::Device, &id.to_hex())
         .ok()
@@ -91,7 +92,8 @@ async fn hub_loop(node: Arc<Node>, addr: SocketAddr) -> Result<()> {
     Ok(())
 }
 
-async fn serve_connection(node: Arc<Node>, conn: quinn::Connection) -> Result<()> {
+/// The hub's side of one device connection: every session the device opens on it.
+pub(crate) async fn serve_connection(node: Arc<Node>, conn: quinn::Connection) -> Result<()> {
     let peer = tls::peer_node_id(&conn)?;
     // Re-check after the handshake as well: the device list may have changed since.
     let Some(dev) = device(&node, &peer) else {
