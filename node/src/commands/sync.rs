@@ -67,7 +67,11 @@ pub async fn sync_once(
         let (endpoint, conn) = connect(&node.key, hub_id, addr, timeout).await?;
         let result = async {
             let (mut send, mut recv) = conn.open_bi().await.map_err(|e| {
-                NodeError::Transport(format!("could not open a stream to the hub: {e}"))
+                refine(
+                    NodeError::Transport(format!("could not open a stream to the hub: {e}")),
+                    &conn,
+                    &node,
+                )
             })?;
             let mut replica = NodeReplica::new(node.clone(), Peer::Hub);
             let mut session = Session::client(Config::default(), &replica)?;
