@@ -188,18 +188,7 @@ pub fn hub_receive(
                 r.subject.validate().map_err(|e| e.to_string())
             }
         }
-        Item::Snapshot(s) => {
-            if item.author != device {
-                Err("document snapshot was not authored by the sending device".into())
-            } else if &s.satker != satker {
-                Err(format!(
-                    "this device is enrolled for satker {satker}, not {}",
-                    s.satker
-                ))
-            } else {
-                Ok(())
-            }
-        }
+        Item::Snapshot(s) => own_work(&item, device, "document snapshot", &s.satker, satker),
         Item::Signature(s) => match load(node, &s.snapshot)? {
             None => Err(format!(
                 "signature refers to snapshot {} the hub does not hold",
@@ -229,18 +218,10 @@ pub fn hub_receive(
                 _ => Err("signature does not match its document".into()),
             },
         },
-        Item::Submission(sub) => {
-            if item.author != device {
-                Err("submission was not authored by the sending device".into())
-            } else if &sub.satker != satker {
-                Err(format!(
-                    "this device is enrolled for satker {satker}, not {}",
-                    sub.satker
-                ))
-            } else {
-                check_submission(node, satker, sub, now)?
-            }
-        }
+        Item::Submission(sub) => match own_work(&item, device, "submission", &sub.satker, satker) {
+            Ok(()) => check_submission(node, satker, sub, now)?,
+            refused => refused,
+        },
         other => Err(format!(
             "a satker device may not author a {}",
             other.kind().name()
@@ -339,6 +320,26 @@ pub fn hub_receive(
         _ => {}
     }
     Ok(Ok(()))
+}
+
+/// A device may author snapshots and submissions only with its own key and only for
+/// the satker it is enrolled for.
+fn own_work(
+    item: &SignedItem,
+    device: NodeId,
+    what: &str,
+    claimed: &str,
+    enrolled: &str,
+) -> Verdict {
+    if item.author != device {
+        Err(format!("{what} was not authored by the sending device"))
+    } else if claimed != enrolled {
+        Err(format!(
+            "this device is enrolled for satker {enrolled}, not {claimed}"
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 fn check_submission(
