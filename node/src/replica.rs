@@ -25,6 +25,11 @@ fn local(e: StoreError) -> ProtocolError {
     ProtocolError::Replica(e.to_string())
 }
 
+/// Where a device keeps how far the hub acknowledged one of its streams.
+fn hub_acked_key(stream: &StreamId) -> String {
+    format!("hub-acked/{}", hex::encode(stream.key()))
+}
+
 /// Who is at the other end of a session.
 pub enum Peer {
     /// On the hub: an enrolled device.
@@ -285,6 +290,33 @@ impl Replica for NodeReplica {
             .map_err(local)?;
         // Each chunk is its own checkpoint: a cut link resumes at the next one.
         self.node.store.flush().map_err(local)
+    }
+
+    fn peer_holds(&self, stream: &StreamId) -> Result<Option<u64>, ProtocolError> {
+        match self.peer {
+            Peer::Hub => self
+                .node
+                .store
+                .get::<u64>(Table::Meta, &hub_acked_key(stream))
+                .map_err(local),
+            // The hub learns a device's position from its Hello each time.
+            Peer::Device { .. } => Ok(None),
+        }
+    }
+
+    fn peer_acked(&mut self, stream: &StreamId, through: u64) -> Result<(), ProtocolError> {
+        if let Peer::Hub = self.peer {
+            // Not flushed on its own: it rides along with the next flush, and a value
+            // lost in a crash only makes the next session start from the hub's answer.
+            self.node
+                .store
+                .write(|t| {
+                    t.put(Table::Meta, &hub_acked_key(stream), &through);
+                    Ok(())
+                })
+                .map_err(local)?;
+        }
+        Ok(())
     }
 
     fn peer_refused(

@@ -72,6 +72,17 @@ pub trait Replica {
             address.short()
         )))
     }
+    /// How far the peer acknowledged holding `stream` in an earlier session, if this
+    /// node remembers: frames from there can go out with the Hello instead of after the
+    /// peer's answer, which saves a round trip. A stale or wrong value costs only a resend.
+    fn peer_holds(&self, _stream: &StreamId) -> Result<Option<u64>, ProtocolError> {
+        Ok(None)
+    }
+    /// The peer acknowledged holding `stream` through `through`; remember it for the next
+    /// session. Need not be flushed: a lost value only makes the next session cautious.
+    fn peer_acked(&mut self, _stream: &StreamId, _through: u64) -> Result<(), ProtocolError> {
+        Ok(())
+    }
     /// The peer refused items this node sent.
     fn peer_refused(
         &mut self,
@@ -132,6 +143,25 @@ struct Outgoing {
     sent_through: u64,
     /// End positions of frames sent but not yet acknowledged, oldest first.
     unacked: VecDeque<u64>,
+    /// Started from this node's memory of the peer, not yet confirmed by its Hello.
+    provisional: bool,
+}
+
+impl Outgoing {
+    fn from(peer_has: u64, provisional: bool) -> Outgoing {
+        Outgoing {
+            acked: peer_has,
+            sent_through: peer_has,
+            unacked: VecDeque::new(),
+            provisional,
+        }
+    }
+
+    /// Sends again from what the peer is known to hold.
+    fn go_back(&mut self) {
+        self.sent_through = self.acked;
+        self.unacked.clear();
+    }
 }
 
 /// One reconciliation between two nodes.
@@ -149,6 +179,9 @@ pub struct Session {
     /// Chunks the peer said it does not hold; not asked for again in this session.
     unobtainable: BTreeSet<Address>,
     hello: Option<Message>,
+    /// Streams the client offered that this server declined; frames for them that were
+    /// already on their way are dropped, not treated as a violation.
+    declined: BTreeSet<StreamId>,
     /// Per stream, the position a Nack was last sent for, so a burst of frames behind
     /// one gap asks for one resend, not one per frame.
     nacked: BTreeMap<StreamId, u64>,
@@ -162,6 +195,15 @@ impl Session {
         let offer = replica.offered()?;
         let mut s = Session::new(Side::Client, config);
         s.incoming = want.clone();
+        // Streams whose last acknowledged position we remember start sending with the
+        // Hello: the hub's answer then only confirms, and a small difference crosses in
+        // the first flight.
+        for stream in &offer {
+            if let Some(peer_has) = replica.peer_holds(stream)? {
+                s.outgoing
+                    .insert(stream.clone(), Outgoing::from(peer_has, true));
+            }
+        }
         let hello = Message::Hello {
             version: FORMAT_VERSION,
             want,
@@ -190,6 +232,7 @@ impl Session {
             wanted_chunks: BTreeSet::new(),
             unobtainable: BTreeSet::new(),
             hello: None,
+            declined: BTreeSet::new(),
             nacked: BTreeMap::new(),
             stats: Stats::default(),
         }
@@ -300,23 +343,50 @@ impl Session {
             });
         }
         self.hello_received = true;
+        // A provisional stream the peer did not take is dropped; one it took is
+        // corrected to what the peer really holds.
+        self.outgoing
+            .retain(|stream, out| !out.provisional || want.contains_key(stream));
         for (stream, peer_has) in want {
-            if replica.may_serve(&stream) {
-                self.outgoing.insert(
-                    stream,
-                    Outgoing {
-                        acked: peer_has,
-                        sent_through: peer_has,
-                        unacked: VecDeque::new(),
-                    },
-                );
+            if !replica.may_serve(&stream) {
+                self.outgoing.remove(&stream);
+                continue;
+            }
+            match self.outgoing.get_mut(&stream) {
+                Some(out) if out.provisional => {
+                    out.provisional = false;
+                    if peer_has < out.acked {
+                        // The peer holds less than it once acknowledged (restored from
+                        // a backup, say): what went out from the remembered position
+                        // will be nacked, so start again from what it holds.
+                        out.acked = peer_has;
+                        out.go_back();
+                    } else if peer_has > out.acked {
+                        // Our memory was behind (an ack not yet written when the link
+                        // dropped): frames already out are acked as duplicates.
+                        out.acked = peer_has;
+                        out.sent_through = out.sent_through.max(peer_has);
+                        while out.unacked.front().is_some_and(|end| *end <= peer_has) {
+                            out.unacked.pop_front();
+                        }
+                    }
+                }
+                _ => {
+                    self.outgoing
+                        .insert(stream, Outgoing::from(peer_has, false));
+                }
             }
         }
         if self.side == Side::Server {
             let mut accepted = VersionVector::new();
             for stream in offer {
-                if let Some(pos) = replica.accepts(&stream)? {
-                    accepted.insert(stream, pos);
+                match replica.accepts(&stream)? {
+                    Some(pos) => {
+                        accepted.insert(stream, pos);
+                    }
+                    None => {
+                        self.declined.insert(stream);
+                    }
                 }
             }
             self.incoming = accepted.clone();
@@ -343,6 +413,12 @@ impl Session {
         items: Vec<FrameItem>,
         replica: &mut impl Replica,
     ) -> Result<(), ProtocolError> {
+        if self.side == Side::Server && (!self.hello_received || self.declined.contains(&stream)) {
+            // A client may send from its remembered position right behind its Hello. Over
+            // a lossy carrier the frame can overtake the Hello, and a declined stream's
+            // frames were already on their way: drop them, the client learns from our Hello.
+            return Ok(());
+        }
         let Some(pos) = self.incoming.get(&stream).copied() else {
             return Err(ProtocolError::Violation(format!(
                 "frame for {stream}, which this session did not agree to receive"
@@ -405,6 +481,11 @@ impl Session {
         let held = through.max(pos);
         self.incoming.insert(stream.clone(), held);
         self.nacked.remove(&stream);
+        if self.side == Side::Client {
+            // Ask for the chunks this frame made us need before acknowledging it: the
+            // ack can be what lets the hub finish, and a Want behind it would be too late.
+            self.want_missing(replica)?;
+        }
         self.outbox.push_back(Message::Ack {
             stream,
             through: held,
@@ -438,6 +519,7 @@ impl Session {
         while out.unacked.front().is_some_and(|end| *end <= through) {
             out.unacked.pop_front();
         }
+        replica.peer_acked(&stream, through)?;
         if !refused.is_empty() {
             replica.peer_refused(&stream, &refused)?;
             self.stats
@@ -452,6 +534,11 @@ impl Session {
         chunks: Vec<Address>,
         replica: &mut impl Replica,
     ) -> Result<(), ProtocolError> {
+        // A Want after the client's Done reopens it: the client learned of new chunks
+        // from our last frames and will say Done again once it has them.
+        if self.side == Side::Server {
+            self.peer_done = false;
+        }
         if chunks.len() > MAX_WANT {
             return Err(ProtocolError::Violation(format!(
                 "asked for {} chunks at once; the limit is {MAX_WANT}",
@@ -483,8 +570,36 @@ impl Session {
         }
         // Go back to what the peer holds and send again from there.
         out.acked = out.acked.max(through);
-        out.sent_through = out.acked;
-        out.unacked.clear();
+        out.go_back();
+        Ok(())
+    }
+
+    /// Chunks to ask for next, within the window, if any are missing.
+    fn next_want(&mut self, replica: &impl Replica) -> Result<Option<Vec<Address>>, ProtocolError> {
+        let window = self.config.window * 4;
+        if self.wanted_chunks.len() >= window {
+            return Ok(None);
+        }
+        let missing: Vec<Address> = replica
+            .missing_chunks(window * 2)?
+            .into_iter()
+            .filter(|a| !self.wanted_chunks.contains(a) && !self.unobtainable.contains(a))
+            .take((window - self.wanted_chunks.len()).min(MAX_WANT))
+            .collect();
+        if missing.is_empty() {
+            return Ok(None);
+        }
+        self.wanted_chunks.extend(missing.iter().copied());
+        Ok(Some(missing))
+    }
+
+    /// Queues a Want for missing chunks now; a client that already said Done takes it
+    /// back, since it is waiting for something again.
+    fn want_missing(&mut self, replica: &impl Replica) -> Result<(), ProtocolError> {
+        if let Some(chunks) = self.next_want(replica)? {
+            self.done_sent = false;
+            self.outbox.push_back(Message::Want { chunks });
+        }
         Ok(())
     }
 
@@ -497,11 +612,12 @@ impl Session {
             if let (Side::Client, Some(h)) = (self.side, &self.hello) {
                 self.outbox.push_back(h.clone());
             }
-            return;
         }
         for out in self.outgoing.values_mut() {
-            out.sent_through = out.acked;
-            out.unacked.clear();
+            out.go_back();
+        }
+        if !self.hello_received {
+            return;
         }
         if self.side == Side::Client && self.done_sent && !self.peer_done {
             self.outbox.push_back(Message::Done);
@@ -517,7 +633,8 @@ impl Session {
         if let Some(m) = self.outbox.pop_front() {
             return Ok(Some(m));
         }
-        if !self.hello_received || self.done_sent {
+        // Before the peer's Hello only provisional streams may send; they are all there is.
+        if self.done_sent || (!self.hello_received && self.outgoing.is_empty()) {
             return Ok(None);
         }
         // Trust first, then scopes, then a device's own stream: on a thin link the items
@@ -558,22 +675,17 @@ impl Session {
                 idle = false;
             }
         }
+        if !self.hello_received {
+            return Ok(None);
+        }
         // Attachments come after items: the hub asks for chunks only once the device
         // has sent all its items (its Done), and a few at a time, so documents are never
         // stuck behind a large file. A device asks as it goes: the hub sends it items
         // first anyway, and its own Done waits for the chunks it asked for.
-        let window = self.config.window * 4;
         let may_fetch = self.side == Side::Client || self.peer_done;
-        if may_fetch && self.wanted_chunks.len() < window {
-            let missing: Vec<Address> = replica
-                .missing_chunks(window * 2)?
-                .into_iter()
-                .filter(|a| !self.wanted_chunks.contains(a) && !self.unobtainable.contains(a))
-                .take((window - self.wanted_chunks.len()).min(MAX_WANT))
-                .collect();
-            if !missing.is_empty() {
-                self.wanted_chunks.extend(missing.iter().copied());
-                return Ok(Some(Message::Want { chunks: missing }));
+        if may_fetch {
+            if let Some(chunks) = self.next_want(replica)? {
+                return Ok(Some(Message::Want { chunks }));
             }
         }
         idle = idle && self.wanted_chunks.is_empty();

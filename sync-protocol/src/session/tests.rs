@@ -19,6 +19,11 @@ struct MemReplica {
     chunks: BTreeMap<Address, Vec<u8>>,
     needs: Vec<Address>,
     chunk_writes: usize,
+    /// Chunks this replica learns it needs once it receives an item.
+    needs_on_receive: Vec<Address>,
+    /// Whether this replica keeps the peer's acks between sessions.
+    remember: bool,
+    peer_acks: BTreeMap<StreamId, u64>,
 }
 
 impl Replica for MemReplica {
@@ -76,6 +81,9 @@ impl Replica for MemReplica {
         through: u64,
     ) -> Result<Vec<Refusal>, ProtocolError> {
         self.reads += 1;
+        if !items.is_empty() {
+            self.needs.append(&mut self.needs_on_receive);
+        }
         let mut refused = vec![];
         let entry = self.received.entry(stream.clone()).or_default();
         for it in items {
@@ -107,6 +115,16 @@ impl Replica for MemReplica {
     fn store_chunk(&mut self, address: &Address, bytes: &[u8]) -> Result<(), ProtocolError> {
         self.chunk_writes += 1;
         self.chunks.insert(*address, bytes.to_vec());
+        Ok(())
+    }
+    fn peer_holds(&self, stream: &StreamId) -> Result<Option<u64>, ProtocolError> {
+        Ok(self
+            .remember
+            .then(|| self.peer_acks.get(stream).copied())
+            .flatten())
+    }
+    fn peer_acked(&mut self, stream: &StreamId, through: u64) -> Result<(), ProtocolError> {
+        self.peer_acks.insert(stream.clone(), through);
         Ok(())
     }
     fn peer_refused(
@@ -172,6 +190,8 @@ fn run(client: &mut MemReplica, hub: &mut MemReplica, config: Config) -> (usize,
     }
     (flights, c, h)
 }
+
+mod checkpoint;
 
 #[test]
 fn both_directions_arrive_and_the_session_ends() {
