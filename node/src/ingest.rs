@@ -25,6 +25,7 @@ use crate::{
     clock,
     config::NodeConfig,
     node::{Node, AUTHORITY_KEY, HUB_TZ_KEY},
+    notice::{self, Notice},
     records::{CertRecord, DeviceRecord, DocRecord, HistoryEntry, RequestRecord, SigRef},
 };
 
@@ -315,7 +316,12 @@ pub fn hub_receive(
                 rec.enter(DocState::Delivered, now, None);
                 t.put(Table::Doc, &d.doc_id, &rec);
             }
-            issue(node, t, Item::Receipt(receipt), Some(&scope))?;
+            issue(
+                node,
+                t,
+                Item::Receipt(receipt),
+                Some(&StreamId::Notices(satker.clone())),
+            )?;
         }
         _ => {}
     }
@@ -435,25 +441,30 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
         }
         Item::Receipt(r) if from_authority => {
             for id in &r.doc_ids {
-                if let Some(mut rec) = t.get::<DocRecord>(Table::Doc, id)? {
-                    rec.delivered_at = Some(r.delivered_at);
-                    rec.enter(DocState::Delivered, r.delivered_at, None);
-                    t.put(Table::Doc, id, &rec);
-                }
+                let notice = Notice {
+                    state: DocState::Delivered,
+                    at: r.delivered_at,
+                    reason: None,
+                    delivered_at: Some(r.delivered_at),
+                };
+                notice::note(t, id, notice)?;
             }
         }
         Item::Status(s) if from_authority => {
-            if let Some(mut rec) = t.get::<DocRecord>(Table::Doc, &s.doc_id)? {
-                rec.enter(s.state, s.at, s.reason.clone());
-                t.put(Table::Doc, &s.doc_id, &rec);
-            }
+            let notice = Notice {
+                state: s.state,
+                at: s.at,
+                reason: s.reason.clone(),
+                delivered_at: None,
+            };
+            notice::note(t, &s.doc_id, notice)?;
         }
         Item::Snapshot(s) => {
             need_chunks(t, s)?;
             // Another device of this satker (or, for an auditor, a satker in scope)
             // delivered it; the hub checked it before re-publishing.
             if t.get::<DocRecord>(Table::Doc, &s.doc_id)?.is_none() {
-                let rec = DocRecord {
+                let mut rec = DocRecord {
                     doc_id: s.doc_id.clone(),
                     kind: s.kind,
                     satker: s.satker.clone(),
@@ -468,6 +479,7 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
                     submission: None,
                     delivered_at: None,
                 };
+                notice::catch_up(t, &mut rec)?;
                 t.put(Table::Doc, &s.doc_id, &rec);
             }
         }

@@ -17,6 +17,7 @@ pub mod error;
 pub mod impair;
 pub mod ingest;
 pub mod node;
+pub mod notice;
 pub mod records;
 pub mod replica;
 pub mod serve;

@@ -124,8 +124,12 @@ impl NodeReplica {
 impl Replica for NodeReplica {
     fn wanted(&self) -> Result<VersionVector, ProtocolError> {
         let mut vv = VersionVector::new();
-        for s in
-            std::iter::once(StreamId::Trust).chain(self.scopes().into_iter().map(StreamId::Scope))
+        let scopes = self.scopes();
+        let notices = scopes.iter().cloned().map(StreamId::Notices);
+        let documents = scopes.iter().cloned().map(StreamId::Scope);
+        for s in std::iter::once(StreamId::Trust)
+            .chain(notices)
+            .chain(documents)
         {
             let pos = self.node.store.position(&s).map_err(local)?;
             vv.insert(s, pos);
@@ -156,7 +160,9 @@ impl Replica for NodeReplica {
     fn may_serve(&self, stream: &StreamId) -> bool {
         match (&self.peer, stream) {
             (Peer::Device { .. }, StreamId::Trust) => true,
-            (Peer::Device { .. }, StreamId::Scope(s)) => self.scopes().contains(s),
+            (Peer::Device { .. }, StreamId::Scope(s) | StreamId::Notices(s)) => {
+                self.scopes().contains(s)
+            }
             (Peer::Hub, StreamId::Origin(o)) => *o == self.node.node_id(),
             _ => false,
         }

@@ -637,15 +637,14 @@ impl Session {
         if self.done_sent || (!self.hello_received && self.outgoing.is_empty()) {
             return Ok(None);
         }
-        // Trust first, then scopes, then a device's own stream: on a thin link the items
-        // that make everything else verifiable travel first.
+        // On a thin link the items that make everything else verifiable, and the hub's
+        // notices, travel before documents; attachment chunks come after all of them.
         let mut order: Vec<StreamId> = self.outgoing.keys().cloned().collect();
-        order.sort_by_key(|s| match s {
-            StreamId::Trust => 0,
-            StreamId::Scope(_) => 1,
-            StreamId::Origin(_) => 2,
-        });
+        order.sort_by_key(StreamId::priority);
         let mut idle = true;
+        // A stream with more to send that waits for its window holds back every stream
+        // of lower priority: documents do not squeeze in ahead of a receipt.
+        let mut held_back_below: Option<u8> = None;
         for stream in order {
             let head = replica.head(&stream)?;
             let Some(out) = self.outgoing.get_mut(&stream) else {
@@ -653,7 +652,13 @@ impl Session {
             };
             if out.sent_through < head {
                 idle = false;
-                if out.unacked.len() < self.config.window {
+                let held_back = held_back_below.is_some_and(|p| stream.priority() > p);
+                if held_back {
+                    continue;
+                }
+                if out.unacked.len() >= self.config.window {
+                    held_back_below = Some(stream.priority());
+                } else {
                     let after = out.sent_through;
                     let chunk = replica.read(&stream, after, self.config.frame_bytes)?;
                     if chunk.through <= after {

@@ -175,7 +175,7 @@ pub fn approve(node: &Node, request_id: &str) -> Result<Output> {
             node,
             t,
             Item::Certificate(cert),
-            Some(&StreamId::Scope(req.satker.clone())),
+            Some(&StreamId::Notices(req.satker.clone())),
         )?;
         t.put(
             Table::Cert,

@@ -159,7 +159,7 @@ fn record_status(
             node,
             t,
             Item::Status(update),
-            Some(&StreamId::Scope(rec.satker.clone())),
+            Some(&StreamId::Notices(rec.satker.clone())),
         )?;
         rec.enter(state, now, reason.clone());
         t.put(Table::Doc, &rec.doc_id, &rec);

@@ -192,6 +192,7 @@ fn run(client: &mut MemReplica, hub: &mut MemReplica, config: Config) -> (usize,
 }
 
 mod checkpoint;
+mod priority;
 
 #[test]
 fn both_directions_arrive_and_the_session_ends() {

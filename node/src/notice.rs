@@ -1,0 +1,139 @@
+//! The hub's receipts and status updates applied to a device's document records. They
+//! travel ahead of documents on a thin link, so one can arrive for a document this
+//! node has not received yet: it waits here and is applied when the document comes.
+
+use serde::{Deserialize, Serialize};
+use storage::{StoreError, Table, Txn};
+use sync_protocol::{status::DocState, Timestamp};
+
+use crate::records::DocRecord;
+
+/// A state change the hub announced for one document.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Notice {
+    /// The state the document entered.
+    pub state: DocState,
+    /// When, by the hub's clock.
+    pub at: Timestamp,
+    /// The hub's reason, for a rejection.
+    pub reason: Option<String>,
+    /// Set by a receipt: when the hub stored the document.
+    pub delivered_at: Option<Timestamp>,
+}
+
+impl Notice {
+    fn apply(&self, rec: &mut DocRecord) {
+        if let Some(at) = self.delivered_at {
+            rec.delivered_at = Some(at);
+        }
+        rec.enter(self.state, self.at, self.reason.clone());
+    }
+}
+
+fn early_key(doc_id: &str) -> String {
+    format!("early-notice/{doc_id}")
+}
+
+/// Applies `notice` to the record of `doc_id`, or keeps it until the document arrives.
+pub fn note(t: &mut Txn<'_>, doc_id: &str, notice: Notice) -> Result<(), StoreError> {
+    match t.get::<DocRecord>(Table::Doc, doc_id)? {
+        Some(mut rec) => {
+            notice.apply(&mut rec);
+            t.put(Table::Doc, doc_id, &rec);
+        }
+        None => {
+            let key = early_key(doc_id);
+            let mut waiting: Vec<Notice> = t.get(Table::Meta, &key)?.unwrap_or_default();
+            waiting.push(notice);
+            t.put(Table::Meta, &key, &waiting);
+        }
+    }
+    Ok(())
+}
+
+/// Applies the notices that arrived before the document, oldest first, to its new record.
+pub fn catch_up(t: &mut Txn<'_>, rec: &mut DocRecord) -> Result<(), StoreError> {
+    let key = early_key(&rec.doc_id);
+    let Some(mut waiting) = t.get::<Vec<Notice>>(Table::Meta, &key)? else {
+        return Ok(());
+    };
+    waiting.sort_by_key(|n| n.at);
+    for n in &waiting {
+        n.apply(rec);
+    }
+    t.delete(Table::Meta, &key);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use storage::Store;
+    use sync_protocol::document::DocKind;
+
+    use super::*;
+    use crate::records::HistoryEntry;
+
+    fn signed(doc_id: &str) -> DocRecord {
+        DocRecord {
+            doc_id: doc_id.into(),
+            kind: DocKind::Spm,
+            satker: "123456".into(),
+            state: DocState::Signed,
+            history: vec![HistoryEntry {
+                state: DocState::Signed,
+                at: Timestamp(10),
+                reason: None,
+            }],
+            snapshot: None,
+            signatures: Vec::new(),
+            submission: None,
+            delivered_at: None,
+        }
+    }
+
+    #[test]
+    fn a_receipt_that_overtakes_its_document_is_applied_when_the_document_arrives() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let status = Notice {
+            state: DocState::Received,
+            at: Timestamp(30),
+            reason: None,
+            delivered_at: None,
+        };
+        let receipt = Notice {
+            state: DocState::Delivered,
+            at: Timestamp(20),
+            reason: None,
+            delivered_at: Some(Timestamp(20)),
+        };
+        store
+            .write(|t| {
+                note(t, "SPM-1", status)?;
+                note(t, "SPM-1", receipt)
+            })
+            .unwrap();
+        assert!(store
+            .get::<DocRecord>(Table::Doc, "SPM-1")
+            .unwrap()
+            .is_none());
+        let rec = store
+            .write(|t| {
+                let mut rec = signed("SPM-1");
+                catch_up(t, &mut rec)?;
+                t.put(Table::Doc, "SPM-1", &rec);
+                Ok(rec)
+            })
+            .unwrap();
+        let states: Vec<DocState> = rec.history.iter().map(|h| h.state).collect();
+        assert_eq!(
+            states,
+            [DocState::Signed, DocState::Delivered, DocState::Received]
+        );
+        assert_eq!(rec.delivered_at, Some(Timestamp(20)));
+        assert!(store
+            .get::<Vec<Notice>>(Table::Meta, &early_key("SPM-1"))
+            .unwrap()
+            .is_none());
+    }
+}
