@@ -29,37 +29,56 @@ fn poor_link() -> Impairment {
     }
 }
 
-#[test]
-fn fifty_documents_and_a_2_mib_attachment_survive_three_outages() {
-    println!("network path: userspace UDP relay on loopback (delay 300±50 ms, 5% loss, 256 kbit/s, 64 KiB queue, 3 outages of 10 s)");
+/// A satker behind a relay to a running hub, with its signers and an operator.
+struct Far {
+    hub: Hub,
+    relay: Relay,
+    satker: Satker,
+    serials: Serials,
+    uri: String,
+    // Kept alive for the relay's tasks.
+    _rt: tokio::runtime::Runtime,
+}
+
+fn far_satker(up: Impairment, down: Impairment, seed: u64) -> Far {
     let hub = start_hub();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let hub_addr = hub.addr().parse().expect("hub address");
     let relay = rt
-        .block_on(Relay::start(
-            hub_addr,
-            RelayConfig {
-                up: poor_link(),
-                down: poor_link(),
-                seed: 2026,
-            },
-        ))
+        .block_on(Relay::start(hub_addr, RelayConfig { up, down, seed }))
         .expect("relay");
     let satker = init_satker(&relay.addr().to_string(), &hub.id);
     enroll(&hub, &satker);
     let serials = provision_signers(&hub, &satker);
     let uri = satker.add_operator();
+    Far {
+        hub,
+        relay,
+        satker,
+        serials,
+        uri,
+        _rt: rt,
+    }
+}
 
-    // Fifty SPM of about 10 KiB each; the first carries a 2 MiB scan.
+/// Signs and submits `count` SPM of about `doc_bytes`; the first carries a scan of
+/// `attachment_bytes`.
+fn submit_documents(
+    far: &Far,
+    count: usize,
+    doc_bytes: usize,
+    attachment_bytes: usize,
+) -> Vec<String> {
+    let satker = &far.satker;
     let uraian: String =
-        "Belanja barang operasional kantor satker terpencil. ".repeat(DOC_BYTES / 52);
-    let scan: Vec<u8> = (0..ATTACHMENT_BYTES as u32)
+        "Belanja barang operasional kantor satker terpencil. ".repeat(doc_bytes / 52);
+    let scan: Vec<u8> = (0..attachment_bytes as u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
         .collect();
-    let scan_path = satker.dir().with_file_name("lampiran-2mib.pdf");
+    let scan_path = satker.dir().with_file_name("lampiran.pdf");
     std::fs::write(&scan_path, &scan).expect("write scan");
     let mut docs = Vec::new();
-    for i in 0..DOCS {
+    for i in 0..count {
         let doc = satker.new_spm(&format!("{i:05}/SPM/2026"), "2500000");
         satker.ok(&["draft", "set", &doc, &format!("uraian={uraian}")]);
         if i == 0 {
@@ -70,16 +89,18 @@ fn fifty_documents_and_a_2_mib_attachment_survive_three_outages() {
                 scan_path.to_str().expect("utf-8 path"),
             ]);
         }
-        satker.sign(&doc, &serials.ppspm);
+        satker.sign(&doc, &far.serials.ppspm);
         docs.push(doc);
     }
     for batch in docs.chunks(5) {
         let ids: Vec<&str> = batch.iter().map(String::as_str).collect();
-        satker.submit(&ids, &uri);
+        satker.submit(&ids, &far.uri);
     }
+    docs
+}
 
-    // One sync, with the link cut three times while it runs.
-    let child = Command::new(BIN)
+fn spawn_sync(satker: &Satker) -> std::process::Child {
+    Command::new(BIN)
         .arg("--data-dir")
         .arg(satker.dir())
         .args(["--json", "sync", "--timeout", "900"])
@@ -87,20 +108,52 @@ fn fifty_documents_and_a_2_mib_attachment_survive_three_outages() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn sync");
+        .expect("spawn sync")
+}
+
+/// Waits until `bytes` have gone up through the relay.
+fn wait_for_upload(relay: &Relay, bytes: u64, started: Instant, what: &str) {
+    while relay.stats().up.forwarded_bytes < bytes {
+        assert!(
+            started.elapsed() < Duration::from_secs(900),
+            "the transfer stalled before {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The hub holds and verifies everything, and the satker sees every document delivered.
+fn assert_all_delivered(far: &Far, docs: &[String]) {
+    let verified = far.hub.ok(&["verify"]);
+    assert_eq!(verified["ok"], Value::Bool(true), "{verified}");
+    assert_eq!(
+        verified["incomplete_attachments"].as_u64(),
+        Some(0),
+        "{verified}"
+    );
+    let inbox = far.hub.ok(&["inbox"]);
+    assert_eq!(inbox.as_array().map(Vec::len), Some(docs.len()), "{inbox}");
+    for doc in docs {
+        assert_eq!(far.satker.state(doc), "delivered", "{doc}");
+    }
+}
+
+#[test]
+fn fifty_documents_and_a_2_mib_attachment_survive_three_outages() {
+    println!("network path: userspace UDP relay on loopback (delay 300±50 ms, 5% loss, 256 kbit/s, 64 KiB queue, 3 outages of 10 s)");
+    let far = far_satker(poor_link(), poor_link(), 2026);
+    let (relay, satker) = (&far.relay, &far.satker);
+    let docs = submit_documents(&far, DOCS, DOC_BYTES, ATTACHMENT_BYTES);
+
+    // One sync, with the link cut three times while it runs.
+    let child = spawn_sync(satker);
     let started = Instant::now();
     // Cut the link at 20%, 50% and 80% of the attachment, judged by the bytes that
     // have crossed the relay, so every outage lands in the middle of the 2 MiB file.
     let docs_bytes = (DOCS * DOC_BYTES) as u64;
     for (outage, fraction) in [(1, 0.2), (2, 0.5), (3, 0.8)] {
         let threshold = docs_bytes + (ATTACHMENT_BYTES as f64 * fraction) as u64;
-        while relay.stats().up.forwarded_bytes < threshold {
-            assert!(
-                started.elapsed() < Duration::from_secs(900),
-                "the transfer stalled before outage {outage}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for_upload(relay, threshold, started, &format!("outage {outage}"));
         let before = relay.stats();
         relay.set_link(false);
         std::thread::sleep(Duration::from_secs(10));
@@ -141,23 +194,52 @@ fn fifty_documents_and_a_2_mib_attachment_survive_three_outages() {
         Some(chunks as u64),
         "{summary}"
     );
-    let verified = hub.ok(&["verify"]);
-    assert_eq!(verified["ok"], Value::Bool(true), "{verified}");
-    assert_eq!(
-        verified["incomplete_attachments"].as_u64(),
-        Some(0),
-        "{verified}"
-    );
-    let inbox = hub.ok(&["inbox"]);
-    assert_eq!(inbox.as_array().map(Vec::len), Some(DOCS), "{inbox}");
-    for doc in &docs {
-        assert_eq!(satker.state(doc), "delivered", "{doc}");
-    }
+    assert_all_delivered(&far, &docs);
     let payload = DOCS * DOC_BYTES + ATTACHMENT_BYTES;
     println!(
         "bytes up the impaired path: {} for about {payload} bytes of payload ({:.2}x)",
         stats.up.forwarded_bytes,
         stats.up.forwarded_bytes as f64 / payload as f64
     );
-    drop(relay);
+}
+
+#[test]
+fn a_satker_whose_address_changes_mid_attachment_finishes_in_the_same_sync() {
+    println!("network path: userspace UDP relay on loopback (delay 50 ms, 2 Mbit/s); the satker's address changes twice");
+    let link = Impairment {
+        delay: Duration::from_millis(50),
+        rate_bits_per_sec: Some(2_000_000),
+        queue_bytes: 256 * 1024,
+        ..Impairment::none()
+    };
+    let far = far_satker(link.clone(), link, 7);
+    let attachment = 1024 * 1024;
+    let docs = submit_documents(&far, 5, 4 * 1024, attachment);
+    let child = spawn_sync(&far.satker);
+    let started = Instant::now();
+    for (n, fraction) in [(1, 0.3), (2, 0.7)] {
+        let threshold = 5 * 4 * 1024 + (attachment as f64 * fraction) as u64;
+        wait_for_upload(&far.relay, threshold, started, &format!("move {n}"));
+        let new = far._rt.block_on(far.relay.move_client()).expect("move");
+        println!(
+            "move {n}: the hub now sees the satker from port {}",
+            new.port()
+        );
+    }
+    let out = child.wait_with_output().expect("sync finished");
+    // One `espm sync` is one connection: success means the connection followed the move.
+    assert!(
+        out.status.success(),
+        "{}",
+        describe("sync while the satker's address changed", &out)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("sync JSON");
+    println!("sync: {summary}");
+    assert_eq!(far.relay.moves(), 2);
+    assert_eq!(
+        summary["sent_chunks"].as_u64(),
+        Some(attachment.div_ceil(64 * 1024) as u64),
+        "every chunk once: nothing restarted\n{summary}"
+    );
+    assert_all_delivered(&far, &docs);
 }

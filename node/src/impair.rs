@@ -8,7 +8,7 @@ use std::{
     future::Future,
     net::{Ipv4Addr, Ipv6Addr, SocketAddr},
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex, PoisonError,
     },
     time::Duration,
@@ -136,10 +136,24 @@ fn record(tally: &Mutex<DirectionStats>, bytes: usize, cause: Option<Cause>) {
 /// A running impairment relay; dropping it stops the relay.
 pub struct Relay {
     addr: SocketAddr,
+    server: SocketAddr,
     link_up: Arc<AtomicBool>,
     up: Tally,
     down: Tally,
+    /// The socket that faces the server; replaced to make the client appear to move.
+    back: watch::Sender<Arc<UdpSocket>>,
+    down_tx: mpsc::Sender<Vec<u8>>,
+    /// Reads the server-facing socket; replaced with it.
+    back_reader: Mutex<Option<JoinHandle<()>>>,
+    moves: AtomicU64,
     tasks: Vec<JoinHandle<()>>,
+}
+
+fn unspecified_like(server: SocketAddr) -> SocketAddr {
+    match server {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    }
 }
 
 impl Relay {
@@ -156,11 +170,7 @@ impl Relay {
         let front = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
             .await
             .map_err(NodeError::io("bind the relay's client-facing UDP socket"))?;
-        let back_local: SocketAddr = match server {
-            SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-            SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-        };
-        let back = UdpSocket::bind(back_local)
+        let back = UdpSocket::bind(unspecified_like(server))
             .await
             .map_err(NodeError::io("bind the relay's server-facing UDP socket"))?;
         let addr = front
@@ -187,14 +197,19 @@ impl Relay {
             client_tx.send_if_modified(|current| current.replace(from) != Some(from));
             true
         };
-        let (to_server, to_client) = (back.clone(), front.clone());
+        let (back_tx, back_rx) = watch::channel(back.clone());
+        let to_client = front.clone();
+        let back_reader = tokio::spawn(read_loop(
+            back,
+            down_tx.clone(),
+            down.clone(),
+            move |from| from == server,
+        ));
         let tasks = vec![
             tokio::spawn(read_loop(front, up_tx, up.clone(), from_client)),
-            tokio::spawn(read_loop(back, down_tx, down.clone(), move |from| {
-                from == server
-            })),
             tokio::spawn(up_sched.run(up_rx, move |data| {
-                let sock = to_server.clone();
+                // Read at release time, so datagrams follow a move of the client's address.
+                let sock = back_rx.borrow().clone();
                 async move { sock.send_to(&data, server).await.map(|_| ()) }
             })),
             tokio::spawn(down_sched.run(down_rx, move |data| {
@@ -211,11 +226,55 @@ impl Relay {
         ];
         Ok(Relay {
             addr,
+            server,
             link_up,
             up,
             down,
+            back: back_tx,
+            down_tx,
+            back_reader: Mutex::new(Some(back_reader)),
+            moves: AtomicU64::new(0),
             tasks,
         })
+    }
+
+    /// Makes the client appear to move, as when a satker's NAT rebinds or its laptop
+    /// changes network: from now on the server sees the client's datagrams come from a
+    /// new address, and what it sends to the old one is lost. Returns the new address.
+    pub async fn move_client(&self) -> Result<SocketAddr> {
+        let sock = UdpSocket::bind(unspecified_like(self.server))
+            .await
+            .map_err(NodeError::io(
+                "bind the relay's new server-facing UDP socket",
+            ))?;
+        let new_addr = sock
+            .local_addr()
+            .map_err(NodeError::io("read the relay's new address"))?;
+        let sock = Arc::new(sock);
+        let server = self.server;
+        let reader = tokio::spawn(read_loop(
+            sock.clone(),
+            self.down_tx.clone(),
+            self.down.clone(),
+            move |from| from == server,
+        ));
+        self.back.send_replace(sock);
+        let old = self
+            .back_reader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .replace(reader);
+        // The old socket closes with its reader: like a NAT mapping that is gone.
+        if let Some(old) = old {
+            old.abort();
+        }
+        self.moves.fetch_add(1, Ordering::Relaxed);
+        Ok(new_addr)
+    }
+
+    /// How many times the client was moved.
+    pub fn moves(&self) -> u64 {
+        self.moves.load(Ordering::Relaxed)
     }
 
     /// The address clients should dial.
@@ -241,6 +300,14 @@ impl Relay {
     pub fn stop(&self) {
         for task in &self.tasks {
             task.abort();
+        }
+        if let Some(reader) = self
+            .back_reader
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            reader.abort();
         }
     }
 }

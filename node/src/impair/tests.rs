@@ -177,8 +177,14 @@ async fn replies_follow_a_migrated_client() {
         .is_none());
 }
 
-#[tokio::test]
-async fn quic_works_through_a_bad_link() {
+/// A QUIC echo hub admitting one client key. The task answers one connection and
+/// returns the client addresses it saw, one per message, and how many connections came.
+async fn echo_hub() -> (
+    SecretKey,
+    SecretKey,
+    SocketAddr,
+    tokio::task::JoinHandle<(Vec<SocketAddr>, usize)>,
+) {
     let (client_key, hub_key) = (SecretKey::generate(), SecretKey::generate());
     let admitted = client_key.public();
     let admit: Arc<dyn Fn(&NodeId) -> bool + Send + Sync> =
@@ -186,15 +192,77 @@ async fn quic_works_through_a_bad_link() {
     let config = tls::server_config(&hub_key, admit).unwrap();
     let server = transport::server_endpoint((Ipv4Addr::LOCALHOST, 0).into(), config).unwrap();
     let server_addr = server.local_addr().unwrap();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let conn = server.accept().await.unwrap().await.unwrap();
         let (mut send, mut recv) = conn.accept_bi().await.unwrap();
+        let mut seen = vec![];
         while let Some((msg, _)) = transport::recv_message(&mut recv).await.unwrap() {
+            seen.push(conn.remote_address());
             transport::send_message(&mut send, &msg).await.unwrap();
         }
         send.finish().unwrap();
         conn.closed().await;
+        // Any further dial would be a reconnection, not a migration.
+        let more = tokio::time::timeout(Duration::from_millis(200), server.accept())
+            .await
+            .is_ok() as usize;
+        (seen, 1 + more)
     });
+    (client_key, hub_key, server_addr, task)
+}
+
+#[tokio::test]
+async fn a_client_whose_address_changes_keeps_its_connection() {
+    let (client_key, hub_key, server_addr, hub) = echo_hub().await;
+    let slow = Impairment {
+        delay: Duration::from_millis(20),
+        ..Impairment::none()
+    };
+    let config = RelayConfig {
+        up: slow.clone(),
+        down: slow,
+        seed: 5,
+    };
+    let relay = Relay::start(server_addr, config).await.unwrap();
+    let exchange = async {
+        let (endpoint, conn) = transport::connect(
+            &client_key,
+            hub_key.public(),
+            relay.addr(),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        let (mut send, mut recv) = conn.open_bi().await.unwrap();
+        for i in 0..6 {
+            if i == 3 {
+                relay.move_client().await.unwrap();
+            }
+            let msg = Message::Abort {
+                reason: i.to_string().repeat(5000),
+            };
+            transport::send_message(&mut send, &msg).await.unwrap();
+            let (got, _) = transport::recv_message(&mut recv).await.unwrap().unwrap();
+            assert_eq!(got, msg);
+        }
+        send.finish().unwrap();
+        assert!(transport::recv_message(&mut recv).await.unwrap().is_none());
+        conn.close(0u32.into(), b"done");
+        endpoint.close(0u32.into(), b"done");
+    };
+    tokio::time::timeout(Duration::from_secs(30), exchange)
+        .await
+        .unwrap();
+    let (seen, connections) = hub.await.unwrap();
+    assert_eq!(relay.moves(), 1);
+    assert_eq!(connections, 1, "the client had to dial again");
+    assert_eq!(seen.len(), 6);
+    assert_ne!(seen[0], seen[5], "the hub never saw the client move");
+}
+
+#[tokio::test]
+async fn quic_works_through_a_bad_link() {
+    let (client_key, hub_key, server_addr, _hub) = echo_hub().await;
     let bad = Impairment {
         delay: Duration::from_millis(50),
         jitter: Duration::from_millis(20),
