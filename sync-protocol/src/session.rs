@@ -145,6 +145,8 @@ struct Outgoing {
     unacked: VecDeque<u64>,
     /// Started from this node's memory of the peer, not yet confirmed by its Hello.
     provisional: bool,
+    /// Where this session started sending from, for progress.
+    start: u64,
 }
 
 impl Outgoing {
@@ -154,6 +156,7 @@ impl Outgoing {
             sent_through: peer_has,
             unacked: VecDeque::new(),
             provisional,
+            start: peer_has,
         }
     }
 
@@ -246,6 +249,18 @@ impl Session {
     /// The version vector this node holds of what it receives in this session.
     pub fn received_vector(&self) -> &VersionVector {
         &self.incoming
+    }
+
+    /// Items of this session's sending the peer has acknowledged, and how many there
+    /// are to send in all (which grows if the node makes more while syncing).
+    pub fn upload_progress(&self, replica: &impl Replica) -> Result<(u64, u64), ProtocolError> {
+        let (mut done, mut total) = (0, 0);
+        for (stream, out) in &self.outgoing {
+            let head = replica.head(stream)?.max(out.acked);
+            done += out.acked.saturating_sub(out.start);
+            total += head.saturating_sub(out.start);
+        }
+        Ok((done, total))
     }
 
     /// Whether the session has finished: for the client, the server said Done; for the
@@ -355,6 +370,7 @@ impl Session {
             match self.outgoing.get_mut(&stream) {
                 Some(out) if out.provisional => {
                     out.provisional = false;
+                    out.start = peer_has;
                     if peer_has < out.acked {
                         // The peer holds less than it once acknowledged (restored from
                         // a backup, say): what went out from the remembered position

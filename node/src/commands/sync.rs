@@ -2,7 +2,7 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use serde_json::json;
 use sync_protocol::session::{Config, Session};
 
@@ -14,6 +14,9 @@ use crate::{
     replica::{NodeReplica, Peer},
     transport::{connect, run_session, WireStats},
 };
+
+/// The terminal's progress line during `espm sync`.
+const BAR_TEMPLATE: &str = "{spinner} [{bar:24}] {pos}/{len} items up · {msg}";
 
 /// What one sync moved.
 #[derive(Debug, Default, Clone)]
@@ -75,6 +78,9 @@ pub async fn sync_once(
             })?;
             let mut replica = NodeReplica::new(node.clone(), Peer::Hub);
             let mut session = Session::client(Config::default(), &replica)?;
+            // A second view of the store for the progress display: the session holds the
+            // first one mutably while it runs.
+            let heads = NodeReplica::new(node.clone(), Peer::Hub);
             let wire = run_session(
                 &mut session,
                 &mut replica,
@@ -82,13 +88,7 @@ pub async fn sync_once(
                 &mut recv,
                 |s, w: &WireStats| {
                     if let Some(b) = bar {
-                        b.set_message(format!(
-                            "sent {} items / {} bytes, received {} items / {} bytes",
-                            s.stats().sent_items,
-                            w.sent_bytes,
-                            s.stats().received_items,
-                            w.received_bytes
-                        ));
+                        show_progress(b, s, &heads, w);
                     }
                 },
             )
@@ -126,6 +126,25 @@ pub async fn sync_once(
     })
 }
 
+/// The bar counts our items acknowledged by the hub against all we have to send; the
+/// message adds bytes and chunks both ways, since what the hub will send is not known
+/// in advance.
+fn show_progress(bar: &ProgressBar, s: &Session, heads: &NodeReplica, w: &WireStats) {
+    if let Ok((done, total)) = s.upload_progress(heads) {
+        bar.set_length(total);
+        bar.set_position(done);
+    }
+    let st = s.stats();
+    bar.set_message(format!(
+        "up {} in {} chunks · down {} items, {} in {} chunks",
+        HumanBytes(w.sent_bytes),
+        st.sent_chunks,
+        st.received_items,
+        HumanBytes(w.received_bytes),
+        st.received_chunks
+    ));
+}
+
 /// A hub that rejects our client certificate says so only when we first read; name
 /// that case plainly instead of as a broken connection.
 fn refine(e: NodeError, conn: &quinn::Connection, node: &Node) -> NodeError {
@@ -151,10 +170,11 @@ fn refine(e: NodeError, conn: &quinn::Connection, node: &Node) -> NodeError {
 /// `espm sync`
 pub async fn sync_command(node: Arc<Node>, timeout_s: u64, show_progress: bool) -> Result<Output> {
     let bar = show_progress.then(|| {
-        let b = ProgressBar::new_spinner();
+        let b = ProgressBar::new(0);
         b.set_style(
-            ProgressStyle::with_template("{spinner} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ProgressStyle::with_template(BAR_TEMPLATE)
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
         );
         b.set_message("connecting to the hub…");
         b.enable_steady_tick(Duration::from_millis(120));
@@ -175,8 +195,23 @@ pub async fn sync_command(node: Arc<Node>, timeout_s: u64, show_progress: bool) 
     Ok(Output::new(
         json!({ "sent_items": s.sent_items, "received_items": s.received_items, "sent_bytes": s.sent_bytes, "received_bytes": s.received_bytes, "sent_chunks": s.sent_chunks, "received_chunks": s.received_chunks }),
         format!(
-            "Synced with the hub: sent {} item(s) ({} bytes), received {} item(s) ({} bytes).",
-            s.sent_items, s.sent_bytes, s.received_items, s.received_bytes
+            "Synced with the hub: sent {} item(s) and {} attachment chunk(s) ({}), received {} item(s) and {} chunk(s) ({}).",
+            s.sent_items,
+            s.sent_chunks,
+            HumanBytes(s.sent_bytes),
+            s.received_items,
+            s.received_chunks,
+            HumanBytes(s.received_bytes)
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_template_is_valid() {
+        assert!(ProgressStyle::with_template(BAR_TEMPLATE).is_ok());
+    }
 }

@@ -20,6 +20,11 @@ fn a_remembered_checkpoint_sends_the_difference_with_the_hello() {
     assert_eq!(c.stats().sent_items, 10);
     assert_eq!(hub.received[&device].1.len(), 1010);
     assert_eq!(flights, 2, "Hello and frames, then Done");
+    assert_eq!(
+        c.upload_progress(&client).unwrap(),
+        (10, 10),
+        "progress counts this session's items, not the history"
+    );
 }
 
 #[test]
