@@ -243,3 +243,46 @@ fn a_satker_whose_address_changes_mid_attachment_finishes_in_the_same_sync() {
     );
     assert_all_delivered(&far, &docs);
 }
+
+#[test]
+fn no_receipt_until_the_hub_holds_the_whole_attachment() {
+    println!("network path: userspace UDP relay on loopback (delay 50 ms, 2 Mbit/s); the link dies mid-attachment and the sync is killed");
+    let link = Impairment {
+        delay: Duration::from_millis(50),
+        rate_bits_per_sec: Some(2_000_000),
+        queue_bytes: 256 * 1024,
+        ..Impairment::none()
+    };
+    let far = far_satker(link.clone(), link, 9);
+    let attachment = 1024 * 1024;
+    let docs = submit_documents(&far, 1, 4 * 1024, attachment);
+    let mut child = spawn_sync(&far.satker);
+    wait_for_upload(
+        &far.relay,
+        4 * 1024 + attachment as u64 / 2,
+        Instant::now(),
+        "the cut",
+    );
+    // The laptop lid closes: link gone, process gone.
+    far.relay.set_link(false);
+    child.kill().expect("kill sync");
+    let _ = child.wait();
+    let hub_view = far.hub.ok(&["status", &docs[0]]);
+    assert_eq!(str_of(&hub_view, "state"), "queued", "{hub_view}");
+    let inbox = far.hub.ok(&["inbox"]);
+    assert_eq!(inbox.as_array().map(Vec::len), Some(0), "{inbox}");
+    assert_ne!(far.satker.state(&docs[0]), "delivered");
+
+    far.relay.set_link(true);
+    let out = spawn_sync(&far.satker).wait_with_output().expect("sync");
+    assert!(out.status.success(), "{}", describe("second sync", &out));
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("sync JSON");
+    println!("second sync: {summary}");
+    let chunks = attachment.div_ceil(64 * 1024) as u64;
+    let resent = summary["sent_chunks"].as_u64().unwrap_or(chunks);
+    assert!(
+        resent < chunks,
+        "the attachment restarted instead of resuming: {summary}"
+    );
+    assert_all_delivered(&far, &docs);
+}

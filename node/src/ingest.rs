@@ -14,7 +14,6 @@ use sync_protocol::{
     enrollment::DeviceRole,
     item::{Item, SignedItem},
     policy::Policy,
-    receipt::Receipt,
     status::DocState,
     stream::StreamId,
     submission::Submission,
@@ -24,9 +23,10 @@ use sync_protocol::{
 use crate::{
     clock,
     config::NodeConfig,
+    delivery::{accept_submission, LogPosition},
     node::{Node, AUTHORITY_KEY, HUB_TZ_KEY},
     notice::{self, Notice},
-    records::{CertRecord, DeviceRecord, DocRecord, HistoryEntry, RequestRecord, SigRef},
+    records::{CertRecord, DeviceRecord, DocRecord, HistoryEntry, RequestRecord},
 };
 
 /// The outcome of offering one item: stored (or already held), or refused with a reason.
@@ -264,64 +264,11 @@ pub fn hub_receive(
             )?;
         }
         Item::Submission(sub) => {
-            t.append(
-                &scope,
-                StreamEntry {
-                    address: item.address,
-                    origin: Some(device),
-                },
-            )?;
-            let receipt = Receipt {
-                submission: item.address,
-                submission_id: sub.submission_id.clone(),
-                satker: satker.clone(),
-                doc_ids: sub.documents.iter().map(|d| d.doc_id.clone()).collect(),
-                delivered_at: now,
-                log_seq,
-                log_hash,
+            let log = LogPosition {
+                seq: log_seq,
+                hash: log_hash,
             };
-            for d in &sub.documents {
-                let mut rec = t
-                    .get::<DocRecord>(Table::Doc, &d.doc_id)?
-                    .unwrap_or(DocRecord {
-                        doc_id: d.doc_id.clone(),
-                        kind: d.kind,
-                        satker: satker.clone(),
-                        state: DocState::Delivered,
-                        history: Vec::new(),
-                        snapshot: None,
-                        signatures: Vec::new(),
-                        submission: None,
-                        delivered_at: None,
-                    });
-                rec.snapshot = Some(d.snapshot);
-                rec.submission = Some(sub.submission_id.clone());
-                rec.delivered_at = Some(now);
-                rec.signatures.clear();
-                for a in &d.signatures {
-                    if let Some(SignedItem {
-                        item: Item::Signature(s),
-                        ..
-                    }) = load(node, a)?
-                    {
-                        rec.signatures.push(SigRef {
-                            address: *a,
-                            serial: s.serial,
-                            jabatan: s.jabatan,
-                            name: s.signer_name,
-                            at: s.signed_at,
-                        });
-                    }
-                }
-                rec.enter(DocState::Delivered, now, None);
-                t.put(Table::Doc, &d.doc_id, &rec);
-            }
-            issue(
-                node,
-                t,
-                Item::Receipt(receipt),
-                Some(&StreamId::Notices(satker.clone())),
-            )?;
+            accept_submission(node, t, item.address, sub, satker, device, log, now)?;
         }
         _ => {}
     }

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod control;
+pub mod delivery;
 pub mod demo;
 pub mod error;
 pub mod impair;

@@ -16,6 +16,7 @@ use sync_protocol::{
 use crate::{
     clock,
     config::NodeConfig,
+    delivery,
     ingest::{client_receive, hub_receive, need_key, Verdict},
     node::Node,
     records::{DocRecord, RefusalRecord},
@@ -291,6 +292,9 @@ impl Replica for NodeReplica {
                     &serde_bytes::ByteBuf::from(bytes.to_vec()),
                 );
                 t.delete(Table::Blob, &need_key(address));
+                if let Peer::Device { .. } = self.peer {
+                    delivery::chunk_arrived(&self.node, t, address, clock::now())?;
+                }
                 Ok(())
             })
             .map_err(local)?;

@@ -86,9 +86,29 @@ fn u64_of(bytes: Option<sled::IVec>, what: &str) -> Result<u64, StoreError> {
     }
 }
 
+/// How often, and how long apart, opening retries a store that looks locked.
+const LOCK_RETRIES: u32 = 20;
+const LOCK_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(25);
+
 impl Store {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        // sled releases its file lock from a background thread after the last handle
+        // drops, so a store this process just closed can look locked for a moment.
+        // A few short retries cover that; another process's lock still fails quickly.
+        let mut attempts = 0;
+        loop {
+            match Store::open_once(dir) {
+                Err(StoreError::Locked { .. }) if attempts < LOCK_RETRIES => {
+                    attempts += 1;
+                    std::thread::sleep(LOCK_RETRY_WAIT);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(dir: &Path) -> Result<Store, StoreError> {
         let path = dir.join("store");
         let db = sled::Config::new()
             .path(&path)
@@ -313,6 +333,16 @@ impl Txn<'_> {
     /// Whether the item is stored (or being stored in this write).
     pub fn has_item(&self, addr: &Address) -> Result<bool, StoreError> {
         Ok(self.raw(&item_key(addr))?.is_some())
+    }
+
+    /// The item's bytes, as this write would leave them.
+    pub fn item(&self, addr: &Address) -> Result<Option<Vec<u8>>, StoreError> {
+        self.raw(&item_key(addr))
+    }
+
+    /// Whether a record exists, as this write would leave it.
+    pub fn contains(&self, table: Table, key: &str) -> Result<bool, StoreError> {
+        Ok(self.raw(&table.key(key))?.is_some())
     }
 
     /// Stores item bytes by their address; storing the same bytes twice is a no-op.
