@@ -126,11 +126,12 @@ pub fn free_udp_port() -> u16 {
     sock.local_addr().expect("local addr").port()
 }
 
-/// Whether some socket is bound to UDP `port`, read from /proc/net/udp{,6} (no probing
-/// bind, so no race with the hub binding it). `None` where /proc is not available.
-fn udp_port_bound(port: u16) -> Option<bool> {
+/// Whether some socket is bound to UDP `port`, read from `proc_net`/udp{,6} (no probing
+/// bind, so no race with the hub binding it). `/proc/net` shows our own network
+/// namespace; `/proc/PID/net` shows PID's. `None` where /proc is not available.
+fn udp_port_bound_in(proc_net: &Path, port: u16) -> Option<bool> {
     let mut seen_any = false;
-    for table in ["/proc/net/udp", "/proc/net/udp6"] {
+    for table in [proc_net.join("udp"), proc_net.join("udp6")] {
         let Ok(text) = std::fs::read_to_string(table) else {
             continue;
         };
@@ -155,6 +156,29 @@ pub fn random_node_id() -> String {
     sync_protocol::SecretKey::generate().public().to_hex()
 }
 
+/// A system tool such as `ip` or `tc`: from /usr/sbin or /sbin when there (a test
+/// runner's PATH may lack them), else whatever PATH finds.
+pub fn system_tool(name: &str) -> PathBuf {
+    ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// The `espm` binary as a command, run inside network namespace `netns` (through
+/// `ip netns exec`, which execs in place, so the child's pid is espm's) when given.
+fn espm_command(netns: Option<&str>) -> Command {
+    match netns {
+        None => Command::new(BIN),
+        Some(ns) => {
+            let mut cmd = Command::new(system_tool("ip"));
+            cmd.args(["netns", "exec", ns, BIN]);
+            cmd
+        }
+    }
+}
+
 /// One node's data directory and the way to run `espm` on it.
 pub struct Espm {
     /// Passed as `--data-dir`; a not-yet-existing directory inside `tmp`, so `init`
@@ -163,6 +187,9 @@ pub struct Espm {
     /// Holds the data directory and the `serve` log; removed when the test ends.
     tmp: TempDir,
     label: String,
+    /// The network namespace every command and `serve` of this node runs in; `None`
+    /// for the test's own.
+    netns: Option<String>,
 }
 
 impl Espm {
@@ -176,7 +203,20 @@ impl Espm {
             dir: tmp.path().join("node"),
             tmp,
             label: label.to_string(),
+            netns: None,
         }
+    }
+
+    /// From now on, runs this node's commands and its `serve` inside network namespace
+    /// `ns`. The data directory and the control socket are files, which namespaces do
+    /// not separate, so commands still reach a `serve` running in another namespace.
+    pub fn enter_netns(&mut self, ns: &str) {
+        self.netns = Some(ns.to_string());
+    }
+
+    /// The network namespace this node runs in, if not the test's own.
+    pub fn netns(&self) -> Option<&str> {
+        self.netns.as_deref()
     }
 
     /// The data directory.
@@ -190,7 +230,7 @@ impl Espm {
     }
 
     fn command(&self, args: &[&str], passphrase: Option<&str>, json: bool) -> Command {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = espm_command(self.netns());
         cmd.arg("--data-dir").arg(&self.dir);
         if json {
             cmd.arg("--json");
@@ -300,7 +340,7 @@ impl Served {
             .open(&log)
             .expect("open serve log");
         let err = out.try_clone().expect("clone serve log");
-        let child = Command::new(BIN)
+        let child = espm_command(node.netns())
             .arg("--data-dir")
             .arg(node.dir())
             .arg("serve")
@@ -312,6 +352,11 @@ impl Served {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start espm serve: {e}"));
         Served { child, log }
+    }
+
+    /// The process id (espm's own, also when it runs through `ip netns exec`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The serve log so far.
@@ -364,6 +409,8 @@ pub struct Hub {
     pub espm: Espm,
     pub port: u16,
     pub id: String,
+    /// The IP address it listens on.
+    pub ip: String,
 }
 
 impl Deref for Hub {
@@ -376,7 +423,7 @@ impl Deref for Hub {
 impl Hub {
     /// `host:port` the satker nodes dial.
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 
     /// Starts `serve` and waits until it listens and answers on its control socket.
@@ -385,9 +432,13 @@ impl Hub {
         let mut served = Served::spawn(&self.espm);
         let deadline = Instant::now() + STARTUP_LIMIT;
         // 1. The QUIC endpoint is bound.
+        let proc_net = match self.espm.netns() {
+            None => PathBuf::from("/proc/net"),
+            Some(_) => PathBuf::from(format!("/proc/{}/net", served.pid())),
+        };
         loop {
             served.assert_alive();
-            match udp_port_bound(self.port) {
+            match udp_port_bound_in(&proc_net, self.port) {
                 Some(true) | None => break,
                 Some(false) => {}
             }
@@ -464,9 +515,15 @@ impl Hub {
 /// Initializes a hub on a free port (quota large enough that `take` works at any hour)
 /// without starting it.
 pub fn init_hub() -> Hub {
+    init_hub_on("127.0.0.1")
+}
+
+/// [`init_hub`] listening on `ip` instead of loopback. The port is one free here, which
+/// is also free in a fresh network namespace.
+pub fn init_hub_on(ip: &str) -> Hub {
     let espm = Espm::new("hub");
     let port = free_udp_port();
-    let listen = format!("127.0.0.1:{port}");
+    let listen = format!("{ip}:{port}");
     let v = espm.ok(&[
         "init",
         "hub",
@@ -495,6 +552,7 @@ pub fn init_hub() -> Hub {
         espm,
         port,
         id,
+        ip: ip.to_string(),
     }
 }
 
