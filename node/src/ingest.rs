@@ -27,6 +27,7 @@ use crate::{
     node::{Node, AUTHORITY_KEY, HUB_TZ_KEY},
     notice::{self, Notice},
     records::{CertRecord, DeviceRecord, DocRecord, HistoryEntry, RequestRecord},
+    revocation,
 };
 
 /// The outcome of offering one item: stored (or already held), or refused with a reason.
@@ -145,11 +146,32 @@ fn check_document_signatures(
         if !cert.valid_at(at) {
             return Ok(Err(format!("certificate {} is not valid now", s.serial)));
         }
+        if let Some(r) = revocation::of_certificate(&node.store, &s.serial)? {
+            if r.applies_to(at) {
+                return Ok(Err(format!(
+                    "certificate {} was {}; a signature made with it counts only if the hub received it before that",
+                    s.serial,
+                    r.describe()
+                )));
+            }
+        }
         roles.insert(s.jabatan);
     }
     Ok(Policy::default()
         .check(kind, &roles)
         .map_err(|e| e.to_string()))
+}
+
+/// Why a signature with certificate `serial` is refused at `at`, if it was revoked by then.
+fn revoked_at(t: &Txn<'_>, serial: &str, at: Timestamp) -> Result<Option<String>, StoreError> {
+    Ok(revocation::of_certificate_in(t, serial)?
+        .filter(|r| r.applies_to(at))
+        .map(|r| {
+            format!(
+                "certificate {serial} was {}; it cannot sign anything new",
+                r.describe()
+            )
+        }))
 }
 
 /// The hub's decision on an item sent by an enrolled device, and its indexing.
@@ -166,6 +188,12 @@ pub fn hub_receive(
     };
     if t.has_item(&item.address)? {
         return Ok(Ok(()));
+    }
+    if let Some(r) = revocation::of_device(&node.store, &device)? {
+        return Ok(Err(format!(
+            "this device was {}; the hub stores nothing it sends from then on",
+            r.describe()
+        )));
     }
     let DeviceRole::Satker { satker } = role else {
         return Ok(Err(
@@ -211,6 +239,8 @@ pub fn hub_receive(
                         ))
                     } else if !cert.valid_at(now) {
                         Err(format!("certificate {} is not valid now", s.serial))
+                    } else if let Some(reason) = revoked_at(t, &s.serial, now)? {
+                        Err(reason)
                     } else {
                         Ok(())
                     }
@@ -386,6 +416,7 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
                 t.put(Table::Request, &request_id, &req);
             }
         }
+        Item::Revocation(r) if from_authority => revocation::record(t, r, item.address),
         Item::Receipt(r) if from_authority => {
             for id in &r.doc_ids {
                 let notice = Notice {

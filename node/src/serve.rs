@@ -61,7 +61,12 @@ async fn shutdown_signal() {
 }
 
 /// The enrollment of device `id`, if it is enrolled.
+/// The enrollment of a device the hub admits: enrolled and not revoked. Checked in the
+/// TLS handshake, again right after it, and at every new stream.
 pub(crate) fn device(node: &Node, id: &sync_protocol::NodeId) -> Option<DeviceRecord> {
+    if !matches!(crate::revocation::of_device(&node.store, id), Ok(None)) {
+        return None;
+    }
     node.store
         .get::<DeviceRecord>(Table::Device, &id.to_hex())
         .ok()
@@ -106,6 +111,11 @@ pub(crate) async fn serve_connection(node: Arc<Node>, conn: quinn::Connection) -
             Ok(s) => s,
             Err(_) => return Ok(()),
         };
+        // A device revoked while connected gets no new session on this connection.
+        if device(&node, &peer).is_none() {
+            conn.close(1u32.into(), b"device revoked");
+            return Err(NodeError::Refused(format!("device {peer} was revoked")));
+        }
         let mut replica = NodeReplica::new(
             node.clone(),
             Peer::Device {

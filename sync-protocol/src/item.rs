@@ -12,6 +12,7 @@ use crate::{
     encoding::{from_canonical, to_canonical, FORMAT_VERSION},
     enrollment::{DeviceEnrollment, HubIdentity},
     receipt::Receipt,
+    revocation::Revocation,
     signature::DocSignature,
     status::StatusUpdate,
     submission::Submission,
@@ -31,11 +32,12 @@ pub enum ItemKind {
     Submission = 7,
     Receipt = 8,
     Status = 9,
+    Revocation = 10,
 }
 
 impl ItemKind {
     /// Every kind, in the order a thin link should carry them: trust and receipts first.
-    pub const ALL: [ItemKind; 9] = [
+    pub const ALL: [ItemKind; 10] = [
         ItemKind::HubIdentity,
         ItemKind::Enrollment,
         ItemKind::CertRequest,
@@ -45,6 +47,7 @@ impl ItemKind {
         ItemKind::Submission,
         ItemKind::Receipt,
         ItemKind::Status,
+        ItemKind::Revocation,
     ];
 
     /// A short English name for messages.
@@ -59,6 +62,7 @@ impl ItemKind {
             ItemKind::Submission => "submission",
             ItemKind::Receipt => "receipt",
             ItemKind::Status => "status update",
+            ItemKind::Revocation => "revocation",
         }
     }
 
@@ -83,6 +87,7 @@ pub enum Item {
     Submission(Submission),
     Receipt(Receipt),
     Status(StatusUpdate),
+    Revocation(Revocation),
 }
 
 impl Item {
@@ -98,6 +103,7 @@ impl Item {
             Item::Submission(_) => ItemKind::Submission,
             Item::Receipt(_) => ItemKind::Receipt,
             Item::Status(_) => ItemKind::Status,
+            Item::Revocation(_) => ItemKind::Revocation,
         }
     }
 
@@ -112,6 +118,7 @@ impl Item {
             Item::Submission(b) => to_canonical(b),
             Item::Receipt(b) => to_canonical(b),
             Item::Status(b) => to_canonical(b),
+            Item::Revocation(b) => to_canonical(b),
         }
     }
 
@@ -127,6 +134,7 @@ impl Item {
             ItemKind::Submission => Item::Submission(from_canonical(body, what)?),
             ItemKind::Receipt => Item::Receipt(from_canonical(body, what)?),
             ItemKind::Status => Item::Status(from_canonical(body, what)?),
+            ItemKind::Revocation => Item::Revocation(from_canonical(body, what)?),
         })
     }
 }

@@ -19,6 +19,7 @@ pub mod keys;
 pub mod message;
 pub mod policy;
 pub mod receipt;
+pub mod revocation;
 pub mod session;
 pub mod signature;
 pub mod status;

@@ -21,8 +21,10 @@ use crate::{
     clock,
     error::{NodeError, Result},
     ingest::certificate,
+    lockout,
     node::Node,
     records::{CertRecord, DocRecord, HistoryEntry, OperatorRecord, SigRef},
+    revocation,
 };
 
 /// Attachments larger than this are refused: scans and decrees are at most 1 MB in the
@@ -328,12 +330,13 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
             cert.subject.jabatan.title()
         )));
     }
-    let secret = sealed.open(passphrase).map_err(|e| match e {
-        StoreError::WrongPassphrase => NodeError::user(format!(
-            "wrong passphrase for certificate {serial}; nothing was signed. Try again"
-        )),
-        other => other.into(),
-    })?;
+    if let Some(r) = revocation::of_certificate(&node.store, serial)? {
+        return Err(NodeError::user(format!(
+            "certificate {serial} was {}; it cannot sign anything new. Ask the KPPN's CSO for a new certificate (`espm signer request`)",
+            r.describe()
+        )));
+    }
+    let secret = lockout::unseal(node, serial, &sealed, passphrase)?;
     let key = SecretKey::from_bytes(&secret);
     if key.public() != cert.key {
         return Err(NodeError::user(format!(
@@ -465,6 +468,17 @@ pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Re
             return Err(NodeError::user(format!(
                 "document {id} changed after it was signed; sign it again before submitting"
             )));
+        }
+        // The hub judges by when it receives the submission; a revocation this device has
+        // already seen would make the hub refuse it, so say so now, offline.
+        for s in &rec.signatures {
+            if let Some(r) = revocation::of_certificate(&node.store, &s.serial)? {
+                return Err(NodeError::user(format!(
+                    "document {id} is signed with certificate {}, which was {}; sign it again with a valid certificate",
+                    s.serial,
+                    r.describe()
+                )));
+            }
         }
         let roles: BTreeSet<_> = rec.signatures.iter().map(|s| s.jabatan).collect();
         policy

@@ -5,6 +5,7 @@
 mod authority;
 mod documents;
 mod kppn;
+mod revoke;
 mod setup;
 mod signers;
 pub mod sync;
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::{
-    cli::{Certs, Command, Draft, Init, Operator, Signer},
+    cli::{Certs, Command, Devices, Draft, Init, Operator, Signer},
     error::{NodeError, Result},
     node::Node,
 };
@@ -69,24 +70,44 @@ pub async fn execute(
     show_progress: bool,
 ) -> Result<Output> {
     match cmd {
-        Command::Init(_) | Command::Serve | Command::Demo | Command::Bench(_) => {
-            Err(NodeError::user("this command cannot run through a serving node"))
-        }
+        Command::Init(_) | Command::Serve | Command::Demo | Command::Bench(_) => Err(
+            NodeError::user("this command cannot run through a serving node"),
+        ),
         Command::Id => Ok(setup::id(&node)),
         Command::Enroll(a) => authority::enroll(&node, a),
-        Command::Devices(_) => Err(NodeError::user(
-            "device revocation is not available in this build yet; until it is, keep the device offline",
-        )),
+        Command::Devices(Devices::Revoke { node_id, reason }) => {
+            revoke::device(&node, &node_id, &reason)
+        }
         Command::Certs(Certs::Requests) => authority::requests(&node),
         Command::Certs(Certs::Approve { request_id }) => authority::approve(&node, &request_id),
-        Command::Certs(Certs::Revoke { .. }) => {
-            Err(NodeError::user("certificate revocation is not available in this build yet"))
+        Command::Certs(Certs::Revoke { serial, reason }) => {
+            revoke::certificate(&node, &serial, &reason)
         }
-        Command::Signer(Signer::Request { name, nip, nik, jabatan, email, unit, instansi }) => {
-            signers::request(&node, secrets.passphrase()?, signers::RequestArgs { name, nip, nik, jabatan, email, unit, instansi })
-        }
+        Command::Signer(Signer::Request {
+            name,
+            nip,
+            nik,
+            jabatan,
+            email,
+            unit,
+            instansi,
+        }) => signers::request(
+            &node,
+            secrets.passphrase()?,
+            signers::RequestArgs {
+                name,
+                nip,
+                nik,
+                jabatan,
+                email,
+                unit,
+                instansi,
+            },
+        ),
         Command::Signers => signers::list(&node),
-        Command::Operator(Operator::Add { username, role }) => signers::add_operator(&node, &username, &role),
+        Command::Operator(Operator::Add { username, role }) => {
+            signers::add_operator(&node, &username, &role)
+        }
         Command::Draft(Draft::New { kind, set }) => documents::new(&node, &kind, &set),
         Command::Draft(Draft::Set { doc_id, fields }) => documents::set(&node, &doc_id, &fields),
         Command::Draft(Draft::Attach { doc_id, file }) => documents::attach(&node, &doc_id, &file),

@@ -16,6 +16,7 @@ use crate::{
     ingest::certificate,
     node::Node,
     records::{CertRecord, OperatorRecord, RequestRecord},
+    revocation,
 };
 
 /// The fields of `espm signer request`.
@@ -107,7 +108,13 @@ pub fn list(node: &Node) -> Result<Output> {
             continue;
         }
         if let Some(c) = certificate(node, &serial)? {
-            let status = if c.valid_at(now) { "valid" } else { "expired" };
+            let status = if revocation::of_certificate(&node.store, &serial)?.is_some() {
+                "revoked"
+            } else if c.valid_at(now) {
+                "valid"
+            } else {
+                "expired"
+            };
             rows.push((serial, c.subject.name, c.subject.jabatan, status));
         }
     }

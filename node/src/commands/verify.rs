@@ -2,10 +2,53 @@
 
 use serde_json::json;
 use storage::Table;
-use sync_protocol::{Item, SignedItem};
+use sync_protocol::{receipt::Receipt, Item, SignedItem};
 
 use super::Output;
-use crate::{error::Result, ingest::certificate, node::Node};
+use crate::{clock, error::Result, ingest::certificate, node::Node, revocation};
+
+/// Signatures a receipt counts that the hub received after their certificate was
+/// revoked. The receipt's time is when the hub received the submission, which is the
+/// moment that decides, so an auditor judges old signatures exactly as the hub did.
+fn counted_after_revocation(node: &Node, r: &Receipt) -> Result<Vec<(String, String)>> {
+    let mut found = Vec::new();
+    let Some(bytes) = node.store.item(&r.submission)? else {
+        return Ok(found);
+    };
+    let Ok(SignedItem {
+        item: Item::Submission(sub),
+        ..
+    }) = SignedItem::open(&bytes)
+    else {
+        return Ok(found);
+    };
+    for d in &sub.documents {
+        for a in &d.signatures {
+            let Some(Ok(SignedItem {
+                item: Item::Signature(s),
+                ..
+            })) = node.store.item(a)?.map(|b| SignedItem::open(&b))
+            else {
+                continue;
+            };
+            if let Some(rev) = revocation::of_certificate(&node.store, &s.serial)? {
+                if rev.applies_to(r.delivered_at) {
+                    found.push((
+                        a.to_hex(),
+                        format!(
+                            "document {} counts this signature by receipt of {}, but certificate {} was {} before that",
+                            d.doc_id,
+                            clock::rfc3339(r.delivered_at),
+                            s.serial,
+                            rev.describe()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(found)
+}
 
 /// `espm verify`
 pub fn verify(node: &Node) -> Result<Output> {
@@ -39,6 +82,7 @@ pub fn verify(node: &Node) -> Result<Output> {
             | Item::Certificate(_)
             | Item::Receipt(_)
             | Item::Status(_)
+            | Item::Revocation(_)
             | Item::HubIdentity(_)
                 if authority.is_some() && authority != Some(item.author) =>
             {
@@ -78,6 +122,11 @@ pub fn verify(node: &Node) -> Result<Output> {
                     }
                 }
             },
+            Item::Receipt(r) => {
+                for (sig, reason) in counted_after_revocation(node, r)? {
+                    fail(sig, "document signature", reason);
+                }
+            }
             _ => {}
         }
     }

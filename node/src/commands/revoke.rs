@@ -1,0 +1,106 @@
+//! The registration authority withdraws trust: `espm devices revoke` for a lost or
+//! stolen device, `espm certs revoke` for a signer who may no longer sign.
+
+use serde_json::json;
+use storage::Table;
+use sync_protocol::{
+    revocation::{Revocation, Revoked},
+    stream::StreamId,
+    Item, NodeId,
+};
+
+use super::Output;
+use crate::{
+    clock,
+    error::{NodeError, Result},
+    ingest::issue,
+    node::Node,
+    records::{CertRecord, DeviceRecord},
+    revocation,
+};
+
+fn reason_given(reason: &str) -> Result<&str> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(NodeError::user(
+            "give the reason with --reason, e.g. --reason \"laptop stolen on 2026-11-20\"; it is kept with the revocation",
+        ));
+    }
+    Ok(reason)
+}
+
+/// Issues the revocation into the trust stream, so every node gets it before anything
+/// else at its next sync, and records it here in the same write.
+fn publish(node: &Node, target: Revoked, reason: &str) -> Result<Revocation> {
+    let r = Revocation {
+        target,
+        at: clock::now(),
+        reason: reason.to_string(),
+    };
+    node.store.write(|t| {
+        let sealed = issue(node, t, Item::Revocation(r.clone()), Some(&StreamId::Trust))?;
+        revocation::record(t, &r, sealed.address);
+        Ok(())
+    })?;
+    node.store.flush()?;
+    Ok(r)
+}
+
+/// `espm devices revoke`
+pub fn device(node: &Node, node_id: &str, reason: &str) -> Result<Output> {
+    node.require_hub("devices revoke")?;
+    let reason = reason_given(reason)?;
+    let id: NodeId = node_id.parse().map_err(|_| {
+        NodeError::user(format!(
+            "'{node_id}' is not a node id; copy it exactly as `espm id` printed it on the device"
+        ))
+    })?;
+    if node
+        .store
+        .get::<DeviceRecord>(Table::Device, &id.to_hex())?
+        .is_none()
+    {
+        return Err(NodeError::user(format!(
+            "device {id} is not enrolled at this hub, so there is nothing to revoke"
+        )));
+    }
+    if let Some(r) = revocation::of_device(&node.store, &id)? {
+        return Err(NodeError::user(format!(
+            "device {id} was already {}",
+            r.describe()
+        )));
+    }
+    let r = publish(node, Revoked::Device(id), reason)?;
+    Ok(Output::new(
+        json!({ "node_id": id.to_hex() }),
+        format!(
+            "Device {id} is blocked from {}: the hub refuses its connections from now on. What it delivered before stays valid.",
+            clock::rfc3339(r.at)
+        ),
+    ))
+}
+
+/// `espm certs revoke`
+pub fn certificate(node: &Node, serial: &str, reason: &str) -> Result<Output> {
+    node.require_hub("certs revoke")?;
+    let reason = reason_given(reason)?;
+    if node.store.get::<CertRecord>(Table::Cert, serial)?.is_none() {
+        return Err(NodeError::user(format!(
+            "no certificate with serial '{serial}' was issued by this hub; serials look like 019-000001"
+        )));
+    }
+    if let Some(r) = revocation::of_certificate(&node.store, serial)? {
+        return Err(NodeError::user(format!(
+            "certificate {serial} was already {}",
+            r.describe()
+        )));
+    }
+    let r = publish(node, Revoked::Certificate(serial.to_string()), reason)?;
+    Ok(Output::new(
+        json!({ "serial": serial }),
+        format!(
+            "Certificate {serial} is revoked from {}: nothing signed with it reaching the hub from now on is accepted, and devices refuse to sign with it once they sync. Signatures the hub received before stay valid.",
+            clock::rfc3339(r.at)
+        ),
+    ))
+}

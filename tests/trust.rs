@@ -1,0 +1,171 @@
+//! Trust withdrawn: a lost device is blocked, a revoked certificate signs nothing new,
+//! what the hub received before stays valid, and a guessed passphrase locks the signer.
+//! Real `espm` processes, real QUIC on loopback, real sled stores.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use serde_json::Value;
+use support::*;
+
+/// A hub with one enrolled satker whose two signers are certified, and an operator.
+fn provisioned() -> (Hub, Satker, Serials, String) {
+    let hub = start_hub();
+    let satker = satker(&hub);
+    let serials = provision_signers(&hub, &satker);
+    let uri = satker.add_operator();
+    (hub, satker, serials, uri)
+}
+
+/// Drafts, signs (as PPSPM) and submits one SPM; returns its id.
+fn signed_and_submitted(satker: &Satker, serials: &Serials, uri: &str, nomor: &str) -> String {
+    let doc = satker.new_spm(nomor, "1500000");
+    satker.sign(&doc, &serials.ppspm);
+    satker.submit(&[&doc], uri);
+    doc
+}
+
+#[test]
+fn a_revoked_device_is_refused_and_what_it_delivered_stays_valid() {
+    let (hub, satker, serials, uri) = provisioned();
+    let doc = signed_and_submitted(&satker, &serials, &uri, "00001/SPM/2026");
+    satker.sync();
+    assert_eq!(satker.state(&doc), "delivered");
+
+    let v = hub.ok(&[
+        "devices",
+        "revoke",
+        &satker.node_id,
+        "--reason",
+        "laptop stolen from the satker office",
+    ]);
+    assert_eq!(str_of(&v, "node_id"), satker.node_id);
+
+    // From now on the hub refuses it in the handshake.
+    let late = signed_and_submitted(&satker, &serials, &uri, "00002/SPM/2026");
+    let err = satker.fail(&["sync", "--timeout", SYNC_TIMEOUT]);
+    assert!(
+        err.contains("refused this device") && err.contains(&satker.node_id),
+        "the refusal should name the device: {err}"
+    );
+    assert_ne!(satker.state(&late), "delivered");
+
+    // What it delivered before stays: in the inbox, and verifying.
+    let inbox = inbox(&hub);
+    assert!(inbox.contains_key(&doc), "{inbox:?}");
+    assert!(!inbox.contains_key(&late), "{inbox:?}");
+    let verified = hub.ok(&["verify"]);
+    assert_eq!(verified["ok"], Value::Bool(true), "{verified}");
+
+    let again = hub.fail(&["devices", "revoke", &satker.node_id, "--reason", "twice"]);
+    assert!(err_names(&again, "already revoked"), "{again}");
+}
+
+#[test]
+fn revoking_needs_a_known_target_and_a_reason() {
+    let hub = start_hub();
+    let stranger = random_node_id();
+    let err = hub.fail(&["devices", "revoke", &stranger, "--reason", "lost"]);
+    assert!(err_names(&err, "not enrolled"), "{err}");
+    let err = hub.fail(&["certs", "revoke", "019-999999", "--reason", "moved"]);
+    assert!(err_names(&err, "no certificate"), "{err}");
+    let satker = satker(&hub);
+    let err = hub.fail(&["devices", "revoke", &satker.node_id, "--reason", "  "]);
+    assert!(err_names(&err, "--reason"), "{err}");
+    // Only the registration authority revokes.
+    let err = satker.fail(&["devices", "revoke", &satker.node_id, "--reason", "x"]);
+    assert!(err_names(&err, "hub"), "{err}");
+}
+
+#[test]
+fn a_revoked_certificate_cannot_sign_anything_new_once_the_device_has_seen_it() {
+    let (hub, satker, serials, uri) = provisioned();
+    let before = signed_and_submitted(&satker, &serials, &uri, "00001/SPM/2026");
+    satker.sync();
+    assert_eq!(satker.state(&before), "delivered");
+
+    let v = hub.ok(&[
+        "certs",
+        "revoke",
+        &serials.ppspm,
+        "--reason",
+        "PPSPM moved to another satker",
+    ]);
+    assert_eq!(str_of(&v, "serial"), serials.ppspm);
+    satker.sync();
+
+    let signers = satker.signers();
+    assert_eq!(signers["ppspm"].2, "revoked", "{signers:?}");
+    let doc = satker.new_spm("00002/SPM/2026", "900000");
+    let err = satker.fail_with(
+        &["sign", &doc, "--signer", &serials.ppspm],
+        Some(PASSPHRASE),
+    );
+    assert!(
+        err.contains("revoked") && err.contains("PPSPM moved to another satker"),
+        "the refusal should say it was revoked and why: {err}"
+    );
+    // The document signed and delivered before the revocation still verifies, on the
+    // hub and on the satker.
+    for node in [&hub.espm, &satker.espm] {
+        let verified = node.ok(&["verify"]);
+        assert_eq!(verified["ok"], Value::Bool(true), "{verified}");
+    }
+}
+
+#[test]
+fn a_signature_made_offline_before_the_revocation_reached_the_device_is_refused_by_the_hub() {
+    let (hub, satker, serials, uri) = provisioned();
+    // Signed and queued while offline; meanwhile the CSO revokes the certificate.
+    let doc = signed_and_submitted(&satker, &serials, &uri, "00001/SPM/2026");
+    hub.ok(&[
+        "certs",
+        "revoke",
+        &serials.ppspm,
+        "--reason",
+        "key may be compromised",
+    ]);
+    let err = satker.fail(&["sync", "--timeout", SYNC_TIMEOUT]);
+    assert!(err.contains("refused"), "{err}");
+    let status = satker.status(&doc);
+    assert_eq!(str_of(&status, "state"), "rejected", "{status}");
+    let reasons = status.to_string();
+    assert!(
+        reasons.contains("revoked") && reasons.contains("key may be compromised"),
+        "the satker should see why: {status}"
+    );
+    assert!(!inbox(&hub).contains_key(&doc));
+}
+
+#[test]
+fn five_wrong_passphrases_lock_the_signer_on_this_device() {
+    let (_hub, satker, serials, _uri) = provisioned();
+    let doc = satker.new_spm("00001/SPM/2026", "1200000");
+    let sign = ["sign", doc.as_str(), "--signer", serials.ppspm.as_str()];
+    for left in (1..=4).rev() {
+        let err = satker.fail_with(&sign, Some("salah-tebak"));
+        assert!(err.contains("wrong passphrase"), "{err}");
+        assert!(err.contains(&format!("{left} more")), "{err}");
+    }
+    let err = satker.fail_with(&sign, Some("salah-tebak"));
+    assert!(err.contains("locked") && err.contains("until"), "{err}");
+    // Even the right passphrase waits out the lock.
+    let err = satker.fail_with(&sign, Some(PASSPHRASE));
+    assert!(err.contains("is locked"), "{err}");
+    assert_eq!(satker.state(&doc), "draft");
+    // The other signer on the same device is not affected.
+    let kontrak = id_of(
+        &satker.ok(&["draft", "new", "kontrak", "--set", "nomor=KTR-01/2026"]),
+        "doc_id",
+    );
+    let err = satker.fail_with(
+        &["sign", &kontrak, "--signer", &serials.ppk],
+        Some("salah-tebak"),
+    );
+    assert!(err.contains("4 more"), "{err}");
+}
+
+/// Whether a plain error sentence mentions `what` (case-insensitive).
+fn err_names(err: &str, what: &str) -> bool {
+    err.to_lowercase().contains(&what.to_lowercase())
+}
