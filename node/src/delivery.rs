@@ -23,7 +23,8 @@ use crate::{
 /// A submission the hub holds whose attachments are not complete yet.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Awaiting {
-    /// The receipt to issue, but for its time, which is when the last chunk lands.
+    /// The receipt to issue. Its time stays when the submission arrived: that is the
+    /// moment the hub judged its signatures, and the one auditors judge them by.
     receipt: Receipt,
     /// Chunks still missing.
     missing: Vec<Address>,
@@ -140,7 +141,6 @@ pub fn chunk_arrived(
     node: &Node,
     t: &mut Txn<'_>,
     chunk: &Address,
-    now: Timestamp,
 ) -> Result<(), StoreError> {
     for (key, _) in node.store.list::<Awaiting>(Table::Meta, "awaiting/")? {
         // Read again through the write, which may already have changed it.
@@ -153,9 +153,7 @@ pub fn chunk_arrived(
         waiting.missing.retain(|c| c != chunk);
         if waiting.missing.is_empty() {
             t.delete(Table::Meta, &key);
-            let mut receipt = waiting.receipt;
-            receipt.delivered_at = now;
-            deliver(node, t, receipt)?;
+            deliver(node, t, waiting.receipt)?;
         } else {
             t.put(Table::Meta, &key, &waiting);
         }

@@ -293,7 +293,7 @@ impl Replica for NodeReplica {
                 );
                 t.delete(Table::Blob, &need_key(address));
                 if let Peer::Device { .. } = self.peer {
-                    delivery::chunk_arrived(&self.node, t, address, clock::now())?;
+                    delivery::chunk_arrived(&self.node, t, address)?;
                 }
                 Ok(())
             })
