@@ -137,11 +137,7 @@ pub fn accept_submission(
 
 /// A chunk landed on the hub: every submission it completes is delivered now, in the
 /// same write as the chunk.
-pub fn chunk_arrived(
-    node: &Node,
-    t: &mut Txn<'_>,
-    chunk: &Address,
-) -> Result<(), StoreError> {
+pub fn chunk_arrived(node: &Node, t: &mut Txn<'_>, chunk: &Address) -> Result<(), StoreError> {
     for (key, _) in node.store.list::<Awaiting>(Table::Meta, "awaiting/")? {
         // Read again through the write, which may already have changed it.
         let Some(mut waiting) = t.get::<Awaiting>(Table::Meta, &key)? else {

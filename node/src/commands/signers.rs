@@ -167,6 +167,22 @@ pub fn totp_for(op: &OperatorRecord, satker: &str) -> Result<TOTP> {
     })
 }
 
+/// The URI as a QR code drawn with half blocks, two modules per character row, with
+/// the quiet zone scanners need. Colours are swapped because terminals draw glyphs
+/// light on dark: a dark module is left as background. An URI too long for a QR code
+/// gets a note instead.
+fn terminal_qr(uri: &str) -> String {
+    match qrcode::QrCode::new(uri.as_bytes()) {
+        Ok(code) => code
+            .render::<qrcode::render::unicode::Dense1x2>()
+            .dark_color(qrcode::render::unicode::Dense1x2::Light)
+            .light_color(qrcode::render::unicode::Dense1x2::Dark)
+            .quiet_zone(true)
+            .build(),
+        Err(e) => format!("(no QR code: {e})"),
+    }
+}
+
 /// `espm operator add`
 pub fn add_operator(node: &Node, username: &str, role: &str) -> Result<Output> {
     let satker = node.require_satker("operator add")?.to_string();
@@ -204,6 +220,27 @@ pub fn add_operator(node: &Node, username: &str, role: &str) -> Result<Output> {
     node.store.flush()?;
     Ok(Output::new(
         json!({ "username": username, "otpauth_uri": uri }),
-        format!("Created operator {username} ({role}).\nAdd this to the operator's authenticator app:\n{uri}"),
+        format!(
+            "Created operator {username} ({role}).\nScan this with the operator's authenticator app, or enter the URI by hand:\n{}\n{uri}",
+            terminal_qr(&uri)
+        ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_otpauth_uri_is_drawn_as_a_square_qr_code() {
+        let uri = "otpauth://totp/espm:operator-satker%3Abudi?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=espm&algorithm=SHA1&digits=6&period=30";
+        let qr = terminal_qr(uri);
+        println!("{qr}");
+        let lines: Vec<&str> = qr.lines().collect();
+        let width = lines[0].chars().count();
+        assert!(lines.iter().all(|l| l.chars().count() == width));
+        // Two modules per line: the drawing is about half as tall as wide.
+        assert!(lines.len() * 2 >= width && lines.len() * 2 <= width + 2);
+        assert!(qr.contains('\u{2588}') || qr.contains('\u{2580}'));
+    }
 }
