@@ -24,7 +24,7 @@ use crate::{
     clock,
     config::NodeConfig,
     delivery::{accept_submission, LogPosition},
-    node::{Node, AUTHORITY_KEY, HUB_TZ_KEY},
+    node::{Node, AUDITOR_SCOPE_KEY, AUTHORITY_KEY, HUB_TZ_KEY},
     notice::{self, Notice},
     records::{CertRecord, DeviceRecord, DocRecord, HistoryEntry, RequestRecord},
     revocation,
@@ -392,6 +392,12 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
             t.put(Table::Meta, HUB_TZ_KEY, &h.tz);
         }
         Item::Enrollment(e) if from_authority => {
+            // An auditor learns its scope from its own enrollment, as the hub granted it.
+            if let (NodeConfig::Auditor { .. }, true, DeviceRole::Auditor { scope }) =
+                (&node.config, e.node_id == node.node_id(), &e.role)
+            {
+                t.put(Table::Meta, AUDITOR_SCOPE_KEY, scope);
+            }
             t.put(
                 Table::Device,
                 &e.node_id.to_hex(),

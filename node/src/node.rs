@@ -19,6 +19,8 @@ use crate::{
 pub const AUTHORITY_KEY: &str = "authority";
 /// Meta key of the hub's time zone as learned from the hub identity.
 pub const HUB_TZ_KEY: &str = "hub_tz";
+/// Meta key of an auditor's scope as learned from its own enrollment.
+pub const AUDITOR_SCOPE_KEY: &str = "scope";
 
 /// A node opened on its data directory.
 pub struct Node {
@@ -183,7 +185,7 @@ impl Node {
     pub fn require_writer(&self, what: &str) -> Result<()> {
         if matches!(self.config, NodeConfig::Auditor { .. }) {
             return Err(NodeError::user(format!(
-                "this is a read-only auditor node; it cannot {what}"
+                "this is a read-only auditor node: it refuses every command that writes (here: {what}); run it on the satker's or the KPPN's node"
             )));
         }
         Ok(())
@@ -191,6 +193,7 @@ impl Node {
 
     /// The satker code, or an error naming the command that needs a satker node.
     pub fn require_satker(&self, what: &str) -> Result<&str> {
+        self.require_writer(what)?;
         self.satker().ok_or_else(|| {
             NodeError::user(format!(
                 "`{what}` runs on a satker node; this node is a {}",
@@ -201,6 +204,7 @@ impl Node {
 
     /// The hub key, or an error naming the command that needs a hub.
     pub fn require_hub(&self, what: &str) -> Result<&SecretKey> {
+        self.require_writer(what)?;
         self.authority.as_ref().ok_or_else(|| {
             NodeError::user(format!(
                 "`{what}` runs on the KPPN hub; this node is a {}",

@@ -71,7 +71,7 @@ impl NodeReplica {
             (Peer::Hub, _) => self
                 .node
                 .store
-                .get::<Vec<String>>(Table::Meta, "scope")
+                .get::<Vec<String>>(Table::Meta, crate::node::AUDITOR_SCOPE_KEY)
                 .ok()
                 .flatten()
                 .unwrap_or_default(),

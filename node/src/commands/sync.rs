@@ -4,7 +4,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use serde_json::json;
-use sync_protocol::session::{Config, Session};
+use sync_protocol::session::{Config, Replica, Session};
 
 use super::Output;
 use crate::{
@@ -68,62 +68,87 @@ pub async fn sync_once(
     let addr = resolve(&hub).await?;
     let work = async {
         let (endpoint, conn) = connect(&node.key, hub_id, addr, timeout).await?;
-        let result = async {
-            let (mut send, mut recv) = conn.open_bi().await.map_err(|e| {
-                refine(
-                    NodeError::Transport(format!("could not open a stream to the hub: {e}")),
-                    &conn,
-                    &node,
-                )
-            })?;
-            let mut replica = NodeReplica::new(node.clone(), Peer::Hub);
-            let mut session = Session::client(Config::default(), &replica)?;
-            // A second view of the store for the progress display: the session holds the
-            // first one mutably while it runs.
-            let heads = NodeReplica::new(node.clone(), Peer::Hub);
-            let wire = run_session(
-                &mut session,
-                &mut replica,
-                &mut send,
-                &mut recv,
-                |s, w: &WireStats| {
-                    if let Some(b) = bar {
-                        show_progress(b, s, &heads, w);
-                    }
-                },
-            )
-            .await;
-            match wire {
-                Ok(w) => Ok((w, session)),
-                Err(e) => Err(refine(e, &conn, &node)),
+        let mut summary = SyncSummary::default();
+        let mut result = Ok(());
+        // A node that learns new streams in a session (an auditor learning its scope from
+        // its own enrollment) follows them at once, on the same connection.
+        for _ in 0..MAX_SESSIONS {
+            let before = following(&node)?;
+            if let Err(e) = one_session(&node, &conn, bar, &mut summary).await {
+                result = Err(e);
+                break;
+            }
+            if following(&node)? == before {
+                break;
             }
         }
-        .await;
         conn.close(0u32.into(), b"done");
         let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
-        result
+        result.map(|()| summary)
     };
-    let (wire, session) =
-        tokio::time::timeout(timeout, work)
-            .await
-            .map_err(|_| NodeError::Unreachable {
-                addr: hub.clone(),
-                detail: format!("the sync did not finish within {} s", timeout.as_secs()),
-            })??;
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| NodeError::Unreachable {
+            addr: hub.clone(),
+            detail: format!("the sync did not finish within {} s", timeout.as_secs()),
+        })?
+}
+
+/// Sessions one sync may run on its connection.
+const MAX_SESSIONS: usize = 2;
+
+/// The streams this node follows now.
+fn following(node: &Arc<Node>) -> Result<Vec<sync_protocol::stream::StreamId>> {
+    let replica = NodeReplica::new(node.clone(), Peer::Hub);
+    Ok(replica.wanted()?.into_keys().collect())
+}
+
+/// One reconciliation on its own stream of `conn`, added into `summary`.
+async fn one_session(
+    node: &Arc<Node>,
+    conn: &quinn::Connection,
+    bar: Option<&ProgressBar>,
+    summary: &mut SyncSummary,
+) -> Result<()> {
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| {
+        refine(
+            NodeError::Transport(format!("could not open a stream to the hub: {e}")),
+            conn,
+            node,
+        )
+    })?;
+    let mut replica = NodeReplica::new(node.clone(), Peer::Hub);
+    let mut session = Session::client(Config::default(), &replica)?;
+    // A second view of the store for the progress display: the session holds the first
+    // one mutably while it runs.
+    let heads = NodeReplica::new(node.clone(), Peer::Hub);
+    let wire = run_session(
+        &mut session,
+        &mut replica,
+        &mut send,
+        &mut recv,
+        |s, w: &WireStats| {
+            if let Some(b) = bar {
+                show_progress(b, s, &heads, w);
+            }
+        },
+    )
+    .await
+    .map_err(|e| refine(e, conn, node))?;
     let stats = session.stats();
-    Ok(SyncSummary {
-        sent_items: stats.sent_items,
-        received_items: stats.received_items,
-        sent_bytes: wire.sent_bytes,
-        received_bytes: wire.received_bytes,
-        sent_chunks: stats.sent_chunks,
-        received_chunks: stats.received_chunks,
-        refused: stats
+    summary.sent_items += stats.sent_items;
+    summary.received_items += stats.received_items;
+    summary.sent_bytes += wire.sent_bytes;
+    summary.received_bytes += wire.received_bytes;
+    summary.sent_chunks += stats.sent_chunks;
+    summary.received_chunks += stats.received_chunks;
+    summary.refused.extend(
+        stats
             .refused_by_peer
             .iter()
-            .map(|(_, r)| format!("item {}: {}", r.address.short(), r.reason))
-            .collect(),
-    })
+            .map(|(_, r)| format!("item {}: {}", r.address.short(), r.reason)),
+    );
+    Ok(())
 }
 
 /// The bar counts our items acknowledged by the hub against all we have to send; the
