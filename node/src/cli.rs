@@ -79,7 +79,7 @@ pub enum Command {
     Verify,
     /// Walk one SPM through its whole journey on loopback.
     Demo,
-    /// Measure a sync scenario on loopback: ingest, fanin, incremental, pull.
+    /// Measure a sync scenario on loopback: ingest, fanin, incremental, pull, limits.
     Bench(BenchArgs),
 }
 
@@ -94,6 +94,10 @@ pub struct BenchArgs {
     /// Satker nodes (fanin).
     #[arg(long, default_value_t = 4)]
     pub satkers: usize,
+    /// limits: also wait out the hub's idle timeout with a silent and a quiet connection (over a minute).
+    #[arg(long)]
+    #[serde(default)]
+    pub wait_idle: bool,
 }
 
 /// `espm init …`

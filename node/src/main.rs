@@ -49,7 +49,7 @@ async fn run(cli: &Cli) -> anyhow::Result<Output> {
         return Ok(Output::new(serde_json::Value::Null, ""));
     }
     if let Command::Bench(b) = &cli.command {
-        return Ok(espm_node::bench::run(&b.scenario, b.docs, b.satkers).await?);
+        return Ok(espm_node::bench::run(b).await?);
     }
     let dir = data_dir(cli)?;
     if let Some(i) = is_init(&cli.command) {

@@ -33,8 +33,14 @@ pub(crate) const HUB_ID_MISMATCH: &str = "espm: the server certificate is not th
 /// client in the connection close, so the client can say why it was turned away.
 pub(crate) const CLIENT_NOT_ADMITTED: &str = "espm: this node's key is not admitted by the hub";
 
-const KEEP_ALIVE: Duration = Duration::from_secs(10);
-const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often each side pings a quiet connection, so a live peer's connection stays open.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// How long a connection may hear nothing at all from its peer before it is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Sync streams a device may have open at once on one connection to the hub.
+pub const MAX_CONCURRENT_STREAMS: u32 = 4;
 
 fn provider() -> Arc<CryptoProvider> {
     // The build has exactly one provider compiled in; naming it explicitly avoids the
@@ -159,7 +165,7 @@ pub fn server_config(
         .map_err(|e| NodeError::Tls(format!("server QUIC crypto: {e}")))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
     let mut transport = transport_config()?;
-    transport.max_concurrent_bidi_streams(4u32.into());
+    transport.max_concurrent_bidi_streams(MAX_CONCURRENT_STREAMS.into());
     transport.max_concurrent_uni_streams(0u32.into());
     config.transport_config(Arc::new(transport));
     Ok(config)

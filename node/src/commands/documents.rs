@@ -4,26 +4,24 @@ use std::{collections::BTreeSet, path::Path};
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use storage::{Draft, SealedKey, StoreError, StreamEntry, Table};
+use storage::{Draft, SealedKey, StoreError, Table};
 use sync_protocol::{
     attachment::{chunk_addresses, chunks},
     document::{AttachmentRef, DocKind, DocumentSnapshot},
     policy::Policy,
-    signature::DocSignature,
     status::DocState,
-    stream::StreamId,
-    submission::{Submission, SubmittedDoc},
     Address, Item, SecretKey, SignedItem,
 };
 
 use super::{signers::totp_for, Output};
 use crate::{
     clock,
+    compose::{self, SignerRef},
     error::{NodeError, Result},
     ingest::certificate,
     lockout,
     node::Node,
-    records::{CertRecord, DocRecord, HistoryEntry, OperatorRecord, SigRef},
+    records::{CertRecord, DocRecord, OperatorRecord},
     revocation,
 };
 
@@ -82,9 +80,7 @@ pub fn new(node: &Node, kind: &str, set: &[String]) -> Result<Output> {
     let satker = node.require_satker("draft new")?.to_string();
     let kind: DocKind = kind.parse()?;
     let fields = parse_assignments(set)?;
-    let mut rnd = [0u8; 6];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut rnd);
-    let doc_id = format!("{}-{}", kind.as_str(), hex::encode(rnd));
+    let doc_id = compose::new_doc_id(kind);
     let mut draft = Draft::new(&doc_id, kind, &satker)?;
     for (k, v) in &fields {
         draft.set_field(k, v)?;
@@ -92,21 +88,7 @@ pub fn new(node: &Node, kind: &str, set: &[String]) -> Result<Output> {
     let now = clock::now();
     node.store.write(|t| {
         save_draft(t, &doc_id, &mut draft);
-        let rec = DocRecord {
-            doc_id: doc_id.clone(),
-            kind,
-            satker: satker.clone(),
-            state: DocState::Draft,
-            history: vec![HistoryEntry {
-                state: DocState::Draft,
-                at: now,
-                reason: None,
-            }],
-            snapshot: None,
-            signatures: Vec::new(),
-            submission: None,
-            delivered_at: None,
-        };
+        let rec = compose::draft_record(&doc_id, kind, &satker, now);
         t.put(Table::Doc, &doc_id, &rec);
         Ok(())
     })?;
@@ -355,17 +337,15 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
     let snapshot_addr = match current {
         Some(a) => a,
         None => {
-            let fields = draft.fields()?;
-            let snap = DocumentSnapshot {
-                doc_id: doc_id.to_string(),
-                kind: rec.kind,
-                satker: satker.clone(),
-                corrects: fields.get("corrects").cloned(),
-                fields,
-                attachments: attachments_with_chunks(node, &draft)?,
-                taken_at: now,
-            };
-            let sealed = SignedItem::seal(Item::Snapshot(snap), &node.key);
+            let sealed = compose::seal_snapshot(
+                &node.key,
+                doc_id,
+                rec.kind,
+                &satker,
+                draft.fields()?,
+                attachments_with_chunks(node, &draft)?,
+                now,
+            );
             let a = sealed.address;
             new_snapshot = Some(sealed);
             rec.signatures.clear();
@@ -378,28 +358,13 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
             cert.subject.name
         )));
     }
-    let sig = DocSignature {
-        doc_id: doc_id.to_string(),
-        snapshot: snapshot_addr,
-        serial: serial.to_string(),
+    let signer = SignerRef {
+        serial,
         jabatan: cert.subject.jabatan,
-        signer_name: cert.subject.name.clone(),
-        signed_at: now,
-        place: satker.clone(),
+        name: &cert.subject.name,
     };
-    let sealed_sig = SignedItem::seal(Item::Signature(sig), &key);
+    let sealed_sig = compose::sign(&mut rec, snapshot_addr, signer, &key, &satker, now);
     drop(key);
-    rec.signatures.push(SigRef {
-        address: sealed_sig.address,
-        serial: serial.to_string(),
-        jabatan: cert.subject.jabatan,
-        name: cert.subject.name.clone(),
-        at: now,
-    });
-    rec.snapshot = Some(snapshot_addr);
-    if rec.state != DocState::Signed {
-        rec.enter(DocState::Signed, now, None);
-    }
     node.store.write(|t| {
         if let Some(s) = &new_snapshot {
             t.put_item(&s.bytes)?;
@@ -436,7 +401,6 @@ pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Re
         )));
     }
     let policy = Policy::default();
-    let mut docs = Vec::new();
     let mut recs = Vec::new();
     for id in doc_ids {
         let rec = doc_record(node, id)?;
@@ -484,62 +448,12 @@ pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Re
         policy
             .check(rec.kind, &roles)
             .map_err(|e| NodeError::user(format!("document {id}: {e}")))?;
-        docs.push(SubmittedDoc {
-            doc_id: id.clone(),
-            kind: rec.kind,
-            snapshot: snap_addr,
-            signatures: rec.signatures.iter().map(|s| s.address).collect(),
-        });
         recs.push(rec);
     }
-    let mut rnd = [0u8; 6];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut rnd);
-    let submission = Submission {
-        submission_id: format!("sub-{}", hex::encode(rnd)),
-        satker,
-        operator: operator.to_string(),
-        documents: docs,
-        submitted_at: clock::now(),
-    };
-    submission
-        .check_limits()
-        .map_err(|e| NodeError::user(e.to_string()))?;
-    let sealed = SignedItem::seal(Item::Submission(submission.clone()), &node.key);
-    let me = node.node_id();
-    let stream = StreamId::Origin(me);
-    node.store.write(|t| {
-        // Snapshot and signatures go first so the hub holds them when the submission arrives.
-        for d in &submission.documents {
-            for a in std::iter::once(&d.snapshot).chain(d.signatures.iter()) {
-                t.append(
-                    &stream,
-                    StreamEntry {
-                        address: *a,
-                        origin: Some(me),
-                    },
-                )?;
-            }
-        }
-        t.put_item(&sealed.bytes)?;
-        t.append(
-            &stream,
-            StreamEntry {
-                address: sealed.address,
-                origin: Some(me),
-            },
-        )?;
-        for rec in recs.iter_mut() {
-            rec.submission = Some(submission.submission_id.clone());
-            rec.enter(DocState::Queued, submission.submitted_at, None);
-            t.put(Table::Doc, &rec.doc_id, rec);
-        }
-        t.put(
-            Table::Submission,
-            &submission.submission_id,
-            &sealed.address,
-        );
-        Ok(())
-    })?;
+    let (submission, sealed) =
+        compose::seal_submission(&node.key, &satker, operator, &recs, clock::now())?;
+    node.store
+        .write(|t| compose::queue(t, node.node_id(), &submission, &sealed, &mut recs))?;
     node.store.flush()?;
     let ids: Vec<_> = submission
         .documents

@@ -1,0 +1,398 @@
+//! The benchmark's world: an in-process hub answering real QUIC on 127.0.0.1, satker
+//! nodes enrolled with it, a certified PPSPM, and signed, queued SPM generated straight
+//! into a satker's store through the same code `sign` and `submit` use.
+
+use std::{
+    collections::BTreeMap,
+    net::{Ipv4Addr, SocketAddr},
+    path::Path,
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, Instant},
+};
+
+use storage::{SealedKey, Table};
+use sync_protocol::{
+    certificate::Jabatan, document::DocKind, submission::MAX_SPM_PER_SUBMISSION, NodeId, SecretKey,
+    SignedItem,
+};
+use zeroize::Zeroizing;
+
+use super::{measure::sync, DOC_TEXT_BYTES};
+use crate::{
+    cli::{self, Certs, Command, EnrollArgs, Init},
+    clock,
+    commands::{self, Secrets},
+    compose::{self, SignerRef},
+    error::{NodeError, Result},
+    ingest::certificate,
+    node::Node,
+    records::{CertRecord, DocRecord},
+    tls, transport,
+};
+
+/// Documents generated per store write (one atomic batch each).
+const GENERATE_BATCH: usize = 250;
+
+/// The signer passphrase of the benchmark's PPSPM.
+const PASSPHRASE: &str = "bench-passphrase-ppspm";
+
+/// The satker code of the first satker; others count up from it.
+pub(super) const FIRST_SATKER: u32 = 100_001;
+
+/// A fresh temporary directory for one scenario's nodes; removed when dropped.
+pub(super) fn temp_root() -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("espm-bench-")
+        .tempdir()
+        .map_err(NodeError::io("cannot create a temporary directory"))
+}
+
+/// How one device connection ended at the hub, for scenarios that provoke the ending.
+#[derive(Clone, Debug)]
+pub(super) struct HubEvent {
+    /// The device, once its certificate was read; `None` if the handshake failed.
+    pub peer: Option<NodeId>,
+    /// The error the hub's connection handler ended with, if any.
+    pub error: Option<String>,
+    /// Why QUIC closed the connection, if it had closed by the time the handler returned.
+    pub closed: Option<String>,
+    /// When the handler returned.
+    pub at: Instant,
+}
+
+/// A hub on 127.0.0.1 answering sessions in this process.
+pub(super) struct Hub {
+    /// The hub node itself.
+    pub node: Arc<Node>,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    endpoint: quinn::Endpoint,
+    events: Arc<Mutex<Vec<HubEvent>>>,
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.endpoint.close(0u32.into(), b"bench done");
+    }
+}
+
+impl Hub {
+    /// Creates a hub in `dir` and starts answering on an ephemeral loopback port.
+    pub fn start(dir: &Path) -> Result<Hub> {
+        commands::init(
+            dir,
+            &Init::Hub {
+                kppn: "019".into(),
+                name: "KPPN Bench".into(),
+                tz: "Asia/Jakarta".into(),
+                listen: "127.0.0.1:0".into(),
+                service_hours: "08:00-15:00".into(),
+                after_hours_quota: 0,
+            },
+        )?;
+        let node = Arc::new(Node::open(dir)?);
+        let admit_node = node.clone();
+        let admit: Arc<dyn Fn(&NodeId) -> bool + Send + Sync> =
+            Arc::new(move |id: &NodeId| crate::serve::device(&admit_node, id).is_some());
+        let endpoint = transport::server_endpoint(
+            (Ipv4Addr::LOCALHOST, 0).into(),
+            tls::server_config(&node.key, admit)?,
+        )?;
+        let addr = endpoint
+            .local_addr()
+            .map_err(NodeError::io("read the hub's UDP address"))?;
+        let events = Arc::new(Mutex::new(Vec::new()));
+        tokio::spawn(accept_loop(endpoint.clone(), node.clone(), events.clone()));
+        Ok(Hub {
+            node,
+            addr,
+            endpoint,
+            events,
+        })
+    }
+
+    /// The hub's node id, which clients pin.
+    pub fn id(&self) -> NodeId {
+        self.node.node_id()
+    }
+
+    /// Enrolls the device key `id` for `satker`, as `espm enroll` does.
+    pub async fn enroll(&self, id: NodeId, satker: &str) -> Result<()> {
+        commands::execute(
+            self.node.clone(),
+            Command::Enroll(EnrollArgs {
+                node_id: id.to_hex(),
+                satker: Some(satker.to_string()),
+                auditor: false,
+                scope: Vec::new(),
+            }),
+            &Secrets::default(),
+            false,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Creates a satker node in `dir` pinned to this hub and enrolls it for `satker`.
+    pub async fn satker(&self, dir: &Path, satker: &str) -> Result<Arc<Node>> {
+        commands::init(
+            dir,
+            &Init::Satker {
+                satker: satker.to_string(),
+                hub: self.addr.to_string(),
+                hub_id: self.id().to_hex(),
+            },
+        )?;
+        let node = Arc::new(Node::open(dir)?);
+        self.enroll(node.node_id(), satker).await?;
+        Ok(node)
+    }
+
+    /// The first recorded end of a connection from `peer`, waiting up to `timeout` for it.
+    pub async fn event_for(&self, peer: NodeId, timeout: Duration) -> Option<HubEvent> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let found = self
+                .events
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .find(|e| e.peer == Some(peer))
+                .cloned();
+            if found.is_some() || Instant::now() >= deadline {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Answers every connection with the production hub's handler, noting how each ended.
+async fn accept_loop(
+    endpoint: quinn::Endpoint,
+    node: Arc<Node>,
+    events: Arc<Mutex<Vec<HubEvent>>>,
+) {
+    while let Some(incoming) = endpoint.accept().await {
+        let node = node.clone();
+        let events = events.clone();
+        tokio::spawn(async move {
+            let event = match incoming.await {
+                Ok(conn) => {
+                    let peer = tls::peer_node_id(&conn).ok();
+                    let watch = conn.clone();
+                    let result = crate::serve::serve_connection(node, conn).await;
+                    if let Err(e) = &result {
+                        tracing::info!(error = %e, "bench hub: session ended with an error");
+                    }
+                    // Read before this last handle goes: dropping it is what closes a
+                    // connection the handler gave up on, exactly as on a production hub.
+                    let closed = watch.close_reason().map(|e| e.to_string());
+                    drop(watch);
+                    HubEvent {
+                        peer,
+                        error: result.err().map(|e| e.to_string()),
+                        closed,
+                        at: Instant::now(),
+                    }
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "bench hub: handshake failed");
+                    HubEvent {
+                        peer: None,
+                        error: Some(e.to_string()),
+                        closed: None,
+                        at: Instant::now(),
+                    }
+                }
+            };
+            events
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(event);
+        });
+    }
+}
+
+/// A PPSPM of a satker, certified by the hub, with the signing key unsealed once.
+pub(super) struct Signer {
+    serial: String,
+    jabatan: Jabatan,
+    name: String,
+    key: SecretKey,
+}
+
+impl Signer {
+    fn as_ref(&self) -> SignerRef<'_> {
+        SignerRef {
+            serial: &self.serial,
+            jabatan: self.jabatan,
+            name: &self.name,
+        }
+    }
+}
+
+/// Requests a PPSPM certificate on `node`, has the hub approve it, and unseals the key.
+pub(super) async fn certify_signer(hub: &Hub, node: &Arc<Node>) -> Result<Signer> {
+    let secrets = Secrets {
+        passphrase: Some(Zeroizing::new(PASSPHRASE.to_string())),
+    };
+    let requested = commands::execute(
+        node.clone(),
+        Command::Signer(cli::Signer::Request {
+            name: "Siti Rahma".into(),
+            nip: "198001012005012001".into(),
+            nik: "3171234567890123".into(),
+            jabatan: "ppspm".into(),
+            email: "siti@kemenkeu.go.id".into(),
+            unit: None,
+            instansi: String::new(),
+        }),
+        &secrets,
+        false,
+    )
+    .await?;
+    let request_id = requested.json["request_id"]
+        .as_str()
+        .ok_or_else(|| NodeError::user("bench: signer request printed no request_id"))?
+        .to_string();
+    sync(node, hub).await?;
+    let approved = commands::execute(
+        hub.node.clone(),
+        Command::Certs(Certs::Approve {
+            request_id: request_id.clone(),
+        }),
+        &Secrets::default(),
+        false,
+    )
+    .await?;
+    let serial = approved.json["serial"]
+        .as_str()
+        .ok_or_else(|| NodeError::user("bench: certs approve printed no serial"))?
+        .to_string();
+    sync(node, hub).await?;
+    let cert = certificate(node, &serial)?.ok_or_else(|| {
+        NodeError::user(format!(
+            "bench: certificate {serial} did not reach the satker"
+        ))
+    })?;
+    let rec: CertRecord = node
+        .store
+        .get(Table::Cert, &serial)?
+        .ok_or_else(|| NodeError::user(format!("bench: no record of certificate {serial}")))?;
+    let sealed: SealedKey = node
+        .store
+        .get(Table::Key, &rec.request_id)?
+        .ok_or_else(|| NodeError::user("bench: the signer key is not on the satker node"))?;
+    let key = SecretKey::from_bytes(&*sealed.open(PASSPHRASE)?);
+    if key.public() != cert.key {
+        return Err(NodeError::user(
+            "bench: the unsealed key does not match its certificate",
+        ));
+    }
+    Ok(Signer {
+        serial,
+        jabatan: cert.subject.jabatan,
+        name: cert.subject.name,
+        key,
+    })
+}
+
+/// The free text of one document: `DOC_TEXT_BYTES` characters that differ per document.
+fn uraian(doc_id: &str) -> String {
+    const PHRASE: &str = "Pembayaran belanja barang operasional perkantoran untuk keperluan \
+         satuan kerja sesuai kontrak dan berita acara serah terima pekerjaan. ";
+    let mut text = format!("{doc_id}: ");
+    while text.len() < DOC_TEXT_BYTES {
+        text.push_str(PHRASE);
+    }
+    text.truncate(DOC_TEXT_BYTES);
+    text
+}
+
+/// A document drafted and signed as `draft new` and `sign` would have left it.
+struct Signed {
+    rec: DocRecord,
+    snapshot: SignedItem,
+    signature: SignedItem,
+}
+
+fn sign_new_doc(node: &Node, satker: &str, signer: &Signer, n: usize) -> Signed {
+    let doc_id = compose::new_doc_id(DocKind::Spm);
+    let now = clock::now();
+    let mut fields = BTreeMap::new();
+    fields.insert("nomor".to_string(), format!("{n:05}/SPM/{satker}/2026"));
+    fields.insert(
+        "nilai".to_string(),
+        format!("{}", 1_500_000 + n as u64 * 1_000),
+    );
+    fields.insert("penerima".to_string(), "CV Maju Bersama".to_string());
+    fields.insert("uraian".to_string(), uraian(&doc_id));
+    let mut rec = compose::draft_record(&doc_id, DocKind::Spm, satker, now);
+    let snapshot = compose::seal_snapshot(
+        &node.key,
+        &doc_id,
+        DocKind::Spm,
+        satker,
+        fields,
+        Vec::new(),
+        now,
+    );
+    let signature = compose::sign(
+        &mut rec,
+        snapshot.address,
+        signer.as_ref(),
+        &signer.key,
+        satker,
+        now,
+    );
+    Signed {
+        rec,
+        snapshot,
+        signature,
+    }
+}
+
+/// Generates `count` signed SPM on a satker node and queues them in submissions of at
+/// most five, storing what `sign` stores and queueing through `submit`'s own code.
+pub(super) fn generate(node: &Node, signer: &Signer, count: usize) -> Result<()> {
+    let satker = node.require_satker("bench")?.to_string();
+    let me = node.node_id();
+    let mut made = 0;
+    while made < count {
+        let batch = GENERATE_BATCH.min(count - made);
+        let docs: Vec<Signed> = (made..made + batch)
+            .map(|n| sign_new_doc(node, &satker, signer, n))
+            .collect();
+        made += batch;
+        let mut groups = Vec::new();
+        for group in docs.chunks(MAX_SPM_PER_SUBMISSION) {
+            let recs: Vec<DocRecord> = group.iter().map(|g| g.rec.clone()).collect();
+            let (submission, sealed) =
+                compose::seal_submission(&node.key, &satker, "operator01", &recs, clock::now())?;
+            groups.push((group, recs, submission, sealed));
+        }
+        node.store.write(|t| {
+            for (group, recs, submission, sealed) in groups.iter_mut() {
+                for g in group.iter() {
+                    t.put_item(&g.snapshot.bytes)?;
+                    t.put_item(&g.signature.bytes)?;
+                }
+                compose::queue(t, me, submission, sealed, recs)?;
+            }
+            Ok(())
+        })?;
+    }
+    node.store.flush()?;
+    Ok(())
+}
+
+/// A hub and one satker whose PPSPM is certified, in `root`.
+pub(super) async fn hub_and_satker(root: &Path) -> Result<(Hub, Arc<Node>, Signer)> {
+    let hub = Hub::start(&root.join("hub"))?;
+    let satker = hub
+        .satker(&root.join("satker-1"), &FIRST_SATKER.to_string())
+        .await?;
+    let signer = certify_signer(&hub, &satker).await?;
+    Ok((hub, satker, signer))
+}

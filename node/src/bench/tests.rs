@@ -1,0 +1,186 @@
+//! The benchmark's own tests: small runs of every scenario that check the contract's
+//! keys and what each scenario promises, and ignored runs at full size for measuring.
+
+use super::*;
+
+const KEYS: [&str; 8] = [
+    "scenario",
+    "docs",
+    "seconds",
+    "docs_per_sec",
+    "wire_bytes",
+    "payload_bytes",
+    "round_trips",
+    "peak_rss_bytes",
+];
+
+fn check_keys(out: &Output) {
+    for k in KEYS {
+        assert!(out.json.get(k).is_some(), "missing '{k}' in {}", out.json);
+    }
+}
+
+fn args(scenario: &str, docs: usize, satkers: usize) -> BenchArgs {
+    BenchArgs {
+        scenario: scenario.into(),
+        docs,
+        satkers,
+        wait_idle: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn incremental_sync_cost_follows_the_difference_not_the_history() {
+    let small = run(&args("incremental", 50, 1)).await.unwrap();
+    let out = run(&args("incremental", 200, 1)).await.unwrap();
+    println!("{}\n{}", out.text, out.json);
+    check_keys(&out);
+    let j = &out.json;
+    assert_eq!(j["scenario"], "incremental");
+    assert_eq!(j["docs"], 200);
+    assert!(j["payload_bytes"].as_u64().unwrap() > (INCREMENTAL_NEW_DOCS * DOC_TEXT_BYTES) as u64);
+    let wire = j["wire_bytes"].as_u64().unwrap();
+    let limit = j["bytes_limit"].as_u64().unwrap();
+    assert!(wire <= limit, "{wire} wire bytes > {limit}: {}", out.text);
+    assert_eq!(j["bytes_met"], true);
+    assert_eq!(j["rtt_ms"], 100);
+    assert_eq!(j["round_trip_target"], 3.0);
+    // The handshake alone is at least one round trip, and the session needs at least
+    // one more; anything less means the relay's delay did not apply.
+    let (total, handshake, session) = (
+        j["round_trips"].as_f64().unwrap(),
+        j["handshake_round_trips"].as_f64().unwrap(),
+        j["session_round_trips"].as_f64().unwrap(),
+    );
+    assert!(handshake >= 0.9, "{}", out.text);
+    assert!(session >= 0.9, "{}", out.text);
+    assert!((handshake + session - total).abs() <= 0.15, "{}", out.text);
+    assert_eq!(j["round_trips_met"], total <= 3.0);
+    // Four times the history, the same exchange: same messages, and bytes within a few
+    // varint widths of each other.
+    assert_eq!(
+        small.json["flights"], j["flights"],
+        "{}\n{}",
+        small.text, out.text
+    );
+    let small_wire = small.json["wire_bytes"].as_u64().unwrap();
+    assert!(
+        wire.abs_diff(small_wire) < 256,
+        "{small_wire} vs {wire} wire bytes"
+    );
+    // Elapsed-time round trips are not compared between the two runs: on a loaded
+    // machine the hub's flushes alone can shift them by a round trip.
+    assert!(
+        j["empty_sync_round_trips"].as_f64().unwrap() >= 1.9,
+        "{}",
+        out.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ingest_fanin_and_pull_deliver_everything() {
+    for (scenario, satkers) in [("ingest", 1), ("fanin", 3), ("pull", 1)] {
+        let out = run(&args(scenario, 20, satkers)).await.unwrap();
+        println!("{}", out.text);
+        check_keys(&out);
+        assert_eq!(out.json["docs"], 20);
+        assert!(out.json["payload_bytes"].as_u64().unwrap() > (20 * DOC_TEXT_BYTES) as u64);
+        assert!(
+            out.json["wire_bytes"].as_u64().unwrap()
+                > out.json["payload_bytes"].as_u64().unwrap() / 2
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hostile_devices_are_stopped_while_the_good_satker_delivers() {
+    let started = std::time::Instant::now();
+    let out = run(&args("limits", 30, 1)).await.unwrap();
+    println!("{}\n{}", out.text, out.json);
+    check_keys(&out);
+    let j = &out.json;
+    assert_eq!(j["scenario"], "limits");
+    assert_eq!(j["good_sync_completed"], true);
+    assert_eq!(j["hub_answered_after"], true);
+    assert!(j["payload_bytes"].as_u64().unwrap() > (30 * DOC_TEXT_BYTES) as u64);
+    let violations = j["violations"].as_array().unwrap();
+    let outcome = |limit: &str| {
+        violations
+            .iter()
+            .find(|v| v["limit"] == limit)
+            .unwrap_or_else(|| panic!("no '{limit}' case in {}", out.json))
+    };
+    for limit in ["message size", "items per frame"] {
+        let v = outcome(limit);
+        assert!(v["outcome"] == "closed" || v["outcome"] == "aborted", "{v}");
+        assert_eq!(v["enforced"], true, "{v}");
+        assert_eq!(v["connection_open_after"], false, "{v}");
+        let reason = v["hub_reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("limit"), "{v}");
+    }
+    let item = outcome("item size");
+    assert_eq!(item["outcome"], "refused", "{item}");
+    assert!(
+        item["observed"]
+            .as_str()
+            .unwrap()
+            .contains("exceeds the limit"),
+        "{item}"
+    );
+    assert_eq!(item["connection_open_after"], true, "{item}");
+    let streams = outcome("concurrent streams");
+    assert_eq!(streams["outcome"], "blocked", "{streams}");
+    assert!(
+        streams["observed"]
+            .as_str()
+            .unwrap()
+            .starts_with("4 streams opened"),
+        "{streams}"
+    );
+    let idle = outcome("idle connection");
+    assert_eq!(idle["outcome"], "skipped", "{idle}");
+    assert!(
+        idle["configured"].as_str().unwrap().contains("60 s"),
+        "{idle}"
+    );
+    assert_eq!(j["all_enforced"], true, "{}", out.text);
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn unknown_scenarios_and_misplaced_options_are_user_errors() {
+    match run(&args("nonsense", 10, 1)).await {
+        Err(NodeError::User(m)) => assert!(m.contains("choose ingest"), "{m}"),
+        other => panic!("expected a user error, got {:?}", other.map(|o| o.json)),
+    }
+    let mut idle = args("ingest", 10, 1);
+    idle.wait_idle = true;
+    match run(&idle).await {
+        Err(NodeError::User(m)) => assert!(m.contains("limits"), "{m}"),
+        other => panic!("expected a user error, got {:?}", other.map(|o| o.json)),
+    }
+}
+
+/// The figures to report: `cargo test -p node --lib bench -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "takes minutes; run by hand to measure"]
+async fn incremental_at_ten_thousand_documents() {
+    let out = run(&args("incremental", 10_000, 1)).await.unwrap();
+    println!("{}\n{}", out.text, out.json);
+    check_keys(&out);
+}
+
+/// Throughput at 10,000 documents: `cargo test -p node --lib bench -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "takes minutes; run by hand to measure"]
+async fn ingest_fanin_and_pull_at_ten_thousand_documents() {
+    for scenario in ["ingest", "fanin", "pull"] {
+        let out = run(&args(scenario, 10_000, 4)).await.unwrap();
+        println!("{}\n{}", out.text, out.json);
+        check_keys(&out);
+    }
+}
