@@ -13,6 +13,7 @@ pub mod commands;
 pub mod config;
 pub mod control;
 pub mod demo;
+pub mod draft_sync;
 pub mod error;
 pub mod impair;
 pub mod ingest;
