@@ -15,6 +15,7 @@ pub mod config;
 pub mod control;
 pub mod delivery;
 pub mod demo;
+pub mod draft_sync;
 pub mod error;
 pub mod impair;
 pub mod ingest;

@@ -5,18 +5,23 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use rand::Rng;
 use storage::Table;
-use sync_protocol::session::{Config, Session};
+use sync_protocol::{
+    draft_sync::DraftMessage,
+    message::Message,
+    session::{Config, Session},
+};
 
 use crate::{
     commands::sync::sync_once,
     config::NodeConfig,
     control::{serve_control, SOCKET_NAME},
+    draft_sync,
     error::{NodeError, Result},
     node::Node,
     records::DeviceRecord,
     replica::{NodeReplica, Peer},
     tls,
-    transport::{run_session, server_endpoint},
+    transport::{recv_bytes, run_session, send_message, server_endpoint},
 };
 
 /// Runs the node until Ctrl-C or SIGTERM.
@@ -116,6 +121,17 @@ pub(crate) async fn serve_connection(node: Arc<Node>, conn: quinn::Connection) -
             conn.close(1u32.into(), b"device revoked");
             return Err(NodeError::Refused(format!("device {peer} was revoked")));
         }
+        // The first message tells the stream's kind: a draft sync opens with its own
+        // Hello; anything else opens a reconciliation session.
+        let Some(first) = recv_bytes(&mut recv).await? else {
+            continue;
+        };
+        if DraftMessage::opens_stream(&first) {
+            let d =
+                draft_sync::serve_stream(send, recv, &first, node.clone(), peer, &dev.role).await?;
+            tracing::info!(device = %peer, in_step = d.in_step, updated = d.updated, refused = d.refused.len(), "draft sync finished");
+            continue;
+        }
         let mut replica = NodeReplica::new(
             node.clone(),
             Peer::Device {
@@ -124,17 +140,41 @@ pub(crate) async fn serve_connection(node: Arc<Node>, conn: quinn::Connection) -
             },
         );
         let mut session = Session::server(Config::default());
+        open_session(&mut session, &mut replica, &mut send, &first).await?;
         let stats =
             run_session(&mut session, &mut replica, &mut send, &mut recv, |_, _| {}).await?;
         tracing::info!(
             device = %peer,
             received = session.stats().received_items,
             sent = session.stats().sent_items,
-            bytes_in = stats.received_bytes,
+            bytes_in = stats.received_bytes + 4 + first.len() as u64,
             bytes_out = stats.sent_bytes,
             "sync session finished"
         );
     }
+}
+
+/// Feeds a reconciliation session the first message, read before the stream's kind was
+/// known, answering a bad one with an Abort as `run_session` would.
+async fn open_session(
+    session: &mut Session,
+    replica: &mut NodeReplica,
+    send: &mut quinn::SendStream,
+    first: &[u8],
+) -> Result<()> {
+    let opened = Message::decode(first).and_then(|m| session.handle(m, replica));
+    if let Err(e) = opened {
+        let abort = Message::Abort {
+            reason: e.to_string(),
+        };
+        if let Ok(Ok(_)) =
+            tokio::time::timeout(Duration::from_secs(2), send_message(send, &abort)).await
+        {
+            let _ = send.finish();
+        }
+        return Err(e.into());
+    }
+    Ok(())
 }
 
 async fn client_loop(node: Arc<Node>) -> Result<()> {
@@ -150,6 +190,15 @@ async fn client_loop(node: Arc<Node>) -> Result<()> {
                 }
                 for r in &s.refused {
                     eprintln!("the hub refused {r}");
+                }
+                if s.drafts.updated > 0 {
+                    eprintln!(
+                        "{} draft(s) updated with edits from other devices",
+                        s.drafts.updated
+                    );
+                }
+                for r in &s.drafts.refused {
+                    eprintln!("{r}");
                 }
                 failures = 0;
                 tokio::time::sleep(Duration::from_secs(10)).await;

@@ -1,18 +1,35 @@
 //! Drafts as automerge documents, so edits made on several devices of one satker merge
 //! instead of overwriting each other.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::BTreeMap,
+    panic::{catch_unwind, AssertUnwindSafe},
+};
 
 use automerge::{
-    transaction::Transactable, AutoCommit, ObjType, ReadDoc, ScalarValue, Value, ROOT,
+    sync::{self, SyncDoc},
+    transaction::Transactable,
+    AutoCommit, ObjType, ReadDoc, ScalarValue, Value, ROOT,
 };
-use sync_protocol::document::{AttachmentRef, DocKind};
+use sync_protocol::{
+    document::{AttachmentRef, DocKind},
+    Address,
+};
+
+/// automerge's per-peer sync state for one draft.
+pub use automerge::sync::State as SyncState;
 
 use crate::StoreError;
 
 /// An editable draft.
 pub struct Draft {
     doc: AutoCommit,
+}
+
+fn heads_digest(mut heads: Vec<automerge::ChangeHash>) -> Address {
+    heads.sort();
+    let bytes: Vec<u8> = heads.iter().flat_map(|h| h.0).collect();
+    Address::of(&bytes)
 }
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -42,6 +59,81 @@ impl Draft {
     /// The bytes to store.
     pub fn save(&mut self) -> Vec<u8> {
         self.doc.save()
+    }
+
+    /// A document with no changes yet, to receive a draft another device started.
+    pub fn empty() -> Draft {
+        Draft {
+            doc: AutoCommit::new(),
+        }
+    }
+
+    /// Whether it holds no changes at all.
+    pub fn is_empty(&mut self) -> bool {
+        self.doc.get_heads().is_empty()
+    }
+
+    /// A digest of the draft's heads: two copies with the same digest hold the same
+    /// changes, so a sync can skip them.
+    pub fn digest(&mut self) -> Address {
+        heads_digest(self.doc.get_heads())
+    }
+
+    /// A digest of the heads `state` says the peer holds, once it has said.
+    pub fn peer_digest(state: &SyncState) -> Option<Address> {
+        state.their_heads.clone().map(heads_digest)
+    }
+
+    /// The next automerge sync message for the peer whose sync state is `state`, encoded.
+    pub fn generate_sync_message(
+        &mut self,
+        state: &mut SyncState,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let doc = &mut self.doc;
+        // The state holds what the peer said it has and needs; automerge is not meant to
+        // panic on it, but a peer must never be able to take the node down.
+        catch_unwind(AssertUnwindSafe(|| {
+            doc.sync().generate_sync_message(state).map(|m| m.encode())
+        }))
+        .map_err(|_| StoreError::Draft("automerge failed while answering a peer".into()))
+    }
+
+    /// Applies a peer's encoded sync message; returns whether the content changed. On an
+    /// error the draft and `state` must be thrown away, not stored.
+    pub fn receive_sync_message(
+        &mut self,
+        state: &mut SyncState,
+        bytes: &[u8],
+    ) -> Result<bool, StoreError> {
+        let message = sync::Message::decode(bytes)
+            .map_err(|e| StoreError::Draft(format!("unreadable sync message: {e}")))?;
+        let before = self.doc.get_heads();
+        let doc = &mut self.doc;
+        catch_unwind(AssertUnwindSafe(|| {
+            doc.sync().receive_sync_message(state, message)
+        }))
+        .map_err(|_| StoreError::Draft("automerge failed on a peer's sync message".into()))?
+        .map_err(|e| StoreError::Draft(format!("sync message does not apply: {e}")))?;
+        Ok(self.doc.get_heads() != before)
+    }
+
+    /// A sync state as stored between sessions: only the heads both sides share.
+    pub fn encode_sync_state(state: &SyncState) -> Vec<u8> {
+        state.encode()
+    }
+
+    /// A stored sync state.
+    pub fn decode_sync_state(bytes: &[u8]) -> Result<SyncState, StoreError> {
+        SyncState::decode(bytes).map_err(|e| StoreError::Corrupt {
+            what: "draft sync state".into(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// The document id recorded in the draft.
+    pub fn doc_id(&self) -> Result<String, StoreError> {
+        self.text(&ROOT, "doc_id")?
+            .ok_or_else(|| StoreError::Draft("draft has no doc_id".into()))
     }
 
     fn text(&self, obj: &automerge::ObjId, key: &str) -> Result<Option<String>, StoreError> {
@@ -159,5 +251,56 @@ mod tests {
         assert_eq!(d.kind().unwrap(), DocKind::Spm);
         assert_eq!(d.fields().unwrap()["nilai"], "2500000");
         assert_eq!(d.attachments().unwrap()[0].size, 3);
+    }
+
+    /// Runs automerge's sync between two drafts until neither has anything to say.
+    fn sync_pair(a: &mut Draft, b: &mut Draft) -> usize {
+        let (mut sa, mut sb) = (SyncState::new(), SyncState::new());
+        let mut messages = 0;
+        loop {
+            let ab = a.generate_sync_message(&mut sa).unwrap();
+            if let Some(m) = &ab {
+                b.receive_sync_message(&mut sb, m).unwrap();
+                messages += 1;
+            }
+            let ba = b.generate_sync_message(&mut sb).unwrap();
+            if let Some(m) = &ba {
+                a.receive_sync_message(&mut sa, m).unwrap();
+                messages += 1;
+            }
+            if ab.is_none() && ba.is_none() {
+                return messages;
+            }
+        }
+    }
+
+    #[test]
+    fn concurrent_edits_on_two_copies_merge_through_sync_messages() {
+        let mut a = Draft::new("d1", DocKind::Spm, "123456").unwrap();
+        a.set_field("nomor", "1").unwrap();
+        let mut b = Draft::empty();
+        assert!(b.is_empty());
+        sync_pair(&mut a, &mut b);
+        assert_eq!(b.doc_id().unwrap(), "d1");
+        assert_eq!(b.satker().unwrap(), "123456");
+        a.set_field("nilai", "5").unwrap();
+        b.set_field("uraian", "ATK").unwrap();
+        assert_ne!(a.digest(), b.digest());
+        sync_pair(&mut a, &mut b);
+        assert_eq!(a.fields().unwrap(), b.fields().unwrap());
+        assert_eq!(a.fields().unwrap().len(), 3);
+        assert_eq!(a.digest(), b.digest());
+    }
+
+    #[test]
+    fn garbage_sync_messages_are_errors_not_panics() {
+        let mut d = Draft::new("d1", DocKind::Spm, "123456").unwrap();
+        let mut state = SyncState::new();
+        for junk in [&b""[..], &[0x42], &[0x42, 0xff, 0xff, 0xff], &[0x43; 64]] {
+            assert!(d.receive_sync_message(&mut state, junk).is_err());
+        }
+        assert!(Draft::decode_sync_state(&[0x01, 0x02]).is_err());
+        let kept = Draft::encode_sync_state(&SyncState::new());
+        assert!(Draft::decode_sync_state(&kept).is_ok());
     }
 }

@@ -27,6 +27,8 @@ pub enum Table {
     Counter,
     /// Attachment bytes by SHA-256.
     Blob,
+    /// Draft heads digests and per-peer draft sync states.
+    DraftSync,
 }
 
 impl Table {
@@ -44,6 +46,7 @@ impl Table {
             Table::Submission => b"b/",
             Table::Counter => b"n/",
             Table::Blob => b"a/",
+            Table::DraftSync => b"g/",
         }
     }
 

@@ -1,7 +1,7 @@
 //! What crosses the wire and what is signed in espm: the data model (documents,
 //! signatures, submissions, receipts, status updates, certificates, enrollments),
 //! canonical CBOR encoding, content addresses, ed25519 signing, the signing policy
-//! table, and the reconciliation session as a sans-IO state machine.
+//! table, and the reconciliation and draft-sync sessions as sans-IO state machines.
 //!
 //! This crate must never do IO: no sockets, no async runtime, no disk. Callers feed it
 //! bytes and messages and ask it for the next ones, so every rule here can be tested
@@ -11,6 +11,7 @@ pub mod address;
 pub mod attachment;
 pub mod certificate;
 pub mod document;
+pub mod draft_sync;
 pub mod encoding;
 pub mod enrollment;
 pub mod error;

@@ -1047,3 +1047,35 @@ pub fn assert_plain_error(stderr: &str, what: &str) {
         "{what}: backtrace hint:\n{stderr}"
     );
 }
+
+/// A device of another satker than [`SATKER_CODE`], pinned to `hub` and enrolled there
+/// for `code`.
+pub fn satker_with_code(hub: &Hub, code: &str) -> Satker {
+    let espm = Espm::new(&format!("satker-{code}"));
+    let v = espm.ok(&[
+        "init",
+        "satker",
+        "--satker",
+        code,
+        "--hub",
+        &hub.addr(),
+        "--hub-id",
+        &hub.id,
+    ]);
+    let node_id = str_of(&v, "node_id");
+    assert_node_id(&node_id);
+    let e = hub.ok(&["enroll", &node_id, "--satker", code]);
+    assert_eq!(str_of(&e, "satker"), code);
+    Satker { espm, node_id }
+}
+
+/// An auditor node pinned to `hub` and enrolled to read `scope`. It is returned as a
+/// [`Satker`] only to reuse its `sync` and `status` helpers.
+pub fn auditor(hub: &Hub, scope: &str) -> Satker {
+    let espm = Espm::new("auditor");
+    let v = espm.ok(&["init", "auditor", "--hub", &hub.addr(), "--hub-id", &hub.id]);
+    let node_id = str_of(&v, "node_id");
+    assert_node_id(&node_id);
+    hub.ok(&["enroll", &node_id, "--auditor", "--scope", scope]);
+    Satker { espm, node_id }
+}

@@ -57,11 +57,23 @@ fn load_draft(node: &Node, doc_id: &str) -> Result<Draft> {
 }
 
 fn save_draft(t: &mut storage::Txn<'_>, doc_id: &str, draft: &mut Draft) {
-    t.put(
-        Table::Draft,
-        doc_id,
-        &serde_bytes::ByteBuf::from(draft.save()),
-    );
+    crate::draft_sync::save_draft(t, doc_id, draft);
+}
+
+/// Loads, edits and stores a draft in one write, so edits from another device that a
+/// background sync stores meanwhile are merged, not overwritten.
+fn edit_draft(
+    t: &mut storage::Txn<'_>,
+    doc_id: &str,
+    edit: impl FnOnce(&mut Draft) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let bytes: serde_bytes::ByteBuf = t
+        .get(Table::Draft, doc_id)?
+        .ok_or_else(|| StoreError::Draft(format!("draft {doc_id} vanished while editing")))?;
+    let mut draft = Draft::load(&bytes)?;
+    edit(&mut draft)?;
+    save_draft(t, doc_id, &mut draft);
+    Ok(())
 }
 
 fn editable(rec: &DocRecord) -> Result<()> {
@@ -105,13 +117,15 @@ pub fn set(node: &Node, doc_id: &str, pairs: &[String]) -> Result<Output> {
     let fields = parse_assignments(pairs)?;
     let rec = doc_record(node, doc_id)?;
     editable(&rec)?;
-    let mut draft = load_draft(node, doc_id)?;
-    for (k, v) in &fields {
-        draft.set_field(k, v)?;
-    }
+    // Only for its plain message when there is no draft; the edit reloads it.
+    load_draft(node, doc_id)?;
     node.store.write(|t| {
-        save_draft(t, doc_id, &mut draft);
-        Ok(())
+        edit_draft(t, doc_id, |draft| {
+            for (k, v) in &fields {
+                draft.set_field(k, v)?;
+            }
+            Ok(())
+        })
     })?;
     node.store.flush()?;
     Ok(Output::new(
@@ -141,14 +155,15 @@ pub fn attach(node: &Node, doc_id: &str, file: &Path) -> Result<Output> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| sha.clone());
-    let mut draft = load_draft(node, doc_id)?;
+    // Only for its plain message when there is no draft; the edit reloads it.
+    load_draft(node, doc_id)?;
     let chunk_addrs = chunk_addresses(&bytes);
-    draft.add_attachment(&AttachmentRef {
+    let attachment = AttachmentRef {
         name: name.clone(),
         sha256: sha.clone(),
         size: bytes.len() as u64,
         chunks: Vec::new(),
-    })?;
+    };
     node.store.write(|t| {
         // Stored as chunks, the unit that travels and resumes; the manifest keeps
         // their order.
@@ -160,8 +175,7 @@ pub fn attach(node: &Node, doc_id: &str, file: &Path) -> Result<Output> {
             );
         }
         t.put(Table::Blob, &manifest_key(&sha), &chunk_addrs);
-        save_draft(t, doc_id, &mut draft);
-        Ok(())
+        edit_draft(t, doc_id, |draft| draft.add_attachment(&attachment))
     })?;
     node.store.flush()?;
     Ok(Output::new(

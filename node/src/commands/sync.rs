@@ -9,6 +9,7 @@ use sync_protocol::session::{Config, Replica, Session};
 use super::Output;
 use crate::{
     config::NodeConfig,
+    draft_sync::{self, DraftSyncStats},
     error::{NodeError, Result},
     node::Node,
     replica::{NodeReplica, Peer},
@@ -35,6 +36,8 @@ pub struct SyncSummary {
     pub sent_chunks: u64,
     /// Attachment chunks received.
     pub received_chunks: u64,
+    /// What the draft sync with the hub moved (satker devices only).
+    pub drafts: DraftSyncStats,
 }
 
 async fn resolve(addr: &str) -> Result<SocketAddr> {
@@ -80,6 +83,13 @@ pub async fn sync_once(
             }
             if following(&node)? == before {
                 break;
+            }
+        }
+        // Drafts follow on their own stream of the same connection, once items are in.
+        if result.is_ok() {
+            match draft_sync::run_client(&conn, node.clone()).await {
+                Ok(d) => summary.drafts = d,
+                Err(e) => result = Err(refine(e, &conn, &node)),
             }
         }
         conn.close(0u32.into(), b"done");
@@ -217,7 +227,7 @@ pub async fn sync_command(node: Arc<Node>, timeout_s: u64, show_progress: bool) 
             s.refused.join("; ")
         )));
     }
-    Ok(Output::new(
+    let mut out = Output::new(
         json!({ "sent_items": s.sent_items, "received_items": s.received_items, "sent_bytes": s.sent_bytes, "received_bytes": s.received_bytes, "sent_chunks": s.sent_chunks, "received_chunks": s.received_chunks }),
         format!(
             "Synced with the hub: sent {} item(s) and {} attachment chunk(s) ({}), received {} item(s) and {} chunk(s) ({}).",
@@ -228,7 +238,29 @@ pub async fn sync_command(node: Arc<Node>, timeout_s: u64, show_progress: bool) 
             s.received_chunks,
             HumanBytes(s.received_bytes)
         ),
-    ))
+    );
+    add_drafts(&mut out, &s.drafts);
+    Ok(out)
+}
+
+/// Adds the draft sync's counts to `espm sync`'s output. A refused draft is reported,
+/// not an error: a device refuses edits to a document it has already signed.
+fn add_drafts(out: &mut Output, d: &DraftSyncStats) {
+    out.json["drafts_announced"] = json!(d.announced);
+    out.json["drafts_in_step"] = json!(d.in_step);
+    out.json["drafts_updated"] = json!(d.updated);
+    out.json["draft_sent_bytes"] = json!(d.sent_bytes);
+    out.json["draft_received_bytes"] = json!(d.received_bytes);
+    out.json["drafts_refused"] = json!(d.refused);
+    if d.in_step + d.updated > 0 {
+        out.text.push_str(&format!(
+            " Drafts: {} in step with the hub, {} updated with edits from other devices.",
+            d.in_step, d.updated
+        ));
+    }
+    for r in &d.refused {
+        out.text.push_str(&format!("\n{r}"));
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,418 @@
+//! Drafts across the devices of one satker, relayed by the hub: the node's
+//! [`DraftReplica`] over its store, with authorization decided by who the peer is, and
+//! (in `wire`) the loops that run a draft-sync session over one QUIC stream.
+//!
+//! The hub holds its own automerge copy of every draft a device of a satker shared,
+//! keyed `satker/doc_id`, and syncs it with each device of that satker; a device keys
+//! its drafts by document id. Next to each draft the store keeps the digest of its heads
+//! (`head/<key>`), and per peer and draft automerge's stored sync state and the digest
+//! both sides last agreed on (`peer/<peer>/<key>`), so only drafts that changed since
+//! are announced and automerge sends only the changes the other side lacks.
+
+mod wire;
+
+use std::{collections::HashMap, sync::Arc};
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use storage::{draft::SyncState, Draft, StoreError, Table, Txn};
+use sync_protocol::{
+    draft_sync::{Applied, DraftReplica, RefusalReason},
+    enrollment::DeviceRole,
+    status::DocState,
+    Address, NodeId, ProtocolError,
+};
+
+use crate::{
+    clock,
+    config::NodeConfig,
+    error::{NodeError, Result},
+    node::Node,
+    records::{DocRecord, HistoryEntry},
+};
+
+pub use wire::{run_client, serve_stream, DraftSyncStats};
+
+const HEAD: &str = "head/";
+const PEER: &str = "peer/";
+
+/// What a node remembers about one draft and one peer.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct PeerDraft {
+    /// automerge's sync state as kept between sessions: the heads both sides share.
+    #[serde(with = "serde_bytes")]
+    state: Vec<u8>,
+    /// The digest both sides held when last in step, or that the peer refused.
+    agreed: Option<Address>,
+}
+
+/// Stores a draft and the digest of its heads in one write. Every draft write goes
+/// through here, so a sync can tell changed drafts without loading any.
+pub fn save_draft(t: &mut Txn<'_>, key: &str, draft: &mut Draft) {
+    t.put(Table::Draft, key, &ByteBuf::from(draft.save()));
+    t.put(Table::DraftSync, &format!("{HEAD}{key}"), &draft.digest());
+}
+
+/// Whose drafts a replica exchanges with its peer.
+enum Scope {
+    /// On a satker device, with its hub: the device's satker.
+    Device { satker: String },
+    /// On the hub, with a device enrolled for `satker`.
+    Hub { satker: String },
+    /// On the hub, with a device whose role takes no part in drafts (auditors).
+    Nothing,
+}
+
+fn local(e: StoreError) -> ProtocolError {
+    ProtocolError::Replica(e.to_string())
+}
+
+/// The node's side of one draft-sync session with one peer.
+pub struct NodeDraftReplica {
+    node: Arc<Node>,
+    peer: NodeId,
+    scope: Scope,
+    /// automerge's sync states for this session; only the shared heads outlive it.
+    states: HashMap<String, SyncState>,
+}
+
+impl NodeDraftReplica {
+    /// On a satker device, for a session with its pinned hub.
+    pub fn device(node: Arc<Node>) -> Result<Self> {
+        let (satker, hub_id) = match &node.config {
+            NodeConfig::Satker { satker, hub_id, .. } => (satker.clone(), *hub_id),
+            _ => {
+                return Err(NodeError::user(
+                    "drafts are shared only between the devices of a satker",
+                ))
+            }
+        };
+        Ok(NodeDraftReplica {
+            node,
+            peer: hub_id,
+            scope: Scope::Device { satker },
+            states: HashMap::new(),
+        })
+    }
+
+    /// On the hub, for a session with `device`, enrolled as `role`.
+    pub fn hub(node: Arc<Node>, device: NodeId, role: &DeviceRole) -> Self {
+        let scope = match role {
+            DeviceRole::Satker { satker } => Scope::Hub {
+                satker: satker.clone(),
+            },
+            DeviceRole::Auditor { .. } => Scope::Nothing,
+        };
+        NodeDraftReplica {
+            node,
+            peer: device,
+            scope,
+            states: HashMap::new(),
+        }
+    }
+
+    /// The store key of a draft; `None` when this peer may have no drafts at all.
+    fn key(&self, doc_id: &str) -> Option<String> {
+        match &self.scope {
+            Scope::Device { .. } => Some(doc_id.to_string()),
+            Scope::Hub { satker } => Some(format!("{satker}/{doc_id}")),
+            Scope::Nothing => None,
+        }
+    }
+
+    fn satker(&self) -> &str {
+        match &self.scope {
+            Scope::Device { satker } | Scope::Hub { satker } => satker,
+            Scope::Nothing => "",
+        }
+    }
+
+    fn peer_key(&self, key: &str) -> String {
+        format!("{PEER}{}/{key}", self.peer.to_hex())
+    }
+
+    fn peer_draft(&self, key: &str) -> Result<PeerDraft, ProtocolError> {
+        Ok(self
+            .node
+            .store
+            .get(Table::DraftSync, &self.peer_key(key))
+            .map_err(local)?
+            .unwrap_or_default())
+    }
+
+    /// This session's sync state for a draft, starting from the stored one.
+    fn take_state(&mut self, doc_id: &str, key: &str) -> Result<SyncState, ProtocolError> {
+        if let Some(s) = self.states.remove(doc_id) {
+            return Ok(s);
+        }
+        let stored = self.peer_draft(key)?;
+        if stored.state.is_empty() {
+            return Ok(SyncState::new());
+        }
+        Draft::decode_sync_state(&stored.state).map_err(local)
+    }
+
+    fn write_peer(&self, key: &str, rec: &PeerDraft) -> Result<(), ProtocolError> {
+        let k = self.peer_key(key);
+        self.node
+            .store
+            .write(|t| {
+                t.put(Table::DraftSync, &k, rec);
+                Ok(())
+            })
+            .map_err(local)
+    }
+
+    /// Why a device keeps remote edits away from this document, if it does. Once a
+    /// document is signed (or further) its snapshot is what signers vouched for and what
+    /// `submit` checks the draft against; merging another device's edits would silently
+    /// invalidate it. So a device syncs a draft only while it is a draft there, and the
+    /// signed version stands; further edits elsewhere stay on the other devices.
+    fn frozen(&self, rec: Option<&DocRecord>) -> Option<RefusalReason> {
+        let rec = rec?;
+        if rec.satker != self.satker() {
+            return Some(RefusalReason::WrongSatker {
+                draft: rec.satker.clone(),
+                device: self.satker().to_string(),
+            });
+        }
+        (rec.state != DocState::Draft).then(|| RefusalReason::Frozen {
+            state: rec.state.to_string(),
+        })
+    }
+
+    /// Checks a received draft's own content before it is kept.
+    fn check(&self, draft: &Draft, doc_id: &str) -> Option<RefusalReason> {
+        let invalid = |detail: String| Some(RefusalReason::Invalid { detail });
+        match draft.doc_id() {
+            Ok(id) if id == doc_id => {}
+            Ok(id) => return invalid(format!("it names itself {id}, not {doc_id}")),
+            Err(e) => return invalid(e.to_string()),
+        }
+        match draft.satker() {
+            Ok(s) if s == self.satker() => {}
+            Ok(s) => {
+                return Some(RefusalReason::WrongSatker {
+                    draft: s,
+                    device: self.satker().to_string(),
+                })
+            }
+            Err(e) => return invalid(e.to_string()),
+        }
+        if let Err(e) = draft
+            .kind()
+            .map(|_| ())
+            .and_then(|_| draft.fields().map(|_| ()))
+        {
+            return invalid(e.to_string());
+        }
+        None
+    }
+}
+
+impl DraftReplica for NodeDraftReplica {
+    fn pending(&self, limit: usize) -> Result<Vec<(String, Address)>, ProtocolError> {
+        let prefix = match &self.scope {
+            Scope::Device { .. } => String::new(),
+            Scope::Hub { satker } => format!("{satker}/"),
+            Scope::Nothing => return Ok(Vec::new()),
+        };
+        let store = &self.node.store;
+        let heads: Vec<(String, Address)> = store
+            .list(Table::DraftSync, &format!("{HEAD}{prefix}"))
+            .map_err(local)?;
+        let agreed: HashMap<String, Option<Address>> = store
+            .list::<PeerDraft>(Table::DraftSync, &self.peer_key(&prefix))
+            .map_err(local)?
+            .into_iter()
+            .map(|(k, p)| (k, p.agreed))
+            .collect();
+        let mut out = Vec::new();
+        for (k, digest) in heads {
+            let key = &k[HEAD.len()..];
+            let doc_id = &key[prefix.len()..];
+            if agreed.get(&self.peer_key(key)) == Some(&Some(digest)) {
+                continue;
+            }
+            if let Scope::Device { .. } = self.scope {
+                let rec: Option<DocRecord> = store.get(Table::Doc, doc_id).map_err(local)?;
+                if self.frozen(rec.as_ref()).is_some() {
+                    continue;
+                }
+            }
+            out.push((doc_id.to_string(), digest));
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn digest(&self, doc_id: &str) -> Result<Option<Address>, ProtocolError> {
+        let Some(key) = self.key(doc_id) else {
+            return Ok(None);
+        };
+        self.node
+            .store
+            .get(Table::DraftSync, &format!("{HEAD}{key}"))
+            .map_err(local)
+    }
+
+    fn admit(&self, doc_id: &str) -> Result<Option<RefusalReason>, ProtocolError> {
+        match &self.scope {
+            Scope::Nothing => Ok(Some(RefusalReason::NotAllowed)),
+            // The hub keys drafts under the device's own satker, so a device can reach
+            // no other satker's drafts; their content is checked as it arrives.
+            Scope::Hub { .. } => Ok(None),
+            Scope::Device { .. } => {
+                let rec: Option<DocRecord> =
+                    self.node.store.get(Table::Doc, doc_id).map_err(local)?;
+                Ok(self.frozen(rec.as_ref()))
+            }
+        }
+    }
+
+    fn generate(&mut self, doc_id: &str) -> Result<Option<Vec<u8>>, ProtocolError> {
+        let Some(key) = self.key(doc_id) else {
+            return Ok(None);
+        };
+        let mut state = self.take_state(doc_id, &key)?;
+        let mut draft = match self
+            .node
+            .store
+            .get::<ByteBuf>(Table::Draft, &key)
+            .map_err(local)?
+        {
+            Some(b) => Draft::load(&b).map_err(local)?,
+            None => Draft::empty(),
+        };
+        let msg = draft.generate_sync_message(&mut state).map_err(local)?;
+        self.states.insert(doc_id.to_string(), state);
+        Ok(msg)
+    }
+
+    fn receive(&mut self, doc_id: &str, bytes: &[u8]) -> Result<Applied, ProtocolError> {
+        let Some(key) = self.key(doc_id) else {
+            return Ok(Applied::Refused(RefusalReason::NotAllowed));
+        };
+        let mut state = self.take_state(doc_id, &key)?;
+        let peer_key = self.peer_key(&key);
+        let device = matches!(self.scope, Scope::Device { .. });
+        let now = clock::now();
+        // Loaded and stored inside one write, so an edit made on this device meanwhile
+        // is merged, not overwritten.
+        let outcome = self.node.store.write(|t| {
+            let rec: Option<DocRecord> = if device {
+                t.get(Table::Doc, doc_id)?
+            } else {
+                None
+            };
+            if let Some(reason) = self.frozen(rec.as_ref()) {
+                return Ok(Applied::Refused(reason));
+            }
+            let mut draft = match t.get::<ByteBuf>(Table::Draft, &key)? {
+                Some(b) => Draft::load(&b)?,
+                None => Draft::empty(),
+            };
+            let changed = match draft.receive_sync_message(&mut state, bytes) {
+                Ok(c) => c,
+                Err(e) => {
+                    return Ok(Applied::Refused(RefusalReason::Invalid {
+                        detail: e.to_string(),
+                    }))
+                }
+            };
+            if !draft.is_empty() {
+                if let Some(reason) = self.check(&draft, doc_id) {
+                    return Ok(Applied::Refused(reason));
+                }
+            }
+            if changed {
+                save_draft(t, &key, &mut draft);
+                if device && rec.is_none() {
+                    t.put(Table::Doc, doc_id, &new_record(doc_id, &draft, now)?);
+                }
+            }
+            let mut peer: PeerDraft = t.get(Table::DraftSync, &peer_key)?.unwrap_or_default();
+            peer.state = Draft::encode_sync_state(&state);
+            t.put(Table::DraftSync, &peer_key, &peer);
+            Ok(if changed {
+                Applied::Changed
+            } else {
+                Applied::Unchanged
+            })
+        });
+        let applied = outcome.map_err(local)?;
+        self.node.store.flush().map_err(local)?;
+        // A refused message may have moved the state past what is stored; drop it.
+        if !matches!(applied, Applied::Refused(_)) {
+            self.states.insert(doc_id.to_string(), state);
+        }
+        Ok(applied)
+    }
+
+    fn agreed(&mut self, doc_id: &str, digest: &Address) -> Result<(), ProtocolError> {
+        let Some(key) = self.key(doc_id) else {
+            return Ok(());
+        };
+        let mut rec = self.peer_draft(&key)?;
+        rec.agreed = Some(*digest);
+        self.write_peer(&key, &rec)
+    }
+
+    fn converged(&mut self, doc_id: &str) -> Result<(), ProtocolError> {
+        let (Some(key), Some(state)) = (self.key(doc_id), self.states.get(doc_id)) else {
+            return Ok(());
+        };
+        // What the peer last said it holds, not this draft's heads now: an edit made
+        // here during the session must still count as changed next time.
+        let rec = PeerDraft {
+            state: Draft::encode_sync_state(state),
+            agreed: Draft::peer_digest(state),
+        };
+        self.write_peer(&key, &rec)
+    }
+
+    fn peer_refused(
+        &mut self,
+        doc_id: &str,
+        digest: Option<&Address>,
+        reason: &RefusalReason,
+    ) -> Result<(), ProtocolError> {
+        tracing::info!(doc_id, peer = %self.peer, %reason, "draft refused by the peer");
+        let (Some(key), Some(digest)) = (self.key(doc_id), digest) else {
+            return Ok(());
+        };
+        // Not offered again until it changes, as a refused item is not sent again.
+        let mut rec = self.peer_draft(&key)?;
+        rec.agreed = Some(*digest);
+        self.write_peer(&key, &rec)
+    }
+}
+
+/// The journey record of a draft another device started, so `status` and `draft show`
+/// know it here too.
+fn new_record(
+    doc_id: &str,
+    draft: &Draft,
+    now: sync_protocol::Timestamp,
+) -> Result<DocRecord, StoreError> {
+    Ok(DocRecord {
+        doc_id: doc_id.to_string(),
+        kind: draft.kind()?,
+        satker: draft.satker()?,
+        state: DocState::Draft,
+        history: vec![HistoryEntry {
+            state: DocState::Draft,
+            at: now,
+            reason: None,
+        }],
+        snapshot: None,
+        signatures: Vec::new(),
+        submission: None,
+        delivered_at: None,
+    })
+}
+
+#[cfg(test)]
+mod tests;
