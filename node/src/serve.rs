@@ -111,47 +111,70 @@ pub(crate) async fn serve_connection(node: Arc<Node>, conn: quinn::Connection) -
         return Err(NodeError::Refused(format!("device {peer} is not enrolled")));
     };
     tracing::info!(device = %peer, "device connected");
+    // Streams run side by side (a sync and a draft sync, say), so one connection costs
+    // the device no extra round trips; QUIC caps how many it may open at once.
+    let mut streams = tokio::task::JoinSet::new();
     loop {
-        let (mut send, mut recv) = match conn.accept_bi().await {
-            Ok(s) => s,
-            Err(_) => return Ok(()),
-        };
-        // A device revoked while connected gets no new session on this connection.
-        if device(&node, &peer).is_none() {
-            conn.close(1u32.into(), b"device revoked");
-            return Err(NodeError::Refused(format!("device {peer} was revoked")));
+        tokio::select! {
+            accepted = conn.accept_bi() => {
+                let Ok((send, recv)) = accepted else { break };
+                // A device revoked while connected gets no new session on this connection.
+                if device(&node, &peer).is_none() {
+                    conn.close(1u32.into(), b"device revoked");
+                    return Err(NodeError::Refused(format!("device {peer} was revoked")));
+                }
+                streams.spawn(serve_stream(node.clone(), peer, dev.role.clone(), send, recv));
+            }
+            Some(done) = streams.join_next() => finished(done)?,
         }
-        // The first message tells the stream's kind: a draft sync opens with its own
-        // Hello; anything else opens a reconciliation session.
-        let Some(first) = recv_bytes(&mut recv).await? else {
-            continue;
-        };
-        if DraftMessage::opens_stream(&first) {
-            let d =
-                draft_sync::serve_stream(send, recv, &first, node.clone(), peer, &dev.role).await?;
-            tracing::info!(device = %peer, in_step = d.in_step, updated = d.updated, refused = d.refused.len(), "draft sync finished");
-            continue;
-        }
-        let mut replica = NodeReplica::new(
-            node.clone(),
-            Peer::Device {
-                id: peer,
-                role: dev.role.clone(),
-            },
-        );
-        let mut session = Session::server(Config::default());
-        open_session(&mut session, &mut replica, &mut send, &first).await?;
-        let stats =
-            run_session(&mut session, &mut replica, &mut send, &mut recv, |_, _| {}).await?;
-        tracing::info!(
-            device = %peer,
-            received = session.stats().received_items,
-            sent = session.stats().sent_items,
-            bytes_in = stats.received_bytes + 4 + first.len() as u64,
-            bytes_out = stats.sent_bytes,
-            "sync session finished"
-        );
     }
+    while let Some(done) = streams.join_next().await {
+        finished(done)?;
+    }
+    Ok(())
+}
+
+/// The first stream that fails ends the connection with its error.
+fn finished(done: std::result::Result<Result<()>, tokio::task::JoinError>) -> Result<()> {
+    match done {
+        Ok(result) => result,
+        Err(e) => Err(NodeError::Transport(format!(
+            "a stream of this connection stopped unexpectedly: {e}"
+        ))),
+    }
+}
+
+/// One stream a device opened: a reconciliation session or a draft sync.
+async fn serve_stream(
+    node: Arc<Node>,
+    peer: sync_protocol::NodeId,
+    role: sync_protocol::enrollment::DeviceRole,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+) -> Result<()> {
+    // The first message tells the stream's kind: a draft sync opens with its own
+    // Hello; anything else opens a reconciliation session.
+    let Some(first) = recv_bytes(&mut recv).await? else {
+        return Ok(());
+    };
+    if DraftMessage::opens_stream(&first) {
+        let d = draft_sync::serve_stream(send, recv, &first, node.clone(), peer, &role).await?;
+        tracing::info!(device = %peer, in_step = d.in_step, updated = d.updated, refused = d.refused.len(), "draft sync finished");
+        return Ok(());
+    }
+    let mut replica = NodeReplica::new(node.clone(), Peer::Device { id: peer, role });
+    let mut session = Session::server(Config::default());
+    open_session(&mut session, &mut replica, &mut send, &first).await?;
+    let stats = run_session(&mut session, &mut replica, &mut send, &mut recv, |_, _| {}).await?;
+    tracing::info!(
+        device = %peer,
+        received = session.stats().received_items,
+        sent = session.stats().sent_items,
+        bytes_in = stats.received_bytes + 4 + first.len() as u64,
+        bytes_out = stats.sent_bytes,
+        "sync session finished"
+    );
+    Ok(())
 }
 
 /// Feeds a reconciliation session the first message, read before the stream's kind was

@@ -71,30 +71,33 @@ pub async fn sync_once(
     let addr = resolve(&hub).await?;
     let work = async {
         let (endpoint, conn) = connect(&node.key, hub_id, addr, timeout).await?;
-        let mut summary = SyncSummary::default();
-        let mut result = Ok(());
-        // A node that learns new streams in a session (an auditor learning its scope from
-        // its own enrollment) follows them at once, on the same connection.
-        for _ in 0..MAX_SESSIONS {
-            let before = following(&node)?;
-            if let Err(e) = one_session(&node, &conn, bar, &mut summary).await {
-                result = Err(e);
-                break;
+        let sessions = async {
+            let mut summary = SyncSummary::default();
+            // A node that learns new streams in a session (an auditor learning its scope
+            // from its own enrollment) follows them at once, on the same connection.
+            for _ in 0..MAX_SESSIONS {
+                let before = following(&node)?;
+                one_session(&node, &conn, bar, &mut summary).await?;
+                if following(&node)? == before {
+                    break;
+                }
             }
-            if following(&node)? == before {
-                break;
-            }
-        }
-        // Drafts follow on their own stream of the same connection, once items are in.
-        if result.is_ok() {
-            match draft_sync::run_client(&conn, node.clone()).await {
-                Ok(d) => summary.drafts = d,
-                Err(e) => result = Err(refine(e, &conn, &node)),
-            }
-        }
+            Ok::<_, NodeError>(summary)
+        };
+        // Drafts travel on their own stream alongside, so they cost no extra round trip.
+        let drafts = async {
+            draft_sync::run_client(&conn, node.clone())
+                .await
+                .map_err(|e| refine(e, &conn, &node))
+        };
+        let (summary, drafts) = tokio::join!(sessions, drafts);
+        let result = summary.and_then(|mut summary| {
+            summary.drafts = drafts?;
+            Ok(summary)
+        });
         conn.close(0u32.into(), b"done");
         let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
-        result.map(|()| summary)
+        result
     };
     tokio::time::timeout(timeout, work)
         .await
