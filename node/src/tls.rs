@@ -148,6 +148,26 @@ pub fn client_config(key: &SecretKey, hub_id: NodeId) -> Result<quinn::ClientCon
     Ok(config)
 }
 
+/// A client that presents no certificate at all, for tests that the hub refuses one.
+#[cfg(test)]
+pub(crate) fn anonymous_client_config(hub_id: NodeId) -> Result<quinn::ClientConfig> {
+    let provider = provider();
+    let verifier = Arc::new(PinnedServer {
+        hub_id,
+        algorithms: provider.signature_verification_algorithms,
+    });
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| NodeError::Tls(format!("client TLS versions: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = QuicClientConfig::try_from(Arc::new(tls))
+        .map_err(|e| NodeError::Tls(format!("client QUIC crypto: {e}")))?;
+    Ok(quinn::ClientConfig::new(Arc::new(quic)))
+}
+
 /// Server config: presents the node's certificate and requires a client certificate whose node id `admit` accepts.
 pub fn server_config(
     key: &SecretKey,

@@ -441,6 +441,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn client_without_a_certificate_gets_no_data() {
+        let (hub_key, server) = hub(SecretKey::generate().public());
+        let addr = server.local_addr().unwrap();
+        let mut endpoint = quinn::Endpoint::client((Ipv4Addr::LOCALHOST, 0).into()).unwrap();
+        endpoint.set_default_client_config(
+            crate::tls::anonymous_client_config(hub_key.public()).unwrap(),
+        );
+        let attempt = async {
+            let conn = endpoint
+                .connect(addr, crate::tls::SERVER_NAME)
+                .map_err(|e| NodeError::Transport(e.to_string()))?
+                .await
+                .map_err(|e| NodeError::Transport(e.to_string()))?;
+            let (mut send, mut recv) = conn
+                .open_bi()
+                .await
+                .map_err(|e| NodeError::Transport(e.to_string()))?;
+            send_message(&mut send, &Message::Done).await?;
+            recv_message(&mut recv).await
+        };
+        let outcome = tokio::time::timeout(Duration::from_secs(5), attempt)
+            .await
+            .unwrap();
+        assert!(
+            !matches!(outcome, Ok(Some(_))),
+            "a client with no certificate received {outcome:?}"
+        );
+        assert!(outcome.is_err(), "{outcome:?}");
+    }
+
+    #[tokio::test]
     async fn wrong_hub_id_is_refused() {
         let client_key = SecretKey::generate();
         let (_hub_key, server) = hub(client_key.public());
