@@ -169,3 +169,38 @@ fn five_wrong_passphrases_lock_the_signer_on_this_device() {
 fn err_names(err: &str, what: &str) -> bool {
     err.to_lowercase().contains(&what.to_lowercase())
 }
+
+#[test]
+fn a_signer_request_with_a_bad_field_is_refused_naming_the_field() {
+    let hub = start_hub();
+    let satker = satker(&hub);
+    let good = [
+        ("--name", "Siti Rahma"),
+        ("--nip", "198001012005012001"),
+        ("--nik", "3171234567890123"),
+        ("--jabatan", "ppspm"),
+        ("--email", "siti@kemenkeu.go.id"),
+    ];
+    let cases = [
+        ("--nip", "19800101200501200", "NIP"),
+        ("--nip", "1980010120050120AB", "NIP"),
+        ("--nik", "317123456789012", "NIK"),
+        ("--email", "siti@gmail.com", "e-mail"),
+        ("--jabatan", "bupati", "jabatan"),
+        ("--name", " ", "name"),
+    ];
+    for (flag, bad, field) in cases {
+        let mut args = vec!["signer", "request"];
+        for (f, v) in &good {
+            args.push(f);
+            args.push(if *f == flag { bad } else { v });
+        }
+        let err = satker.fail_with(&args, Some(PASSPHRASE));
+        assert!(
+            err_names(&err, field),
+            "{flag} {bad:?} should be refused naming {field}: {err}"
+        );
+    }
+    let signers = satker.ok(&["signers"]);
+    assert_eq!(signers.as_array().map(Vec::len), Some(0), "{signers}");
+}
