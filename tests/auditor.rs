@@ -8,35 +8,6 @@ mod support;
 use serde_json::Value;
 use support::*;
 
-/// A second satker, with its own code, pinned to the same hub and enrolled there.
-fn other_satker(hub: &Hub, code: &str) -> Satker {
-    let espm = Espm::new("satker-lain");
-    let v = espm.ok(&[
-        "init",
-        "satker",
-        "--satker",
-        code,
-        "--hub",
-        &hub.addr(),
-        "--hub-id",
-        &hub.id,
-    ]);
-    let node_id = str_of(&v, "node_id");
-    let v = hub.ok(&["enroll", &node_id, "--satker", code]);
-    assert_eq!(str_of(&v, "satker"), code);
-    Satker { espm, node_id }
-}
-
-/// An auditor node enrolled for `scope`.
-fn auditor(hub: &Hub, scope: &str) -> (Espm, String) {
-    let espm = Espm::new("auditor");
-    let v = espm.ok(&["init", "auditor", "--hub", &hub.addr(), "--hub-id", &hub.id]);
-    let node_id = str_of(&v, "node_id");
-    let v = hub.ok(&["enroll", &node_id, "--auditor", "--scope", scope]);
-    assert_eq!(str_of(&v, "node_id"), node_id);
-    (espm, node_id)
-}
-
 fn sync(node: &Espm) -> Value {
     node.ok(&["sync", "--timeout", SYNC_TIMEOUT])
 }
@@ -60,8 +31,8 @@ fn an_auditor_receives_its_scope_only_and_verifies_it_offline() {
     let hub = start_hub();
     let satker_a = satker(&hub);
     let doc = approved_spm(&hub, &satker_a);
-    let (in_scope, _) = auditor(&hub, SATKER_CODE);
-    let (elsewhere, _) = auditor(&hub, "999001");
+    let in_scope = auditor(&hub, SATKER_CODE);
+    let elsewhere = auditor(&hub, "999001");
 
     // One sync learns the scope from the auditor's own enrollment and follows it.
     let got = sync(&in_scope);
@@ -83,7 +54,7 @@ fn a_satker_never_receives_another_satkers_documents() {
     let hub = start_hub();
     let satker_a = satker(&hub);
     let doc = approved_spm(&hub, &satker_a);
-    let satker_b = other_satker(&hub, "654321");
+    let satker_b = satker_with_code(&hub, "654321");
     sync(&satker_b);
     let err = satker_b.fail(&["status", &doc]);
     assert!(err.contains(&doc), "{err}");
@@ -94,7 +65,8 @@ fn a_satker_never_receives_another_satkers_documents() {
 #[test]
 fn an_auditor_node_refuses_every_local_write() {
     let hub = start_hub();
-    let (auditor, auditor_id) = auditor(&hub, SATKER_CODE);
+    let auditor = auditor(&hub, SATKER_CODE);
+    let auditor_id = auditor.node_id.clone();
     sync(&auditor);
     let writes: Vec<Vec<&str>> = vec![
         vec!["draft", "new", "spm", "--set", "nomor=1"],

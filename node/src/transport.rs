@@ -42,59 +42,15 @@ pub struct WireStats {
 
 /// Writes one message as a 4-byte big-endian length and its encoding; returns the bytes written.
 pub async fn send_message(send: &mut quinn::SendStream, msg: &Message) -> Result<usize> {
-    let body = msg.encode();
-    // The peer would refuse it anyway; failing here names the real culprit.
-    if body.len() > MAX_MESSAGE_BYTES {
-        return Err(NodeError::Transport(format!(
-            "this node tried to send a message of {} bytes, more than the limit of {MAX_MESSAGE_BYTES}",
-            body.len()
-        )));
-    }
-    let len = u32::try_from(body.len()).map_err(|_| {
-        NodeError::Transport(format!(
-            "message of {} bytes is too long to frame",
-            body.len()
-        ))
-    })?;
-    let mut frame = Vec::with_capacity(4 + body.len());
-    frame.extend_from_slice(&len.to_be_bytes());
-    frame.extend_from_slice(&body);
-    send.write_all(&frame).await.map_err(write_error)?;
-    Ok(frame.len())
+    send_bytes(send, &msg.encode()).await
 }
 
 /// Reads one message and the bytes it took; `None` if the stream ended cleanly before it.
 pub async fn recv_message(recv: &mut quinn::RecvStream) -> Result<Option<(Message, usize)>> {
-    let mut prefix = [0u8; 4];
-    match recv.read_exact(&mut prefix).await {
-        Ok(()) => {}
-        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
-        Err(quinn::ReadExactError::FinishedEarly(_)) => {
-            return Err(NodeError::Transport(
-                "the peer ended the stream in the middle of a message header".into(),
-            ))
-        }
-        Err(quinn::ReadExactError::ReadError(e)) => return Err(read_error(e)),
+    match recv_bytes(recv).await? {
+        Some(body) => Ok(Some((Message::decode(&body)?, 4 + body.len()))),
+        None => Ok(None),
     }
-    let len = u32::from_be_bytes(prefix) as usize;
-    // Checked before allocating, so a hostile length cannot exhaust memory.
-    if len > MAX_MESSAGE_BYTES {
-        return Err(NodeError::Transport(format!(
-            "the peer announced a message of {len} bytes, more than the limit of {MAX_MESSAGE_BYTES}"
-        )));
-    }
-    let mut body = vec![0u8; len];
-    match recv.read_exact(&mut body).await {
-        Ok(()) => {}
-        Err(quinn::ReadExactError::FinishedEarly(got)) => {
-            return Err(NodeError::Transport(format!(
-                "the peer ended the stream in the middle of a message ({got} of {len} bytes)"
-            )))
-        }
-        Err(quinn::ReadExactError::ReadError(e)) => return Err(read_error(e)),
-    }
-    let msg = Message::decode(&body)?;
-    Ok(Some((msg, 4 + len)))
 }
 
 /// Drives `session` to completion over one bidirectional stream and returns what crossed the wire.
@@ -299,9 +255,9 @@ fn write_error(e: quinn::WriteError) -> NodeError {
     }
 }
 
-/// Writes one frame (a 4-byte big-endian length, then `body`) for streams that carry
-/// other messages than [`Message`]; returns the bytes written.
+/// Writes one frame: a 4-byte big-endian length, then `body`; returns the bytes written.
 pub async fn send_bytes(send: &mut quinn::SendStream, body: &[u8]) -> Result<usize> {
+    // The peer would refuse it anyway; failing here names the real culprit.
     if body.len() > MAX_MESSAGE_BYTES {
         return Err(NodeError::Transport(format!(
             "this node tried to send a message of {} bytes, more than the limit of {MAX_MESSAGE_BYTES}",
