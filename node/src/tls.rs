@@ -122,19 +122,26 @@ fn transport_config() -> Result<quinn::TransportConfig> {
     Ok(t)
 }
 
-/// Client config: presents the node's certificate and accepts only the hub whose key is `hub_id`.
-pub fn client_config(key: &SecretKey, hub_id: NodeId) -> Result<quinn::ClientConfig> {
-    let (cert, pkcs8) = self_signed_cert(key)?;
+/// A TLS 1.3 client builder that accepts only the hub whose key is `hub_id`.
+fn pinned_client(
+    hub_id: NodeId,
+) -> Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>> {
     let provider = provider();
     let verifier = Arc::new(PinnedServer {
         hub_id,
         algorithms: provider.signature_verification_algorithms,
     });
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| NodeError::Tls(format!("client TLS versions: {e}")))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
+        .with_custom_certificate_verifier(verifier))
+}
+
+/// Client config: presents the node's certificate and accepts only the hub whose key is `hub_id`.
+pub fn client_config(key: &SecretKey, hub_id: NodeId) -> Result<quinn::ClientConfig> {
+    let (cert, pkcs8) = self_signed_cert(key)?;
+    let mut tls = pinned_client(hub_id)?
         .with_client_auth_cert(vec![cert], PrivateKeyDer::Pkcs8(pkcs8))
         .map_err(|e| NodeError::Tls(format!("client certificate: {e}")))?;
     // A resumed session would skip the certificate exchange, and with it the pin check.
@@ -151,17 +158,7 @@ pub fn client_config(key: &SecretKey, hub_id: NodeId) -> Result<quinn::ClientCon
 /// A client that presents no certificate at all, for tests that the hub refuses one.
 #[cfg(test)]
 pub(crate) fn anonymous_client_config(hub_id: NodeId) -> Result<quinn::ClientConfig> {
-    let provider = provider();
-    let verifier = Arc::new(PinnedServer {
-        hub_id,
-        algorithms: provider.signature_verification_algorithms,
-    });
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| NodeError::Tls(format!("client TLS versions: {e}")))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+    let mut tls = pinned_client(hub_id)?.with_no_client_auth();
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let quic = QuicClientConfig::try_from(Arc::new(tls))
         .map_err(|e| NodeError::Tls(format!("client QUIC crypto: {e}")))?;
