@@ -8,7 +8,7 @@ use std::{
 
 use sync_protocol::{
     message::{Message, MAX_MESSAGE_BYTES},
-    session::{Replica, Session},
+    session::{Replica, Session, Side},
     NodeId, SecretKey,
 };
 
@@ -16,10 +16,6 @@ use crate::{
     error::{NodeError, Result},
     tls,
 };
-
-/// How long to wait, after the session is done, for the peer to end its side; this is
-/// what tells us our last message arrived before anyone closes the connection.
-const LINGER: Duration = Duration::from_secs(10);
 
 /// How long to try to deliver an Abort; the session is failing anyway, so never hang on it.
 const ABORT_WAIT: Duration = Duration::from_secs(2);
@@ -54,6 +50,11 @@ pub async fn recv_message(recv: &mut quinn::RecvStream) -> Result<Option<(Messag
 }
 
 /// Drives `session` to completion over one bidirectional stream and returns what crossed the wire.
+///
+/// The device returns as soon as its session is finished, without waiting to hear that
+/// its last acks arrived: the hub needs none of them (the next Hello says where the
+/// device stands), and waiting would cost a round trip. The hub keeps answering after
+/// its Done (chunks asked for late, resends) until the device ends the stream or leaves.
 pub async fn run_session<R: Replica>(
     session: &mut Session,
     replica: &mut R,
@@ -79,11 +80,11 @@ pub async fn run_session<R: Replica>(
                 }
             }
         }
-        if session.is_done() {
+        let done = session.is_done();
+        if done && session.side() == Side::Client {
             send.finish().map_err(|_| {
                 NodeError::Transport("the stream was closed before the sync could finish".into())
             })?;
-            linger(recv).await;
             break;
         }
         if flight {
@@ -91,6 +92,11 @@ pub async fn run_session<R: Replica>(
         }
         let (msg, n) = match recv_message(recv).await {
             Ok(Some(got)) => got,
+            Ok(None) if done => {
+                // The device has all it needs and ended its side; so do we.
+                let _ = send.finish();
+                break;
+            }
             Ok(None) => {
                 return Err(NodeError::Transport(
                     "the peer closed the connection before the sync finished".into(),
@@ -99,6 +105,12 @@ pub async fn run_session<R: Replica>(
             Err(NodeError::Protocol(e)) => {
                 abort(send, &e.to_string()).await;
                 return Err(e.into());
+            }
+            Err(e) if done => {
+                // The device left without ending the stream: it was finished, so this
+                // is how it says goodbye, not a failure.
+                tracing::debug!(error = %e, "the device left after the hub's Done");
+                break;
             }
             Err(e) => return Err(e),
         };
@@ -128,27 +140,6 @@ async fn abort(send: &mut quinn::SendStream, reason: &str) {
         }
         Ok(Err(e)) => tracing::debug!(error = %e, "could not send Abort"),
         Err(_) => tracing::debug!("timed out sending Abort"),
-    }
-}
-
-/// Waits for the peer to end its side, so our final messages are known delivered before
-/// the caller closes the connection; the sync already succeeded, so problems are only logged.
-async fn linger(recv: &mut quinn::RecvStream) {
-    let drain = async {
-        loop {
-            match recv_message(recv).await {
-                Ok(None) => return Ok(()),
-                Ok(Some((_, n))) => {
-                    tracing::debug!(bytes = n, "ignored a message after the session was done")
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    };
-    match tokio::time::timeout(LINGER, drain).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::debug!(error = %e, "the peer did not end the session cleanly"),
-        Err(_) => tracing::debug!("the peer did not end its stream in time"),
     }
 }
 
@@ -313,6 +304,13 @@ mod tests {
 
     use super::*;
 
+    /// A Done naming nothing: the smallest well-formed message.
+    fn done() -> Message {
+        Message::Done {
+            sent: Default::default(),
+        }
+    }
+
     fn localhost() -> SocketAddr {
         (Ipv4Addr::LOCALHOST, 0).into()
     }
@@ -335,9 +333,9 @@ mod tests {
                         return;
                     };
                     let (msg, n) = recv_message(&mut recv).await.unwrap().unwrap();
-                    assert_eq!(msg, Message::Done);
-                    assert_eq!(n, 4 + Message::Done.encode().len());
-                    send_message(&mut send, &Message::Done).await.unwrap();
+                    assert_eq!(msg, done());
+                    assert_eq!(n, 4 + done().encode().len());
+                    send_message(&mut send, &done()).await.unwrap();
                     send.finish().unwrap();
                     assert!(recv_message(&mut recv).await.unwrap().is_none());
                     conn.closed().await;
@@ -357,10 +355,10 @@ mod tests {
             .unwrap();
         assert_eq!(tls::peer_node_id(&conn).unwrap(), hub_key.public());
         let (mut send, mut recv) = conn.open_bi().await.unwrap();
-        let sent = send_message(&mut send, &Message::Done).await.unwrap();
+        let sent = send_message(&mut send, &done()).await.unwrap();
         send.finish().unwrap();
         let (msg, got) = recv_message(&mut recv).await.unwrap().unwrap();
-        assert_eq!(msg, Message::Done);
+        assert_eq!(msg, done());
         assert_eq!(sent, got);
         assert!(recv_message(&mut recv).await.unwrap().is_none());
         conn.close(0u32.into(), b"done");
@@ -384,7 +382,7 @@ mod tests {
                 .open_bi()
                 .await
                 .map_err(|e| NodeError::Transport(e.to_string()))?;
-            send_message(&mut send, &Message::Done).await?;
+            send_message(&mut send, &done()).await?;
             recv_message(&mut recv).await
         };
         let outcome = tokio::time::timeout(Duration::from_secs(5), result)
@@ -414,7 +412,7 @@ mod tests {
                 .open_bi()
                 .await
                 .map_err(|e| NodeError::Transport(e.to_string()))?;
-            send_message(&mut send, &Message::Done).await?;
+            send_message(&mut send, &done()).await?;
             recv_message(&mut recv).await
         };
         let outcome = tokio::time::timeout(Duration::from_secs(5), attempt)

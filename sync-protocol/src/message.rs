@@ -77,8 +77,12 @@ pub enum Message {
     },
     /// The peer does not hold a chunk that was asked for.
     NoChunk { address: Address },
-    /// The sender has nothing more to send and all it sent is acknowledged.
-    Done,
+    /// The sender has sent, or is sending, each of its streams through the position
+    /// given, and will send nothing more in this session. The device says it in its
+    /// first flight; the hub once it holds all of that, has every chunk it needs and has
+    /// sent everything up to its own heads. A receiver still behind a position asks for
+    /// a resend from where it is.
+    Done { sent: VersionVector },
     /// The sender is closing the session for the reason given.
     Abort { reason: String },
 }

@@ -9,10 +9,17 @@
 //! offers; the server answers with the positions it holds of the offered streams it
 //! accepts. Each side then sends only what the other lacks, in bounded frames, at most
 //! `window` frames unacknowledged per stream. Acks come after the receiver has stored a
-//! frame durably, so the receiver's version vector is the resumable checkpoint. The
-//! client says `Done` once all it sent is acknowledged; the server says `Done` once it
-//! has seen that and sent everything up to its current heads, including items it made
-//! while receiving (receipts).
+//! frame durably, so the receiver's version vector is the resumable checkpoint.
+//!
+//! The end costs no round trip of its own. The client's first flight carries its Hello,
+//! the frames from where it remembers the hub's checkpoint, and `Done` with the heads it
+//! will send through. The server says `Done`, with its own heads, as soon as it holds
+//! all of that, has every chunk it needs and has sent (not necessarily had acknowledged)
+//! everything up to its heads, including the receipts it made while receiving. A side
+//! that sees a `Done` naming a position it has not reached asks for a resend, so a lost
+//! tail frame is recovered without waiting for acks. The client is finished once it
+//! holds everything the server's `Done` names and every chunk it asked for; the server
+//! keeps answering (chunks asked for late, resends) until the client ends the stream.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -175,8 +182,14 @@ pub struct Session {
     hello_received: bool,
     outgoing: BTreeMap<StreamId, Outgoing>,
     incoming: BTreeMap<StreamId, u64>,
-    peer_done: bool,
-    done_sent: bool,
+    /// What the peer's Done said it sent, once it said it.
+    peer_sent: Option<VersionVector>,
+    /// What this side's Done said it sent, once it said it; nothing beyond is sent after.
+    declared: Option<VersionVector>,
+    /// The streams the client offered, which its Done covers.
+    offer: Vec<StreamId>,
+    /// The client holds all the server's Done named and every chunk it asked for.
+    finished: bool,
     /// Chunks asked for and not yet answered.
     wanted_chunks: BTreeSet<Address>,
     /// Chunks the peer said it does not hold; not asked for again in this session.
@@ -198,6 +211,7 @@ impl Session {
         let offer = replica.offered()?;
         let mut s = Session::new(Side::Client, config);
         s.incoming = want.clone();
+        s.offer = offer.clone();
         // Streams whose last acknowledged position we remember start sending with the
         // Hello: the hub's answer then only confirms, and a small difference crosses in
         // the first flight.
@@ -230,8 +244,10 @@ impl Session {
             hello_received: false,
             outgoing: BTreeMap::new(),
             incoming: BTreeMap::new(),
-            peer_done: false,
-            done_sent: false,
+            peer_sent: None,
+            declared: None,
+            offer: Vec::new(),
+            finished: false,
             wanted_chunks: BTreeSet::new(),
             unobtainable: BTreeSet::new(),
             hello: None,
@@ -239,6 +255,11 @@ impl Session {
             nacked: BTreeMap::new(),
             stats: Stats::default(),
         }
+    }
+
+    /// Which end of the connection this session is.
+    pub fn side(&self) -> Side {
+        self.side
     }
 
     /// Counters so far.
@@ -263,12 +284,13 @@ impl Session {
         Ok((done, total))
     }
 
-    /// Whether the session has finished: for the client, the server said Done; for the
-    /// server, it has said Done.
+    /// Whether the session has finished: the client holds everything the server's Done
+    /// named and every chunk it asked for; the server has said Done (and keeps answering
+    /// late requests until the client ends the stream).
     pub fn is_done(&self) -> bool {
         match self.side {
-            Side::Client => self.peer_done && self.done_sent,
-            Side::Server => self.done_sent,
+            Side::Client => self.finished && self.outbox.is_empty(),
+            Side::Server => self.declared.is_some(),
         }
     }
 
@@ -319,14 +341,14 @@ impl Session {
                 self.unobtainable.insert(address);
                 Ok(())
             }
-            Message::Done => {
-                if !self.hello_received {
-                    return Err(ProtocolError::Violation("Done before Hello".into()));
-                }
-                self.peer_done = true;
-                // A repeated Done means ours was lost: say it again.
-                if self.side == Side::Server && self.done_sent {
-                    self.outbox.push_back(Message::Done);
+            Message::Done { sent } => {
+                // A Done may overtake the Hello on a carrier that reorders; it is kept,
+                // and nothing finishes before the Hello anyway.
+                let repeated = self.peer_sent.is_some();
+                self.peer_sent = Some(sent);
+                // A repeated Done from the client means ours was lost: say it again.
+                if let (Side::Server, true, Some(ours)) = (self.side, repeated, &self.declared) {
+                    self.outbox.push_back(Message::Done { sent: ours.clone() });
                 }
                 Ok(())
             }
@@ -550,11 +572,8 @@ impl Session {
         chunks: Vec<Address>,
         replica: &mut impl Replica,
     ) -> Result<(), ProtocolError> {
-        // A Want after the client's Done reopens it: the client learned of new chunks
-        // from our last frames and will say Done again once it has them.
-        if self.side == Side::Server {
-            self.peer_done = false;
-        }
+        // A Want can come after our Done: the client learned of chunks from our last
+        // frames, and the session lasts until it has them.
         if chunks.len() > MAX_WANT {
             return Err(ProtocolError::Violation(format!(
                 "asked for {} chunks at once; the limit is {MAX_WANT}",
@@ -609,14 +628,59 @@ impl Session {
         Ok(Some(missing))
     }
 
-    /// Queues a Want for missing chunks now; a client that already said Done takes it
-    /// back, since it is waiting for something again.
+    /// Queues a Want for missing chunks now.
     fn want_missing(&mut self, replica: &impl Replica) -> Result<(), ProtocolError> {
         if let Some(chunks) = self.next_want(replica)? {
-            self.done_sent = false;
             self.outbox.push_back(Message::Want { chunks });
         }
         Ok(())
+    }
+
+    /// Whether this node holds every stream through what the peer's Done named; streams
+    /// this session does not receive (declined ones) do not count.
+    fn holds_all_peer_sent(&self) -> bool {
+        self.peer_sent.as_ref().is_some_and(|sent| {
+            sent.iter()
+                .all(|(stream, pos)| !matches!(self.incoming.get(stream), Some(held) if held < pos))
+        })
+    }
+
+    /// Asks, once per position, for a resend of each stream the peer's Done says went
+    /// further than this node holds: its tail frame was lost.
+    fn nack_short_streams(&mut self) {
+        let Some(sent) = &self.peer_sent else {
+            return;
+        };
+        for (stream, pos) in sent {
+            let Some(held) = self.incoming.get(stream).copied() else {
+                continue;
+            };
+            if held < *pos && self.nacked.get(stream) != Some(&held) {
+                self.nacked.insert(stream.clone(), held);
+                self.outbox.push_back(Message::Nack {
+                    stream: stream.clone(),
+                    through: held,
+                });
+            }
+        }
+    }
+
+    /// The positions this side's Done names: the heads of what it sends.
+    fn heads_to_declare(&self, replica: &impl Replica) -> Result<VersionVector, ProtocolError> {
+        let mut sent = VersionVector::new();
+        match self.side {
+            Side::Client => {
+                for stream in &self.offer {
+                    sent.insert(stream.clone(), replica.head(stream)?);
+                }
+            }
+            Side::Server => {
+                for (stream, out) in &self.outgoing {
+                    sent.insert(stream.clone(), out.sent_through);
+                }
+            }
+        }
+        Ok(sent)
     }
 
     /// The driver's retransmission timer fired: nothing arrived from the peer for a
@@ -632,11 +696,12 @@ impl Session {
         for out in self.outgoing.values_mut() {
             out.go_back();
         }
-        if !self.hello_received {
-            return;
-        }
-        if self.side == Side::Client && self.done_sent && !self.peer_done {
-            self.outbox.push_back(Message::Done);
+        // A resend asked for and not answered is asked for again.
+        self.nacked.clear();
+        if self.side == Side::Client && self.peer_sent.is_none() {
+            if let Some(sent) = &self.declared {
+                self.outbox.push_back(Message::Done { sent: sent.clone() });
+            }
         }
     }
 
@@ -646,77 +711,114 @@ impl Session {
         &mut self,
         replica: &mut impl Replica,
     ) -> Result<Option<Message>, ProtocolError> {
+        // Only the server's Done is evidence of loss: it comes after all the frames it
+        // names. The client's comes early, before frames its window holds back.
+        if self.side == Side::Client && self.outbox.is_empty() {
+            self.nack_short_streams();
+        }
         if let Some(m) = self.outbox.pop_front() {
             return Ok(Some(m));
         }
-        // Before the peer's Hello only provisional streams may send; they are all there is.
-        if self.done_sent || (!self.hello_received && self.outgoing.is_empty()) {
-            return Ok(None);
+        if let Some(frame) = self.next_frame(replica)? {
+            return Ok(Some(frame));
         }
-        // On a thin link the items that make everything else verifiable, and the hub's
-        // notices, travel before documents; attachment chunks come after all of them.
-        let mut order: Vec<StreamId> = self.outgoing.keys().cloned().collect();
-        order.sort_by_key(StreamId::priority);
-        let mut idle = true;
-        // A stream with more to send that waits for its window holds back every stream
-        // of lower priority: documents do not squeeze in ahead of a receipt.
-        let mut held_back_below: Option<u8> = None;
-        for stream in order {
-            let head = replica.head(&stream)?;
-            let Some(out) = self.outgoing.get_mut(&stream) else {
-                continue;
-            };
-            if out.sent_through < head {
-                idle = false;
-                let held_back = held_back_below.is_some_and(|p| stream.priority() > p);
-                if held_back {
-                    continue;
-                }
-                if out.unacked.len() >= self.config.window {
-                    held_back_below = Some(stream.priority());
-                } else {
-                    let after = out.sent_through;
-                    let chunk = replica.read(&stream, after, self.config.frame_bytes)?;
-                    if chunk.through <= after {
-                        return Err(ProtocolError::Replica(format!(
-                            "read of {stream} after {after} made no progress"
-                        )));
-                    }
-                    out.sent_through = chunk.through;
-                    out.unacked.push_back(chunk.through);
-                    self.stats.sent_items += chunk.items.len() as u64;
-                    return Ok(Some(Message::Frame {
-                        stream,
-                        after,
-                        through: chunk.through,
-                        items: chunk.items,
-                    }));
-                }
-            } else if out.acked < out.sent_through {
-                idle = false;
-            }
+        if self.side == Side::Client && self.declared.is_none() {
+            // Said in the first flight, right behind the frames that fit in it: the hub
+            // then knows when it holds everything without waiting for another message.
+            let sent = self.heads_to_declare(replica)?;
+            self.declared = Some(sent.clone());
+            return Ok(Some(Message::Done { sent }));
         }
         if !self.hello_received {
             return Ok(None);
         }
-        // Attachments come after items: the hub asks for chunks only once the device
-        // has sent all its items (its Done), and a few at a time, so documents are never
-        // stuck behind a large file. A device asks as it goes: the hub sends it items
-        // first anyway, and its own Done waits for the chunks it asked for.
-        let may_fetch = self.side == Side::Client || self.peer_done;
+        // Attachments come after items: the hub asks for chunks only once it holds all
+        // the device said it sent, and a few at a time, so documents are never stuck
+        // behind a large file. A device asks as it goes: the hub sends it items first
+        // anyway, and it is not finished until it has the chunks it asked for.
+        let may_fetch = self.side == Side::Client || self.holds_all_peer_sent();
         if may_fetch {
             if let Some(chunks) = self.next_want(replica)? {
                 return Ok(Some(Message::Want { chunks }));
             }
         }
-        idle = idle && self.wanted_chunks.is_empty();
-        let may_finish = match self.side {
-            Side::Client => idle,
-            Side::Server => idle && self.peer_done,
-        };
-        if may_finish {
-            self.done_sent = true;
-            return Ok(Some(Message::Done));
+        let fetched = self.wanted_chunks.is_empty();
+        match self.side {
+            Side::Client => {
+                self.finished = fetched && self.holds_all_peer_sent();
+            }
+            Side::Server => {
+                if self.declared.is_none()
+                    && fetched
+                    && self.holds_all_peer_sent()
+                    && self.all_sent(replica)?
+                {
+                    // Not waiting for the acks of our last frames saves a round trip: the
+                    // device asks for a resend if the Done names more than it holds.
+                    let sent = self.heads_to_declare(replica)?;
+                    self.declared = Some(sent.clone());
+                    return Ok(Some(Message::Done { sent }));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether every outgoing stream was sent through its head.
+    fn all_sent(&self, replica: &impl Replica) -> Result<bool, ProtocolError> {
+        for (stream, out) in &self.outgoing {
+            if out.sent_through < replica.head(stream)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The next frame to send, by priority and within each stream's window; after this
+    /// side's Done, only up to what the Done named (resends the peer asked for).
+    fn next_frame(&mut self, replica: &impl Replica) -> Result<Option<Message>, ProtocolError> {
+        // Before the peer's Hello only provisional streams may send; they are all there is.
+        // On a thin link the items that make everything else verifiable, and the hub's
+        // notices, travel before documents; attachment chunks come after all of them.
+        let mut order: Vec<StreamId> = self.outgoing.keys().cloned().collect();
+        order.sort_by_key(StreamId::priority);
+        // A stream with more to send that waits for its window holds back every stream
+        // of lower priority: documents do not squeeze in ahead of a receipt.
+        let mut held_back_below: Option<u8> = None;
+        for stream in order {
+            let mut head = replica.head(&stream)?;
+            if let Some(declared) = &self.declared {
+                head = head.min(declared.get(&stream).copied().unwrap_or(0));
+            }
+            let Some(out) = self.outgoing.get_mut(&stream) else {
+                continue;
+            };
+            if out.sent_through >= head {
+                continue;
+            }
+            if held_back_below.is_some_and(|p| stream.priority() > p) {
+                continue;
+            }
+            if out.unacked.len() >= self.config.window {
+                held_back_below = Some(stream.priority());
+                continue;
+            }
+            let after = out.sent_through;
+            let chunk = replica.read(&stream, after, self.config.frame_bytes)?;
+            if chunk.through <= after {
+                return Err(ProtocolError::Replica(format!(
+                    "read of {stream} after {after} made no progress"
+                )));
+            }
+            out.sent_through = chunk.through;
+            out.unacked.push_back(chunk.through);
+            self.stats.sent_items += chunk.items.len() as u64;
+            return Ok(Some(Message::Frame {
+                stream,
+                after,
+                through: chunk.through,
+                items: chunk.items,
+            }));
         }
         Ok(None)
     }

@@ -54,7 +54,7 @@ fn name(msg: &Message) -> &'static str {
         Message::Want { .. } => "Want",
         Message::Chunk { .. } => "Chunk",
         Message::NoChunk { .. } => "NoChunk",
-        Message::Done => "Done",
+        Message::Done { .. } => "Done",
         Message::Abort { .. } => "Abort",
     }
 }
@@ -240,10 +240,14 @@ pub(super) async fn too_many_items(hub: &Hub, key: SecretKey) -> Violation {
 
 /// Ends a session cleanly: Done, the hub's Done, and both sides of the stream finished.
 async fn finish_session(send: &mut quinn::SendStream, recv: &mut quinn::RecvStream) -> Result<()> {
-    send_message(send, &Message::Done).await?;
+    // Naming nothing: the hub holds all of that at once and answers with its own Done.
+    let done = Message::Done {
+        sent: Default::default(),
+    };
+    send_message(send, &done).await?;
     loop {
         match recv_message(recv).await? {
-            Some((Message::Done, _)) => break,
+            Some((Message::Done { .. }, _)) => break,
             Some((Message::Abort { reason }, _)) => {
                 return Err(NodeError::Transport(format!(
                     "the hub aborted the session: {reason}"

@@ -53,9 +53,9 @@ pub(super) async fn sync(node: &Arc<Node>, hub: &Hub) -> Result<SyncRun> {
 /// statistics.
 ///
 /// The time covers building the client's TLS config, the QUIC handshake, opening the
-/// stream and the whole session, including the driver's linger until the hub ends its
-/// side of the stream (the hub finishes it right after its Done, so that costs no extra
-/// round trip). Closing the connection afterwards is not included.
+/// stream and the whole session, until the device holds everything the hub's Done named
+/// and has ended its side of the stream. Closing the connection afterwards is not
+/// included.
 pub(super) async fn sync_via(
     node: &Arc<Node>,
     hub_id: NodeId,

@@ -381,7 +381,10 @@ fn draft_and_reconciliation_streams_are_told_apart_by_their_first_message() {
     let h = hello(vec![announce("spm-1")]);
     assert!(DraftMessage::opens_stream(&h.encode()));
     assert!(Message::decode(&h.encode()).is_err());
-    let done = Message::Done.encode();
+    let done = Message::Done {
+        sent: Default::default(),
+    }
+    .encode();
     assert!(!DraftMessage::opens_stream(&done));
     let turn = DraftMessage::DraftTurn {
         doc_id: "spm-1".into(),
