@@ -204,3 +204,75 @@ fn a_signer_request_with_a_bad_field_is_refused_naming_the_field() {
     let signers = satker.ok(&["signers"]);
     assert_eq!(signers.as_array().map(Vec::len), Some(0), "{signers}");
 }
+
+/// `submit DOC --operator operator01 --totp CODE`, which must fail; returns stderr.
+fn submit_refused(satker: &Satker, doc: &str, code: &str) -> String {
+    satker.fail(&["submit", doc, "--operator", OPERATOR, "--totp", code])
+}
+
+/// `submit DOC --operator operator01 --totp CODE`, which must succeed.
+fn submit_with(satker: &Satker, doc: &str, code: &str) {
+    let v = satker.ok(&["submit", doc, "--operator", OPERATOR, "--totp", code]);
+    assert!(!id_of(&v, "submission_id").is_empty(), "{v}");
+    assert_eq!(satker.state(doc), "queued", "{v}");
+}
+
+/// A signed SPM, ready to submit.
+fn signed_spm(satker: &Satker, serials: &Serials, nomor: &str) -> String {
+    let doc = satker.new_spm(nomor, "2500000");
+    satker.sign(&doc, &serials.ppspm);
+    doc
+}
+
+#[test]
+fn a_security_code_one_step_early_or_late_is_accepted_and_two_steps_old_is_refused() {
+    let (_hub, satker, serials, uri) = provisioned();
+    let late_phone = signed_spm(&satker, &serials, "00001/SPM/2026");
+    submit_with(&satker, &late_phone, &totp_code_steps_away(&uri, -1));
+    let early_phone = signed_spm(&satker, &serials, "00002/SPM/2026");
+    submit_with(&satker, &early_phone, &totp_code_steps_away(&uri, 1));
+
+    let stale = signed_spm(&satker, &serials, "00003/SPM/2026");
+    let err = submit_refused(&satker, &stale, &totp_code_steps_away(&uri, -2));
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "error: the security code for operator {OPERATOR} is wrong or expired; nothing was submitted. Use the current code from the authenticator app"
+        )
+    );
+    assert_eq!(satker.state(&stale), "signed");
+}
+
+#[test]
+fn a_used_security_code_is_refused_the_second_time() {
+    let (_hub, satker, serials, uri) = provisioned();
+    let first = signed_spm(&satker, &serials, "00001/SPM/2026");
+    let second = signed_spm(&satker, &serials, "00002/SPM/2026");
+    // Both codes are taken in one step with at least 10 s of it left, so the earlier
+    // one stays inside the one-step drift allowance for the three submits.
+    let code = totp_code_steps_away(&uri, 0);
+    let earlier = totp_code_steps_away(&uri, -1);
+    submit_with(&satker, &first, &code);
+
+    let err = submit_refused(&satker, &second, &code);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "error: the security code for operator {OPERATOR} was already used; nothing was submitted. Wait for the next code in the authenticator app"
+        )
+    );
+    // A code from before the used one is as spent as the used one itself.
+    let err = submit_refused(&satker, &second, &earlier);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "error: the security code for operator {OPERATOR} is older than one already used; nothing was submitted. Wait for the next code in the authenticator app"
+        )
+    );
+    let status = satker.status(&second);
+    assert_eq!(str_of(&status, "state"), "signed", "{status}");
+    // Nothing was queued for it: the next sync delivers the first document only.
+    satker.sync();
+    assert_eq!(satker.state(&first), "delivered");
+    assert_eq!(satker.state(&second), "signed");
+}

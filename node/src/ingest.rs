@@ -478,3 +478,6 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
     t.put_item(bytes)?;
     Ok(Ok(()))
 }
+
+#[cfg(test)]
+mod tests;

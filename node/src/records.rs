@@ -106,6 +106,11 @@ pub struct OperatorRecord {
     /// TOTP secret (RFC 6238, SHA-1).
     #[serde(with = "serde_bytes")]
     pub totp_secret: Vec<u8>,
+    /// The TOTP time step of the last code accepted for a submission on this node. No
+    /// code of that step or an earlier one is accepted again (RFC 6238 §5.2); absent in
+    /// stores written before replay protection, which then accept any fresh code once.
+    #[serde(default)]
+    pub last_step: Option<u64>,
 }
 
 /// An item a peer refused.
@@ -117,4 +122,40 @@ pub struct RefusalRecord {
     pub at: Timestamp,
     /// The device whose item it was (hub side), as hex.
     pub device: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use storage::{Store, Table};
+
+    use super::*;
+
+    /// An operator as stores wrote it before replay protection.
+    #[derive(Serialize)]
+    struct OperatorBeforeReplayProtection {
+        username: String,
+        role: String,
+        #[serde(with = "serde_bytes")]
+        totp_secret: Vec<u8>,
+    }
+
+    #[test]
+    fn an_operator_stored_before_replay_protection_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let old = OperatorBeforeReplayProtection {
+            username: "operator01".into(),
+            role: "operator-satker".into(),
+            totp_secret: vec![7; 20],
+        };
+        store
+            .write(|t| {
+                t.put(Table::Operator, "operator01", &old);
+                Ok(())
+            })
+            .unwrap();
+        let rec: OperatorRecord = store.get(Table::Operator, "operator01").unwrap().unwrap();
+        assert_eq!(rec.totp_secret, old.totp_secret);
+        assert_eq!(rec.last_step, None);
+    }
 }

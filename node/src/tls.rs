@@ -138,8 +138,8 @@ fn pinned_client(
         .with_custom_certificate_verifier(verifier))
 }
 
-/// Client config: presents the node's certificate and accepts only the hub whose key is `hub_id`.
-pub fn client_config(key: &SecretKey, hub_id: NodeId) -> Result<quinn::ClientConfig> {
+/// The TLS half of [`client_config`].
+fn client_tls(key: &SecretKey, hub_id: NodeId) -> Result<rustls::ClientConfig> {
     let (cert, pkcs8) = self_signed_cert(key)?;
     let mut tls = pinned_client(hub_id)?
         .with_client_auth_cert(vec![cert], PrivateKeyDer::Pkcs8(pkcs8))
@@ -148,6 +148,12 @@ pub fn client_config(key: &SecretKey, hub_id: NodeId) -> Result<quinn::ClientCon
     tls.resumption = rustls::client::Resumption::disabled();
     tls.enable_early_data = false;
     tls.alpn_protocols = vec![ALPN.to_vec()];
+    Ok(tls)
+}
+
+/// Client config: presents the node's certificate and accepts only the hub whose key is `hub_id`.
+pub fn client_config(key: &SecretKey, hub_id: NodeId) -> Result<quinn::ClientConfig> {
+    let tls = client_tls(key, hub_id)?;
     let quic = QuicClientConfig::try_from(Arc::new(tls))
         .map_err(|e| NodeError::Tls(format!("client QUIC crypto: {e}")))?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
@@ -326,6 +332,9 @@ impl ClientCertVerifier for AdmittedClient {
         vec![SignatureScheme::ED25519]
     }
 }
+
+#[cfg(test)]
+mod refusals;
 
 #[cfg(test)]
 mod tests {

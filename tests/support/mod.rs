@@ -15,6 +15,7 @@ use std::{
     ops::Deref,
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
+    sync::Mutex,
     thread,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -724,15 +725,20 @@ impl Satker {
 
     /// `operator add` for operator01; returns the otpauth URI.
     pub fn add_operator(&self) -> String {
+        self.add_operator_named(OPERATOR)
+    }
+
+    /// `operator add` for an operator-satker called `username`; returns the otpauth URI.
+    pub fn add_operator_named(&self, username: &str) -> String {
         let v = self.ok(&[
             "operator",
             "add",
             "--username",
-            OPERATOR,
+            username,
             "--role",
             "operator-satker",
         ]);
-        assert_eq!(str_of(&v, "username"), OPERATOR);
+        assert_eq!(str_of(&v, "username"), username);
         let uri = str_of(&v, "otpauth_uri");
         assert!(
             uri.starts_with("otpauth://totp/"),
@@ -741,13 +747,18 @@ impl Satker {
         uri
     }
 
-    /// `submit DOC_IDS… --operator operator01 --totp CODE` with a valid current code;
+    /// `submit DOC_IDS… --operator operator01 --totp CODE` with a code not used before;
     /// returns the submission id, after checking `doc_ids`.
     pub fn submit(&self, doc_ids: &[&str], otpauth_uri: &str) -> String {
-        let code = totp_code(otpauth_uri);
+        self.submit_as(doc_ids, OPERATOR, otpauth_uri)
+    }
+
+    /// [`Satker::submit`] by `operator`, whose otpauth URI is `otpauth_uri`.
+    pub fn submit_as(&self, doc_ids: &[&str], operator: &str, otpauth_uri: &str) -> String {
+        let code = fresh_totp_code(otpauth_uri);
         let mut args: Vec<&str> = vec!["submit"];
         args.extend_from_slice(doc_ids);
-        args.extend_from_slice(&["--operator", OPERATOR, "--totp", &code]);
+        args.extend_from_slice(&["--operator", operator, "--totp", &code]);
         let v = self.ok(&args);
         let submission = id_of(&v, "submission_id");
         assert!(!submission.is_empty());
@@ -907,6 +918,67 @@ pub fn totp_code(uri: &str) -> String {
         thread::sleep(Duration::from_millis(200));
     }
     totp.generate_current().expect("clock")
+}
+
+/// The TOTP step each otpauth URI was last used for through [`fresh_totp_code`].
+static USED_STEPS: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+
+/// A code for `uri` of a later step than any this returned before, since a node accepts
+/// each code once. The current code if it is fresh and lasts a few more seconds, else
+/// the next step's, which the node accepts as one step of clock drift; if both are
+/// used, waits for the clock to move on. Codes a test typed by hand are not tracked.
+pub fn fresh_totp_code(uri: &str) -> String {
+    let totp = totp_rs::TOTP::from_url(uri)
+        .unwrap_or_else(|e| panic!("otpauth URI {uri} is not accepted: {e:?}"));
+    assert_eq!(totp.step, 30, "TOTP step must be 30 s");
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let (step, left) = (now / 30, 30 - now % 30);
+        let mut used = USED_STEPS.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = |s: u64| !matches!(used.get(uri), Some(last) if s <= *last);
+        let pick = if left >= 4 && fresh(step) {
+            Some(step)
+        } else if fresh(step + 1) {
+            Some(step + 1)
+        } else {
+            None
+        };
+        if let Some(s) = pick {
+            used.insert(uri.to_string(), s);
+            return totp.generate(s * 30);
+        }
+        drop(used);
+        assert!(
+            Instant::now() < deadline,
+            "no fresh TOTP code for {uri} within 45 s"
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The TOTP code of the step `steps` away from now (negative: the past), as an
+/// authenticator with a clock that far off would show it. Waits until at least 10 s of
+/// the current step remain, so the code keeps its distance from now while a command
+/// runs.
+pub fn totp_code_steps_away(uri: &str, steps: i64) -> String {
+    let totp = totp_rs::TOTP::from_url(uri)
+        .unwrap_or_else(|e| panic!("otpauth URI {uri} is not accepted: {e:?}"));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while totp.ttl().expect("clock") < 10 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(200));
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let then = now
+        .checked_add_signed(steps * 30)
+        .expect("a time after 1970");
+    totp.generate(then)
 }
 
 /// A six-digit code that is not valid now, nor one step before or after.

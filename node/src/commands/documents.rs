@@ -13,7 +13,10 @@ use sync_protocol::{
     Address, Item, SecretKey, SignedItem,
 };
 
-use super::{signers::totp_for, Output};
+use super::{
+    signers::{matching_step, totp_for},
+    Output,
+};
 use crate::{
     clock,
     compose::{self, SignerRef},
@@ -398,6 +401,20 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
     ))
 }
 
+/// The refusal of a code whose step is not newer than `last`, the step of the last code
+/// this operator submitted with on this node.
+fn code_used(operator: &str, step: u64, last: u64) -> NodeError {
+    if step == last {
+        NodeError::user(format!(
+            "the security code for operator {operator} was already used; nothing was submitted. Wait for the next code in the authenticator app"
+        ))
+    } else {
+        NodeError::user(format!(
+            "the security code for operator {operator} is older than one already used; nothing was submitted. Wait for the next code in the authenticator app"
+        ))
+    }
+}
+
 /// `espm submit`
 pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Result<Output> {
     node.require_writer("submit")?;
@@ -408,11 +425,19 @@ pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Re
         ))
     })?;
     let totp = totp_for(&op, &satker)?;
-    let code_ok = code.len() == 6 && totp.check_current(code).unwrap_or(false);
-    if !code_ok {
-        return Err(NodeError::user(format!(
+    let unix_secs = u64::try_from(clock::now().0 / 1000).unwrap_or(0);
+    let step = match code.len() {
+        6 => matching_step(&totp, code, unix_secs),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        NodeError::user(format!(
             "the security code for operator {operator} is wrong or expired; nothing was submitted. Use the current code from the authenticator app"
-        )));
+        ))
+    })?;
+    // Said before checking the documents, so a replayed code learns nothing about them.
+    if let Some(last) = op.last_step.filter(|last| step <= *last) {
+        return Err(code_used(operator, step, last));
     }
     let policy = Policy::default();
     let mut recs = Vec::new();
@@ -466,8 +491,22 @@ pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Re
     }
     let (submission, sealed) =
         compose::seal_submission(&node.key, &satker, operator, &recs, clock::now())?;
-    node.store
-        .write(|t| compose::queue(t, node.node_id(), &submission, &sealed, &mut recs))?;
+    let used = node.store.write(|t| {
+        // Checked again under the write lock: two submits with one code may run at
+        // once through a serving node's control socket, and only one may pass.
+        let mut current: OperatorRecord = t.get(Table::Operator, operator)?.unwrap_or(op);
+        if let Some(last) = current.last_step.filter(|last| step <= *last) {
+            return Ok(Some(last));
+        }
+        compose::queue(t, node.node_id(), &submission, &sealed, &mut recs)?;
+        current.last_step = Some(step);
+        t.put(Table::Operator, operator, &current);
+        Ok(None)
+    })?;
+    if let Some(last) = used {
+        return Err(code_used(operator, step, last));
+    }
+    // The used step is durable with the submission, so a crash cannot let it back in.
     node.store.flush()?;
     let ids: Vec<_> = submission
         .documents

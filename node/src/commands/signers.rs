@@ -167,6 +167,35 @@ pub fn totp_for(op: &OperatorRecord, satker: &str) -> Result<TOTP> {
     })
 }
 
+/// The time step (RFC 6238 counter) of `code` at `unix_secs`: the current step or, to
+/// bear with an authenticator whose clock is off, one of the `skew` steps on either side.
+/// `None` if the code belongs to none of them.
+pub fn matching_step(totp: &TOTP, code: &str, unix_secs: u64) -> Option<u64> {
+    let now = unix_secs / totp.step;
+    let skew = u64::from(totp.skew);
+    // The current step first: with one step of drift either side, a code could in
+    // principle match two steps, and the current one is the honest reading.
+    let mut steps = vec![now];
+    for d in 1..=skew {
+        steps.extend(now.checked_sub(d));
+        steps.extend(now.checked_add(d));
+    }
+    steps.into_iter().find(|s| {
+        s.checked_mul(totp.step)
+            .is_some_and(|t| same_code(&totp.generate(t), code))
+    })
+}
+
+/// Compares codes without stopping at the first wrong digit, so timing does not tell a
+/// guesser how many leading digits were right.
+fn same_code(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
 /// The URI as a QR code drawn with half blocks, two modules per character row, with
 /// the quiet zone scanners need. Colours are swapped because terminals draw glyphs
 /// light on dark: a dark module is left as background. An URI too long for a QR code
@@ -211,6 +240,7 @@ pub fn add_operator(node: &Node, username: &str, role: &str) -> Result<Output> {
         username: username.to_string(),
         role: role.to_string(),
         totp_secret: secret,
+        last_step: None,
     };
     let uri = totp_for(&rec, &satker)?.get_url();
     node.store.write(|t| {
@@ -230,6 +260,44 @@ pub fn add_operator(node: &Node, username: &str, role: &str) -> Result<Output> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn operator() -> OperatorRecord {
+        OperatorRecord {
+            username: "operator01".into(),
+            role: "operator-satker".into(),
+            totp_secret: b"12345678901234567890".to_vec(),
+            last_step: None,
+        }
+    }
+
+    #[test]
+    fn a_code_one_step_off_is_accepted_and_two_steps_off_is_not() {
+        let totp = totp_for(&operator(), "123456").unwrap();
+        // Mid-step, so the result cannot depend on rounding at a step boundary.
+        let now = 1_790_000_015;
+        let step = now / 30;
+        let code_of = |s: u64| totp.generate(s * 30);
+        assert_eq!(matching_step(&totp, &code_of(step), now), Some(step));
+        assert_eq!(
+            matching_step(&totp, &code_of(step - 1), now),
+            Some(step - 1)
+        );
+        assert_eq!(
+            matching_step(&totp, &code_of(step + 1), now),
+            Some(step + 1)
+        );
+        assert_eq!(matching_step(&totp, &code_of(step - 2), now), None);
+        assert_eq!(matching_step(&totp, &code_of(step + 2), now), None);
+        assert_eq!(matching_step(&totp, &code_of(step)[..5], now), None);
+        assert_eq!(matching_step(&totp, "", now), None);
+    }
+
+    #[test]
+    fn a_code_at_either_end_of_time_is_checked_without_overflow() {
+        let totp = totp_for(&operator(), "123456").unwrap();
+        assert_eq!(matching_step(&totp, &totp.generate(0), 0), Some(0));
+        assert_eq!(matching_step(&totp, "000000", u64::MAX), None);
+    }
 
     #[test]
     fn the_otpauth_uri_is_drawn_as_a_square_qr_code() {
