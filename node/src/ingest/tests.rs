@@ -1,27 +1,34 @@
 //! The hub's checks on what devices push, through the replica a hub session drives.
+//!
+//! This module holds the fixture; the submodules hold the tests, one per kind of
+//! sender the hub must not trust with more than its role allows.
 
-use std::{collections::BTreeMap, sync::Arc};
+mod auditor;
+mod rogue_satker;
+
+use std::sync::Arc;
 
 use sync_protocol::{
     certificate::{CertRequest, Jabatan, Subject},
-    document::DocKind,
-    message::FrameItem,
+    message::{FrameItem, Refusal},
     session::Replica,
-    signature::DocSignature,
-    SecretKey,
+    PublicKey, SecretKey,
 };
 
 use super::*;
 use crate::{
-    compose,
+    cli::{Command, EnrollArgs},
+    commands::{self, Output, Secrets},
     config::HubConfig,
     records::RefusalRecord,
     replica::{NodeReplica, Peer},
 };
 
+/// The satker the devices under test are enrolled for.
 const SATKER: &str = "123456";
 
-const AUDITOR_REFUSAL: &str = "auditor devices are read-only; the hub stores nothing they send";
+/// A satker the devices under test have no business with.
+const OTHER_SATKER: &str = "654321";
 
 fn hub(dir: &std::path::Path) -> Arc<Node> {
     let config = NodeConfig::Hub(HubConfig {
@@ -36,122 +43,141 @@ fn hub(dir: &std::path::Path) -> Arc<Node> {
     Arc::new(Node::create(dir, config).unwrap())
 }
 
-/// What an auditor device could craft with its own key: a certificate request for a
-/// signing key of its own, a document snapshot and a signature over it, all for the
-/// satker it is allowed to read.
-fn crafted_by(auditor: &SecretKey) -> Vec<SignedItem> {
-    let now = clock::now();
-    let request = CertRequest {
-        subject: Subject {
-            name: "Siti Rahma".into(),
-            nik: "3171234567890123".into(),
-            nip: "198001012005012001".into(),
-            email: "siti@kemenkeu.go.id".into(),
-            jabatan: Jabatan::Ppspm,
-            unit: SATKER.into(),
-            instansi: "Kementerian Keuangan".into(),
-        },
-        satker: SATKER.into(),
-        device: auditor.public(),
-        key: auditor.public(),
-        requested_at: now,
-    };
-    let fields = BTreeMap::from([
-        ("nomor".to_string(), "00001/SPM/2026".to_string()),
-        ("nilai".to_string(), "99000000".to_string()),
-    ]);
-    let snapshot = compose::seal_snapshot(
-        auditor,
-        "spm-0123456789ab",
-        DocKind::Spm,
-        SATKER,
-        fields,
-        Vec::new(),
-        now,
-    );
-    let signature = DocSignature {
-        doc_id: "spm-0123456789ab".into(),
-        snapshot: snapshot.address,
-        serial: "019-000001".into(),
-        jabatan: Jabatan::Ppspm,
-        signer_name: "Siti Rahma".into(),
-        signed_at: now,
-        place: SATKER.into(),
-    };
-    vec![
-        SignedItem::seal(Item::CertRequest(request), auditor),
-        snapshot,
-        SignedItem::seal(Item::Signature(signature), auditor),
-    ]
+/// Runs a command on the hub as the CSO would at the hub's terminal.
+fn run(hub: &Arc<Node>, cmd: Command) -> Output {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(commands::execute(
+            hub.clone(),
+            cmd,
+            &Secrets::default(),
+            false,
+        ))
+        .unwrap()
 }
 
-#[test]
-fn the_hub_refuses_everything_an_auditor_pushes_and_stores_none_of_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let hub = hub(dir.path());
-    let auditor = SecretKey::generate();
-    let role = DeviceRole::Auditor {
-        scope: vec![SATKER.into()],
-    };
-    let mut replica = NodeReplica::new(
-        hub.clone(),
-        Peer::Device {
-            id: auditor.public(),
-            role,
-        },
+/// A fresh device key, enrolled for `satker` as `espm enroll` does it.
+fn enroll(hub: &Arc<Node>, satker: &str) -> SecretKey {
+    let device = SecretKey::generate();
+    run(
+        hub,
+        Command::Enroll(EnrollArgs {
+            node_id: device.public().to_hex(),
+            satker: Some(satker.into()),
+            auditor: false,
+            scope: Vec::new(),
+        }),
     );
-    let stream = StreamId::Origin(auditor.public());
-    // The session declines an auditor's stream in its first answer ...
-    assert_eq!(replica.accepts(&stream).unwrap(), None);
+    device
+}
 
-    // ... and should items arrive anyway, each is refused on its own, naming why.
-    let crafted = crafted_by(&auditor);
-    let frame: Vec<FrameItem> = crafted
+/// Someone a satker would register as a signer, with every field well formed.
+fn subject(jabatan: Jabatan, satker: &str) -> Subject {
+    Subject {
+        name: "Siti Rahma".into(),
+        nik: "3171234567890123".into(),
+        nip: "198001012005012001".into(),
+        email: "siti@kemenkeu.go.id".into(),
+        jabatan,
+        unit: satker.into(),
+        instansi: "Kementerian Keuangan".into(),
+    }
+}
+
+/// A certificate request as `espm signer request` makes it on `device`: the new signing
+/// key asks for itself, for the satker the device serves.
+fn cert_request(device: PublicKey, key: &SecretKey, jabatan: Jabatan, satker: &str) -> CertRequest {
+    CertRequest {
+        subject: subject(jabatan, satker),
+        satker: satker.into(),
+        device,
+        key: key.public(),
+        requested_at: clock::now(),
+    }
+}
+
+/// Pushes `items` from `device` as one frame of its own stream, the way a hub session
+/// does, with the role the hub's enrollment record gives the device.
+fn push(hub: &Arc<Node>, device: &SecretKey, items: &[&SignedItem]) -> Vec<Refusal> {
+    let id = device.public();
+    let role = crate::serve::device(hub, &id)
+        .expect("only enrolled devices get a session")
+        .role;
+    let mut replica = NodeReplica::new(hub.clone(), Peer::Device { id, role });
+    let stream = StreamId::Origin(id);
+    let after = replica
+        .accepts(&stream)
+        .unwrap()
+        .expect("the hub takes a satker device's own stream");
+    let frame: Vec<FrameItem> = items
         .iter()
-        .zip(1..)
+        .zip(after + 1..)
         .map(|(item, seq)| FrameItem {
             seq,
             bytes: item.bytes.clone(),
         })
         .collect();
-    let refusals = replica.receive(&stream, &frame, 3).unwrap();
-    assert_eq!(refusals.len(), crafted.len(), "{refusals:?}");
-    for (refusal, (item, seq)) in refusals.iter().zip(crafted.iter().zip(1..)) {
-        assert_eq!(refusal.seq, seq);
-        assert_eq!(refusal.address, item.address);
-        assert_eq!(refusal.reason, AUDITOR_REFUSAL);
-        assert_eq!(hub.store.item(&item.address).unwrap(), None);
-        let logged: RefusalRecord = hub
-            .store
-            .get(Table::Refusal, &item.address.to_hex())
-            .unwrap()
-            .unwrap();
-        assert_eq!(logged.reason, AUDITOR_REFUSAL);
-        assert_eq!(logged.device, Some(auditor.public().to_hex()));
-    }
-    assert_eq!(hub.store.hub_log_len().unwrap(), 0);
-    assert_eq!(hub.store.head(&StreamId::Scope(SATKER.into())).unwrap(), 0);
-    let requests = hub.store.list::<RequestRecord>(Table::Request, "").unwrap();
-    assert!(requests.is_empty(), "{requests:?}");
-    let docs = hub.store.list::<DocRecord>(Table::Doc, "").unwrap();
-    assert!(docs.is_empty(), "{docs:?}");
+    replica
+        .receive(&stream, &frame, after + items.len() as u64)
+        .unwrap()
 }
 
-#[test]
-fn the_request_an_auditor_crafted_would_pass_from_a_satker_device() {
-    // The control for the test above: the refusal is the auditor's role, not a flaw in
-    // the crafted item.
-    let dir = tempfile::tempdir().unwrap();
-    let hub = hub(dir.path());
-    let device = SecretKey::generate();
-    let request = crafted_by(&device).remove(0);
-    let role = DeviceRole::Satker {
-        satker: SATKER.into(),
-    };
-    let verdict = hub
+/// Everything a stored item could have added to on the hub.
+#[derive(Debug, PartialEq)]
+struct Holdings {
+    items: usize,
+    hub_log: u64,
+    heads: Vec<(StreamId, u64)>,
+    requests: Vec<(String, RequestRecord)>,
+    docs: Vec<(String, DocRecord)>,
+    certs: Vec<(String, CertRecord)>,
+    devices: Vec<(String, DeviceRecord)>,
+}
+
+impl Holdings {
+    fn of(hub: &Node) -> Holdings {
+        let store = &hub.store;
+        let mut streams = vec![StreamId::Trust];
+        for satker in [SATKER, OTHER_SATKER] {
+            streams.push(StreamId::Scope(satker.into()));
+            streams.push(StreamId::Notices(satker.into()));
+        }
+        Holdings {
+            items: store.items().count(),
+            hub_log: store.hub_log_len().unwrap(),
+            heads: streams
+                .into_iter()
+                .map(|s| {
+                    let head = store.head(&s).unwrap();
+                    (s, head)
+                })
+                .collect(),
+            requests: store.list(Table::Request, "").unwrap(),
+            docs: store.list(Table::Doc, "").unwrap(),
+            certs: store.list(Table::Cert, "").unwrap(),
+            devices: store.list(Table::Device, "").unwrap(),
+        }
+    }
+}
+
+/// Pushes `item` alone from `device` and checks that the hub refused it for exactly
+/// `reason`, logged the refusal against that device, and kept nothing of it: no item,
+/// no stream entry, no request, no document, no certificate, no hub log entry.
+fn assert_refused(hub: &Arc<Node>, device: &SecretKey, item: &SignedItem, reason: &str) {
+    let before = Holdings::of(hub);
+    let refusals = push(hub, device, &[item]);
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert_eq!(refusals[0].address, item.address);
+    assert_eq!(refusals[0].reason, reason);
+    assert_eq!(hub.store.item(&item.address).unwrap(), None);
+    let logged: RefusalRecord = hub
         .store
-        .write(|t| hub_receive(&hub, t, device.public(), &role, &request.bytes))
-        .unwrap();
-    assert_eq!(verdict, Ok(()));
-    assert!(hub.store.item(&request.address).unwrap().is_some());
+        .get(Table::Refusal, &item.address.to_hex())
+        .unwrap()
+        .expect("the hub logs every refusal");
+    assert_eq!(logged.reason, reason);
+    assert_eq!(logged.device, Some(device.public().to_hex()));
+    assert_eq!(Holdings::of(hub), before);
 }
