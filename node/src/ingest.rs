@@ -230,6 +230,14 @@ pub fn hub_receive(
                             "signature was not made with the key of certificate {}",
                             s.serial
                         ))
+                    } else if &cert.satker != satker {
+                        // A certificate binds its holder to one satker; the delivery
+                        // check would never count this signature, so it has no place in
+                        // this satker's stream either.
+                        Err(format!(
+                            "certificate {} is for satker {}; this device is enrolled for satker {satker}",
+                            s.serial, cert.satker
+                        ))
                     } else if cert.subject.jabatan != s.jabatan {
                         Err(format!(
                             "certificate {} is for {}, not {}",

@@ -47,15 +47,16 @@ struct Doc {
 }
 
 /// A hub with a rogue device of satker A, an honest colleague device of the same
-/// satker, and a device of satker B; a PPSPM of satker A certified through the real
-/// request-and-approve path; and an SPM of each satker whose snapshot the hub already
-/// holds.
+/// satker, and a device of satker B; a PPSPM certified for each satker through the
+/// real request-and-approve path; and an SPM of each satker whose snapshot the hub
+/// already holds.
 struct World {
     _dir: tempfile::TempDir,
     hub: Arc<Node>,
     rogue: SecretKey,
     colleague: SecretKey,
     ppspm: Signer,
+    other_ppspm: Signer,
     spm: Doc,
     other_spm: Doc,
 }
@@ -68,6 +69,7 @@ impl World {
         let colleague = enroll(&hub, SATKER);
         let other = enroll(&hub, OTHER_SATKER);
         let ppspm = certify(&hub, &rogue, SATKER);
+        let other_ppspm = certify(&hub, &other, OTHER_SATKER);
         let spm = snapshot(&rogue, SATKER);
         let other_spm = snapshot(&other, OTHER_SATKER);
         assert_stored(&hub, &rogue, &spm.snapshot);
@@ -78,6 +80,7 @@ impl World {
             rogue,
             colleague,
             ppspm,
+            other_ppspm,
             spm,
             other_spm,
         }
@@ -513,6 +516,29 @@ fn a_signature_naming_another_document_than_the_snapshot_it_covers_is_refused() 
         &w.rogue,
         &sealed,
         "signature does not match its document",
+    );
+}
+
+#[test]
+fn a_signature_under_another_satkers_certificate_is_refused_naming_both() {
+    // A certificate binds a person to one satker. Even with that person's key in hand,
+    // the rogue may not have satker B's PPSPM sign satker A's SPM.
+    let w = World::new();
+    let sealed = signature(
+        &w.other_ppspm.key,
+        &w.other_ppspm.serial,
+        Jabatan::Ppspm,
+        &w.spm.rec.doc_id,
+        w.spm.snapshot.address,
+    );
+    assert_refused(
+        &w.hub,
+        &w.rogue,
+        &sealed,
+        &format!(
+            "certificate {} is for satker {OTHER_SATKER}; this device is enrolled for satker {SATKER}",
+            w.other_ppspm.serial
+        ),
     );
 }
 
