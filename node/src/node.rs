@@ -213,3 +213,49 @@ impl Node {
         })
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::config::HubConfig;
+
+    /// The permission bits of `path` in octal, as `ls -l` and `chmod` speak of them.
+    fn mode(path: &Path) -> String {
+        format!(
+            "{:o}",
+            fs::metadata(path).unwrap().permissions().mode() & 0o777
+        )
+    }
+
+    #[test]
+    fn a_new_hubs_keys_are_owner_only_files_in_an_owner_only_data_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("espm");
+        // Made beforehand and readable by everyone, as `mkdir` leaves it under the
+        // usual umask: creating the node must close it, not rely on how it was made.
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let config = NodeConfig::Hub(HubConfig {
+            kppn: "019".into(),
+            name: "KPPN Kotabumi".into(),
+            tz: "Asia/Jakarta".into(),
+            listen: "127.0.0.1:0".into(),
+            open_minute: 480,
+            close_minute: 900,
+            after_hours_quota: 0,
+        });
+        let node = Node::create(&dir, config).unwrap();
+        assert_eq!(mode(&dir), "700");
+        assert_eq!(mode(&dir.join("node.key")), "600");
+        assert_eq!(mode(&dir.join("authority.key")), "600");
+        // These are the files the node's identity is read back from, so their modes are
+        // what protects it.
+        let (id, authority) = (node.node_id(), node.authority_key().unwrap());
+        drop(node);
+        let reopened = Node::open(&dir).unwrap();
+        assert_eq!(reopened.node_id(), id);
+        assert_eq!(reopened.authority_key().unwrap(), authority);
+    }
+}

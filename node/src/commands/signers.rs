@@ -311,4 +311,60 @@ mod tests {
         assert!(lines.len() * 2 >= width && lines.len() * 2 <= width + 2);
         assert!(qr.contains('\u{2588}') || qr.contains('\u{2580}'));
     }
+
+    #[test]
+    fn a_signer_key_reaches_the_disk_only_sealed() {
+        // The sealing itself is tested in storage; this is about everything else the
+        // request path writes into the data directory, old log segments included.
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::config::NodeConfig::Satker {
+            satker: "123456".into(),
+            hub: "127.0.0.1:4433".into(),
+            hub_id: SecretKey::generate().public(),
+        };
+        let node = Node::create(dir.path(), config).unwrap();
+        let passphrase = "kata sandi rahasia";
+        let args = RequestArgs {
+            name: "Siti Rahma".into(),
+            nip: "198001012005012001".into(),
+            nik: "3171234567890123".into(),
+            jabatan: "ppspm".into(),
+            email: "siti@kemenkeu.go.id".into(),
+            unit: None,
+            instansi: String::new(),
+        };
+        let out = request(&node, passphrase, args).unwrap();
+        let request_id = out.json["request_id"].as_str().unwrap();
+        let sealed: SealedKey = node.store.get(Table::Key, request_id).unwrap().unwrap();
+        let key = SecretKey::from_bytes(&sealed.open(passphrase).unwrap());
+        let public = key.public();
+        // Closed, so nothing the store still had to write is missing from the scan.
+        drop(node);
+
+        let mut on_disk = Vec::new();
+        let mut dirs = vec![dir.path().to_path_buf()];
+        while let Some(d) = dirs.pop() {
+            for entry in std::fs::read_dir(d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    on_disk.push((path.clone(), std::fs::read(&path).unwrap()));
+                }
+            }
+        }
+        let holds = |needle: &[u8]| {
+            on_disk
+                .iter()
+                .filter(|(_, bytes)| bytes.windows(needle.len()).any(|w| w == needle))
+                .map(|(path, _)| path.display().to_string())
+                .collect::<Vec<_>>()
+        };
+        // The request item carries the public key in the clear, so finding it shows the
+        // scan reads what the store wrote.
+        assert!(!holds(&public.0).is_empty());
+        let secret = key.to_bytes();
+        assert_eq!(holds(&secret), Vec::<String>::new());
+        assert_eq!(holds(hex::encode(secret).as_bytes()), Vec::<String>::new());
+    }
 }
