@@ -78,6 +78,25 @@ fn revoking_needs_a_known_target_and_a_reason() {
 }
 
 #[test]
+fn only_the_kppn_registration_authority_enrolls_certifies_and_revokes() {
+    let hub = start_hub();
+    let satker = satker(&hub);
+    for args in [
+        vec!["certs", "requests"],
+        vec!["certs", "approve", "1"],
+        vec!["certs", "revoke", "019-000001", "--reason", "moved"],
+        vec!["enroll", &satker.node_id, "--satker", "123456"],
+    ] {
+        let err = satker.fail(&args);
+        assert!(
+            err_names(&err, "runs on the KPPN hub; this node is a satker"),
+            "{}: {err}",
+            args.join(" ")
+        );
+    }
+}
+
+#[test]
 fn a_revoked_certificate_cannot_sign_anything_new_once_the_device_has_seen_it() {
     let (hub, satker, serials, uri) = provisioned();
     let before = signed_and_submitted(&satker, &serials, &uri, "00001/SPM/2026");
