@@ -86,6 +86,11 @@ fn u64_of(bytes: Option<sled::IVec>, what: &str) -> Result<u64, StoreError> {
     }
 }
 
+/// sled's page cache. Its default (1 GiB) is sized for a database server; a satker
+/// laptop runs this beside everything else, and the working set of a sync is the tail
+/// of a few streams, so a small cache costs little speed.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// How often, and how long apart, opening retries a store that looks locked.
 const LOCK_RETRIES: u32 = 20;
 const LOCK_RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(25);
@@ -112,6 +117,7 @@ impl Store {
         let path = dir.join("store");
         let db = sled::Config::new()
             .path(&path)
+            .cache_capacity(CACHE_BYTES)
             .open()
             .map_err(|e| match e {
                 sled::Error::Io(ref io)
