@@ -125,23 +125,50 @@ pub(crate) async fn serve_connection(node: Arc<Node>, conn: quinn::Connection) -
                 }
                 streams.spawn(serve_stream(node.clone(), peer, dev.role.clone(), send, recv));
             }
-            Some(done) = streams.join_next() => finished(done)?,
+            Some(done) = streams.join_next() => finished(&conn, done)?,
         }
     }
     while let Some(done) = streams.join_next().await {
-        finished(done)?;
+        finished(&conn, done)?;
     }
     Ok(())
 }
 
-/// The first stream that fails ends the connection with its error.
-fn finished(done: std::result::Result<Result<()>, tokio::task::JoinError>) -> Result<()> {
-    match done {
+/// The application close code of a connection the hub ends because a stream failed.
+const STREAM_FAILED: u32 = 2;
+
+/// Longest close reason sent: it must fit in one packet with room to spare.
+const MAX_CLOSE_REASON: usize = 512;
+
+/// The first stream that fails ends the connection with its error. The reason goes in
+/// the connection close itself: an Abort written to the stream just before is often
+/// lost when the connection goes, and the device deserves to know why.
+fn finished(
+    conn: &quinn::Connection,
+    done: std::result::Result<Result<()>, tokio::task::JoinError>,
+) -> Result<()> {
+    let result = match done {
         Ok(result) => result,
         Err(e) => Err(NodeError::Transport(format!(
             "a stream of this connection stopped unexpectedly: {e}"
         ))),
+    };
+    if let Err(e) = &result {
+        conn.close(
+            STREAM_FAILED.into(),
+            close_reason(&e.to_string()).as_bytes(),
+        );
     }
+    result
+}
+
+/// `reason` cut to [`MAX_CLOSE_REASON`] bytes on a character boundary.
+fn close_reason(reason: &str) -> &str {
+    let mut end = reason.len().min(MAX_CLOSE_REASON);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
 }
 
 /// One stream a device opened: a reconciliation session or a draft sync.
@@ -236,5 +263,23 @@ async fn client_loop(node: Arc<Node>) -> Result<()> {
                 tokio::time::sleep(Duration::from_secs(wait)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_close_reason_is_cut_on_a_character_boundary() {
+        assert_eq!(close_reason("frame refused"), "frame refused");
+        // "é" is two bytes; 300 of them straddle the limit mid-character.
+        let long = "é".repeat(300);
+        let cut = close_reason(&long);
+        assert!(cut.len() <= MAX_CLOSE_REASON);
+        assert_eq!(cut.len(), MAX_CLOSE_REASON);
+        assert!(cut.chars().all(|c| c == 'é'));
+        let odd = format!("x{long}");
+        assert_eq!(close_reason(&odd).len(), MAX_CLOSE_REASON - 1);
     }
 }
