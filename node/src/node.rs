@@ -97,7 +97,15 @@ impl Node {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+            // Not fatal: some filesystems (a FAT stick, say) have no modes. The key files
+            // are owner-only anyway; say so, so the operator can move the directory.
+            if let Err(e) = fs::set_permissions(dir, fs::Permissions::from_mode(0o700)) {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    error = %e,
+                    "could not make the data directory readable only by its owner"
+                );
+            }
         }
         let key = SecretKey::generate();
         write_key_file(&dir.join("node.key"), &key)?;
