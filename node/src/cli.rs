@@ -79,16 +79,17 @@ pub enum Command {
     Verify,
     /// Walk one SPM through its whole journey on loopback.
     Demo,
-    /// Measure a sync scenario on loopback: ingest, fanin, incremental, pull, limits.
+    /// Measure a sync scenario on loopback: ingest, fanin, incremental, pull, limits, outage.
     Bench(BenchArgs),
 }
 
 /// `espm bench`
 #[derive(Args, Debug, Clone, Serialize, Deserialize)]
 pub struct BenchArgs {
-    /// ingest, fanin, incremental, pull or limits.
+    /// ingest, fanin, incremental, pull, limits or outage.
     pub scenario: String,
-    /// Documents (for incremental: already synced before the 10 new ones).
+    /// Documents (for incremental: already synced before the 10 new ones; for outage:
+    /// besides the two that carry attachments).
     #[arg(long, default_value_t = 10_000)]
     pub docs: usize,
     /// Satker nodes (fanin).

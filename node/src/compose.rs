@@ -1,13 +1,15 @@
-//! The signed items of a document's journey as a satker device makes them: the snapshot
-//! that freezes a draft, a signer's signature over it, and the submission that queues
-//! signed documents for the KPPN. `espm draft new`, `sign` and `submit` build them here,
-//! and so does the benchmark's document generator, so generated documents are exactly
-//! what people make.
+//! The signed items of a document's journey as a satker device makes them: the stored
+//! attachment, the snapshot that freezes a draft, a signer's signature over it, and the
+//! submission that queues signed documents for the KPPN. `espm draft new`, `attach`,
+//! `sign` and `submit` build them here, and so does the benchmark's document generator,
+//! so generated documents are exactly what people make.
 
 use std::collections::BTreeMap;
 
+use sha2::{Digest, Sha256};
 use storage::{StoreError, StreamEntry, Table, Txn};
 use sync_protocol::{
+    attachment::{chunk_addresses, chunks},
     certificate::Jabatan,
     document::{AttachmentRef, DocKind, DocumentSnapshot},
     signature::DocSignature,
@@ -62,6 +64,35 @@ pub fn draft_record(doc_id: &str, kind: DocKind, satker: &str, at: Timestamp) ->
         submission: None,
         delivered_at: None,
     }
+}
+
+/// The reference to a file of `bytes` called `name`, its chunk list included, as a
+/// snapshot carries it.
+pub fn attachment(name: &str, bytes: &[u8]) -> AttachmentRef {
+    AttachmentRef {
+        name: name.to_string(),
+        sha256: hex::encode(Sha256::digest(bytes)),
+        size: bytes.len() as u64,
+        chunks: chunk_addresses(bytes),
+    }
+}
+
+/// The key of the chunk manifest of the file with SHA-256 `sha`.
+pub fn manifest_key(sha: &str) -> String {
+    format!("manifest-{sha}")
+}
+
+/// Stores the file `att` refers to as its chunks, the unit that travels and resumes,
+/// and a manifest that keeps their order for the snapshot signed later.
+pub fn store_attachment(t: &mut Txn<'_>, att: &AttachmentRef, bytes: &[u8]) {
+    for (addr, chunk) in att.chunks.iter().zip(chunks(bytes)) {
+        t.put(
+            Table::Blob,
+            &addr.to_hex(),
+            &serde_bytes::ByteBuf::from(chunk.to_vec()),
+        );
+    }
+    t.put(Table::Blob, &manifest_key(&att.sha256), &att.chunks);
 }
 
 /// Freezes a draft's fields and attachments (with their chunk lists) into a snapshot

@@ -31,6 +31,12 @@ fn hub_acked_key(stream: &StreamId) -> String {
     format!("hub-acked/{}", hex::encode(stream.key()))
 }
 
+/// How far the hub last acknowledged a device's `stream`, as the device remembers it: the
+/// position its next session starts sending from.
+pub(crate) fn hub_acked(node: &Node, stream: &StreamId) -> Result<Option<u64>, StoreError> {
+    node.store.get::<u64>(Table::Meta, &hub_acked_key(stream))
+}
+
 /// Who is at the other end of a session.
 pub enum Peer {
     /// On the hub: an enrolled device.
@@ -304,11 +310,7 @@ impl Replica for NodeReplica {
 
     fn peer_holds(&self, stream: &StreamId) -> Result<Option<u64>, ProtocolError> {
         match self.peer {
-            Peer::Hub => self
-                .node
-                .store
-                .get::<u64>(Table::Meta, &hub_acked_key(stream))
-                .map_err(local),
+            Peer::Hub => hub_acked(&self.node, stream).map_err(local),
             // The hub learns a device's position from its Hello each time.
             Peer::Device { .. } => Ok(None),
         }

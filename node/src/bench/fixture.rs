@@ -1,6 +1,7 @@
 //! The benchmark's world: an in-process hub answering real QUIC on 127.0.0.1, satker
-//! nodes enrolled with it, a certified PPSPM, and signed, queued SPM generated straight
-//! into a satker's store through the same code `sign` and `submit` use.
+//! nodes enrolled with it, a certified PPSPM, and signed, queued SPM (with an attached
+//! file if asked) generated straight into a satker's store through the same code
+//! `attach`, `sign` and `submit` use.
 
 use std::{
     collections::BTreeMap,
@@ -12,8 +13,10 @@ use std::{
 
 use storage::{SealedKey, Table};
 use sync_protocol::{
-    certificate::Jabatan, document::DocKind, submission::MAX_SPM_PER_SUBMISSION, NodeId, SecretKey,
-    SignedItem,
+    certificate::Jabatan,
+    document::{AttachmentRef, DocKind},
+    submission::MAX_SPM_PER_SUBMISSION,
+    NodeId, SecretKey, SignedItem,
 };
 use zeroize::Zeroizing;
 
@@ -317,7 +320,13 @@ struct Signed {
     signature: SignedItem,
 }
 
-fn sign_new_doc(node: &Node, satker: &str, signer: &Signer, n: usize) -> Signed {
+fn sign_new_doc(
+    node: &Node,
+    satker: &str,
+    signer: &Signer,
+    n: usize,
+    attachments: Vec<AttachmentRef>,
+) -> Signed {
     let doc_id = compose::new_doc_id(DocKind::Spm);
     let now = clock::now();
     let mut fields = BTreeMap::new();
@@ -335,7 +344,7 @@ fn sign_new_doc(node: &Node, satker: &str, signer: &Signer, n: usize) -> Signed 
         DocKind::Spm,
         satker,
         fields,
-        Vec::new(),
+        attachments,
         now,
     );
     let signature = compose::sign(
@@ -362,7 +371,7 @@ pub(super) fn generate(node: &Node, signer: &Signer, count: usize) -> Result<()>
     while made < count {
         let batch = GENERATE_BATCH.min(count - made);
         let docs: Vec<Signed> = (made..made + batch)
-            .map(|n| sign_new_doc(node, &satker, signer, n))
+            .map(|n| sign_new_doc(node, &satker, signer, n, Vec::new()))
             .collect();
         made += batch;
         let mut groups = Vec::new();
@@ -385,6 +394,32 @@ pub(super) fn generate(node: &Node, signer: &Signer, count: usize) -> Result<()>
     }
     node.store.flush()?;
     Ok(())
+}
+
+/// Generates one signed SPM, number `n`, carrying the file `bytes` named `name`, and
+/// queues it in a submission of its own: the file is stored as `attach` stores it and
+/// the snapshot carries its chunk list as `sign` makes it. Returns that reference.
+pub(super) fn generate_with_attachment(
+    node: &Node,
+    signer: &Signer,
+    n: usize,
+    name: &str,
+    bytes: &[u8],
+) -> Result<AttachmentRef> {
+    let satker = node.require_satker("bench")?.to_string();
+    let att = compose::attachment(name, bytes);
+    let doc = sign_new_doc(node, &satker, signer, n, vec![att.clone()]);
+    let mut recs = vec![doc.rec];
+    let (submission, sealed) =
+        compose::seal_submission(&node.key, &satker, "operator01", &recs, clock::now())?;
+    node.store.write(|t| {
+        compose::store_attachment(t, &att, bytes);
+        t.put_item(&doc.snapshot.bytes)?;
+        t.put_item(&doc.signature.bytes)?;
+        compose::queue(t, node.node_id(), &submission, &sealed, &mut recs)
+    })?;
+    node.store.flush()?;
+    Ok(att)
 }
 
 /// A hub and one satker whose PPSPM is certified, in `root`.

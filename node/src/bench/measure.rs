@@ -161,6 +161,18 @@ fn stream_payload(
     Ok((items, bytes))
 }
 
+/// Items and envelope bytes of `client`'s own stream in `after+1..=through`.
+pub(super) fn origin_payload(client: &Node, after: u64, through: u64) -> Result<(u64, u64)> {
+    let stream = StreamId::Origin(client.node_id());
+    stream_payload(client, &stream, after, through, None)
+}
+
+/// Where the hub holds `client`'s own stream, and how far the stream goes.
+pub(super) fn origin_progress(hub: &Node, client: &Node) -> Result<(u64, u64)> {
+    let stream = StreamId::Origin(client.node_id());
+    Ok((hub.store.position(&stream)?, client.store.head(&stream)?))
+}
+
 /// The items (and their envelope bytes) that crossed between `client` and the hub
 /// between two marks, in both directions.
 pub(super) fn payload(
@@ -197,8 +209,7 @@ pub(super) fn payload(
 /// Fails unless the hub holds all of `client`'s stream: a benchmark that lost items
 /// must not report a rate.
 pub(super) fn check_delivered(hub: &Node, client: &Node) -> Result<()> {
-    let stream = StreamId::Origin(client.node_id());
-    let (held, head) = (hub.store.position(&stream)?, client.store.head(&stream)?);
+    let (held, head) = origin_progress(hub, client)?;
     if held != head {
         return Err(NodeError::user(format!(
             "bench: the hub holds {held} of the satker's {head} items after the sync"

@@ -6,8 +6,9 @@
 //!
 //! Scenarios: `ingest`, `fanin` and `pull` measure throughput ([`throughput`]),
 //! `incremental` measures the cost of a small sync on top of a large history, round
-//! trips included ([`incremental`]), and `limits` has hostile devices break the hub's
-//! limits while a good satker syncs ([`limits`]).
+//! trips included ([`incremental`]), `limits` has hostile devices break the hub's
+//! limits while a good satker syncs ([`limits`]), and `outage` measures what a satker
+//! sends again when its link fails or its sync is killed mid-attachment ([`outage`]).
 
 mod fixture;
 mod hostile;
@@ -15,6 +16,7 @@ mod idle;
 mod incremental;
 mod limits;
 mod measure;
+mod outage;
 mod rss;
 mod throughput;
 mod violation;
@@ -40,14 +42,14 @@ pub const DOC_TEXT_BYTES: usize = 10_000;
 pub const INCREMENTAL_NEW_DOCS: usize = 10;
 
 /// The scenarios, in the order the CLI lists them.
-pub const SCENARIOS: [&str; 5] = ["ingest", "fanin", "incremental", "pull", "limits"];
+pub const SCENARIOS: [&str; 6] = ["ingest", "fanin", "incremental", "pull", "limits", "outage"];
 
 /// Runs one benchmark scenario and reports what it measured.
 pub async fn run(args: &BenchArgs) -> Result<Output> {
     let (scenario, docs, satkers) = (args.scenario.as_str(), args.docs, args.satkers);
     if !SCENARIOS.contains(&scenario) {
         return Err(NodeError::user(format!(
-            "unknown scenario '{scenario}'; choose ingest, fanin, incremental, pull or limits"
+            "unknown scenario '{scenario}'; choose ingest, fanin, incremental, pull, limits or outage"
         )));
     }
     if docs == 0 {
@@ -66,6 +68,7 @@ pub async fn run(args: &BenchArgs) -> Result<Output> {
         "ingest" => throughput::ingest(docs).await,
         "fanin" => throughput::fanin(docs, satkers).await,
         "pull" => throughput::pull(docs).await,
+        "outage" => outage::run(docs, &outage::Setup::issue()).await,
         _ => limits::run(docs, args.wait_idle).await,
     }
 }

@@ -151,6 +151,61 @@ async fn hostile_devices_are_stopped_while_the_good_satker_delivers() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn outages_and_a_killed_sync_resend_nothing_the_hub_already_holds() {
+    // The path would take minutes; a fast one with the same shape of trouble
+    // checks the accounting.
+    let setup = outage::Setup {
+        link: crate::impair::Impairment {
+            delay: std::time::Duration::from_millis(20),
+            jitter: std::time::Duration::from_millis(5),
+            loss: 0.01,
+            rate_bits_per_sec: Some(8_000_000),
+            queue_bytes: 256 * 1024,
+        },
+        outage: std::time::Duration::from_secs(1),
+        attachment_bytes: 1024 * 1024,
+        seed: 7,
+    };
+    let out = outage::run(5, &setup).await.unwrap();
+    println!("{}\n{}", out.text, out.json);
+    check_keys(&out);
+    let j = &out.json;
+    assert_eq!(j["scenario"], "outage");
+    assert_eq!(j["docs"], 5);
+    assert_eq!(j["round_trips_method"], "flights");
+    // Five plain documents and two with attachments, each with its receipt.
+    assert_eq!(j["receipts"], 7);
+    assert_eq!(j["attachments_complete"], true);
+    let outages = j["outages"].as_array().unwrap();
+    assert_eq!(outages.len(), 3);
+    let dropped: u64 = outages
+        .iter()
+        .map(|o| {
+            o["dropped_up_datagrams"].as_u64().unwrap()
+                + o["dropped_down_datagrams"].as_u64().unwrap()
+        })
+        .sum();
+    assert!(dropped > 0, "the outages missed the sync: {}", out.text);
+    assert_eq!(j["needed_chunks"], 16);
+    assert_eq!(j["sent_chunks"], 16, "{}", out.text);
+    assert_eq!(j["sent_items"], j["needed_items"], "{}", out.text);
+    assert_eq!(j["resent_items"], 0, "{}", out.text);
+    assert_eq!(j["resent_chunks"], 0, "{}", out.text);
+    let resume = &j["resume"];
+    let held = resume["hub_chunks_at_kill"].as_u64().unwrap();
+    assert!(held > 0 && held < 16, "{resume}");
+    assert!(
+        resume["sent_chunks"].as_u64().unwrap() < 16,
+        "the attachment restarted instead of resuming: {resume}"
+    );
+    assert_eq!(j["resent_within_bound"], true, "{}", out.text);
+    assert!(
+        resume["resent_bytes"].as_u64().unwrap() <= resume["bound_bytes"].as_u64().unwrap(),
+        "{resume}"
+    );
+}
+
 #[tokio::test]
 async fn unknown_scenarios_and_misplaced_options_are_user_errors() {
     match run(&args("nonsense", 10, 1)).await {

@@ -3,10 +3,8 @@
 use std::{collections::BTreeSet, path::Path};
 
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use storage::{Draft, SealedKey, StoreError, Table};
 use sync_protocol::{
-    attachment::{chunk_addresses, chunks},
     document::{AttachmentRef, DocKind, DocumentSnapshot},
     policy::Policy,
     status::DocState,
@@ -153,31 +151,16 @@ pub fn attach(node: &Node, doc_id: &str, file: &Path) -> Result<Output> {
     }
     let bytes =
         std::fs::read(file).map_err(NodeError::io(format!("cannot read {}", file.display())))?;
-    let sha = hex::encode(Sha256::digest(&bytes));
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| sha.clone());
     // Only for its plain message when there is no draft; the edit reloads it.
     load_draft(node, doc_id)?;
-    let chunk_addrs = chunk_addresses(&bytes);
-    let attachment = AttachmentRef {
-        name: name.clone(),
-        sha256: sha.clone(),
-        size: bytes.len() as u64,
-        chunks: Vec::new(),
-    };
+    let mut attachment = compose::attachment("", &bytes);
+    attachment.name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| attachment.sha256.clone());
+    let (name, sha) = (attachment.name.clone(), attachment.sha256.clone());
     node.store.write(|t| {
-        // Stored as chunks, the unit that travels and resumes; the manifest keeps
-        // their order.
-        for (addr, chunk) in chunk_addrs.iter().zip(chunks(&bytes)) {
-            t.put(
-                Table::Blob,
-                &addr.to_hex(),
-                &serde_bytes::ByteBuf::from(chunk.to_vec()),
-            );
-        }
-        t.put(Table::Blob, &manifest_key(&sha), &chunk_addrs);
+        compose::store_attachment(t, &attachment, &bytes);
         edit_draft(t, doc_id, |draft| draft.add_attachment(&attachment))
     })?;
     node.store.flush()?;
@@ -267,18 +250,13 @@ fn unchanged_since(draft: &Draft, snapshot: &DocumentSnapshot) -> Result<bool> {
             .all(|(a, b)| a.same_file(b)))
 }
 
-/// The key of the chunk manifest of the file with SHA-256 `sha`.
-pub fn manifest_key(sha: &str) -> String {
-    format!("manifest-{sha}")
-}
-
 /// The draft's attachments with their chunk lists, as a snapshot carries them.
 fn attachments_with_chunks(node: &Node, draft: &Draft) -> Result<Vec<AttachmentRef>> {
     let mut out = draft.attachments()?;
     for a in out.iter_mut() {
         a.chunks = node
             .store
-            .get(Table::Blob, &manifest_key(&a.sha256))?
+            .get(Table::Blob, &compose::manifest_key(&a.sha256))?
             .ok_or_else(|| {
                 NodeError::user(format!(
                     "the file {} attached to this draft is missing from the store; attach it again",
