@@ -90,7 +90,22 @@ pub async fn run_session<R: Replica>(
         if flight {
             stats.round_trips += 1;
         }
-        let (msg, n) = match recv_message(recv).await {
+        let received = if done {
+            // After its Done the hub only answers late requests; a device that neither
+            // asks nor leaves (its keep-alives hold the connection) is not waited for
+            // longer than a silent connection would be.
+            match tokio::time::timeout(tls::IDLE_TIMEOUT, recv_message(recv)).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::debug!("the device went quiet after the hub's Done");
+                    let _ = send.finish();
+                    break;
+                }
+            }
+        } else {
+            recv_message(recv).await
+        };
+        let (msg, n) = match received {
             Ok(Some(got)) => got,
             Ok(None) if done => {
                 // The device has all it needs and ended its side; so do we.
