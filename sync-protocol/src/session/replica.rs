@@ -1,0 +1,74 @@
+//! What a session needs from the node's store.
+
+use crate::{
+    message::{FrameItem, Refusal},
+    stream::{StreamId, VersionVector},
+    Address, ProtocolError,
+};
+
+/// A slice of a stream read for sending.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Chunk {
+    /// The items the peer may read, in order.
+    pub items: Vec<FrameItem>,
+    /// The last position this read covers, including skipped items.
+    pub through: u64,
+}
+
+/// What a session needs from the node's store. Implementations decide authorization:
+/// which streams the peer may read and which items it may write.
+pub trait Replica {
+    /// Streams this node wants from the peer and how far it holds each.
+    fn wanted(&self) -> Result<VersionVector, ProtocolError>;
+    /// Streams this node offers to the peer.
+    fn offered(&self) -> Result<Vec<StreamId>, ProtocolError>;
+    /// If this node accepts `stream` from the peer, how far it holds it.
+    fn accepts(&self, stream: &StreamId) -> Result<Option<u64>, ProtocolError>;
+    /// Whether the peer may read `stream` from this node.
+    fn may_serve(&self, stream: &StreamId) -> bool;
+    /// The last position of `stream` this node holds.
+    fn head(&self, stream: &StreamId) -> Result<u64, ProtocolError>;
+    /// Items of `stream` after `after`, about `max_bytes` worth (at least one item).
+    fn read(&self, stream: &StreamId, after: u64, max_bytes: usize)
+        -> Result<Chunk, ProtocolError>;
+    /// Verifies and stores a frame's items and advances the stream to `through`, durably,
+    /// before returning. Items it will not store are returned as refusals.
+    fn receive(
+        &mut self,
+        stream: &StreamId,
+        items: &[FrameItem],
+        through: u64,
+    ) -> Result<Vec<Refusal>, ProtocolError>;
+    /// Attachment chunks this node needs and does not hold, at most `limit`.
+    fn missing_chunks(&self, _limit: usize) -> Result<Vec<Address>, ProtocolError> {
+        Ok(Vec::new())
+    }
+    /// A chunk this node holds, for a peer that wants it.
+    fn read_chunk(&self, _address: &Address) -> Result<Option<Vec<u8>>, ProtocolError> {
+        Ok(None)
+    }
+    /// Stores a chunk whose address was already checked, durably, before returning.
+    fn store_chunk(&mut self, address: &Address, _bytes: &[u8]) -> Result<(), ProtocolError> {
+        Err(ProtocolError::Replica(format!(
+            "this node does not take attachment chunk {}",
+            address.short()
+        )))
+    }
+    /// How far the peer acknowledged holding `stream` in an earlier session, if this
+    /// node remembers: frames from there can go out with the Hello instead of after the
+    /// peer's answer, which saves a round trip. A stale or wrong value costs only a resend.
+    fn peer_holds(&self, _stream: &StreamId) -> Result<Option<u64>, ProtocolError> {
+        Ok(None)
+    }
+    /// The peer acknowledged holding `stream` through `through`; remember it for the next
+    /// session. Need not be flushed: a lost value only makes the next session cautious.
+    fn peer_acked(&mut self, _stream: &StreamId, _through: u64) -> Result<(), ProtocolError> {
+        Ok(())
+    }
+    /// The peer refused items this node sent.
+    fn peer_refused(
+        &mut self,
+        stream: &StreamId,
+        refusals: &[Refusal],
+    ) -> Result<(), ProtocolError>;
+}
