@@ -383,7 +383,7 @@ fn a_certificate_request_with_a_private_e_mail_is_refused_naming_the_field() {
     );
 }
 
-// Signatures.
+// Items only the hub issues. (Signatures are in `signatures.rs`.)
 
 #[test]
 fn a_certificate_a_satker_device_issued_itself_is_refused_and_signs_nothing() {
