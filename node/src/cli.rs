@@ -340,12 +340,17 @@ pub struct SyncArgs {
 }
 
 impl Command {
-    /// Whether the command needs a signer passphrase.
-    pub fn needs_passphrase(&self) -> bool {
-        matches!(
-            self,
-            Command::Signer(Signer::Request { .. }) | Command::Sign(_)
-        )
+    /// Whose passphrase the command needs, if any: a signer's, or the CSO's (the
+    /// registration authority's, which seals the hub's authority key).
+    pub fn needs_passphrase(&self) -> Option<&'static str> {
+        match self {
+            Command::Signer(Signer::Request { .. }) | Command::Sign(_) => Some("Signer"),
+            Command::Init(Init::Hub { .. })
+            | Command::Enroll(_)
+            | Command::Devices(Devices::Revoke { .. })
+            | Command::Certs(Certs::Approve { .. } | Certs::Revoke { .. }) => Some("CSO"),
+            _ => None,
+        }
     }
 
     /// Whether the command may be forwarded to a running node.

@@ -167,7 +167,11 @@ fn deliver(node: &Node, t: &mut Txn<'_>, receipt: Receipt) -> Result<(), StoreEr
         }
     }
     let notices = StreamId::Notices(receipt.satker.clone());
-    issue(node, t, Item::Receipt(receipt), Some(&notices))?;
+    let key = node
+        .service
+        .as_ref()
+        .ok_or_else(|| StoreError::Draft("only the hub issues receipts".into()))?;
+    issue(t, key, Item::Receipt(receipt), Some(&notices))?;
     Ok(())
 }
 

@@ -24,7 +24,7 @@ use crate::{
     clock,
     config::NodeConfig,
     delivery::{accept_submission, LogPosition},
-    node::{Node, AUDITOR_SCOPE_KEY, AUTHORITY_KEY, HUB_TZ_KEY},
+    node::{Node, AUDITOR_SCOPE_KEY, AUTHORITY_KEY, HUB_TZ_KEY, SERVICE_KEY},
     notice::{self, Notice},
     records::{CertRecord, DeviceRecord, DocRecord, HistoryEntry, RequestRecord},
     revocation,
@@ -77,18 +77,15 @@ fn need_chunks(
     Ok(())
 }
 
-/// Seals an item with the hub authority key, stores it, logs it, and publishes it into
-/// `stream`. Returns the sealed item.
+/// Seals an item with one of the hub's keys (the authority key for what binds trust,
+/// the service key for receipts and status updates), stores it, logs it, and
+/// publishes it into `stream`. Returns the sealed item.
 pub fn issue(
-    node: &Node,
     t: &mut Txn<'_>,
+    key: &sync_protocol::SecretKey,
     item: Item,
     stream: Option<&StreamId>,
 ) -> Result<SignedItem, StoreError> {
-    let key = node
-        .authority
-        .as_ref()
-        .ok_or_else(|| StoreError::Draft("only the hub issues items".into()))?;
     let sealed = SignedItem::seal(item, key);
     t.put_item(&sealed.bytes)?;
     t.hub_log_append(sealed.address)?;
@@ -213,6 +210,13 @@ pub fn hub_receive(
                     "this device is enrolled for satker {satker}, not {}",
                     r.satker
                 ))
+            } else if t.contains(Table::Request, &item.address.request_id())? {
+                // 128 bits make this unreachable by chance; never let it replace a
+                // request the CSO may already have reviewed.
+                Err(format!(
+                    "request id {} is already taken by another request; make the request again",
+                    item.address.request_id()
+                ))
             } else {
                 r.subject.validate().map_err(|e| e.to_string())
             }
@@ -280,7 +284,7 @@ pub fn hub_receive(
                 satker: r.satker.clone(),
                 serial: None,
             };
-            t.put(Table::Request, &item.address.short(), &rec);
+            t.put(Table::Request, &item.address.request_id(), &rec);
         }
         Item::Snapshot(snap) => {
             need_chunks(t, snap)?;
@@ -391,12 +395,17 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
     };
     let authority = t.get::<sync_protocol::PublicKey>(Table::Meta, AUTHORITY_KEY)?;
     let from_authority = authority == Some(item.author);
+    // Receipts and status updates come from the hub's service key, which the hub
+    // identity (signed by the authority) certifies.
+    let service = t.get::<sync_protocol::PublicKey>(Table::Meta, SERVICE_KEY)?;
+    let from_service = service == Some(item.author);
     match &item.item {
         Item::HubIdentity(h) => {
             if h.node_id != pinned || !h.binding_holds() || h.authority != item.author {
                 return Ok(Err("hub identity does not match the pinned hub id".into()));
             }
             t.put(Table::Meta, AUTHORITY_KEY, &h.authority);
+            t.put(Table::Meta, SERVICE_KEY, &h.service);
             t.put(Table::Meta, HUB_TZ_KEY, &h.tz);
         }
         Item::Enrollment(e) if from_authority => {
@@ -416,7 +425,7 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
             );
         }
         Item::Certificate(c) if from_authority => {
-            let request_id = c.request.short();
+            let request_id = c.request.request_id();
             t.put(
                 Table::Cert,
                 &c.serial,
@@ -431,7 +440,7 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
             }
         }
         Item::Revocation(r) if from_authority => revocation::record(t, r, item.address),
-        Item::Receipt(r) if from_authority => {
+        Item::Receipt(r) if from_service => {
             for id in &r.doc_ids {
                 let notice = Notice {
                     state: DocState::Delivered,
@@ -442,7 +451,7 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
                 notice::note(t, id, notice)?;
             }
         }
-        Item::Status(s) if from_authority => {
+        Item::Status(s) if from_service => {
             let notice = Notice {
                 state: s.state,
                 at: s.at,
@@ -478,7 +487,7 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
         Item::Signature(_) | Item::Submission(_) | Item::CertRequest(_) => {}
         other => {
             return Ok(Err(format!(
-                "{} is not signed by the hub authority this node pinned",
+                "{} is not signed by the hub key that issues it (authority or service key of the hub this node pinned)",
                 other.kind().name()
             )));
         }

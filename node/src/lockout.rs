@@ -1,9 +1,16 @@
-//! Five wrong passphrases in a row lock a signer on this device for five minutes, so a
-//! thief with the laptop cannot guess at leisure. Kept in the store, so restarting the
-//! program does not reset it.
+//! Five wrong secrets in a row lock what they guard on this device for five minutes, so
+//! a thief at the keyboard cannot guess at leisure: a signer's passphrase, the CSO's
+//! passphrase that seals the hub's authority key, an operator's security code. Kept in
+//! the store, so restarting the program does not reset it.
+//!
+//! An attempt is counted in one store write, flushed, before the secret is checked, and
+//! taken back only when it proves right: parallel guesses through a serving node's
+//! control socket each take a place in the count, and none runs Argon2 once five are in
+//! flight or failed. This is an online limit only; a copied key file is guarded by the
+//! Argon2id cost alone (storage::sealed_key).
 
 use serde::{Deserialize, Serialize};
-use storage::{SealedKey, StoreError, Table};
+use storage::{SealedKey, StoreError, Table, Txn};
 use sync_protocol::Timestamp;
 use zeroize::Zeroizing;
 
@@ -13,79 +20,203 @@ use crate::{
     node::Node,
 };
 
-/// Wrong passphrases in a row that lock a signer.
+/// Wrong attempts in a row that lock.
 pub const MAX_FAILURES: u32 = 5;
 /// How long the lock holds.
 pub const LOCK_MS: i64 = 5 * 60 * 1000;
 
+/// What a lockout guards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Guarded {
+    /// The signing key of a certificate, by serial.
+    Signer(String),
+    /// The hub's authority key (the CSO's passphrase).
+    Authority,
+    /// An operator's security code (TOTP), by username.
+    Operator(String),
+}
+
+impl Guarded {
+    fn key(&self) -> String {
+        match self {
+            Guarded::Signer(serial) => format!("lockout/{serial}"),
+            Guarded::Authority => "lockout-authority".into(),
+            Guarded::Operator(username) => format!("lockout-operator/{username}"),
+        }
+    }
+
+    /// What was wrong, as the refusal says it.
+    fn wrong(&self) -> String {
+        match self {
+            Guarded::Signer(serial) => format!("wrong passphrase for certificate {serial}"),
+            Guarded::Authority => "wrong CSO passphrase".into(),
+            Guarded::Operator(u) => {
+                format!("the security code for operator {u} is wrong or expired")
+            }
+        }
+    }
+
+    /// Who is locked, as the refusal says it.
+    fn who(&self) -> String {
+        match self {
+            Guarded::Signer(serial) => format!("signer {serial}"),
+            Guarded::Authority => "the registration authority".into(),
+            Guarded::Operator(u) => format!("operator {u}"),
+        }
+    }
+
+    fn tries(&self) -> &'static str {
+        match self {
+            Guarded::Operator(_) => "wrong security codes",
+            _ => "wrong passphrases",
+        }
+    }
+}
+
+/// The stored count for one guarded secret.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
-struct Attempts {
-    failures: u32,
-    locked_until: Option<Timestamp>,
+pub struct Attempts {
+    /// Attempts begun and not proven right, in a row.
+    pub failures: u32,
+    /// Locked until then.
+    pub locked_until: Option<Timestamp>,
 }
 
-fn key(serial: &str) -> String {
-    format!("lockout/{serial}")
+/// The decision on one attempt, before its secret is checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Go on and check it; it is counted as the n-th in a row until it proves right.
+    Counted(u32),
+    /// Locked until then; do not check anything.
+    Locked(Timestamp),
 }
 
-/// Unseals the signing key of certificate `serial`, counting wrong passphrases.
+/// Decides an attempt at `now` and updates the count: the rule, free of the store.
+pub fn admit(attempts: &mut Attempts, now: Timestamp) -> Admission {
+    if let Some(until) = attempts.locked_until {
+        if now < until {
+            return Admission::Locked(until);
+        }
+        *attempts = Attempts::default();
+    }
+    if attempts.failures >= MAX_FAILURES {
+        let until = Timestamp(now.0 + LOCK_MS);
+        *attempts = Attempts {
+            failures: 0,
+            locked_until: Some(until),
+        };
+        return Admission::Locked(until);
+    }
+    attempts.failures += 1;
+    Admission::Counted(attempts.failures)
+}
+
+/// Records that a counted attempt proved wrong; returns the lock time if it locked now.
+pub fn failed(attempts: &mut Attempts, now: Timestamp) -> Option<Timestamp> {
+    if let Some(until) = attempts.locked_until.filter(|u| now < *u) {
+        return Some(until);
+    }
+    if attempts.failures >= MAX_FAILURES {
+        let until = Timestamp(now.0 + LOCK_MS);
+        *attempts = Attempts {
+            failures: 0,
+            locked_until: Some(until),
+        };
+        return Some(until);
+    }
+    None
+}
+
+/// The refusal of an attempt while locked.
+pub fn locked_error(what: &Guarded, until: Timestamp) -> NodeError {
+    NodeError::user(format!(
+        "{} is locked on this device until {} after {MAX_FAILURES} {} in a row; wait, then try again",
+        what.who(),
+        clock::rfc3339(until),
+        what.tries()
+    ))
+}
+
+/// The refusal of a wrong attempt: how many are left, or that it locked.
+pub fn wrong_error(what: &Guarded, counted: u32, locked: Option<Timestamp>) -> NodeError {
+    match locked {
+        Some(until) => NodeError::user(format!(
+            "{}; that was {MAX_FAILURES} in a row, so {} is locked on this device until {}",
+            what.wrong(),
+            what.who(),
+            clock::rfc3339(until)
+        )),
+        None => NodeError::user(format!(
+            "{}; nothing was done. Try again ({} more wrong attempt(s) lock it for 5 minutes)",
+            what.wrong(),
+            MAX_FAILURES.saturating_sub(counted)
+        )),
+    }
+}
+
+/// Counts an attempt inside the caller's write: `Err` if locked.
+pub fn begin_in(t: &mut Txn<'_>, what: &Guarded, now: Timestamp) -> Result<u32, NodeError> {
+    let key = what.key();
+    let mut attempts: Attempts = t.get(Table::Meta, &key)?.unwrap_or_default();
+    let admission = admit(&mut attempts, now);
+    t.put(Table::Meta, &key, &attempts);
+    match admission {
+        Admission::Counted(n) => Ok(n),
+        Admission::Locked(until) => Err(locked_error(what, until)),
+    }
+}
+
+/// Inside the caller's write: the counted attempt was wrong; returns the refusal.
+pub fn fail_in(
+    t: &mut Txn<'_>,
+    what: &Guarded,
+    counted: u32,
+    now: Timestamp,
+) -> Result<NodeError, StoreError> {
+    let key = what.key();
+    let mut attempts: Attempts = t.get(Table::Meta, &key)?.unwrap_or_default();
+    let locked = failed(&mut attempts, now);
+    t.put(Table::Meta, &key, &attempts);
+    Ok(wrong_error(what, counted, locked))
+}
+
+/// Inside the caller's write: the attempt was right, so the count starts again.
+pub fn succeed_in(t: &mut Txn<'_>, what: &Guarded) {
+    t.delete(Table::Meta, &what.key());
+}
+
+/// Unseals `sealed` with `passphrase`, counting the attempt before Argon2 runs.
 pub fn unseal(
     node: &Node,
-    serial: &str,
+    what: &Guarded,
     sealed: &SealedKey,
     passphrase: &str,
 ) -> Result<Zeroizing<[u8; 32]>> {
     let now = clock::now();
-    let mut attempts: Attempts = node
-        .store
-        .get(Table::Meta, &key(serial))?
-        .unwrap_or_default();
-    if let Some(until) = attempts.locked_until {
-        if now < until {
-            return Err(NodeError::user(format!(
-                "signer {serial} is locked on this device until {} after {MAX_FAILURES} wrong passphrases in a row; wait, then try again",
-                clock::rfc3339(until)
-            )));
-        }
-        attempts = Attempts::default();
-    }
+    // Durable before Argon2 runs, so neither a parallel guess nor killing the program
+    // mid-check escapes the count.
+    let admitted = node.store.write(|t| Ok(begin_in(t, what, now)))?;
+    node.store.flush()?;
+    let counted = admitted?;
     match sealed.open(passphrase) {
         Ok(secret) => {
-            if attempts != Attempts::default() {
-                node.store.write(|t| {
-                    t.delete(Table::Meta, &key(serial));
-                    Ok(())
-                })?;
-                node.store.flush()?;
-            }
-            Ok(secret)
-        }
-        Err(StoreError::WrongPassphrase) => {
-            attempts.failures += 1;
-            let message = if attempts.failures >= MAX_FAILURES {
-                let until = Timestamp(now.0 + LOCK_MS);
-                attempts = Attempts {
-                    failures: 0,
-                    locked_until: Some(until),
-                };
-                format!(
-                    "wrong passphrase for certificate {serial}; that was {MAX_FAILURES} in a row, so this signer is locked on this device until {}",
-                    clock::rfc3339(until)
-                )
-            } else {
-                format!(
-                    "wrong passphrase for certificate {serial}; nothing was signed. Try again ({} more wrong attempt(s) lock it for 5 minutes)",
-                    MAX_FAILURES - attempts.failures
-                )
-            };
-            // Durable before answering, so killing the program between guesses gains nothing.
             node.store.write(|t| {
-                t.put(Table::Meta, &key(serial), &attempts);
+                succeed_in(t, what);
                 Ok(())
             })?;
             node.store.flush()?;
-            Err(NodeError::user(message))
+            Ok(secret)
+        }
+        Err(StoreError::WrongPassphrase) => {
+            let refusal = node
+                .store
+                .write(|t| fail_in(t, what, counted, clock::now()))?;
+            node.store.flush()?;
+            Err(refusal)
         }
         Err(other) => Err(other.into()),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -25,16 +25,16 @@ fn data_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
 }
 
 fn read_passphrase(cmd: &Command) -> anyhow::Result<Secrets> {
-    if !cmd.needs_passphrase() {
+    let Some(whose) = cmd.needs_passphrase() else {
         return Ok(Secrets::default());
-    }
+    };
     if let Ok(p) = std::env::var("ESPM_PASSPHRASE") {
         return Ok(Secrets {
             passphrase: Some(Zeroizing::new(p)),
         });
     }
     if std::io::stdin().is_terminal() {
-        let p = rpassword::prompt_password("Signer passphrase: ")
+        let p = rpassword::prompt_password(format!("{whose} passphrase: "))
             .context("cannot read the passphrase from the terminal")?;
         return Ok(Secrets {
             passphrase: Some(Zeroizing::new(p)),
@@ -53,7 +53,9 @@ async fn run(cli: &Cli) -> anyhow::Result<Output> {
     }
     let dir = data_dir(cli)?;
     if let Some(i) = is_init(&cli.command) {
-        return Ok(init(&dir, i)?);
+        let secrets = read_passphrase(&cli.command)?;
+        let passphrase = secrets.passphrase.as_deref().map(String::as_str);
+        return Ok(init(&dir, i, passphrase)?);
     }
     if let Command::Serve = cli.command {
         let node = Arc::new(Node::open(&dir)?);

@@ -6,17 +6,36 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use storage::{Store, Table};
+use storage::{SealedKey, Store, Table};
 use sync_protocol::{NodeId, PublicKey, SecretKey};
 use zeroize::Zeroizing;
 
 use crate::{
     config::{NodeConfig, CONFIG_KEY},
     error::{NodeError, Result},
+    lockout::{self, Guarded},
 };
 
-/// Meta key of the hub authority key a satker or auditor learned from the hub identity.
+/// Meta key of the hub authority's public key: learned from the hub identity on a
+/// satker or auditor, recorded at `init` on the hub.
 pub const AUTHORITY_KEY: &str = "authority";
+/// Meta key of the hub service key (receipts, status updates), as the hub identity
+/// certifies it.
+pub const SERVICE_KEY: &str = "service";
+
+/// The shortest passphrase accepted for a sealed key (a signer's or the CSO's). The
+/// lockout only limits guesses on the device; a copied key file meets Argon2 alone.
+pub const MIN_PASSPHRASE_CHARS: usize = 10;
+
+/// Refuses a passphrase shorter than [`MIN_PASSPHRASE_CHARS`], naming whose it is.
+pub fn check_new_passphrase(passphrase: &str, whose: &str) -> Result<()> {
+    if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
+        return Err(NodeError::user(format!(
+            "the {whose} passphrase must be at least {MIN_PASSPHRASE_CHARS} characters; choose a longer one"
+        )));
+    }
+    Ok(())
+}
 /// Meta key of the hub's time zone as learned from the hub identity.
 pub const HUB_TZ_KEY: &str = "hub_tz";
 /// Meta key of an auditor's scope as learned from its own enrollment.
@@ -32,12 +51,24 @@ pub struct Node {
     pub config: NodeConfig,
     /// The node key (TLS identity, device signatures).
     pub key: SecretKey,
-    /// The hub's authority key (hubs only).
-    pub authority: Option<SecretKey>,
+    /// The hub's service key (hubs only): signs receipts and status updates, so a
+    /// serving hub needs no person present. It cannot mint certificates, enrollments or
+    /// activations: those need the authority key, sealed under the CSO's passphrase.
+    pub service: Option<SecretKey>,
 }
+
+/// The hub's service key file: plain, owner-only, used by a serving hub unattended.
+const SERVICE_KEY_FILE: &str = "service.key";
+/// The hub's authority key file: sealed under the CSO's passphrase.
+const AUTHORITY_KEY_FILE: &str = "authority.key";
 
 fn write_key_file(path: &Path, key: &SecretKey) -> Result<()> {
     let text = Zeroizing::new(hex::encode(key.to_bytes()));
+    write_owner_only(path, text.as_bytes())
+}
+
+/// Writes a new file readable only by its owner from the first byte on.
+fn write_owner_only(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -50,7 +81,7 @@ fn write_key_file(path: &Path, key: &SecretKey) -> Result<()> {
         "cannot create key file {}",
         path.display()
     )))?;
-    f.write_all(text.as_bytes()).map_err(NodeError::io(format!(
+    f.write_all(bytes).map_err(NodeError::io(format!(
         "cannot write key file {}",
         path.display()
     )))?;
@@ -82,8 +113,14 @@ fn read_key_file(path: &Path) -> Result<SecretKey> {
 }
 
 impl Node {
-    /// Creates a node in an empty (or missing) data directory.
-    pub fn create(dir: &Path, config: NodeConfig) -> Result<Node> {
+    /// Creates a node in an empty (or missing) data directory. A hub also gets its
+    /// service key and its authority key, sealed under `cso_passphrase`; returns the
+    /// node and, for a hub, the authority key for the identity `init` issues.
+    pub fn create(
+        dir: &Path,
+        config: NodeConfig,
+        cso_passphrase: Option<&str>,
+    ) -> Result<(Node, Option<SecretKey>)> {
         fs::create_dir_all(dir).map_err(NodeError::io(format!(
             "cannot create data directory {}",
             dir.display()
@@ -107,28 +144,50 @@ impl Node {
                 );
             }
         }
+        let hub = matches!(config, NodeConfig::Hub(_));
+        let cso = match (hub, cso_passphrase) {
+            (true, Some(p)) => {
+                check_new_passphrase(p, "CSO")?;
+                Some(p)
+            }
+            (true, None) => {
+                return Err(NodeError::user(
+                    "a hub's authority key is sealed under the CSO's passphrase: type it when asked, or set ESPM_PASSPHRASE",
+                ))
+            }
+            (false, _) => None,
+        };
         let key = SecretKey::generate();
         write_key_file(&dir.join("node.key"), &key)?;
-        let authority = if matches!(config, NodeConfig::Hub(_)) {
-            let a = SecretKey::generate();
-            write_key_file(&dir.join("authority.key"), &a)?;
-            Some(a)
-        } else {
-            None
+        let (service, authority) = match cso {
+            Some(passphrase) => {
+                let service = SecretKey::generate();
+                write_key_file(&dir.join(SERVICE_KEY_FILE), &service)?;
+                let authority = SecretKey::generate();
+                let sealed = SealedKey::seal(&Zeroizing::new(authority.to_bytes()), passphrase)?;
+                write_owner_only(&dir.join(AUTHORITY_KEY_FILE), &sealed.to_bytes())?;
+                (Some(service), Some(authority))
+            }
+            None => (None, None),
         };
         let store = Store::open(dir)?;
         store.write(|t| {
             t.put(Table::Meta, CONFIG_KEY, &config);
+            if let (Some(a), Some(s)) = (&authority, &service) {
+                t.put(Table::Meta, AUTHORITY_KEY, &a.public());
+                t.put(Table::Meta, SERVICE_KEY, &s.public());
+            }
             Ok(())
         })?;
         store.flush()?;
-        Ok(Node {
+        let node = Node {
             dir: dir.to_path_buf(),
             store,
             config,
             key,
-            authority,
-        })
+            service,
+        };
+        Ok((node, authority))
     }
 
     /// Opens an initialized node.
@@ -147,8 +206,8 @@ impl Node {
             ))
         })?;
         let key = read_key_file(&dir.join("node.key"))?;
-        let authority = match config {
-            NodeConfig::Hub(_) => Some(read_key_file(&dir.join("authority.key"))?),
+        let service = match config {
+            NodeConfig::Hub(_) => Some(read_key_file(&dir.join(SERVICE_KEY_FILE))?),
             _ => None,
         };
         Ok(Node {
@@ -156,7 +215,56 @@ impl Node {
             store,
             config,
             key,
-            authority,
+            service,
+        })
+    }
+
+    /// The hub authority key, unsealed with the CSO's passphrase for one command.
+    /// Wrong passphrases count toward the same lockout as a signer's, so a copied or
+    /// stolen hub data directory cannot be guessed at on the hub itself either.
+    pub fn authority(&self, passphrase: Option<&str>) -> Result<SecretKey> {
+        self.require_writer("use the registration authority")?;
+        if self.service.is_none() {
+            return Err(NodeError::user(format!(
+                "this command is the KPPN registration authority's; this node is a {}",
+                self.config.role()
+            )));
+        }
+        let passphrase = passphrase.ok_or_else(|| {
+            NodeError::user(
+                "this command needs the CSO's passphrase, which seals the hub's authority key: type it when asked, or set ESPM_PASSPHRASE",
+            )
+        })?;
+        let path = self.dir.join(AUTHORITY_KEY_FILE);
+        let bytes = fs::read(&path).map_err(NodeError::io(format!(
+            "cannot read the sealed authority key {}",
+            path.display()
+        )))?;
+        let sealed = SealedKey::from_bytes(&bytes).map_err(|_| {
+            NodeError::user(format!(
+                "the sealed authority key {} is damaged; restore the hub's data directory from a backup",
+                path.display()
+            ))
+        })?;
+        let secret = lockout::unseal(self, &Guarded::Authority, &sealed, passphrase)?;
+        let key = SecretKey::from_bytes(&secret);
+        if Some(key.public()) != self.authority_key()? {
+            return Err(NodeError::user(format!(
+                "the sealed authority key {} is not this hub's; restore the hub's data directory from a backup",
+                path.display()
+            )));
+        }
+        Ok(key)
+    }
+
+    /// The hub's service key, or an error naming the command that needs a hub.
+    pub fn service_key(&self, what: &str) -> Result<&SecretKey> {
+        self.require_writer(what)?;
+        self.service.as_ref().ok_or_else(|| {
+            NodeError::user(format!(
+                "`{what}` runs on the KPPN hub; this node is a {}",
+                self.config.role()
+            ))
         })
     }
 
@@ -173,12 +281,15 @@ impl Node {
         }
     }
 
-    /// The hub authority key this node trusts: its own on a hub, the learned one elsewhere.
+    /// The hub authority key this node trusts: recorded at `init` on the hub, learned
+    /// from the hub identity elsewhere.
     pub fn authority_key(&self) -> Result<Option<PublicKey>> {
-        if let Some(a) = &self.authority {
-            return Ok(Some(a.public()));
-        }
         Ok(self.store.get(Table::Meta, AUTHORITY_KEY)?)
+    }
+
+    /// The hub service key this node trusts for receipts and status updates.
+    pub fn service_public_key(&self) -> Result<Option<PublicKey>> {
+        Ok(self.store.get(Table::Meta, SERVICE_KEY)?)
     }
 
     /// The KPPN time zone, when known.
@@ -210,15 +321,9 @@ impl Node {
         })
     }
 
-    /// The hub key, or an error naming the command that needs a hub.
-    pub fn require_hub(&self, what: &str) -> Result<&SecretKey> {
-        self.require_writer(what)?;
-        self.authority.as_ref().ok_or_else(|| {
-            NodeError::user(format!(
-                "`{what}` runs on the KPPN hub; this node is a {}",
-                self.config.role()
-            ))
-        })
+    /// Refuses unless this node is a hub, naming the command that needs one.
+    pub fn require_hub(&self, what: &str) -> Result<()> {
+        self.service_key(what).map(|_| ())
     }
 }
 
@@ -228,6 +333,23 @@ mod tests {
 
     use super::*;
     use crate::config::HubConfig;
+
+    /// Every file below `dir`.
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut dirs = vec![dir.to_path_buf()];
+        while let Some(d) = dirs.pop() {
+            for entry in fs::read_dir(d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        out
+    }
 
     /// The permission bits of `path` in octal, as `ls -l` and `chmod` speak of them.
     fn mode(path: &Path) -> String {
@@ -254,10 +376,23 @@ mod tests {
             close_minute: 900,
             after_hours_quota: 0,
         });
-        let node = Node::create(&dir, config).unwrap();
+        let (node, authority) = Node::create(&dir, config, Some("kata sandi CSO")).unwrap();
         assert_eq!(mode(&dir), "700");
         assert_eq!(mode(&dir.join("node.key")), "600");
         assert_eq!(mode(&dir.join("authority.key")), "600");
+        assert_eq!(mode(&dir.join("service.key")), "600");
+        // The authority key is on disk only sealed: neither its bytes nor its hex.
+        let secret = authority.unwrap().to_bytes();
+        for entry in walk(&dir) {
+            let bytes = fs::read(&entry).unwrap();
+            let hex = hex::encode(secret);
+            assert!(
+                !bytes.windows(32).any(|w| w == secret)
+                    && !bytes.windows(hex.len()).any(|w| w == hex.as_bytes()),
+                "{} holds the authority key in the clear",
+                entry.display()
+            );
+        }
         // These are the files the node's identity is read back from, so their modes are
         // what protects it.
         let (id, authority) = (node.node_id(), node.authority_key().unwrap());

@@ -53,11 +53,42 @@ fn derive(
     Ok(out)
 }
 
+/// Argon2id memory cost of new seals, in KiB: 64 MiB. Above OWASP's current minimum
+/// (19 MiB with 2 passes, or 46 MiB with 1): the lockout limits guesses only on the
+/// device itself, so a copied store is guarded by this cost alone.
+pub const SEAL_M_COST_KIB: u32 = 64 * 1024;
+/// Argon2id passes of new seals.
+pub const SEAL_T_COST: u32 = 3;
+/// Argon2id lanes of new seals.
+pub const SEAL_P_COST: u32 = 1;
+
+/// The largest parameters a stored seal may ask for, so a damaged or planted record
+/// cannot make opening it take gigabytes or minutes.
+const MAX_M_COST_KIB: u32 = 1024 * 1024;
+const MAX_T_COST: u32 = 16;
+const MAX_P_COST: u32 = 8;
+
 impl SealedKey {
-    /// Seals `secret` under `passphrase` with OWASP's recommended Argon2id cost
-    /// (19 MiB, 2 passes).
+    /// Seals `secret` under `passphrase` with the current Argon2id cost
+    /// ([`SEAL_M_COST_KIB`], [`SEAL_T_COST`]); the parameters are stored with the seal,
+    /// so keys sealed at an older cost still open.
     pub fn seal(secret: &[u8; 32], passphrase: &str) -> Result<SealedKey, StoreError> {
-        let (m, t, p) = (19 * 1024, 2, 1);
+        Self::seal_with(
+            secret,
+            passphrase,
+            SEAL_M_COST_KIB,
+            SEAL_T_COST,
+            SEAL_P_COST,
+        )
+    }
+
+    fn seal_with(
+        secret: &[u8; 32],
+        passphrase: &str,
+        m: u32,
+        t: u32,
+        p: u32,
+    ) -> Result<SealedKey, StoreError> {
         let mut salt = vec![0u8; 16];
         OsRng.fill_bytes(&mut salt);
         let mut nonce = vec![0u8; 24];
@@ -80,8 +111,35 @@ impl SealedKey {
         })
     }
 
+    /// The seal as bytes for a key file.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        // Serializing a plain record into a Vec cannot fail.
+        if let Err(e) = ciborium::into_writer(self, &mut out) {
+            panic!("sealed key encoding failed: {e}");
+        }
+        out
+    }
+
+    /// A seal read back from a key file.
+    pub fn from_bytes(bytes: &[u8]) -> Result<SealedKey, StoreError> {
+        ciborium::from_reader(bytes).map_err(|e| StoreError::Corrupt {
+            what: "sealed key".into(),
+            detail: e.to_string(),
+        })
+    }
+
     /// Opens the sealed secret, or `WrongPassphrase`.
     pub fn open(&self, passphrase: &str) -> Result<Zeroizing<[u8; 32]>, StoreError> {
+        if self.m_cost > MAX_M_COST_KIB || self.t_cost > MAX_T_COST || self.p_cost > MAX_P_COST {
+            return Err(StoreError::Corrupt {
+                what: "sealed key".into(),
+                detail: format!(
+                    "asks for Argon2id cost m={} KiB, t={}, p={}, beyond any this program seals with",
+                    self.m_cost, self.t_cost, self.p_cost
+                ),
+            });
+        }
         if self.nonce.len() != 24 {
             return Err(StoreError::Corrupt {
                 what: "sealed key".into(),
@@ -115,6 +173,29 @@ impl SealedKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_seals_cost_at_least_owasps_argon2id_minimum_and_old_seals_still_open() {
+        let sealed = SealedKey::seal(&[9u8; 32], "kata sandi panjang").unwrap();
+        assert!(
+            sealed.m_cost >= 64 * 1024 && sealed.t_cost >= 3,
+            "{sealed:?}"
+        );
+        // A key sealed at the earlier cost (19 MiB, 2 passes) keeps opening.
+        let old = SealedKey::seal_with(&[5u8; 32], "kata sandi lama", 19 * 1024, 2, 1).unwrap();
+        let reread = SealedKey::from_bytes(&old.to_bytes()).unwrap();
+        assert_eq!(*reread.open("kata sandi lama").unwrap(), [5u8; 32]);
+    }
+
+    #[test]
+    fn a_seal_asking_for_an_absurd_cost_is_refused_without_running_it() {
+        let mut sealed = SealedKey::seal(&[1u8; 32], "kata sandi panjang").unwrap();
+        sealed.m_cost = u32::MAX;
+        assert!(matches!(
+            sealed.open("kata sandi panjang"),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
 
     #[test]
     fn right_passphrase_opens_and_wrong_one_is_refused() {

@@ -26,6 +26,12 @@ impl Address {
     pub fn short(&self) -> String {
         hex::encode(&self.0[..8])
     }
+
+    /// The first 32 hex digits (128 bits): the id of a request the CSO reviews, long
+    /// enough that nobody can make another request collide with it.
+    pub fn request_id(&self) -> String {
+        hex::encode(&self.0[..16])
+    }
 }
 
 impl fmt::Display for Address {

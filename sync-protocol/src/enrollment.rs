@@ -20,8 +20,12 @@ pub struct HubIdentity {
     pub tz: String,
     /// The hub's node id (TLS identity) that satkers pin.
     pub node_id: NodeId,
-    /// The key that signs certificates, enrollments, receipts and status updates.
+    /// The key that signs certificates, enrollments, revocations and operator
+    /// activations: the registration authority, sealed under the CSO's passphrase.
     pub authority: PublicKey,
+    /// The key that signs receipts and status updates, certified by the authority
+    /// (which signs this identity); a serving hub holds it unattended.
+    pub service: PublicKey,
     /// The node key's signature over the authority key.
     #[serde(with = "serde_bytes")]
     pub binding_sig: Vec<u8>,

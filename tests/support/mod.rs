@@ -29,6 +29,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_espm");
 /// The passphrase every signer key in these tests is sealed under.
 pub const PASSPHRASE: &str = "kunci-rahasia-Siti-2026";
 
+/// The CSO's passphrase on every hub in these tests: it seals the authority key.
+pub const CSO_PASSPHRASE: &str = "kata-sandi-CSO-KPPN-019";
+
 /// The satker code used throughout.
 pub const SATKER_CODE: &str = "123456";
 

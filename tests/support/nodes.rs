@@ -121,7 +121,8 @@ pub fn init_hub() -> Hub {
 /// [`init_hub`] listening on `ip` instead of loopback. The port is one free here, which
 /// is also free in a fresh network namespace.
 pub fn init_hub_on(ip: &str) -> Hub {
-    let espm = Espm::new("hub");
+    let mut espm = Espm::new("hub");
+    espm.set_default_passphrase(CSO_PASSPHRASE);
     let port = free_udp_port();
     let listen = format!("{ip}:{port}");
     let v = espm.ok(&[

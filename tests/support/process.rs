@@ -150,6 +150,9 @@ pub struct Espm {
     /// The network namespace every command and `serve` of this node runs in; `None`
     /// for the test's own.
     netns: Option<String>,
+    /// The passphrase every command gets in `ESPM_PASSPHRASE` unless it names its own:
+    /// the CSO's on a hub, whose registration commands all need it.
+    default_passphrase: Option<String>,
 }
 
 impl Espm {
@@ -164,7 +167,34 @@ impl Espm {
             tmp,
             label: label.to_string(),
             netns: None,
+            default_passphrase: None,
         }
+    }
+
+    /// From now on, every command gets `passphrase` unless it names its own.
+    pub fn set_default_passphrase(&mut self, passphrase: &str) {
+        self.default_passphrase = Some(passphrase.to_string());
+    }
+
+    /// A copy of this node's data directory in a fresh temporary directory, as someone
+    /// who copied it off the machine would hold it; commands on it get no passphrase.
+    pub fn copy_data_dir(&self, label: &str) -> Espm {
+        let copy = Espm::new(label);
+        let mut dirs = vec![(self.dir.clone(), copy.dir.clone())];
+        while let Some((from, to)) = dirs.pop() {
+            std::fs::create_dir_all(&to).expect("create the copy's directory");
+            for entry in std::fs::read_dir(&from).expect("read the data directory") {
+                let entry = entry.expect("read a data directory entry");
+                let kind = entry.file_type().expect("file type");
+                let target = to.join(entry.file_name());
+                if kind.is_dir() {
+                    dirs.push((entry.path(), target));
+                } else if kind.is_file() {
+                    std::fs::copy(entry.path(), &target).expect("copy a data file");
+                }
+            }
+        }
+        copy
     }
 
     /// From now on, runs this node's commands and its `serve` inside network namespace
@@ -199,7 +229,7 @@ impl Espm {
         cmd.env_remove("ESPM_DATA_DIR")
             .env_remove("ESPM_PASSPHRASE")
             .env_remove("RUST_BACKTRACE");
-        if let Some(p) = passphrase {
+        if let Some(p) = passphrase.or(self.default_passphrase.as_deref()) {
             cmd.env("ESPM_PASSPHRASE", p);
         }
         cmd

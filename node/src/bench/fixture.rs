@@ -92,6 +92,7 @@ impl Hub {
                 service_hours: "08:00-15:00".into(),
                 after_hours_quota: 0,
             },
+            Some(PASSPHRASE),
         )?;
         let node = Arc::new(Node::open(dir)?);
         let admit_node = node.clone();
@@ -129,7 +130,9 @@ impl Hub {
                 auditor: false,
                 scope: Vec::new(),
             }),
-            &Secrets::default(),
+            &Secrets {
+                passphrase: Some(Zeroizing::new(PASSPHRASE.to_string())),
+            },
             false,
         )
         .await?;
@@ -145,6 +148,7 @@ impl Hub {
                 hub: self.addr.to_string(),
                 hub_id: self.id().to_hex(),
             },
+            None,
         )?;
         let node = Arc::new(Node::open(dir)?);
         self.enroll(node.node_id(), satker).await?;
@@ -265,7 +269,7 @@ pub(super) async fn certify_signer(hub: &Hub, node: &Arc<Node>) -> Result<Signer
         Command::Certs(Certs::Approve {
             request_id: request_id.clone(),
         }),
-        &Secrets::default(),
+        &secrets,
         false,
     )
     .await?;

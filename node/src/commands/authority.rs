@@ -18,13 +18,14 @@ use crate::{
     ingest::issue,
     node::Node,
     records::{CertRecord, DeviceRecord, RequestRecord},
+    revocation,
 };
 
 /// Certificates are valid for two years from issue.
 const CERT_VALIDITY_MS: i64 = 2 * 365 * 24 * 3600 * 1000;
 
 /// `espm enroll`
-pub fn enroll(node: &Node, a: EnrollArgs) -> Result<Output> {
+pub fn enroll(node: &Node, a: EnrollArgs, passphrase: Option<&str>) -> Result<Output> {
     node.require_hub("enroll")?;
     let id: NodeId = a.node_id.parse().map_err(|_| {
         NodeError::user(format!(
@@ -53,6 +54,12 @@ pub fn enroll(node: &Node, a: EnrollArgs) -> Result<Output> {
             "that is the hub's own id; enroll the satker or auditor device's id",
         ));
     }
+    if let Some(r) = revocation::of_device(&node.store, &id)? {
+        return Err(NodeError::user(format!(
+            "device {id} was {}; a revoked device stays blocked. Make a new node on the device (`espm init`) and enroll its new id",
+            r.describe()
+        )));
+    }
     let existing: Option<DeviceRecord> = node.store.get(Table::Device, &id.to_hex())?;
     match existing {
         Some(d) if d.role == role => {}
@@ -62,13 +69,14 @@ pub fn enroll(node: &Node, a: EnrollArgs) -> Result<Output> {
             ));
         }
         None => {
+            let key = node.authority(passphrase)?;
             node.store.write(|t| {
                 let e = DeviceEnrollment {
                     node_id: id,
                     role: role.clone(),
                     enrolled_at: clock::now(),
                 };
-                let sealed = issue(node, t, Item::Enrollment(e), Some(&StreamId::Trust))?;
+                let sealed = issue(t, &key, Item::Enrollment(e), Some(&StreamId::Trust))?;
                 t.put(
                     Table::Device,
                     &id.to_hex(),
@@ -133,7 +141,7 @@ pub fn requests(node: &Node) -> Result<Output> {
 }
 
 /// `espm certs approve`
-pub fn approve(node: &Node, request_id: &str) -> Result<Output> {
+pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Result<Output> {
     node.require_hub("certs approve")?;
     let NodeConfig::Hub(hub) = &node.config else {
         unreachable!("require_hub checked the role")
@@ -157,6 +165,7 @@ pub fn approve(node: &Node, request_id: &str) -> Result<Output> {
             "{request_id} is not a certificate request"
         )));
     };
+    let key = node.authority(passphrase)?;
     let serial = node.store.write(|t| {
         let n = t.next_counter("cert-serial")?;
         let serial = format!("{}-{n:06}", hub.kppn);
@@ -172,8 +181,8 @@ pub fn approve(node: &Node, request_id: &str) -> Result<Output> {
             valid_until: Timestamp(now.0 + CERT_VALIDITY_MS),
         };
         let sealed = issue(
-            node,
             t,
+            &key,
             Item::Certificate(cert),
             Some(&StreamId::Notices(req.satker.clone())),
         )?;

@@ -313,7 +313,12 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
             r.describe()
         )));
     }
-    let secret = lockout::unseal(node, serial, &sealed, passphrase)?;
+    let secret = lockout::unseal(
+        node,
+        &lockout::Guarded::Signer(serial.to_string()),
+        &sealed,
+        passphrase,
+    )?;
     let key = SecretKey::from_bytes(&secret);
     if key.public() != cert.key {
         return Err(NodeError::user(format!(

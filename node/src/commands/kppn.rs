@@ -146,6 +146,7 @@ fn record_status(
     by: &str,
 ) -> Result<DocRecord> {
     let now = clock::now();
+    let key = node.service_key("record a status update")?;
     node.store.write(|t| {
         let update = StatusUpdate {
             doc_id: rec.doc_id.clone(),
@@ -156,8 +157,8 @@ fn record_status(
             by: by.to_string(),
         };
         issue(
-            node,
             t,
+            key,
             Item::Status(update),
             Some(&StreamId::Notices(rec.satker.clone())),
         )?;

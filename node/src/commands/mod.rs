@@ -50,11 +50,17 @@ impl Output {
 /// Secrets read by the CLI process (terminal or environment), never from argv.
 #[derive(Default)]
 pub struct Secrets {
-    /// A signer's passphrase.
+    /// A signer's passphrase, or the CSO's for the registration authority's commands.
     pub passphrase: Option<Zeroizing<String>>,
 }
 
 impl Secrets {
+    /// The passphrase if one was given; the authority's commands say themselves what
+    /// is missing.
+    fn given(&self) -> Option<&str> {
+        self.passphrase.as_deref().map(String::as_str)
+    }
+
     fn passphrase(&self) -> Result<&str> {
         self.passphrase.as_deref().map(String::as_str).ok_or_else(|| {
             NodeError::user("this command needs the signer's passphrase: type it when asked, or set ESPM_PASSPHRASE")
@@ -74,14 +80,16 @@ pub async fn execute(
             NodeError::user("this command cannot run through a serving node"),
         ),
         Command::Id => Ok(setup::id(&node)),
-        Command::Enroll(a) => authority::enroll(&node, a),
+        Command::Enroll(a) => authority::enroll(&node, a, secrets.given()),
         Command::Devices(Devices::Revoke { node_id, reason }) => {
-            revoke::device(&node, &node_id, &reason)
+            revoke::device(&node, &node_id, &reason, secrets.given())
         }
         Command::Certs(Certs::Requests) => authority::requests(&node),
-        Command::Certs(Certs::Approve { request_id }) => authority::approve(&node, &request_id),
+        Command::Certs(Certs::Approve { request_id }) => {
+            authority::approve(&node, &request_id, secrets.given())
+        }
         Command::Certs(Certs::Revoke { serial, reason }) => {
-            revoke::certificate(&node, &serial, &reason)
+            revoke::certificate(&node, &serial, &reason, secrets.given())
         }
         Command::Signer(Signer::Request {
             name,

@@ -6,7 +6,7 @@ use storage::Table;
 use sync_protocol::{
     revocation::{Revocation, Revoked},
     stream::StreamId,
-    Item, NodeId,
+    Item, NodeId, SecretKey,
 };
 
 use super::Output;
@@ -31,14 +31,14 @@ fn reason_given(reason: &str) -> Result<&str> {
 
 /// Issues the revocation into the trust stream, so every node gets it before anything
 /// else at its next sync, and records it here in the same write.
-fn publish(node: &Node, target: Revoked, reason: &str) -> Result<Revocation> {
+fn publish(node: &Node, key: &SecretKey, target: Revoked, reason: &str) -> Result<Revocation> {
     let r = Revocation {
         target,
         at: clock::now(),
         reason: reason.to_string(),
     };
     node.store.write(|t| {
-        let sealed = issue(node, t, Item::Revocation(r.clone()), Some(&StreamId::Trust))?;
+        let sealed = issue(t, key, Item::Revocation(r.clone()), Some(&StreamId::Trust))?;
         revocation::record(t, &r, sealed.address);
         Ok(())
     })?;
@@ -47,7 +47,12 @@ fn publish(node: &Node, target: Revoked, reason: &str) -> Result<Revocation> {
 }
 
 /// `espm devices revoke`
-pub fn device(node: &Node, node_id: &str, reason: &str) -> Result<Output> {
+pub fn device(
+    node: &Node,
+    node_id: &str,
+    reason: &str,
+    passphrase: Option<&str>,
+) -> Result<Output> {
     node.require_hub("devices revoke")?;
     let reason = reason_given(reason)?;
     let id: NodeId = node_id.parse().map_err(|_| {
@@ -70,7 +75,8 @@ pub fn device(node: &Node, node_id: &str, reason: &str) -> Result<Output> {
             r.describe()
         )));
     }
-    let r = publish(node, Revoked::Device(id), reason)?;
+    let key = node.authority(passphrase)?;
+    let r = publish(node, &key, Revoked::Device(id), reason)?;
     Ok(Output::new(
         json!({ "node_id": id.to_hex() }),
         format!(
@@ -81,7 +87,12 @@ pub fn device(node: &Node, node_id: &str, reason: &str) -> Result<Output> {
 }
 
 /// `espm certs revoke`
-pub fn certificate(node: &Node, serial: &str, reason: &str) -> Result<Output> {
+pub fn certificate(
+    node: &Node,
+    serial: &str,
+    reason: &str,
+    passphrase: Option<&str>,
+) -> Result<Output> {
     node.require_hub("certs revoke")?;
     let reason = reason_given(reason)?;
     if node.store.get::<CertRecord>(Table::Cert, serial)?.is_none() {
@@ -95,7 +106,8 @@ pub fn certificate(node: &Node, serial: &str, reason: &str) -> Result<Output> {
             r.describe()
         )));
     }
-    let r = publish(node, Revoked::Certificate(serial.to_string()), reason)?;
+    let key = node.authority(passphrase)?;
+    let r = publish(node, &key, Revoked::Certificate(serial.to_string()), reason)?;
     Ok(Output::new(
         json!({ "serial": serial }),
         format!(

@@ -37,8 +37,9 @@ fn check_addr(text: &str) -> Result<()> {
     }
 }
 
-/// Creates a node of the requested role in `dir`.
-pub fn init(dir: &Path, init: &Init) -> Result<Output> {
+/// Creates a node of the requested role in `dir`; a hub's authority key is sealed
+/// under the CSO's `passphrase`.
+pub fn init(dir: &Path, init: &Init, passphrase: Option<&str>) -> Result<Output> {
     let config = match init {
         Init::Hub {
             kppn,
@@ -98,15 +99,16 @@ pub fn init(dir: &Path, init: &Init) -> Result<Output> {
             }
         }
     };
-    let node = Node::create(dir, config)?;
-    if let NodeConfig::Hub(h) = &node.config {
-        let authority = node.require_hub("init hub")?.public();
+    let (node, authority_key) = Node::create(dir, config, passphrase)?;
+    if let (NodeConfig::Hub(h), Some(authority_key)) = (&node.config, &authority_key) {
+        let authority = authority_key.public();
         let identity = HubIdentity {
             kppn: h.kppn.clone(),
             name: h.name.clone(),
             tz: h.tz.clone(),
             node_id: node.node_id(),
             authority,
+            service: node.service_key("init hub")?.public(),
             binding_sig: node
                 .key
                 .sign(AUTHORITY_BINDING_DOMAIN, &authority.0)
@@ -114,8 +116,8 @@ pub fn init(dir: &Path, init: &Init) -> Result<Output> {
         };
         node.store.write(|t| {
             let sealed = issue(
-                &node,
                 t,
+                authority_key,
                 Item::HubIdentity(identity),
                 Some(&StreamId::Trust),
             )?;
@@ -130,7 +132,7 @@ pub fn init(dir: &Path, init: &Init) -> Result<Output> {
         node.config.role(),
         dir.display(),
         match &node.config {
-            NodeConfig::Hub(_) => "Give this id to every satker and auditor (`--hub-id`). Start it with `espm serve`.".to_string(),
+            NodeConfig::Hub(_) => "Give this id to every satker and auditor (`--hub-id`). Start it with `espm serve`.\nThe authority key that enrolls devices and issues certificates is sealed under the CSO's passphrase; every registration command asks for it.".to_string(),
             _ => "Ask the KPPN administrator to enroll this id (`espm enroll`), then run `espm sync`.".to_string(),
         }
     );

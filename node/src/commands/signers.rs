@@ -46,11 +46,7 @@ pub fn request(node: &Node, passphrase: &str, a: RequestArgs) -> Result<Output> 
     subject
         .validate()
         .map_err(|e| NodeError::user(format!("{e}. Correct it and run the request again")))?;
-    if passphrase.chars().count() < 6 {
-        return Err(NodeError::user(
-            "the passphrase must be at least 6 characters",
-        ));
-    }
+    crate::node::check_new_passphrase(passphrase, "signer's")?;
     let key = SecretKey::generate();
     let sealed_key = SealedKey::seal(&zeroize::Zeroizing::new(key.to_bytes()), passphrase)?;
     let req = CertRequest {
@@ -61,7 +57,7 @@ pub fn request(node: &Node, passphrase: &str, a: RequestArgs) -> Result<Output> 
         requested_at: clock::now(),
     };
     let sealed = SignedItem::seal(Item::CertRequest(req.clone()), &key);
-    let request_id = sealed.address.short();
+    let request_id = sealed.address.request_id();
     node.store.write(|t| {
         t.put_item(&sealed.bytes)?;
         let me = node.node_id();
@@ -322,7 +318,7 @@ mod tests {
             hub: "127.0.0.1:4433".into(),
             hub_id: SecretKey::generate().public(),
         };
-        let node = Node::create(dir.path(), config).unwrap();
+        let node = Node::create(dir.path(), config, None).unwrap().0;
         let passphrase = "kata sandi rahasia";
         let args = RequestArgs {
             name: "Siti Rahma".into(),

@@ -53,6 +53,7 @@ fn counted_after_revocation(node: &Node, r: &Receipt) -> Result<Vec<(String, Str
 /// `espm verify`
 pub fn verify(node: &Node) -> Result<Output> {
     let authority = node.authority_key()?;
+    let service = node.service_public_key()?;
     let mut checked = 0u64;
     let mut failures: Vec<serde_json::Value> = Vec::new();
     let mut fail = |addr: String, kind: &str, reason: String| {
@@ -80,8 +81,6 @@ pub fn verify(node: &Node) -> Result<Output> {
         match &item.item {
             Item::Enrollment(_)
             | Item::Certificate(_)
-            | Item::Receipt(_)
-            | Item::Status(_)
             | Item::Revocation(_)
             | Item::HubIdentity(_)
                 if authority.is_some() && authority != Some(item.author) =>
@@ -90,6 +89,15 @@ pub fn verify(node: &Node) -> Result<Output> {
                     addr.to_hex(),
                     kind,
                     "not signed by the pinned hub authority".into(),
+                );
+            }
+            Item::Receipt(_) | Item::Status(_)
+                if service.is_some() && service != Some(item.author) =>
+            {
+                fail(
+                    addr.to_hex(),
+                    kind,
+                    "not signed by the hub service key its hub identity certifies".into(),
                 );
             }
             Item::Signature(s) => match certificate(node, &s.serial)? {
@@ -169,7 +177,7 @@ pub fn verify(node: &Node) -> Result<Output> {
             }
         }
     }
-    if node.authority.is_some() {
+    if node.service.is_some() {
         if let Err(e) = node.store.verify_hub_log() {
             fail("hub-log".into(), "hub log", e.to_string());
         }

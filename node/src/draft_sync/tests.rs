@@ -33,8 +33,10 @@ impl Nodes {
                 close_minute: 1440,
                 after_hours_quota: 10,
             }),
+            Some("kata sandi CSO uji"),
         )
-        .unwrap();
+        .unwrap()
+        .0;
         Nodes {
             hub: Arc::new(hub),
             _dirs: vec![dir],
@@ -50,8 +52,10 @@ impl Nodes {
                 hub: "127.0.0.1:1".into(),
                 hub_id: self.hub.node_id(),
             },
+            None,
         )
-        .unwrap();
+        .unwrap()
+        .0;
         self._dirs.push(dir);
         Arc::new(node)
     }

@@ -27,6 +27,9 @@ use crate::{
 /// The satker the devices under test are enrolled for.
 const SATKER: &str = "123456";
 
+/// The CSO's passphrase on the hub under test.
+const CSO_PASSPHRASE: &str = "kata sandi CSO uji";
+
 /// A satker the devices under test have no business with.
 const OTHER_SATKER: &str = "654321";
 
@@ -40,7 +43,7 @@ fn hub(dir: &std::path::Path) -> Arc<Node> {
         close_minute: 1440,
         after_hours_quota: 10,
     });
-    Arc::new(Node::create(dir, config).unwrap())
+    Arc::new(Node::create(dir, config, Some(CSO_PASSPHRASE)).unwrap().0)
 }
 
 /// Runs a command on the hub as the CSO would at the hub's terminal.
@@ -52,7 +55,9 @@ fn run(hub: &Arc<Node>, cmd: Command) -> Output {
         .block_on(commands::execute(
             hub.clone(),
             cmd,
-            &Secrets::default(),
+            &Secrets {
+                passphrase: Some(zeroize::Zeroizing::new(CSO_PASSPHRASE.to_string())),
+            },
             false,
         ))
         .unwrap()

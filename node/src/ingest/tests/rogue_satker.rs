@@ -112,7 +112,7 @@ fn certify(hub: &Arc<Node>, device: &SecretKey, satker: &str) -> Signer {
     let approved = run(
         hub,
         Command::Certs(Certs::Approve {
-            request_id: request.address.short(),
+            request_id: request.address.request_id(),
         }),
     );
     Signer {
@@ -463,6 +463,7 @@ fn no_item_only_the_hub_authority_issues_is_stored_from_a_satker_device() {
         tz: "Asia/Jakarta".into(),
         node_id: w.rogue.public(),
         authority: w.rogue.public(),
+        service: w.rogue.public(),
         binding_sig: w
             .rogue
             .sign(AUTHORITY_BINDING_DOMAIN, &w.rogue.public().0)
