@@ -124,6 +124,10 @@ pub enum Init {
         /// Documents that may be taken in per day outside service hours.
         #[arg(long, default_value_t = 0)]
         after_hours_quota: u32,
+        /// How long the hub waits for a submission's attachments before refusing it
+        /// back to the satker (e.g. 14d, 36h).
+        #[arg(long, default_value = "14d")]
+        attachment_expiry: String,
     },
     /// Create a satker node pinned to a hub.
     Satker {

@@ -215,7 +215,7 @@ pub fn queue(
     for rec in recs.iter_mut() {
         rec.submission = Some(submission.submission_id.clone());
         rec.enter(DocState::Queued, submission.submitted_at, None);
-        t.put(Table::Doc, &rec.doc_id, rec);
+        crate::docs::put(t, rec);
     }
     t.put(
         Table::Submission,

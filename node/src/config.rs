@@ -23,6 +23,32 @@ pub struct HubConfig {
     pub close_minute: u32,
     /// How many documents may be taken in per day outside service hours.
     pub after_hours_quota: u32,
+    /// How long, in milliseconds, the hub waits for the attachment chunks of a
+    /// submission before it refuses the submission back to its satker.
+    #[serde(default = "default_attachment_expiry_ms")]
+    pub attachment_expiry_ms: i64,
+}
+
+/// Fourteen days: a satker office can be cut off for a week or two.
+pub const DEFAULT_ATTACHMENT_EXPIRY_MS: i64 = 14 * 24 * 3600 * 1000;
+
+fn default_attachment_expiry_ms() -> i64 {
+    DEFAULT_ATTACHMENT_EXPIRY_MS
+}
+
+/// Parses a duration such as `14d`, `36h` or `90s` (jiff's friendly format, a day
+/// counted as 24 hours) into milliseconds; it must be positive.
+pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
+    let bad = || format!("'{text}' is not a duration; write it like 14d, 36h or 90s");
+    let span: jiff::Span = text.trim().parse().map_err(|_| bad())?;
+    let d = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|_| bad())?;
+    let ms = d.as_millis();
+    if ms <= 0 || ms > i64::MAX as i128 {
+        return Err(format!("'{text}' must be a positive duration"));
+    }
+    Ok(ms as i64)
 }
 
 /// Which role this node plays.

@@ -235,7 +235,7 @@ impl DraftReplica for NodeDraftReplica {
                 continue;
             }
             if let Scope::Device { .. } = self.scope {
-                let rec: Option<DocRecord> = store.get(Table::Doc, doc_id).map_err(local)?;
+                let rec = crate::docs::load(store, self.satker(), doc_id).map_err(local)?;
                 if self.frozen(rec.as_ref()).is_some() {
                     continue;
                 }
@@ -265,8 +265,8 @@ impl DraftReplica for NodeDraftReplica {
             // no other satker's drafts; their content is checked as it arrives.
             Scope::Hub { .. } => Ok(None),
             Scope::Device { .. } => {
-                let rec: Option<DocRecord> =
-                    self.node.store.get(Table::Doc, doc_id).map_err(local)?;
+                let rec =
+                    crate::docs::load(&self.node.store, self.satker(), doc_id).map_err(local)?;
                 Ok(self.frozen(rec.as_ref()))
             }
         }
@@ -303,7 +303,7 @@ impl DraftReplica for NodeDraftReplica {
         // is merged, not overwritten.
         let outcome = self.node.store.write(|t| {
             let rec: Option<DocRecord> = if device {
-                t.get(Table::Doc, doc_id)?
+                crate::docs::get(t, self.satker(), doc_id)?
             } else {
                 None
             };
@@ -330,7 +330,7 @@ impl DraftReplica for NodeDraftReplica {
             if changed {
                 save_draft(t, &key, &mut draft);
                 if device && rec.is_none() {
-                    t.put(Table::Doc, doc_id, &new_record(doc_id, &draft, now)?);
+                    crate::docs::put(t, &new_record(doc_id, &draft, now)?);
                 }
             }
             let mut peer: PeerDraft = t.get(Table::DraftSync, &peer_key)?.unwrap_or_default();

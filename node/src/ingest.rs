@@ -21,9 +21,10 @@ use sync_protocol::{
 };
 
 use crate::{
-    clock,
+    attachments, clock,
     config::NodeConfig,
-    delivery::{accept_submission, LogPosition},
+    delivery::{self, accept_submission, LogPosition},
+    docs,
     node::{Node, AUDITOR_SCOPE_KEY, AUTHORITY_KEY, HUB_TZ_KEY, SERVICE_KEY},
     notice::{self, Notice},
     records::{CertRecord, DeviceRecord, DocRecord, HistoryEntry, RequestRecord},
@@ -52,29 +53,6 @@ fn load(node: &Node, addr: &sync_protocol::Address) -> Result<Option<SignedItem>
         .item(addr)?
         .map(|b| SignedItem::open(&b).map_err(StoreError::from))
         .transpose()
-}
-
-/// The store key marking an attachment chunk this node still has to fetch.
-pub fn need_key(addr: &sync_protocol::Address) -> String {
-    format!("need-{}", addr.to_hex())
-}
-
-/// Notes every chunk of the snapshot's attachments that this node does not hold yet,
-/// so the next sessions fetch it.
-fn need_chunks(
-    t: &mut Txn<'_>,
-    snap: &sync_protocol::document::DocumentSnapshot,
-) -> Result<(), StoreError> {
-    for a in &snap.attachments {
-        for c in &a.chunks {
-            if t.get::<serde_bytes::ByteBuf>(Table::Blob, &c.to_hex())?
-                .is_none()
-            {
-                t.put(Table::Blob, &need_key(c), &true);
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Seals an item with one of the hub's keys (the authority key for what binds trust,
@@ -221,7 +199,8 @@ pub fn hub_receive(
                 r.subject.validate().map_err(|e| e.to_string())
             }
         }
-        Item::Snapshot(s) => own_work(&item, device, "document snapshot", &s.satker, satker),
+        Item::Snapshot(s) => own_work(&item, device, "document snapshot", &s.satker, satker)
+            .and_then(|()| s.check_attachments().map_err(|e| e.to_string())),
         Item::Signature(s) => match load(node, &s.snapshot)? {
             None => Err(format!(
                 "signature refers to snapshot {} the hub does not hold",
@@ -262,7 +241,7 @@ pub fn hub_receive(
             },
         },
         Item::Submission(sub) => match own_work(&item, device, "submission", &sub.satker, satker) {
-            Ok(()) => check_submission(node, satker, sub, now)?,
+            Ok(()) => check_submission(node, t, satker, sub, now)?,
             refused => refused,
         },
         other => Err(format!(
@@ -286,8 +265,9 @@ pub fn hub_receive(
             };
             t.put(Table::Request, &item.address.request_id(), &rec);
         }
-        Item::Snapshot(snap) => {
-            need_chunks(t, snap)?;
+        Item::Snapshot(_) => {
+            // Its chunks are asked for once a submission of it is accepted: a snapshot
+            // alone is not yet anything the hub must complete.
             t.append(
                 &scope,
                 StreamEntry {
@@ -339,6 +319,7 @@ fn own_work(
 
 fn check_submission(
     node: &Node,
+    t: &Txn<'_>,
     satker: &str,
     sub: &Submission,
     now: Timestamp,
@@ -363,7 +344,9 @@ fn check_submission(
                 )))
             }
         }
-        if let Some(rec) = node.store.get::<DocRecord>(Table::Doc, &d.doc_id)? {
+        // Only this satker's own record of the id counts: another satker's document
+        // with the same id is another document, and this refusal must not tell of it.
+        if let Some(rec) = docs::get(t, satker, &d.doc_id)? {
             if rec.state != DocState::Rejected {
                 return Ok(Err(format!(
                     "document {} was already delivered (state {})",
@@ -376,6 +359,17 @@ fn check_submission(
         {
             return Ok(Err(format!("document {}: {reason}", d.doc_id)));
         }
+    }
+    let waiting = attachments::needed_count(t, satker)?;
+    let more = delivery::chunks_to_fetch(t, satker, sub)?
+        .iter()
+        .filter(|(_, c)| !matches!(attachments::is_needed(t, satker, c), Ok(true)))
+        .count() as u64;
+    if more > 0 && waiting + more > attachments::MAX_NEEDED_PER_SATKER {
+        return Ok(Err(format!(
+            "the hub still waits for {waiting} attachment chunk(s) of this satker's earlier submissions and takes at most {} at once; sync until they arrive (or are refused when they expire), then submit this again",
+            attachments::MAX_NEEDED_PER_SATKER
+        )));
     }
     Ok(Ok(()))
 }
@@ -448,7 +442,7 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
                     reason: None,
                     delivered_at: Some(r.delivered_at),
                 };
-                notice::note(t, id, notice)?;
+                notice::note(t, &r.satker, id, notice)?;
             }
         }
         Item::Status(s) if from_service => {
@@ -458,13 +452,16 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
                 reason: s.reason.clone(),
                 delivered_at: None,
             };
-            notice::note(t, &s.doc_id, notice)?;
+            notice::note(t, &s.satker, &s.doc_id, notice)?;
         }
         Item::Snapshot(s) => {
-            need_chunks(t, s)?;
+            if let Err(e) = s.check_attachments() {
+                return Ok(Err(e.to_string()));
+            }
+            attachments::need_for_snapshot(t, s, clock::now())?;
             // Another device of this satker (or, for an auditor, a satker in scope)
             // delivered it; the hub checked it before re-publishing.
-            if t.get::<DocRecord>(Table::Doc, &s.doc_id)?.is_none() {
+            if docs::get(t, &s.satker, &s.doc_id)?.is_none() {
                 let mut rec = DocRecord {
                     doc_id: s.doc_id.clone(),
                     kind: s.kind,
@@ -481,7 +478,7 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
                     delivered_at: None,
                 };
                 notice::catch_up(t, &mut rec)?;
-                t.put(Table::Doc, &s.doc_id, &rec);
+                docs::put(t, &rec);
             }
         }
         Item::Signature(_) | Item::Submission(_) | Item::CertRequest(_) => {}

@@ -6,6 +6,7 @@
 //! has not verified, never acknowledge before the store is flushed, and never panic on
 //! anything a peer or a user sends.
 
+pub mod attachments;
 pub mod bench;
 pub mod cli;
 pub mod clock;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod control;
 pub mod delivery;
 pub mod demo;
+pub mod docs;
 pub mod draft_sync;
 pub mod error;
 pub mod impair;
@@ -26,5 +28,7 @@ pub mod records;
 pub mod replica;
 pub mod revocation;
 pub mod serve;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod tls;
 pub mod transport;

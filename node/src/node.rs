@@ -375,6 +375,7 @@ mod tests {
             open_minute: 480,
             close_minute: 900,
             after_hours_quota: 0,
+            attachment_expiry_ms: crate::config::DEFAULT_ATTACHMENT_EXPIRY_MS,
         });
         let (node, authority) = Node::create(&dir, config, Some("kata sandi CSO")).unwrap();
         assert_eq!(mode(&dir), "700");

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use storage::{StoreError, Table, Txn};
 use sync_protocol::{status::DocState, Timestamp};
 
-use crate::records::DocRecord;
+use crate::{docs, records::DocRecord};
 
 /// A state change the hub announced for one document.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -30,19 +30,20 @@ impl Notice {
     }
 }
 
-fn early_key(doc_id: &str) -> String {
-    format!("early-notice/{doc_id}")
+fn early_key(satker: &str, doc_id: &str) -> String {
+    format!("early-notice/{satker}/{doc_id}")
 }
 
-/// Applies `notice` to the record of `doc_id`, or keeps it until the document arrives.
-pub fn note(t: &mut Txn<'_>, doc_id: &str, notice: Notice) -> Result<(), StoreError> {
-    match t.get::<DocRecord>(Table::Doc, doc_id)? {
+/// Applies `notice` to the record of `doc_id` of `satker`, or keeps it until the
+/// document arrives.
+pub fn note(t: &mut Txn<'_>, satker: &str, doc_id: &str, notice: Notice) -> Result<(), StoreError> {
+    match docs::get(t, satker, doc_id)? {
         Some(mut rec) => {
             notice.apply(&mut rec);
-            t.put(Table::Doc, doc_id, &rec);
+            docs::put(t, &rec);
         }
         None => {
-            let key = early_key(doc_id);
+            let key = early_key(satker, doc_id);
             let mut waiting: Vec<Notice> = t.get(Table::Meta, &key)?.unwrap_or_default();
             waiting.push(notice);
             t.put(Table::Meta, &key, &waiting);
@@ -53,7 +54,7 @@ pub fn note(t: &mut Txn<'_>, doc_id: &str, notice: Notice) -> Result<(), StoreEr
 
 /// Applies the notices that arrived before the document, oldest first, to its new record.
 pub fn catch_up(t: &mut Txn<'_>, rec: &mut DocRecord) -> Result<(), StoreError> {
-    let key = early_key(&rec.doc_id);
+    let key = early_key(&rec.satker, &rec.doc_id);
     let Some(mut waiting) = t.get::<Vec<Notice>>(Table::Meta, &key)? else {
         return Ok(());
     };
@@ -109,19 +110,16 @@ mod tests {
         };
         store
             .write(|t| {
-                note(t, "SPM-1", status)?;
-                note(t, "SPM-1", receipt)
+                note(t, "123456", "SPM-1", status)?;
+                note(t, "123456", "SPM-1", receipt)
             })
             .unwrap();
-        assert!(store
-            .get::<DocRecord>(Table::Doc, "SPM-1")
-            .unwrap()
-            .is_none());
+        assert!(docs::load(&store, "123456", "SPM-1").unwrap().is_none());
         let rec = store
             .write(|t| {
                 let mut rec = signed("SPM-1");
                 catch_up(t, &mut rec)?;
-                t.put(Table::Doc, "SPM-1", &rec);
+                docs::put(t, &rec);
                 Ok(rec)
             })
             .unwrap();
@@ -132,7 +130,7 @@ mod tests {
         );
         assert_eq!(rec.delivered_at, Some(Timestamp(20)));
         assert!(store
-            .get::<Vec<Notice>>(Table::Meta, &early_key("SPM-1"))
+            .get::<Vec<Notice>>(Table::Meta, &early_key("123456", "SPM-1"))
             .unwrap()
             .is_none());
     }

@@ -14,12 +14,12 @@ use sync_protocol::{
 };
 
 use crate::{
-    clock,
+    attachments, clock,
     config::NodeConfig,
-    delivery,
-    ingest::{client_receive, hub_receive, need_key, Verdict},
+    delivery, docs,
+    ingest::{client_receive, hub_receive, Verdict},
     node::Node,
-    records::{DocRecord, RefusalRecord},
+    records::RefusalRecord,
 };
 
 fn local(e: StoreError) -> ProtocolError {
@@ -101,6 +101,8 @@ impl NodeReplica {
             Some(Item::Snapshot(s)) => vec![s.doc_id],
             _ => Vec::new(),
         };
+        // A device sends only its own satker's documents, so the refused ones are its.
+        let satker = node.satker().unwrap_or_default().to_string();
         node.store.write(|t| {
             t.put(
                 Table::Refusal,
@@ -112,14 +114,14 @@ impl NodeReplica {
                 },
             );
             for id in &doc_ids {
-                if let Some(mut rec) = t.get::<DocRecord>(Table::Doc, id)? {
+                if let Some(mut rec) = docs::get(t, &satker, id)? {
                     if rec.state != DocState::Rejected {
                         rec.enter(
                             DocState::Rejected,
                             clock::now(),
                             Some(format!("refused by the hub: {reason}")),
                         );
-                        t.put(Table::Doc, id, &rec);
+                        docs::put(t, &rec);
                     }
                 }
             }
@@ -266,40 +268,72 @@ impl Replica for NodeReplica {
         Ok(refusals)
     }
 
-    fn missing_chunks(&self, limit: usize) -> Result<Vec<Address>, ProtocolError> {
-        let needs = self
-            .node
-            .store
-            .list::<bool>(Table::Blob, "need-")
-            .map_err(local)?;
-        Ok(needs
-            .into_iter()
-            .filter_map(|(k, _)| k.strip_prefix("need-").and_then(|h| h.parse().ok()))
-            .take(limit)
-            .collect())
+    fn missing_chunks(
+        &self,
+        limit: usize,
+        skip: &dyn Fn(&Address) -> bool,
+    ) -> Result<Vec<Address>, ProtocolError> {
+        let satkers = match &self.peer {
+            // The hub asks a device only for chunks its own satker's documents need;
+            // an auditor authors nothing and is asked for nothing.
+            Peer::Device {
+                role: DeviceRole::Satker { satker },
+                ..
+            } => vec![satker.clone()],
+            Peer::Device { .. } => return Ok(Vec::new()),
+            Peer::Hub => self.scopes(),
+        };
+        attachments::missing(&self.node.store, &satkers, limit, skip).map_err(local)
     }
 
     fn read_chunk(&self, address: &Address) -> Result<Option<Vec<u8>>, ProtocolError> {
-        Ok(self
-            .node
-            .store
-            .get::<serde_bytes::ByteBuf>(Table::Blob, &address.to_hex())
-            .map_err(local)?
-            .map(|b| b.into_vec()))
+        let store = &self.node.store;
+        let allowed = match &self.peer {
+            // A chunk goes to a device or an auditor only if a satker it may read sent
+            // it for a document of its own; the answer to anything else is the same
+            // NoChunk, whether the hub holds the bytes or not.
+            Peer::Device { .. } => {
+                let mut allowed = false;
+                for satker in self.scopes() {
+                    if attachments::is_held_by(store, &satker, address).map_err(local)? {
+                        allowed = true;
+                        break;
+                    }
+                }
+                allowed
+            }
+            // The hub asks a device only for its own satker's chunks.
+            Peer::Hub => true,
+        };
+        if !allowed {
+            return Ok(None);
+        }
+        attachments::bytes(store, address).map_err(local)
     }
 
     fn store_chunk(&mut self, address: &Address, bytes: &[u8]) -> Result<(), ProtocolError> {
+        let scopes = self.scopes();
+        let now = clock::now();
         self.node
             .store
             .write(|t| {
-                t.put(
-                    Table::Blob,
-                    &address.to_hex(),
-                    &serde_bytes::ByteBuf::from(bytes.to_vec()),
-                );
-                t.delete(Table::Blob, &need_key(address));
-                if let Peer::Device { .. } = self.peer {
-                    delivery::chunk_arrived(&self.node, t, address)?;
+                match &self.peer {
+                    Peer::Device {
+                        role: DeviceRole::Satker { satker },
+                        ..
+                    } => delivery::chunk_arrived(&self.node, t, satker, address, bytes, now)?,
+                    Peer::Device { .. } => {
+                        return Err(StoreError::Draft(
+                            "auditor devices are read-only; the hub stores nothing they send"
+                                .into(),
+                        ))
+                    }
+                    Peer::Hub => {
+                        attachments::store_bytes(t, address, bytes);
+                        for satker in &scopes {
+                            attachments::fulfil(t, satker, address)?;
+                        }
+                    }
                 }
                 Ok(())
             })

@@ -35,6 +35,7 @@ pub async fn serve(node: Arc<Node>) -> Result<()> {
                     h.listen
                 ))
             })?;
+            tokio::spawn(expiry_sweep(node.clone(), h.attachment_expiry_ms));
             tokio::spawn(hub_loop(node.clone(), addr))
         }
         _ => tokio::spawn(client_loop(node.clone())),
@@ -47,6 +48,29 @@ pub async fn serve(node: Arc<Node>) -> Result<()> {
     let _ = std::fs::remove_file(node.dir.join(SOCKET_NAME));
     node.store.flush()?;
     outcome
+}
+
+/// Refuses submissions whose attachments did not arrive in time, now and then: often
+/// enough that a refusal follows the expiry closely, rarely enough to cost nothing.
+async fn expiry_sweep(node: Arc<Node>, expiry_ms: i64) {
+    let every = Duration::from_millis((expiry_ms / 4).clamp(1_000, 3_600_000) as u64);
+    loop {
+        let swept = node.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            crate::delivery::expire_all(&swept, crate::clock::now(), expiry_ms)
+        })
+        .await;
+        match done {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(
+                refused = n,
+                "refused submissions whose attachments did not arrive in time"
+            ),
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not expire unfinished submissions"),
+            Err(e) => tracing::warn!(error = %e, "the expiry sweep stopped unexpectedly"),
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 async fn shutdown_signal() {

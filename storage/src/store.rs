@@ -260,6 +260,22 @@ impl Store {
             .collect()
     }
 
+    /// The records of a table whose key starts with `prefix`, in key order, read lazily:
+    /// callers that need only the first few stop early instead of loading the range.
+    pub fn iter<'a, T: DeserializeOwned + 'a>(
+        &'a self,
+        table: Table,
+        prefix: &str,
+    ) -> impl Iterator<Item = Result<(String, T), StoreError>> + 'a {
+        let skip = table.prefix().len();
+        self.tree.scan_prefix(table.key(prefix)).map(move |r| {
+            let (k, v) = r.map_err(StoreError::sled("scan"))?;
+            let key = String::from_utf8_lossy(&k[skip..]).into_owned();
+            let val = decode(&v, &format!("{table:?} record {key}"))?;
+            Ok((key, val))
+        })
+    }
+
     /// Runs `f` as one atomic write: either all it wrote is applied, or none of it.
     /// Not durable until [`Store::flush`].
     pub fn write<R>(

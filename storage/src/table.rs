@@ -5,8 +5,12 @@
 pub enum Table {
     /// Node configuration and singletons.
     Meta,
-    /// Per-document journey records.
+    /// Per-document journey records: `SATKER/DOC_ID`. A document id is unique only
+    /// within its satker, so a satker can never reach another's record by naming its id.
     Doc,
+    /// Which satkers hold a document id: `DOC_ID/SATKER` → `()`, for people who type a
+    /// bare id on the hub or an auditor node.
+    DocById,
     /// Automerge drafts.
     Draft,
     /// Certificates by serial.
@@ -29,6 +33,15 @@ pub enum Table {
     Blob,
     /// Draft heads digests and per-peer draft sync states.
     DraftSync,
+    /// Attachment chunks a satker's documents still need, oldest first:
+    /// `SATKER/SINCE_MS_HEX16/CHUNK_HEX` → who waits for it (node::attachments::Need).
+    Need,
+    /// Where each need sits in [`Table::Need`]: `SATKER/CHUNK_HEX` → its SINCE_MS.
+    NeedIndex,
+    /// Chunks a satker's devices have proven to hold by sending them (hub only):
+    /// `SATKER/CHUNK_HEX` → `()`. The hub keeps each chunk's bytes once, but serves them
+    /// to a satker, and counts them as held for it, only once that satker sent them.
+    Held,
 }
 
 impl Table {
@@ -47,6 +60,10 @@ impl Table {
             Table::Counter => b"n/",
             Table::Blob => b"a/",
             Table::DraftSync => b"g/",
+            Table::DocById => b"D/",
+            Table::Need => b"w/",
+            Table::NeedIndex => b"W/",
+            Table::Held => b"H/",
         }
     }
 

@@ -13,6 +13,18 @@ pub const CHUNK_BYTES: usize = 64 * 1024;
 /// The most chunks one Want may ask for.
 pub const MAX_WANT: usize = 64;
 
+/// The largest file one attachment may be: scans and decrees are at most 1 MB in the
+/// regulation, and a thin link cannot carry much more per document.
+pub const MAX_ATTACHMENT_BYTES: u64 = 10 * 1024 * 1024;
+
+/// The most files one document may carry.
+pub const MAX_ATTACHMENTS: usize = 20;
+
+/// How many chunks a file of `size` bytes is cut into.
+pub fn expected_chunks(size: u64) -> u64 {
+    size.div_ceil(CHUNK_BYTES as u64)
+}
+
 /// The chunks of `bytes`, in order.
 pub fn chunks(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     bytes.chunks(CHUNK_BYTES)

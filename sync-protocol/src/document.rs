@@ -118,9 +118,54 @@ pub struct AttachmentRef {
 }
 
 impl AttachmentRef {
+    /// Checks that the reference describes a file this system takes: a SHA-256, a size
+    /// within the limit, and exactly as many chunks as that size is cut into. A chunk
+    /// list longer than its file would have the hub wait for chunks that cannot exist.
+    pub fn check(&self) -> Result<(), ProtocolError> {
+        let bad = |why: String| ProtocolError::BadAttachment {
+            name: self.name.chars().take(96).collect(),
+            why,
+        };
+        if self.sha256.len() != 64 || !self.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad("its SHA-256 is not 64 hex digits".into()));
+        }
+        if self.size == 0 || self.size > crate::attachment::MAX_ATTACHMENT_BYTES {
+            return Err(bad(format!(
+                "its size of {} bytes is outside 1 to {} bytes",
+                self.size,
+                crate::attachment::MAX_ATTACHMENT_BYTES
+            )));
+        }
+        let expected = crate::attachment::expected_chunks(self.size);
+        if self.chunks.len() as u64 != expected {
+            return Err(bad(format!(
+                "it lists {} chunks, but a file of {} bytes has {expected}",
+                self.chunks.len(),
+                self.size
+            )));
+        }
+        Ok(())
+    }
+
     /// Whether two references name the same file, whatever chunk list they carry.
     pub fn same_file(&self, other: &AttachmentRef) -> bool {
         self.name == other.name && self.sha256 == other.sha256 && self.size == other.size
+    }
+}
+
+impl DocumentSnapshot {
+    /// Checks every attachment and their number.
+    pub fn check_attachments(&self) -> Result<(), ProtocolError> {
+        if self.attachments.len() > crate::attachment::MAX_ATTACHMENTS {
+            return Err(ProtocolError::BadAttachment {
+                name: format!("{} files", self.attachments.len()),
+                why: format!(
+                    "a document may carry at most {} files",
+                    crate::attachment::MAX_ATTACHMENTS
+                ),
+            });
+        }
+        self.attachments.iter().try_for_each(AttachmentRef::check)
     }
 }
 
@@ -141,4 +186,51 @@ pub struct DocumentSnapshot {
     pub corrects: Option<String>,
     /// When the snapshot was taken.
     pub taken_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attachment::{chunk_addresses, CHUNK_BYTES, MAX_ATTACHMENT_BYTES};
+
+    fn reference(size: usize) -> AttachmentRef {
+        let bytes = vec![1u8; size];
+        AttachmentRef {
+            name: "sk.pdf".into(),
+            sha256: "ab".repeat(32),
+            size: size as u64,
+            chunks: chunk_addresses(&bytes),
+        }
+    }
+
+    #[test]
+    fn a_chunk_list_must_match_the_declared_file_size() {
+        assert!(reference(1).check().is_ok());
+        assert!(reference(CHUNK_BYTES).check().is_ok());
+        assert!(reference(CHUNK_BYTES + 1).check().is_ok());
+        let mut padded = reference(CHUNK_BYTES);
+        padded.chunks.push(Address([0; 32]));
+        let err = padded.check().unwrap_err().to_string();
+        assert!(
+            err.contains("lists 2 chunks, but a file of 65536 bytes has 1"),
+            "{err}"
+        );
+        let mut short = reference(3 * CHUNK_BYTES);
+        short.chunks.pop();
+        assert!(short.check().is_err());
+    }
+
+    #[test]
+    fn an_attachment_beyond_the_size_limit_or_without_a_hash_is_refused() {
+        let mut huge = reference(1);
+        huge.size = MAX_ATTACHMENT_BYTES + 1;
+        assert!(huge.check().unwrap_err().to_string().contains("outside"));
+        let mut empty = reference(1);
+        empty.size = 0;
+        empty.chunks.clear();
+        assert!(empty.check().is_err());
+        let mut nohash = reference(1);
+        nohash.sha256 = "xyz".into();
+        assert!(nohash.check().unwrap_err().to_string().contains("SHA-256"));
+    }
 }

@@ -40,6 +40,9 @@ pub enum ProtocolError {
         needed: String,
         present: String,
     },
+    /// A document's attachment list does not describe a file this system takes.
+    #[error("attachment '{name}': {why}")]
+    BadAttachment { name: String, why: String },
     /// A submission breaks a limit of the regulation.
     #[error("{0}")]
     SubmissionLimit(String),

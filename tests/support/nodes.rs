@@ -121,6 +121,11 @@ pub fn init_hub() -> Hub {
 /// [`init_hub`] listening on `ip` instead of loopback. The port is one free here, which
 /// is also free in a fresh network namespace.
 pub fn init_hub_on(ip: &str) -> Hub {
+    init_hub_with(ip, &[])
+}
+
+/// [`init_hub_on`] with more `init hub` options, e.g. `--attachment-expiry 8s`.
+pub fn init_hub_with(ip: &str, extra: &[&str]) -> Hub {
     let mut espm = Espm::new("hub");
     espm.set_default_passphrase(CSO_PASSPHRASE);
     let port = free_udp_port();
@@ -138,7 +143,10 @@ pub fn init_hub_on(ip: &str) -> Hub {
         &listen,
         "--after-hours-quota",
         "1000",
-    ]);
+    ]
+    .into_iter()
+    .chain(extra.iter().copied())
+    .collect::<Vec<_>>());
     let id = str_of(&v, "node_id");
     assert_node_id(&id);
     let who = espm.ok(&["id"]);

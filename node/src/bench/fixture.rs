@@ -91,6 +91,7 @@ impl Hub {
                 listen: "127.0.0.1:0".into(),
                 service_hours: "08:00-15:00".into(),
                 after_hours_quota: 0,
+                attachment_expiry: "14d".into(),
             },
             Some(PASSPHRASE),
         )?;

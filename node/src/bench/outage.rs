@@ -41,7 +41,6 @@ use crate::{
     error::{NodeError, Result},
     impair::{Impairment, Relay, RelayConfig, RelayStats},
     node::Node,
-    records::DocRecord,
     replica,
 };
 
@@ -172,10 +171,10 @@ fn check_attachment(hub: &Node, att: &AttachmentRef) -> Result<()> {
 
 /// Fails unless every document of the satker has its receipt on both sides.
 fn check_receipts(hub: &Node, satker: &Node) -> Result<u64> {
-    let docs = satker.store.list::<DocRecord>(Table::Doc, "")?;
+    let docs = crate::docs::all(&satker.store)?;
     let mut missing = 0;
-    for (id, rec) in &docs {
-        let at_hub = hub.store.get::<DocRecord>(Table::Doc, id)?;
+    for rec in &docs {
+        let at_hub = crate::docs::load(&hub.store, &rec.satker, &rec.doc_id)?;
         if rec.delivered_at.is_none() || at_hub.and_then(|r| r.delivered_at).is_none() {
             missing += 1;
         }

@@ -41,11 +41,7 @@ fn parse_assignments(pairs: &[String]) -> Result<Vec<(String, String)>> {
 }
 
 fn doc_record(node: &Node, doc_id: &str) -> Result<DocRecord> {
-    node.store.get(Table::Doc, doc_id)?.ok_or_else(|| {
-        NodeError::user(format!(
-            "no document '{doc_id}' on this node; `espm status` lists the documents"
-        ))
-    })
+    crate::docs::resolve(node, doc_id)
 }
 
 fn load_draft(node: &Node, doc_id: &str) -> Result<Draft> {
@@ -102,7 +98,7 @@ pub fn new(node: &Node, kind: &str, set: &[String]) -> Result<Output> {
     node.store.write(|t| {
         save_draft(t, &doc_id, &mut draft);
         let rec = compose::draft_record(&doc_id, kind, &satker, now);
-        t.put(Table::Doc, &doc_id, &rec);
+        crate::docs::put(t, &rec);
         Ok(())
     })?;
     node.store.flush()?;
@@ -370,7 +366,7 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
             t.put_item(&s.bytes)?;
         }
         t.put_item(&sealed_sig.bytes)?;
-        t.put(Table::Doc, doc_id, &rec);
+        crate::docs::put(t, &rec);
         Ok(())
     })?;
     node.store.flush()?;

@@ -10,6 +10,7 @@ use super::Output;
 use crate::{
     clock,
     config::{HubConfig, NodeConfig},
+    docs,
     error::{NodeError, Result},
     ingest::issue,
     node::Node,
@@ -55,24 +56,20 @@ pub fn status(node: &Node, doc_id: Option<&str>) -> Result<Output> {
     let tz = node.tz()?;
     match doc_id {
         Some(id) => {
-            let r: DocRecord = node.store.get(Table::Doc, id)?.ok_or_else(|| {
-                NodeError::user(format!(
-                    "no document '{id}' on this node; `espm status` lists the documents"
-                ))
-            })?;
+            let r = docs::resolve(node, id)?;
             Ok(Output::new(
                 doc_json(&r),
                 doc_text(&r, tz.as_deref()).trim_end(),
             ))
         }
         None => {
-            let all = node.store.list::<DocRecord>(Table::Doc, "")?;
-            let json: Vec<_> = all.iter().map(|(_, r)| doc_json(r)).collect();
+            let all = docs::all(&node.store)?;
+            let json: Vec<_> = all.iter().map(doc_json).collect();
             let text = if all.is_empty() {
                 "No documents yet.".to_string()
             } else {
                 all.iter()
-                    .map(|(_, r)| doc_text(r, tz.as_deref()))
+                    .map(|r| doc_text(r, tz.as_deref()))
                     .collect::<Vec<_>>()
                     .join("\n")
             };
@@ -92,11 +89,8 @@ fn hub_config(node: &Node, what: &str) -> Result<HubConfig> {
 /// `espm inbox`
 pub fn inbox(node: &Node) -> Result<Output> {
     let hub = hub_config(node, "inbox")?;
-    let rows: Vec<DocRecord> = node
-        .store
-        .list::<DocRecord>(Table::Doc, "")?
+    let rows: Vec<DocRecord> = docs::all(&node.store)?
         .into_iter()
-        .map(|(_, r)| r)
         .filter(|r| r.state == DocState::Delivered)
         .collect();
     let json: Vec<_> = rows
@@ -131,11 +125,7 @@ pub fn inbox(node: &Node) -> Result<Output> {
 }
 
 fn hub_doc(node: &Node, doc_id: &str) -> Result<DocRecord> {
-    node.store.get(Table::Doc, doc_id)?.ok_or_else(|| {
-        NodeError::user(format!(
-            "no delivered document '{doc_id}' on this hub; `espm inbox` lists what has arrived"
-        ))
-    })
+    docs::resolve(node, doc_id)
 }
 
 fn record_status(
@@ -163,7 +153,7 @@ fn record_status(
             Some(&StreamId::Notices(rec.satker.clone())),
         )?;
         rec.enter(state, now, reason.clone());
-        t.put(Table::Doc, &rec.doc_id, &rec);
+        docs::put(t, &rec);
         Ok(())
     })?;
     node.store.flush()?;
@@ -287,7 +277,7 @@ pub fn reject(node: &Node, doc_id: &str, reason: &str) -> Result<Output> {
 pub fn monitor(node: &Node) -> Result<Output> {
     hub_config(node, "monitor")?;
     let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    for (_, r) in node.store.list::<DocRecord>(Table::Doc, "")? {
+    for r in docs::all(&node.store)? {
         *counts
             .entry(r.satker)
             .or_default()

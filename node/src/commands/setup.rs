@@ -13,7 +13,7 @@ use sync_protocol::{
 use super::Output;
 use crate::{
     cli::Init,
-    config::{parse_service_hours, HubConfig, NodeConfig},
+    config::{parse_duration_ms, parse_service_hours, HubConfig, NodeConfig},
     error::{NodeError, Result},
     ingest::issue,
     node::Node,
@@ -48,6 +48,7 @@ pub fn init(dir: &Path, init: &Init, passphrase: Option<&str>) -> Result<Output>
             listen,
             service_hours,
             after_hours_quota,
+            attachment_expiry,
         } => {
             jiff::tz::TimeZone::get(tz).map_err(|_| {
                 NodeError::user(format!(
@@ -72,6 +73,8 @@ pub fn init(dir: &Path, init: &Init, passphrase: Option<&str>) -> Result<Output>
                 open_minute,
                 close_minute,
                 after_hours_quota: *after_hours_quota,
+                attachment_expiry_ms: parse_duration_ms(attachment_expiry)
+                    .map_err(|e| NodeError::user(format!("--attachment-expiry: {e}")))?,
             })
         }
         Init::Satker {

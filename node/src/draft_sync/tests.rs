@@ -32,6 +32,7 @@ impl Nodes {
                 open_minute: 0,
                 close_minute: 1440,
                 after_hours_quota: 10,
+                attachment_expiry_ms: crate::config::DEFAULT_ATTACHMENT_EXPIRY_MS,
             }),
             Some("kata sandi CSO uji"),
         )
@@ -69,7 +70,7 @@ fn new_draft(node: &Node, doc_id: &str, field: &str, value: &str) {
     node.store
         .write(|t| {
             save_draft(t, doc_id, &mut draft);
-            t.put(Table::Doc, doc_id, &rec);
+            crate::docs::put(t, &rec);
             Ok(())
         })
         .unwrap();
@@ -137,8 +138,7 @@ fn satker_role(satker: &str) -> DeviceRole {
 }
 
 fn state(node: &Node, doc_id: &str) -> Option<DocState> {
-    node.store
-        .get::<DocRecord>(Table::Doc, doc_id)
+    crate::docs::load(&node.store, SATKER, doc_id)
         .unwrap()
         .map(|r| r.state)
 }
@@ -224,9 +224,9 @@ fn a_signed_document_keeps_its_snapshot_when_another_device_edits_the_draft() {
     sync(&b, &n.hub, &role);
     a.store
         .write(|t| {
-            let mut rec: DocRecord = t.get(Table::Doc, "spm-1")?.unwrap();
+            let mut rec: DocRecord = crate::docs::get(t, SATKER, "spm-1")?.unwrap();
             rec.enter(DocState::Signed, clock::now(), None);
-            t.put(Table::Doc, "spm-1", &rec);
+            crate::docs::put(t, &rec);
             Ok(())
         })
         .unwrap();

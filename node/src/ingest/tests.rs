@@ -42,6 +42,7 @@ fn hub(dir: &std::path::Path) -> Arc<Node> {
         open_minute: 0,
         close_minute: 1440,
         after_hours_quota: 10,
+        attachment_expiry_ms: crate::config::DEFAULT_ATTACHMENT_EXPIRY_MS,
     });
     Arc::new(Node::create(dir, config, Some(CSO_PASSPHRASE)).unwrap().0)
 }

@@ -67,12 +67,12 @@ impl Session {
         if self.wanted_chunks.len() >= window {
             return Ok(None);
         }
-        let missing: Vec<Address> = replica
-            .missing_chunks(window * 2)?
-            .into_iter()
-            .filter(|a| !self.wanted_chunks.contains(a) && !self.unobtainable.contains(a))
-            .take((window - self.wanted_chunks.len()).min(MAX_WANT))
-            .collect();
+        let room = (window - self.wanted_chunks.len()).min(MAX_WANT);
+        let skip = |a: &Address| self.wanted_chunks.contains(a) || self.unobtainable.contains(a);
+        let mut missing = replica.missing_chunks(room, &skip)?;
+        // A replica that ignores `skip` must not make us ask twice or past the window.
+        missing.retain(|a| !skip(a));
+        missing.truncate(room);
         if missing.is_empty() {
             return Ok(None);
         }

@@ -39,8 +39,15 @@ pub trait Replica {
         items: &[FrameItem],
         through: u64,
     ) -> Result<Vec<Refusal>, ProtocolError>;
-    /// Attachment chunks this node needs and does not hold, at most `limit`.
-    fn missing_chunks(&self, _limit: usize) -> Result<Vec<Address>, ProtocolError> {
+    /// Attachment chunks this node needs from this peer and does not hold, at most
+    /// `limit`, oldest need first, passing over those `skip` names (asked already, or
+    /// that the peer said it does not hold), so that chunks a peer cannot give never
+    /// hide the ones after them.
+    fn missing_chunks(
+        &self,
+        _limit: usize,
+        _skip: &dyn Fn(&Address) -> bool,
+    ) -> Result<Vec<Address>, ProtocolError> {
         Ok(Vec::new())
     }
     /// A chunk this node holds, for a peer that wants it.

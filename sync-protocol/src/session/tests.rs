@@ -100,11 +100,15 @@ impl Replica for MemReplica {
         entry.0 = through;
         Ok(refused)
     }
-    fn missing_chunks(&self, limit: usize) -> Result<Vec<Address>, ProtocolError> {
+    fn missing_chunks(
+        &self,
+        limit: usize,
+        skip: &dyn Fn(&Address) -> bool,
+    ) -> Result<Vec<Address>, ProtocolError> {
         Ok(self
             .needs
             .iter()
-            .filter(|a| !self.chunks.contains_key(a))
+            .filter(|a| !self.chunks.contains_key(a) && !skip(a))
             .take(limit)
             .copied()
             .collect())
@@ -571,6 +575,20 @@ fn an_interrupted_attachment_resumes_at_the_chunk_where_it_stopped() {
     assert_eq!(hub.chunks.len(), addrs.len());
     assert_eq!(c2.stats().sent_chunks as usize, addrs.len() - before);
     assert_eq!(hub.chunk_writes, addrs.len(), "no chunk was stored twice");
+}
+
+#[test]
+fn chunks_the_device_cannot_give_do_not_hide_the_chunks_it_can() {
+    let (mut client, mut hub, _) = satker_and_hub(1, 0);
+    // Forty chunks nobody holds (a rogue device signed invented hashes) are needed
+    // first; the one real chunk comes after them in the hub's order.
+    let invented: Vec<Address> = (0..40u8).map(|i| Address([i; 32])).collect();
+    let real = with_attachment(&mut client, &mut hub, 1000);
+    hub.needs = invented.iter().chain(real.iter()).copied().collect();
+    let (_, c, h) = run(&mut client, &mut hub, Config::default());
+    assert_eq!(h.stats().received_chunks, 1, "the real chunk arrived");
+    assert_eq!(c.stats().sent_chunks, 1);
+    assert!(hub.chunks.contains_key(&real[0]));
 }
 
 #[test]

@@ -256,10 +256,7 @@ fn a_submission_of_its_own_signed_document_from_its_device_is_delivered() {
     )
     .unwrap();
     assert_stored(&w.hub, &w.rogue, &sealed);
-    let rec: DocRecord = w
-        .hub
-        .store
-        .get(Table::Doc, &w.spm.rec.doc_id)
+    let rec: DocRecord = crate::docs::load(&w.hub.store, SATKER, &w.spm.rec.doc_id)
         .unwrap()
         .unwrap();
     assert_eq!(rec.state, sync_protocol::status::DocState::Delivered);

@@ -1,0 +1,84 @@
+//! Document records, keyed by satker and document id. A document id is unique only
+//! within the satker that made it: a rogue satker that learns another's id gets its own
+//! record under that id, never the other satker's, and no refusal it receives says
+//! whether the id exists elsewhere.
+
+use storage::{Store, StoreError, Table, Txn};
+
+use crate::{
+    error::{NodeError, Result},
+    node::Node,
+    records::DocRecord,
+};
+
+fn key(satker: &str, doc_id: &str) -> String {
+    format!("{satker}/{doc_id}")
+}
+
+fn by_id_key(doc_id: &str, satker: &str) -> String {
+    format!("{doc_id}/{satker}")
+}
+
+/// The record of `doc_id` of `satker`, as this write would leave it.
+pub fn get(t: &Txn<'_>, satker: &str, doc_id: &str) -> Result<Option<DocRecord>, StoreError> {
+    t.get(Table::Doc, &key(satker, doc_id))
+}
+
+/// The record of `doc_id` of `satker`, read outside a write.
+pub fn load(store: &Store, satker: &str, doc_id: &str) -> Result<Option<DocRecord>, StoreError> {
+    store.get(Table::Doc, &key(satker, doc_id))
+}
+
+/// Stores a record and its index entry in the caller's write.
+pub fn put(t: &mut Txn<'_>, rec: &DocRecord) {
+    t.put(Table::Doc, &key(&rec.satker, &rec.doc_id), rec);
+    t.put(Table::DocById, &by_id_key(&rec.doc_id, &rec.satker), &());
+}
+
+/// Every record, in satker and id order.
+pub fn all(store: &Store) -> Result<Vec<DocRecord>, StoreError> {
+    Ok(store
+        .list::<DocRecord>(Table::Doc, "")?
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect())
+}
+
+/// Every record of one satker.
+pub fn of_satker(store: &Store, satker: &str) -> Result<Vec<DocRecord>, StoreError> {
+    Ok(store
+        .list::<DocRecord>(Table::Doc, &format!("{satker}/"))?
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect())
+}
+
+/// The document a person names: `DOC_ID`, or `SATKER/DOC_ID` where one id is used by
+/// several satkers. On a satker node a bare id is that satker's.
+pub fn resolve(node: &Node, text: &str) -> Result<DocRecord> {
+    let not_found = || {
+        NodeError::user(format!(
+            "no document '{text}' on this node; `espm status` lists the documents"
+        ))
+    };
+    if let Some((satker, doc_id)) = text.split_once('/') {
+        return load(&node.store, satker, doc_id)?.ok_or_else(not_found);
+    }
+    if let Some(satker) = node.satker() {
+        return load(&node.store, satker, text)?.ok_or_else(not_found);
+    }
+    let satkers: Vec<String> = node
+        .store
+        .list::<()>(Table::DocById, &format!("{text}/"))?
+        .into_iter()
+        .filter_map(|(k, _)| k.rsplit_once('/').map(|(_, s)| s.to_string()))
+        .collect();
+    match satkers.as_slice() {
+        [] => Err(not_found()),
+        [satker] => load(&node.store, satker, text)?.ok_or_else(not_found),
+        many => Err(NodeError::user(format!(
+            "document id '{text}' is used by satker {}; name it as SATKER/{text}",
+            many.join(" and ")
+        ))),
+    }
+}

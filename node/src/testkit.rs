@@ -1,0 +1,359 @@
+//! A world for node-API tests: a real hub and real satker and auditor nodes on sled in
+//! temporary directories, set up through the same commands people type, and synced by
+//! wiring a device's client session and the hub's server session together in memory
+//! (as quinn-proto tests do), so a test can watch and cut every message.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use storage::{SealedKey, Table};
+use sync_protocol::{
+    certificate::Jabatan,
+    document::{AttachmentRef, DocKind},
+    message::Message,
+    session::{Config, Session},
+    Address, SecretKey,
+};
+use tempfile::TempDir;
+use zeroize::Zeroizing;
+
+use crate::{
+    cli::{Certs, Command, EnrollArgs, Init, Signer as SignerCmd},
+    clock,
+    commands::{self, Output, Secrets},
+    compose::{self, SignerRef},
+    ingest::certificate,
+    node::Node,
+    records::{CertRecord, DocRecord},
+    replica::{NodeReplica, Peer},
+    serve::device as enrolled,
+};
+
+/// The CSO's passphrase on the test hub.
+pub const CSO: &str = "kata sandi CSO uji";
+
+/// A signer's passphrase on the test devices.
+pub const SIGNER: &str = "kata sandi penandatangan";
+
+/// Runs a command on `node` as a person at its terminal would, with `passphrase`.
+pub fn run(
+    node: &Arc<Node>,
+    cmd: Command,
+    passphrase: Option<&str>,
+) -> crate::error::Result<Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let secrets = Secrets {
+        passphrase: passphrase.map(|p| Zeroizing::new(p.to_string())),
+    };
+    runtime.block_on(commands::execute(node.clone(), cmd, &secrets, false))
+}
+
+/// The hub and the nodes made in one test, with their directories.
+pub struct World {
+    /// The hub.
+    pub hub: Arc<Node>,
+    dirs: Vec<TempDir>,
+}
+
+/// A certified signer on one device.
+pub struct Signer {
+    /// Certificate serial.
+    pub serial: String,
+    /// Role.
+    pub jabatan: Jabatan,
+    /// Name on the certificate.
+    pub name: String,
+    /// The unsealed signing key.
+    pub key: SecretKey,
+}
+
+/// What one in-memory sync carried, each way.
+#[derive(Default)]
+pub struct Trace {
+    /// Device to hub.
+    pub up: Vec<Message>,
+    /// Hub to device.
+    pub down: Vec<Message>,
+}
+
+impl Trace {
+    /// Every chunk address the hub asked the device for.
+    pub fn wanted_by_hub(&self) -> Vec<Address> {
+        self.down
+            .iter()
+            .filter_map(|m| match m {
+                Message::Want { chunks } => Some(chunks.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    /// How many chunks the device sent.
+    pub fn chunks_up(&self) -> usize {
+        self.up
+            .iter()
+            .filter(|m| matches!(m, Message::Chunk { .. }))
+            .count()
+    }
+}
+
+impl World {
+    /// A hub, created as `espm init hub` creates one.
+    pub fn new() -> World {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let hub_dir = dir.path().join("hub");
+        commands::init(
+            &hub_dir,
+            &Init::Hub {
+                kppn: "019".into(),
+                name: "KPPN Kotabumi".into(),
+                tz: "Asia/Jakarta".into(),
+                listen: "127.0.0.1:0".into(),
+                service_hours: "00:00-24:00".into(),
+                after_hours_quota: 100,
+                attachment_expiry: "14d".into(),
+            },
+            Some(CSO),
+        )
+        .expect("init hub");
+        let hub = Arc::new(Node::open(&hub_dir).expect("open hub"));
+        World {
+            hub,
+            dirs: vec![dir],
+        }
+    }
+
+    fn fresh_dir(&mut self, name: &str) -> std::path::PathBuf {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join(name);
+        self.dirs.push(dir);
+        path
+    }
+
+    fn init(&mut self, name: &str, init: Init) -> Arc<Node> {
+        let dir = self.fresh_dir(name);
+        commands::init(&dir, &init, None).expect("init device");
+        Arc::new(Node::open(&dir).expect("open device"))
+    }
+
+    /// A satker device of `satker`, enrolled and synced once (it knows the hub).
+    pub fn satker(&mut self, satker: &str) -> Arc<Node> {
+        let node = self.init(
+            &format!("satker-{satker}"),
+            Init::Satker {
+                satker: satker.into(),
+                hub: "127.0.0.1:1".into(),
+                hub_id: self.hub.node_id().to_hex(),
+            },
+        );
+        self.enroll(&node, Some(satker), Vec::new());
+        self.sync(&node);
+        node
+    }
+
+    /// An auditor reading `scope`, enrolled and synced once.
+    pub fn auditor(&mut self, scope: &[&str]) -> Arc<Node> {
+        let node = self.init(
+            "auditor",
+            Init::Auditor {
+                hub: "127.0.0.1:1".into(),
+                hub_id: self.hub.node_id().to_hex(),
+            },
+        );
+        let scope = scope.iter().map(|s| s.to_string()).collect();
+        self.enroll(&node, None, scope);
+        self.sync(&node);
+        node
+    }
+
+    fn enroll(&self, node: &Arc<Node>, satker: Option<&str>, scope: Vec<String>) {
+        run(
+            &self.hub,
+            Command::Enroll(EnrollArgs {
+                node_id: node.node_id().to_hex(),
+                satker: satker.map(str::to_string),
+                auditor: satker.is_none(),
+                scope,
+            }),
+            Some(CSO),
+        )
+        .expect("enroll");
+    }
+
+    /// A PPSPM on `device`, requested, approved by the CSO and synced back.
+    pub fn ppspm(&self, device: &Arc<Node>) -> Signer {
+        let out = run(
+            device,
+            Command::Signer(SignerCmd::Request {
+                name: "Siti Rahma".into(),
+                nip: "198001012005012001".into(),
+                nik: "3171234567890123".into(),
+                jabatan: "ppspm".into(),
+                email: "siti@kemenkeu.go.id".into(),
+                unit: None,
+                instansi: String::new(),
+            }),
+            Some(SIGNER),
+        )
+        .expect("signer request");
+        let request_id = out.json["request_id"]
+            .as_str()
+            .expect("request id")
+            .to_string();
+        self.sync(device);
+        let out = run(
+            &self.hub,
+            Command::Certs(Certs::Approve { request_id }),
+            Some(CSO),
+        )
+        .expect("approve");
+        let serial = out.json["serial"].as_str().expect("serial").to_string();
+        self.sync(device);
+        let cert = certificate(device, &serial)
+            .expect("read certificate")
+            .expect("the certificate reached the device");
+        let rec: CertRecord = device
+            .store
+            .get(Table::Cert, &serial)
+            .expect("read")
+            .expect("cert record");
+        let sealed: SealedKey = device
+            .store
+            .get(Table::Key, &rec.request_id)
+            .expect("read")
+            .expect("sealed key");
+        let key = SecretKey::from_bytes(&sealed.open(SIGNER).expect("open"));
+        Signer {
+            serial,
+            jabatan: cert.subject.jabatan,
+            name: cert.subject.name,
+            key,
+        }
+    }
+
+    /// One sync of `device` with the hub, in memory, to the end.
+    pub fn sync(&self, device: &Arc<Node>) -> Trace {
+        self.sync_until(device, |_| false)
+    }
+
+    /// One sync that stops (the link is cut) once `cut` says so of what went up.
+    pub fn sync_until(&self, device: &Arc<Node>, cut: impl Fn(&Trace) -> bool) -> Trace {
+        let id = device.node_id();
+        let role = enrolled(&self.hub, &id)
+            .expect("the device is enrolled")
+            .role;
+        let mut hub_side = NodeReplica::new(self.hub.clone(), Peer::Device { id, role });
+        let mut device_side = NodeReplica::new(device.clone(), Peer::Hub);
+        let config = Config::default();
+        let mut client = Session::client(config, &device_side).expect("client session");
+        let mut server = Session::server(config);
+        let mut trace = Trace::default();
+        for _ in 0..10_000 {
+            let mut moved = false;
+            while let Some(m) = client
+                .poll_transmit(&mut device_side)
+                .expect("device sends")
+            {
+                trace.up.push(m.clone());
+                server.handle(m, &mut hub_side).expect("hub takes it");
+                moved = true;
+                if cut(&trace) {
+                    return trace;
+                }
+            }
+            while let Some(m) = server.poll_transmit(&mut hub_side).expect("hub sends") {
+                trace.down.push(m.clone());
+                client.handle(m, &mut device_side).expect("device takes it");
+                moved = true;
+            }
+            if client.is_done() || !moved {
+                return trace;
+            }
+        }
+        panic!("the in-memory sync did not end");
+    }
+
+    /// Signs a new SPM of `device`'s satker carrying `attachments` (whose bytes it may
+    /// or may not hold) and queues it in a submission of its own, through the code
+    /// `sign` and `submit` use; returns the document id.
+    pub fn submit_spm(
+        &self,
+        device: &Arc<Node>,
+        signer: &Signer,
+        doc_id: &str,
+        attachments: Vec<AttachmentRef>,
+    ) -> String {
+        let satker = device.satker().expect("a satker device").to_string();
+        let now = clock::now();
+        let fields = BTreeMap::from([
+            ("nomor".to_string(), format!("{doc_id}/SPM/2026")),
+            ("nilai".to_string(), "1500000".to_string()),
+        ]);
+        let mut rec = compose::draft_record(doc_id, DocKind::Spm, &satker, now);
+        let snapshot = compose::seal_snapshot(
+            &device.key,
+            doc_id,
+            DocKind::Spm,
+            &satker,
+            fields,
+            attachments,
+            now,
+        );
+        let signer_ref = SignerRef {
+            serial: &signer.serial,
+            jabatan: signer.jabatan,
+            name: &signer.name,
+        };
+        let signature = compose::sign(
+            &mut rec,
+            snapshot.address,
+            signer_ref,
+            &signer.key,
+            &satker,
+            now,
+        );
+        let mut recs = vec![rec];
+        let (submission, sealed) =
+            compose::seal_submission(&device.key, &satker, "operator01", &recs, now)
+                .expect("a submission");
+        device
+            .store
+            .write(|t| {
+                t.put_item(&snapshot.bytes)?;
+                t.put_item(&signature.bytes)?;
+                compose::queue(t, device.node_id(), &submission, &sealed, &mut recs)
+            })
+            .expect("queue");
+        device.store.flush().expect("flush");
+        doc_id.to_string()
+    }
+
+    /// Stores `bytes` on `device` as `draft attach` stores a file; returns its reference.
+    pub fn attach(&self, device: &Node, name: &str, bytes: &[u8]) -> AttachmentRef {
+        let att = compose::attachment(name, bytes);
+        device
+            .store
+            .write(|t| {
+                compose::store_attachment(t, &att, bytes);
+                Ok(())
+            })
+            .expect("store the file");
+        att
+    }
+
+    /// The hub's record of `doc_id` of `satker`.
+    pub fn hub_doc(&self, satker: &str, doc_id: &str) -> Option<DocRecord> {
+        crate::docs::load(&self.hub.store, satker, doc_id).expect("read")
+    }
+
+    /// A device's record of one of its documents.
+    pub fn doc(node: &Node, doc_id: &str) -> DocRecord {
+        let satker = node.satker().expect("a satker device");
+        crate::docs::load(&node.store, satker, doc_id)
+            .expect("read")
+            .expect("the document is on the device")
+    }
+}
