@@ -28,3 +28,4 @@ pub mod revocation;
 pub mod serve;
 pub mod tls;
 pub mod transport;
+pub mod upload;

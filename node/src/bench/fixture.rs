@@ -239,6 +239,7 @@ impl Signer {
 pub(super) async fn certify_signer(hub: &Hub, node: &Arc<Node>) -> Result<Signer> {
     let secrets = Secrets {
         passphrase: Some(Zeroizing::new(PASSPHRASE.to_string())),
+        ..Secrets::default()
     };
     let requested = commands::execute(
         node.clone(),
