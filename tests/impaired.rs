@@ -72,9 +72,7 @@ fn submit_documents(
     let satker = &far.satker;
     let uraian: String =
         "Belanja barang operasional kantor satker terpencil. ".repeat(doc_bytes / 52);
-    let scan: Vec<u8> = (0..attachment_bytes as u32)
-        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
-        .collect();
+    let scan = pdf_bytes(attachment_bytes);
     let scan_path = satker.dir().with_file_name("lampiran.pdf");
     std::fs::write(&scan_path, &scan).expect("write scan");
     let mut docs = Vec::new();

@@ -76,7 +76,7 @@ fn signed_spm_travels_to_the_hub_and_comes_back_approved() {
     let doc = draft_first_spm(&satker);
 
     // A scanned decree travels with the SPM as content-addressed chunks.
-    let scan: Vec<u8> = (0..300_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    let scan = pdf_bytes(300_000);
     let scan_path = satker.dir().with_file_name("sk-penetapan.pdf");
     std::fs::write(&scan_path, &scan).unwrap();
     let attached = satker.ok(&["draft", "attach", &doc, scan_path.to_str().unwrap()]);

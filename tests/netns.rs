@@ -297,9 +297,7 @@ fn documents_and_an_attachment_cross_a_rate_limited_veth_that_goes_down_twice() 
 
     let uraian: String =
         "Belanja barang operasional kantor satker terpencil. ".repeat(DOC_BYTES / 52);
-    let scan: Vec<u8> = (0..ATTACHMENT_BYTES as u32)
-        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
-        .collect();
+    let scan = pdf_bytes(ATTACHMENT_BYTES);
     let scan_path = satker.dir().with_file_name("lampiran-1mib.pdf");
     std::fs::write(&scan_path, &scan).expect("write scan");
     let mut docs = Vec::new();

@@ -263,11 +263,12 @@ pub enum Draft {
         #[arg(required = true)]
         fields: Vec<String>,
     },
-    /// Attach a file.
+    /// Attach a file: a PDF, PNG or JPEG of at most 10 MiB.
     Attach {
         /// Document id.
         doc_id: String,
-        /// The file.
+        /// The file, read by this command where it is typed (a serving node never reads
+        /// it): a regular file outside the data directory, judged by its content.
         file: PathBuf,
     },
     /// Show fields, attachments, signatures.

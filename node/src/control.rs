@@ -16,18 +16,24 @@ use crate::{
     commands::{execute, Output, Secrets},
     error::{NodeError, Result},
     node::Node,
+    upload::{Upload, MAX_ATTACHMENT_BYTES},
 };
 
 /// The socket's file name inside the data directory.
 pub const SOCKET_NAME: &str = "control.sock";
 
-/// Requests larger than this are refused: commands are small.
-const MAX_REQUEST_BYTES: usize = 1 << 20;
+/// Requests larger than this are refused. Commands are small; `draft attach` carries
+/// its file, at most [`MAX_ATTACHMENT_BYTES`], as base64 (4/3 of it), and twice the cap
+/// plus 1 MiB leaves room for that and the command around it.
+pub const MAX_REQUEST_BYTES: usize = 2 * MAX_ATTACHMENT_BYTES as usize + (1 << 20);
 
 #[derive(Serialize, Deserialize)]
 struct Request {
     command: Command,
     passphrase: Option<String>,
+    /// The file `draft attach` names, read by the CLI process.
+    #[serde(default)]
+    upload: Option<Upload>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -67,16 +73,30 @@ pub async fn serve_control(node: Arc<Node>) -> Result<()> {
 
 async fn handle(node: Arc<Node>, stream: UnixStream) -> Result<()> {
     let (r, mut w) = stream.into_split();
-    let mut line = String::new();
-    let mut reader = BufReader::new(tokio::io::AsyncReadExt::take(r, MAX_REQUEST_BYTES as u64));
+    // Bytes, not a String: a request cut at the cap may end inside a character.
+    let mut line = Zeroizing::new(Vec::new());
+    // One byte past the cap tells a request that is too large from one that fits.
+    let mut reader = BufReader::new(tokio::io::AsyncReadExt::take(
+        r,
+        MAX_REQUEST_BYTES as u64 + 1,
+    ));
     reader
-        .read_line(&mut line)
+        .read_until(b'\n', &mut line)
         .await
         .map_err(NodeError::io("control socket read"))?;
-    let response = match serde_json::from_str::<Request>(&line) {
+    let parsed = if line.len() > MAX_REQUEST_BYTES {
+        Err(format!(
+            "control request refused: it is larger than {MAX_REQUEST_BYTES} bytes"
+        ))
+    } else {
+        serde_json::from_slice::<Request>(&line)
+            .map_err(|e| format!("malformed control request: {e}"))
+    };
+    let response = match parsed {
         Ok(req) => {
             let secrets = Secrets {
                 passphrase: req.passphrase.map(Zeroizing::new),
+                upload: req.upload,
             };
             match execute(node, req.command, &secrets, false).await {
                 Ok(out) => Response {
@@ -91,7 +111,7 @@ async fn handle(node: Arc<Node>, stream: UnixStream) -> Result<()> {
         }
         Err(e) => Response {
             output: None,
-            error: Some(format!("malformed control request: {e}")),
+            error: Some(e),
         },
     };
     let mut bytes =
@@ -122,6 +142,7 @@ async fn send(stream: UnixStream, command: &Command, secrets: &Secrets) -> Resul
     let req = Request {
         command: command.clone(),
         passphrase: secrets.passphrase.as_ref().map(|p| p.to_string()),
+        upload: secrets.upload.clone(),
     };
     let mut bytes =
         Zeroizing::new(serde_json::to_vec(&req).map_err(|e| NodeError::Transport(e.to_string()))?);
@@ -147,3 +168,6 @@ async fn send(stream: UnixStream, command: &Command, secrets: &Secrets) -> Resul
         )),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -32,3 +32,4 @@ pub mod serve;
 pub(crate) mod testkit;
 pub mod tls;
 pub mod transport;
+pub mod upload;

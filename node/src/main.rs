@@ -11,7 +11,7 @@ use espm_node::{
     control, demo,
     error::NodeError,
     node::Node,
-    serve,
+    serve, upload,
 };
 use zeroize::Zeroizing;
 
@@ -31,6 +31,7 @@ fn read_passphrase(cmd: &Command) -> anyhow::Result<Secrets> {
     if let Ok(p) = std::env::var("ESPM_PASSPHRASE") {
         return Ok(Secrets {
             passphrase: Some(Zeroizing::new(p)),
+            ..Secrets::default()
         });
     }
     if std::io::stdin().is_terminal() {
@@ -38,6 +39,7 @@ fn read_passphrase(cmd: &Command) -> anyhow::Result<Secrets> {
             .context("cannot read the passphrase from the terminal")?;
         return Ok(Secrets {
             passphrase: Some(Zeroizing::new(p)),
+            ..Secrets::default()
         });
     }
     Ok(Secrets::default())
@@ -62,7 +64,12 @@ async fn run(cli: &Cli) -> anyhow::Result<Output> {
         serve::serve(node).await?;
         return Ok(Output::new(serde_json::Value::Null, ""));
     }
-    let secrets = read_passphrase(&cli.command)?;
+    let mut secrets = read_passphrase(&cli.command)?;
+    // Read here, where the user typed the path, before any serving node sees the
+    // command: that node's working directory is not the user's.
+    if let Some(file) = upload::path_of(&cli.command) {
+        secrets.upload = Some(upload::read_attachment(file, &dir)?);
+    }
     if let Some(r) = control::forward(&dir, &cli.command, &secrets).await {
         return Ok(r?);
     }

@@ -46,6 +46,7 @@ pub fn run(
         .expect("a runtime");
     let secrets = Secrets {
         passphrase: passphrase.map(|p| Zeroizing::new(p.to_string())),
+        ..Secrets::default()
     };
     runtime.block_on(commands::execute(node.clone(), cmd, &secrets, false))
 }

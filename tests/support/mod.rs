@@ -57,6 +57,21 @@ pub use process::*;
 pub use signers::*;
 pub use totp::*;
 
+/// `len` bytes that `draft attach` takes as a PDF: the `%PDF-1.7` header, then bytes
+/// that do not compress (a multiplicative hash of the offset), as a scan's would not.
+pub fn pdf_bytes(len: usize) -> Vec<u8> {
+    let header = b"%PDF-1.7\n";
+    assert!(
+        len >= header.len(),
+        "a PDF of {len} bytes cannot hold its header"
+    );
+    let mut bytes: Vec<u8> = (0..len as u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    bytes[..header.len()].copy_from_slice(header);
+    bytes
+}
+
 /// A string field.
 pub fn str_of(v: &Value, key: &str) -> String {
     match &v[key] {

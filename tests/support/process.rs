@@ -253,6 +253,59 @@ impl Espm {
         )
     }
 
+    /// Like [`Espm::run`], with the command's working directory set to `cwd`, as if
+    /// the user had typed it in that folder.
+    pub fn run_in(&self, cwd: &Path, args: &[&str]) -> Output {
+        let mut cmd = self.command(args, None, true);
+        cmd.current_dir(cwd);
+        let what = format!("{} (in {})", self.what(args), cwd.display());
+        execute(cmd, &what, COMMAND_LIMIT)
+    }
+
+    /// [`Espm::run_in`] that must exit 0 with one JSON document, which it returns.
+    pub fn ok_in(&self, cwd: &Path, args: &[&str]) -> Value {
+        let out = self.run_in(cwd, args);
+        let what = format!("{} (in {})", self.what(args), cwd.display());
+        assert!(
+            out.status.success(),
+            "{}",
+            describe(&format!("{what} failed"), &out)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{}",
+                describe(
+                    &format!("{what}: stdout is not one JSON document ({e})"),
+                    &out
+                )
+            )
+        })
+    }
+
+    /// [`Espm::run_in`] that must exit 1 with an explanation and no panic; returns stderr.
+    pub fn fail_in(&self, cwd: &Path, args: &[&str]) -> String {
+        let out = self.run_in(cwd, args);
+        let what = format!("{} (in {})", self.what(args), cwd.display());
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            describe(&format!("{what} should exit 1"), &out)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !stderr.trim().is_empty(),
+            "{}",
+            describe(&format!("{what}: no explanation on stderr"), &out)
+        );
+        assert!(
+            !stderr.contains("panicked"),
+            "{}",
+            describe(&format!("{what} panicked"), &out)
+        );
+        stderr
+    }
+
     /// Runs without `--json` (for usage errors and the like).
     pub fn run_plain(&self, args: &[&str]) -> Output {
         let what = format!("[{}] espm {}", self.label, render(args));
@@ -323,6 +376,16 @@ pub struct Served {
 impl Served {
     /// Starts `espm --data-dir DIR serve` with its output going to the node's log file.
     pub fn spawn(node: &Espm) -> Served {
+        Served::start(node, None)
+    }
+
+    /// [`Served::spawn`] with the process's working directory set to `cwd`, as if the
+    /// user had started it in that folder.
+    pub fn spawn_in(node: &Espm, cwd: &Path) -> Served {
+        Served::start(node, Some(cwd))
+    }
+
+    fn start(node: &Espm, cwd: Option<&Path>) -> Served {
         let log = node.log_path();
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -330,7 +393,11 @@ impl Served {
             .open(&log)
             .expect("open serve log");
         let err = out.try_clone().expect("clone serve log");
-        let child = espm_command(node.netns())
+        let mut cmd = espm_command(node.netns());
+        if let Some(cwd) = cwd {
+            cmd.current_dir(cwd);
+        }
+        let child = cmd
             .arg("--data-dir")
             .arg(node.dir())
             .arg("serve")

@@ -133,6 +133,7 @@ impl Hub {
             }),
             &Secrets {
                 passphrase: Some(Zeroizing::new(PASSPHRASE.to_string())),
+                ..Secrets::default()
             },
             false,
         )
@@ -244,6 +245,7 @@ impl Signer {
 pub(super) async fn certify_signer(hub: &Hub, node: &Arc<Node>) -> Result<Signer> {
     let secrets = Secrets {
         passphrase: Some(Zeroizing::new(PASSPHRASE.to_string())),
+        ..Secrets::default()
     };
     let requested = commands::execute(
         node.clone(),

@@ -1,6 +1,6 @@
 //! Drafts, signing and submission on a satker node.
 
-use std::{collections::BTreeSet, path::Path};
+use std::collections::BTreeSet;
 
 use serde_json::json;
 use storage::{Draft, SealedKey, StoreError, Table};
@@ -24,11 +24,8 @@ use crate::{
     node::Node,
     records::{CertRecord, DocRecord, OperatorRecord},
     revocation,
+    upload::Upload,
 };
-
-/// Attachments larger than this are refused: scans and decrees are at most 1 MB in the
-/// regulation, and a thin link cannot carry much more per document.
-const MAX_ATTACHMENT_BYTES: u64 = 10 * 1024 * 1024;
 
 fn parse_assignments(pairs: &[String]) -> Result<Vec<(String, String)>> {
     pairs
@@ -131,32 +128,20 @@ pub fn set(node: &Node, doc_id: &str, pairs: &[String]) -> Result<Output> {
     ))
 }
 
-/// `espm draft attach`
-pub fn attach(node: &Node, doc_id: &str, file: &Path) -> Result<Output> {
+/// `espm draft attach`: the file as the CLI process read it, never a path, so the
+/// serving node reads nothing of its own (its data directory holds the node key).
+pub fn attach(node: &Node, doc_id: &str, upload: &Upload) -> Result<Output> {
     node.require_writer("attach files")?;
     let rec = doc_record(node, doc_id)?;
     editable(&rec)?;
-    let meta = std::fs::metadata(file)
-        .map_err(NodeError::io(format!("cannot read {}", file.display())))?;
-    if meta.len() > MAX_ATTACHMENT_BYTES {
-        return Err(NodeError::user(format!(
-            "{} is {} bytes; attachments may be at most {MAX_ATTACHMENT_BYTES} bytes",
-            file.display(),
-            meta.len()
-        )));
-    }
-    let bytes =
-        std::fs::read(file).map_err(NodeError::io(format!("cannot read {}", file.display())))?;
+    // Again here: a control request need not come from our own CLI's read.
+    upload.check(&upload.name)?;
     // Only for its plain message when there is no draft; the edit reloads it.
     load_draft(node, doc_id)?;
-    let mut attachment = compose::attachment("", &bytes);
-    attachment.name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| attachment.sha256.clone());
+    let attachment = compose::attachment(&upload.name, &upload.bytes);
     let (name, sha) = (attachment.name.clone(), attachment.sha256.clone());
     node.store.write(|t| {
-        compose::store_attachment(t, &attachment, &bytes);
+        compose::store_attachment(t, &attachment, &upload.bytes);
         edit_draft(t, doc_id, |draft| draft.add_attachment(&attachment))
     })?;
     node.store.flush()?;

@@ -20,6 +20,7 @@ use crate::{
     cli::{Certs, Command, Devices, Draft, Init, Operator, Signer},
     error::{NodeError, Result},
     node::Node,
+    upload::Upload,
 };
 
 pub use setup::init;
@@ -47,11 +48,15 @@ impl Output {
     }
 }
 
-/// Secrets read by the CLI process (terminal or environment), never from argv.
+/// What the CLI process reads on the user's side and sends with the command: secrets
+/// (terminal or environment, never argv) and the file to attach (read where the user
+/// typed the command, so a serving node never resolves a path of its own).
 #[derive(Default)]
 pub struct Secrets {
     /// A signer's passphrase, or the CSO's for the registration authority's commands.
     pub passphrase: Option<Zeroizing<String>>,
+    /// The file `draft attach` names, already read and checked.
+    pub upload: Option<Upload>,
 }
 
 impl Secrets {
@@ -64,6 +69,12 @@ impl Secrets {
     fn passphrase(&self) -> Result<&str> {
         self.passphrase.as_deref().map(String::as_str).ok_or_else(|| {
             NodeError::user("this command needs the signer's passphrase: type it when asked, or set ESPM_PASSPHRASE")
+        })
+    }
+
+    fn upload(&self) -> Result<&Upload> {
+        self.upload.as_ref().ok_or_else(|| {
+            NodeError::user("draft attach arrived without the file's contents, and this node never reads a path itself; run `espm draft attach DOC_ID FILE` with this version of espm")
         })
     }
 }
@@ -118,7 +129,9 @@ pub async fn execute(
         }
         Command::Draft(Draft::New { kind, set }) => documents::new(&node, &kind, &set),
         Command::Draft(Draft::Set { doc_id, fields }) => documents::set(&node, &doc_id, &fields),
-        Command::Draft(Draft::Attach { doc_id, file }) => documents::attach(&node, &doc_id, &file),
+        Command::Draft(Draft::Attach { doc_id, .. }) => {
+            documents::attach(&node, &doc_id, secrets.upload()?)
+        }
         Command::Draft(Draft::Show { doc_id }) => documents::show(&node, &doc_id),
         Command::Sign(a) => documents::sign(&node, &a.doc_id, &a.signer, secrets.passphrase()?),
         Command::Submit(a) => documents::submit(&node, &a.doc_ids, &a.operator, &a.totp),

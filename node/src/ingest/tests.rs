@@ -58,6 +58,7 @@ fn run(hub: &Arc<Node>, cmd: Command) -> Output {
             cmd,
             &Secrets {
                 passphrase: Some(zeroize::Zeroizing::new(CSO_PASSPHRASE.to_string())),
+                ..Secrets::default()
             },
             false,
         ))
