@@ -1,0 +1,80 @@
+//! Fuzz targets for every decoder of peer input in espm, each a function of raw bytes
+//! that must return (never panic, never hang, never allocate without bound) whatever
+//! the bytes are: wire messages and their framing, every item kind behind its
+//! signature, draft-sync messages, the automerge sync messages inside them, and the two
+//! sans-IO sessions fed sequences of messages a hostile peer could send.
+//!
+//! They run on the stable toolchain: `tests/` drives each with proptest over random and
+//! mutated inputs on every `cargo test` (a bounded run), and `espm-fuzz TARGET
+//! --seconds N` runs a longer mutation loop from seed inputs, saving any input that
+//! panics under `fuzz/artifacts/`. A crash found becomes a file under
+//! `fuzz/regressions/TARGET/`, replayed by the tests. This crate must never be a
+//! dependency of the node: it exists to attack it.
+
+pub mod mutate;
+pub mod seeds;
+mod sessions;
+
+use sync_protocol::{
+    draft_sync::DraftMessage, item::ItemKind, message::Message, SecretKey, SignedItem,
+};
+
+/// A fuzz target: bytes in, nothing out, must not panic.
+pub type Target = fn(&[u8]);
+
+/// Every target by name.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("wire-message", wire_message),
+    ("draft-message", draft_message),
+    ("signed-item", signed_item),
+    ("item-body", item_body),
+    ("session", sessions::session),
+    ("draft-session", sessions::draft_session),
+];
+
+/// The target called `name`.
+pub fn target(name: &str) -> Option<Target> {
+    TARGETS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
+/// A reconciliation message off the wire: decodes or is refused, and what decodes
+/// survives a round trip unchanged.
+pub fn wire_message(data: &[u8]) {
+    if let Ok(m) = Message::decode(data) {
+        let again = Message::decode(&m.encode()).expect("a decoded message re-decodes");
+        assert_eq!(again, m, "a message changed across encode and decode");
+    }
+}
+
+/// A draft-sync message off the wire.
+pub fn draft_message(data: &[u8]) {
+    if let Ok(m) = DraftMessage::decode(data) {
+        let again = DraftMessage::decode(&m.encode()).expect("a decoded message re-decodes");
+        assert_eq!(again, m, "a draft message changed across encode and decode");
+    }
+}
+
+/// An item envelope from a peer or a store: opens (signature checked) or is refused.
+pub fn signed_item(data: &[u8]) {
+    if let Ok(item) = SignedItem::open(data) {
+        assert_eq!(item.address, sync_protocol::Address::of(data));
+    }
+}
+
+/// The signing key the body target seals with; any key would do.
+fn fuzz_key() -> SecretKey {
+    SecretKey::from_bytes(&[7u8; 32])
+}
+
+/// Each kind's body decoder, reached past a valid signature: the first byte picks the
+/// kind, the rest is the body.
+pub fn item_body(data: &[u8]) {
+    let Some((&k, body)) = data.split_first() else {
+        return;
+    };
+    let kind = ItemKind::ALL[k as usize % ItemKind::ALL.len()];
+    let bytes = SignedItem::seal_raw_body(kind, body.to_vec(), &fuzz_key());
+    if let Ok(item) = SignedItem::open(&bytes) {
+        assert_eq!(item.kind(), kind, "a body decoded as another kind");
+    }
+}

@@ -1,0 +1,281 @@
+//! Valid inputs each target starts mutating from: one well-formed value of every
+//! message variant and item kind, encoded as a peer would send it.
+
+use std::collections::BTreeMap;
+
+use sync_protocol::{
+    certificate::{CertRequest, Certificate, Jabatan, Subject},
+    document::{AttachmentRef, DocKind, DocumentSnapshot},
+    draft_sync::{Announce, DraftMessage, DraftRefusal, RefusalReason},
+    encoding::to_canonical,
+    enrollment::{DeviceEnrollment, DeviceRole, HubIdentity},
+    item::{Item, ItemKind},
+    message::{FrameItem, Message, Refusal},
+    receipt::Receipt,
+    revocation::{Revocation, Revoked},
+    signature::DocSignature,
+    status::{DocState, StatusUpdate},
+    stream::{StreamId, VersionVector},
+    submission::{Submission, SubmittedDoc},
+    Address, SecretKey, SignedItem, Timestamp,
+};
+
+fn key() -> SecretKey {
+    SecretKey::from_bytes(&[3u8; 32])
+}
+
+fn subject() -> Subject {
+    Subject {
+        name: "Siti Rahma".into(),
+        nik: "3171234567890123".into(),
+        nip: "198001012005012001".into(),
+        email: "siti@kemenkeu.go.id".into(),
+        jabatan: Jabatan::Ppspm,
+        unit: "123456".into(),
+        instansi: "Kementerian Keuangan".into(),
+    }
+}
+
+/// One item of every kind.
+pub fn items() -> Vec<Item> {
+    let k = key().public();
+    let a = Address([5; 32]);
+    let t = Timestamp(1_790_000_000_000);
+    vec![
+        Item::HubIdentity(HubIdentity {
+            kppn: "019".into(),
+            name: "KPPN Kotabumi".into(),
+            tz: "Asia/Jakarta".into(),
+            node_id: k,
+            authority: k,
+            service: k,
+            binding_sig: vec![1; 64],
+        }),
+        Item::Enrollment(DeviceEnrollment {
+            node_id: k,
+            role: DeviceRole::Auditor {
+                scope: vec!["123456".into()],
+            },
+            enrolled_at: t,
+        }),
+        Item::CertRequest(CertRequest {
+            subject: subject(),
+            satker: "123456".into(),
+            device: k,
+            key: k,
+            requested_at: t,
+        }),
+        Item::Certificate(Certificate {
+            serial: "019-000001".into(),
+            subject: subject(),
+            satker: "123456".into(),
+            kppn: "019".into(),
+            key: k,
+            request: a,
+            valid_from: t,
+            valid_until: Timestamp(t.0 + 1),
+        }),
+        Item::Snapshot(DocumentSnapshot {
+            doc_id: "spm-1".into(),
+            kind: DocKind::Spm,
+            satker: "123456".into(),
+            fields: BTreeMap::from([("nilai".to_string(), "1500000".to_string())]),
+            attachments: vec![AttachmentRef {
+                name: "sk.pdf".into(),
+                sha256: "ab".repeat(32),
+                size: 10,
+                chunks: vec![a],
+            }],
+            corrects: None,
+            taken_at: t,
+        }),
+        Item::Signature(DocSignature {
+            doc_id: "spm-1".into(),
+            snapshot: a,
+            serial: "019-000001".into(),
+            jabatan: Jabatan::Ppspm,
+            signer_name: "Siti Rahma".into(),
+            signed_at: t,
+            place: "123456".into(),
+        }),
+        Item::Submission(Submission {
+            submission_id: "sub-1".into(),
+            satker: "123456".into(),
+            operator: "operator01".into(),
+            documents: vec![SubmittedDoc {
+                doc_id: "spm-1".into(),
+                kind: DocKind::Spm,
+                snapshot: a,
+                signatures: vec![a],
+            }],
+            submitted_at: t,
+        }),
+        Item::Receipt(Receipt {
+            submission: a,
+            submission_id: "sub-1".into(),
+            satker: "123456".into(),
+            doc_ids: vec!["spm-1".into()],
+            delivered_at: t,
+            log_seq: 7,
+            log_hash: a,
+        }),
+        Item::Status(StatusUpdate {
+            doc_id: "spm-1".into(),
+            satker: "123456".into(),
+            state: DocState::Rejected,
+            at: t,
+            reason: Some("nilai salah".into()),
+            by: "kppn".into(),
+        }),
+        Item::Revocation(Revocation {
+            target: Revoked::Certificate("019-000001".into()),
+            at: t,
+            reason: "pindah tugas".into(),
+        }),
+    ]
+}
+
+/// The canonical body bytes of an item, as its envelope carries them.
+fn body(item: &Item) -> Vec<u8> {
+    match item {
+        Item::HubIdentity(b) => to_canonical(b),
+        Item::Enrollment(b) => to_canonical(b),
+        Item::CertRequest(b) => to_canonical(b),
+        Item::Certificate(b) => to_canonical(b),
+        Item::Snapshot(b) => to_canonical(b),
+        Item::Signature(b) => to_canonical(b),
+        Item::Submission(b) => to_canonical(b),
+        Item::Receipt(b) => to_canonical(b),
+        Item::Status(b) => to_canonical(b),
+        Item::Revocation(b) => to_canonical(b),
+    }
+}
+
+/// Seeds of the `signed-item` target: every kind, sealed.
+pub fn signed_items() -> Vec<Vec<u8>> {
+    items()
+        .into_iter()
+        .map(|i| SignedItem::seal(i, &key()).bytes)
+        .collect()
+}
+
+/// Seeds of the `item-body` target: the kind's place in [`ItemKind::ALL`], then the body.
+pub fn item_bodies() -> Vec<Vec<u8>> {
+    items()
+        .iter()
+        .map(|i| {
+            let k = ItemKind::ALL
+                .iter()
+                .position(|k| *k == i.kind())
+                .unwrap_or(0) as u8;
+            std::iter::once(k).chain(body(i)).collect()
+        })
+        .collect()
+}
+
+/// Seeds of the `wire-message` target: every variant.
+pub fn wire_messages() -> Vec<Vec<u8>> {
+    let a = Address([5; 32]);
+    let s = StreamId::Scope("123456".into());
+    let vv = VersionVector::from([(StreamId::Trust, 3), (s.clone(), 9)]);
+    let item = SignedItem::seal(items().remove(4), &key()).bytes;
+    vec![
+        Message::Hello {
+            version: 1,
+            want: vv.clone(),
+            offer: vec![StreamId::Origin(key().public())],
+        },
+        Message::Frame {
+            stream: s.clone(),
+            after: 0,
+            through: 2,
+            items: vec![FrameItem {
+                seq: 1,
+                bytes: item,
+            }],
+        },
+        Message::Ack {
+            stream: s.clone(),
+            through: 2,
+            refused: vec![Refusal {
+                seq: 1,
+                address: a,
+                reason: "no".into(),
+            }],
+        },
+        Message::Nack {
+            stream: s,
+            through: 1,
+        },
+        Message::Want { chunks: vec![a, a] },
+        Message::Chunk {
+            address: a,
+            bytes: vec![1; 100],
+        },
+        Message::NoChunk { address: a },
+        Message::Done { sent: vv },
+        Message::Abort {
+            reason: "bye".into(),
+        },
+    ]
+    .iter()
+    .map(Message::encode)
+    .collect()
+}
+
+/// Seeds of the `draft-message` target: every variant.
+pub fn draft_messages() -> Vec<Vec<u8>> {
+    let announce = Announce {
+        doc_id: "spm-1".into(),
+        digest: Some(Address([2; 32])),
+    };
+    vec![
+        DraftMessage::DraftHello {
+            version: 1,
+            drafts: vec![announce.clone()],
+            more: false,
+        },
+        DraftMessage::DraftWelcome {
+            drafts: vec![announce],
+            refused: vec![DraftRefusal {
+                doc_id: "spm-2".into(),
+                reason: RefusalReason::Frozen {
+                    state: "signed".into(),
+                },
+            }],
+            more: true,
+        },
+        DraftMessage::DraftTurn {
+            doc_id: "spm-1".into(),
+            data: Some(vec![0x42, 0, 0, 0]),
+        },
+        DraftMessage::DraftRefuse {
+            doc_id: "spm-1".into(),
+            reason: RefusalReason::NotAllowed,
+        },
+        DraftMessage::DraftAbort {
+            reason: "bye".into(),
+        },
+    ]
+    .iter()
+    .map(DraftMessage::encode)
+    .collect()
+}
+
+/// The seeds of the target called `name`.
+pub fn for_target(name: &str) -> Vec<Vec<u8>> {
+    match name {
+        "wire-message" => wire_messages(),
+        "draft-message" => draft_messages(),
+        "signed-item" => signed_items(),
+        "item-body" => item_bodies(),
+        // Structured targets read choices from any bytes; a few lengths suffice.
+        _ => (0..8u8)
+            .map(|i| {
+                (0..(i as usize * 97))
+                    .map(|j| (j as u8).wrapping_mul(i))
+                    .collect()
+            })
+            .collect(),
+    }
+}
