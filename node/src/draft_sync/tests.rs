@@ -153,6 +153,18 @@ fn satker_role(satker: &str) -> DeviceRole {
     }
 }
 
+/// Moves the document to signed on `node`, as `espm sign` does.
+fn mark_signed(node: &Node, doc_id: &str) {
+    node.store
+        .write(|t| {
+            let mut rec: DocRecord = t.get(Table::Doc, doc_id)?.unwrap();
+            rec.enter(DocState::Signed, clock::now(), None);
+            t.put(Table::Doc, doc_id, &rec);
+            Ok(())
+        })
+        .unwrap();
+}
+
 fn state(node: &Node, doc_id: &str) -> Option<DocState> {
     node.store
         .get::<DocRecord>(Table::Doc, doc_id)
@@ -239,14 +251,7 @@ fn a_signed_document_keeps_its_snapshot_when_another_device_edits_the_draft() {
     new_draft(&a, "spm-1", "nomor", "1");
     sync(&a, &n.hub, &role);
     sync(&b, &n.hub, &role);
-    a.store
-        .write(|t| {
-            let mut rec: DocRecord = t.get(Table::Doc, "spm-1")?.unwrap();
-            rec.enter(DocState::Signed, clock::now(), None);
-            t.put(Table::Doc, "spm-1", &rec);
-            Ok(())
-        })
-        .unwrap();
+    mark_signed(&a, "spm-1");
     let before = fields(&a, "spm-1");
     set(&b, "spm-1", "nilai", "999");
     sync(&b, &n.hub, &role);
@@ -504,14 +509,7 @@ fn a_document_signed_while_a_peer_message_was_merged_keeps_its_snapshot() {
     let state = dv.take_state("spm-1", "spm-1").unwrap();
     let prepared = dv.prepare("spm-1", "spm-1", state, &answer).unwrap();
     let before = stored(&b, "spm-1").unwrap();
-    b.store
-        .write(|t| {
-            let mut rec: DocRecord = t.get(Table::Doc, "spm-1")?.unwrap();
-            rec.enter(DocState::Signed, clock::now(), None);
-            t.put(Table::Doc, "spm-1", &rec);
-            Ok(())
-        })
-        .unwrap();
+    mark_signed(&b, "spm-1");
     assert!(matches!(
         dv.commit("spm-1", "spm-1", &prepared).unwrap(),
         Commit::Done(Applied::Refused(RefusalReason::Frozen { .. }))
