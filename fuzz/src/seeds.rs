@@ -179,7 +179,7 @@ pub fn wire_messages() -> Vec<Vec<u8>> {
     let s = StreamId::Scope("123456".into());
     let vv = VersionVector::from([(StreamId::Trust, 3), (s.clone(), 9)]);
     let item = SignedItem::seal(items().remove(4), &key()).bytes;
-    vec![
+    [
         Message::Hello {
             version: 1,
             want: vv.clone(),
@@ -229,7 +229,7 @@ pub fn draft_messages() -> Vec<Vec<u8>> {
         doc_id: "spm-1".into(),
         digest: Some(Address([2; 32])),
     };
-    vec![
+    [
         DraftMessage::DraftHello {
             version: 1,
             drafts: vec![announce.clone()],

@@ -8,6 +8,10 @@
 //! (`head/<key>`), and per peer and draft automerge's stored sync state and the digest
 //! both sides last agreed on (`peer/<peer>/<key>`), so only drafts that changed since
 //! are announced and automerge sends only the changes the other side lacks.
+//!
+//! A peer's message is merged outside the store's write lock (the guard, automerge and
+//! `save()` can take a while on a large draft) and stored by compare-and-swap on the
+//! draft's head digest, so a local edit that lands meanwhile is merged, not overwritten.
 
 mod wire;
 
@@ -36,6 +40,10 @@ pub use wire::{run_client, serve_stream, DraftSyncStats};
 const HEAD: &str = "head/";
 const PEER: &str = "peer/";
 
+/// How many times `receive` merges a peer's message again on a fresh copy when local
+/// edits keep landing meanwhile; past it the session fails and the next sync tries again.
+const MAX_MERGE_ATTEMPTS: usize = 8;
+
 /// What a node remembers about one draft and one peer.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct PeerDraft {
@@ -47,10 +55,50 @@ struct PeerDraft {
 }
 
 /// Stores a draft and the digest of its heads in one write. Every draft write goes
-/// through here, so a sync can tell changed drafts without loading any.
+/// through here (or [`put_draft`]), so a sync can tell changed drafts without loading
+/// any, and `receive` can tell whether a draft moved since it loaded it.
 pub fn save_draft(t: &mut Txn<'_>, key: &str, draft: &mut Draft) {
-    t.put(Table::Draft, key, &ByteBuf::from(draft.save()));
-    t.put(Table::DraftSync, &format!("{HEAD}{key}"), &draft.digest());
+    let bytes = draft.save();
+    put_draft(t, key, &bytes, &draft.digest());
+}
+
+/// Stores saved draft bytes with the digest of their heads.
+fn put_draft(t: &mut Txn<'_>, key: &str, bytes: &[u8], digest: &Address) {
+    t.put(Table::Draft, key, &serde_bytes::Bytes::new(bytes));
+    t.put(Table::DraftSync, &head_key(key), digest);
+}
+
+fn head_key(key: &str) -> String {
+    format!("{HEAD}{key}")
+}
+
+/// A peer's message applied to a copy of a draft, outside the store's write lock.
+struct Prepared {
+    /// The head digest of the stored draft it was applied to; `None`: there was none.
+    base: Option<Address>,
+    /// automerge's sync state after the message.
+    state: SyncState,
+    outcome: Outcome,
+}
+
+/// What a peer's message did to the copy.
+enum Outcome {
+    Refused(RefusalReason),
+    Unchanged,
+    Changed {
+        /// The saved draft, within its bound.
+        bytes: Vec<u8>,
+        digest: Address,
+        /// The journey record to store on a device that had no such document yet.
+        record: Option<DocRecord>,
+    },
+}
+
+/// What storing a prepared message came to.
+enum Commit {
+    Done(Applied),
+    /// The stored draft moved since it was loaded: prepare again from the stored copy.
+    Stale,
 }
 
 /// Whose drafts a replica exchanges with its peer.
@@ -208,6 +256,130 @@ impl NodeDraftReplica {
         }
         None
     }
+
+    /// Applies a peer's message to a copy of the stored draft without holding the store's
+    /// write lock: the guard, automerge and `save()` run here.
+    fn prepare(
+        &self,
+        doc_id: &str,
+        key: &str,
+        mut state: SyncState,
+        bytes: &[u8],
+    ) -> Result<Prepared, ProtocolError> {
+        let store = &self.node.store;
+        let device = matches!(self.scope, Scope::Device { .. });
+        let refused = |state, base, reason| {
+            Ok(Prepared {
+                base,
+                state,
+                outcome: Outcome::Refused(reason),
+            })
+        };
+        let rec: Option<DocRecord> = if device {
+            crate::docs::load(store, self.satker(), doc_id).map_err(local)?
+        } else {
+            None
+        };
+        if let Some(reason) = self.frozen(rec.as_ref()) {
+            return refused(state, None, reason);
+        }
+        let stored = store.get::<ByteBuf>(Table::Draft, key).map_err(local)?;
+        let mut draft = match &stored {
+            Some(b) => Draft::load(b).map_err(local)?,
+            None => Draft::empty(),
+        };
+        // The digest of the copy itself, not a separate read of `head/`, so the base
+        // is exactly what the merge started from.
+        let base = stored.is_some().then(|| draft.digest());
+        let changed = match draft.receive_sync_message(&mut state, bytes) {
+            Ok(c) => c,
+            Err(e) => {
+                let detail = e.to_string();
+                return refused(state, base, RefusalReason::Invalid { detail });
+            }
+        };
+        if !draft.is_empty() {
+            if let Some(reason) = self.check(&draft, doc_id) {
+                return refused(state, base, reason);
+            }
+        }
+        let outcome = if changed {
+            let bytes = match draft.save_received() {
+                Ok(b) => b,
+                Err(e) => {
+                    let detail = e.to_string();
+                    return refused(state, base, RefusalReason::Invalid { detail });
+                }
+            };
+            let record = device
+                .then(|| new_record(doc_id, &draft, clock::now()))
+                .transpose()
+                .map_err(local)?;
+            Outcome::Changed {
+                bytes,
+                digest: draft.digest(),
+                record,
+            }
+        } else {
+            Outcome::Unchanged
+        };
+        Ok(Prepared {
+            base,
+            state,
+            outcome,
+        })
+    }
+
+    /// Stores a prepared message in one short write if the draft is still the copy it
+    /// was applied to, and the document still takes edits from other devices.
+    fn commit(
+        &self,
+        doc_id: &str,
+        key: &str,
+        prepared: &Prepared,
+    ) -> Result<Commit, ProtocolError> {
+        let device = matches!(self.scope, Scope::Device { .. });
+        let peer_key = self.peer_key(key);
+        self.node
+            .store
+            .write(|t| {
+                let rec: Option<DocRecord> = if device {
+                    crate::docs::get(t, self.satker(), doc_id)?
+                } else {
+                    None
+                };
+                // Signed here since the copy was loaded: the signed snapshot stands.
+                if let Some(reason) = self.frozen(rec.as_ref()) {
+                    return Ok(Commit::Done(Applied::Refused(reason)));
+                }
+                let head: Option<Address> = t.get(Table::DraftSync, &head_key(key))?;
+                if head != prepared.base {
+                    return Ok(Commit::Stale);
+                }
+                let applied = match &prepared.outcome {
+                    Outcome::Refused(reason) => {
+                        return Ok(Commit::Done(Applied::Refused(reason.clone())))
+                    }
+                    Outcome::Unchanged => Applied::Unchanged,
+                    Outcome::Changed {
+                        bytes,
+                        digest,
+                        record,
+                    } => {
+                        put_draft(t, key, bytes, digest);
+                        if let (None, Some(record)) = (&rec, record) {
+                            crate::docs::put(t, record);
+                        }
+                        Applied::Changed
+                    }
+                };
+                let mut peer: PeerDraft = t.get(Table::DraftSync, &peer_key)?.unwrap_or_default();
+                peer.state = Draft::encode_sync_state(&prepared.state);
+                t.put(Table::DraftSync, &peer_key, &peer);
+                Ok(Commit::Done(applied))
+            })
+            .map_err(local)
+    }
 }
 
 impl DraftReplica for NodeDraftReplica {
@@ -254,7 +426,7 @@ impl DraftReplica for NodeDraftReplica {
         };
         self.node
             .store
-            .get(Table::DraftSync, &format!("{HEAD}{key}"))
+            .get(Table::DraftSync, &head_key(&key))
             .map_err(local)
     }
 
@@ -295,60 +467,28 @@ impl DraftReplica for NodeDraftReplica {
         let Some(key) = self.key(doc_id) else {
             return Ok(Applied::Refused(RefusalReason::NotAllowed));
         };
-        let mut state = self.take_state(doc_id, &key)?;
-        let peer_key = self.peer_key(&key);
-        let device = matches!(self.scope, Scope::Device { .. });
-        let now = clock::now();
-        // Loaded and stored inside one write, so an edit made on this device meanwhile
-        // is merged, not overwritten.
-        let outcome = self.node.store.write(|t| {
-            let rec: Option<DocRecord> = if device {
-                crate::docs::get(t, self.satker(), doc_id)?
-            } else {
-                None
-            };
-            if let Some(reason) = self.frozen(rec.as_ref()) {
+        let state = self.take_state(doc_id, &key)?;
+        for _ in 0..MAX_MERGE_ATTEMPTS {
+            let prepared = self.prepare(doc_id, &key, state.clone(), bytes)?;
+            // A refused message may have moved the state past what is stored; drop it.
+            if let Outcome::Refused(reason) = prepared.outcome {
                 return Ok(Applied::Refused(reason));
             }
-            let mut draft = match t.get::<ByteBuf>(Table::Draft, &key)? {
-                Some(b) => Draft::load(&b)?,
-                None => Draft::empty(),
-            };
-            let changed = match draft.receive_sync_message(&mut state, bytes) {
-                Ok(c) => c,
-                Err(e) => {
-                    return Ok(Applied::Refused(RefusalReason::Invalid {
-                        detail: e.to_string(),
-                    }))
-                }
-            };
-            if !draft.is_empty() {
-                if let Some(reason) = self.check(&draft, doc_id) {
-                    return Ok(Applied::Refused(reason));
+            match self.commit(doc_id, &key, &prepared)? {
+                Commit::Stale => continue,
+                Commit::Done(applied) => {
+                    self.node.store.flush().map_err(local)?;
+                    if !matches!(applied, Applied::Refused(_)) {
+                        self.states.insert(doc_id.to_string(), prepared.state);
+                    }
+                    return Ok(applied);
                 }
             }
-            if changed {
-                save_draft(t, &key, &mut draft);
-                if device && rec.is_none() {
-                    crate::docs::put(t, &new_record(doc_id, &draft, now)?);
-                }
-            }
-            let mut peer: PeerDraft = t.get(Table::DraftSync, &peer_key)?.unwrap_or_default();
-            peer.state = Draft::encode_sync_state(&state);
-            t.put(Table::DraftSync, &peer_key, &peer);
-            Ok(if changed {
-                Applied::Changed
-            } else {
-                Applied::Unchanged
-            })
-        });
-        let applied = outcome.map_err(local)?;
-        self.node.store.flush().map_err(local)?;
-        // A refused message may have moved the state past what is stored; drop it.
-        if !matches!(applied, Applied::Refused(_)) {
-            self.states.insert(doc_id.to_string(), state);
         }
-        Ok(applied)
+        Err(ProtocolError::Replica(format!(
+            "draft {doc_id} kept changing on this node while a peer's changes were merged \
+             into it ({MAX_MERGE_ATTEMPTS} attempts); the next sync tries again"
+        )))
     }
 
     fn agreed(&mut self, doc_id: &str, digest: &Address) -> Result<(), ProtocolError> {

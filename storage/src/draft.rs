@@ -1,5 +1,6 @@
 //! Drafts as automerge documents, so edits made on several devices of one satker merge
-//! instead of overwriting each other.
+//! instead of overwriting each other. Every sync message from a peer passes the guard
+//! (`guard`) before automerge sees it.
 
 use std::{
     collections::BTreeMap,
@@ -13,13 +14,24 @@ use automerge::{
 };
 use sync_protocol::{
     document::{AttachmentRef, DocKind},
+    draft_sync::MAX_DRAFT_SYNC_BYTES,
     Address,
 };
 
 /// automerge's per-peer sync state for one draft.
 pub use automerge::sync::State as SyncState;
+pub use guard::{check_sync_message, Bound, Limits, Shape};
 
 use crate::StoreError;
+
+#[cfg(test)]
+mod craft;
+mod guard;
+
+/// The most bytes a draft may take once it holds a peer's changes. A whole copy is what
+/// automerge sends a device that has none, so it must fit one sync message with room for
+/// the heads and bloom filter beside it; a larger draft could never reach a new device.
+pub const MAX_DRAFT_BYTES: usize = MAX_DRAFT_SYNC_BYTES - MAX_DRAFT_SYNC_BYTES / 8;
 
 /// An editable draft.
 pub struct Draft {
@@ -61,6 +73,28 @@ impl Draft {
         self.doc.save()
     }
 
+    /// The bytes to store for a draft that took a peer's changes: refused past
+    /// [`MAX_DRAFT_BYTES`], so no peer can grow a draft without bound message by message,
+    /// and refused unless they load back.
+    pub fn save_received(&mut self) -> Result<Vec<u8>, StoreError> {
+        let bytes = self.doc.save();
+        if bytes.len() > MAX_DRAFT_BYTES {
+            return Err(StoreError::DraftLimit {
+                bound: Bound::DraftBytes,
+                limit: MAX_DRAFT_BYTES as u64,
+            });
+        }
+        // automerge re-encodes every change to save, and a peer's change that is
+        // readable but not in automerge's own encoding hashes differently then: the saved
+        // draft would not load again, here or anywhere it travels.
+        Draft::load(&bytes).map_err(|e| {
+            StoreError::Draft(format!(
+                "a peer's changes would leave a draft that does not load again ({e}); nothing was kept"
+            ))
+        })?;
+        Ok(bytes)
+    }
+
     /// A document with no changes yet, to receive a draft another device started.
     pub fn empty() -> Draft {
         Draft {
@@ -98,8 +132,9 @@ impl Draft {
         .map_err(|_| StoreError::Draft("automerge failed while answering a peer".into()))
     }
 
-    /// Applies a peer's encoded sync message; returns whether the content changed. On an
-    /// error the draft and `state` must be thrown away, not stored.
+    /// Applies a peer's encoded sync message once it passed the guard under
+    /// [`Limits::PEER`]; returns whether the content changed. On an error the draft and
+    /// `state` must be thrown away, not stored.
     pub fn receive_sync_message(
         &mut self,
         state: &mut SyncState,
@@ -107,6 +142,7 @@ impl Draft {
     ) -> Result<bool, StoreError> {
         let message = sync::Message::decode(bytes)
             .map_err(|e| StoreError::Draft(format!("unreadable sync message: {e}")))?;
+        guard::check_message(&message, &Limits::PEER)?;
         let before = self.doc.get_heads();
         let doc = &mut self.doc;
         catch_unwind(AssertUnwindSafe(|| {

@@ -25,6 +25,12 @@ pub enum StoreError {
     /// A draft operation failed.
     #[error("draft: {0}")]
     Draft(String),
+    /// A peer's draft-sync message, or the draft it would make, is over a bound.
+    #[error("{}", .bound.explain(*.limit))]
+    DraftLimit {
+        bound: crate::draft::Bound,
+        limit: u64,
+    },
     /// An item failed protocol checks.
     #[error(transparent)]
     Protocol(#[from] sync_protocol::ProtocolError),

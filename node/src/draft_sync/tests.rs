@@ -1,8 +1,12 @@
 //! The node's draft replica on real sled stores: a hub and devices wired through
 //! in-memory draft sessions, to check what each role may send and receive.
 
-use std::collections::VecDeque;
+use std::{
+    collections::{BTreeMap, VecDeque},
+    time::Instant,
+};
 
+use storage::draft::{check_sync_message, Limits, Shape, MAX_DRAFT_BYTES};
 use sync_protocol::{
     document::DocKind,
     draft_sync::{DraftMessage, DraftSession, DraftStats},
@@ -11,6 +15,9 @@ use tempfile::TempDir;
 
 use super::*;
 use crate::config::HubConfig;
+
+#[path = "../../../storage/src/draft/craft.rs"]
+mod craft;
 
 const SATKER: &str = "123456";
 
@@ -102,6 +109,16 @@ fn fields(node: &Node, key: &str) -> Vec<(String, String)> {
 
 /// One draft session between `device` and the hub, which sees it enrolled as `role`.
 fn sync(device: &Arc<Node>, hub: &Arc<Node>, role: &DeviceRole) -> (DraftStats, DraftStats) {
+    sync_seen(device, hub, role, &mut Vec::new())
+}
+
+/// [`sync`], keeping every automerge message that crossed, either way, in `seen`.
+fn sync_seen(
+    device: &Arc<Node>,
+    hub: &Arc<Node>,
+    role: &DeviceRole,
+    seen: &mut Vec<Vec<u8>>,
+) -> (DraftStats, DraftStats) {
     let mut dv = NodeDraftReplica::device(device.clone()).unwrap();
     let mut hv = NodeDraftReplica::hub(hub.clone(), device.node_id(), role);
     let mut client = DraftSession::client(&dv).unwrap();
@@ -118,14 +135,18 @@ fn sync(device: &Arc<Node>, hub: &Arc<Node>, role: &DeviceRole) -> (DraftStats, 
             return (client.stats().clone(), server.stats().clone());
         }
         if let Some(b) = up.pop_front() {
-            server
-                .handle(DraftMessage::decode(&b).unwrap(), &mut hv)
-                .unwrap();
+            let m = DraftMessage::decode(&b).unwrap();
+            if let DraftMessage::DraftTurn { data: Some(d), .. } = &m {
+                seen.push(d.clone());
+            }
+            server.handle(m, &mut hv).unwrap();
         }
         if let Some(b) = down.pop_front() {
-            client
-                .handle(DraftMessage::decode(&b).unwrap(), &mut dv)
-                .unwrap();
+            let m = DraftMessage::decode(&b).unwrap();
+            if let DraftMessage::DraftTurn { data: Some(d), .. } = &m {
+                seen.push(d.clone());
+            }
+            client.handle(m, &mut dv).unwrap();
         }
     }
     panic!("the draft sessions never finished");
@@ -137,8 +158,21 @@ fn satker_role(satker: &str) -> DeviceRole {
     }
 }
 
+/// Moves the document to signed on `node`, as `espm sign` does.
+fn mark_signed(node: &Node, doc_id: &str) {
+    node.store
+        .write(|t| {
+            let satker = node.satker().unwrap().to_string();
+            let mut rec: DocRecord = crate::docs::get(t, &satker, doc_id)?.unwrap();
+            rec.enter(DocState::Signed, clock::now(), None);
+            crate::docs::put(t, &rec);
+            Ok(())
+        })
+        .unwrap();
+}
+
 fn state(node: &Node, doc_id: &str) -> Option<DocState> {
-    crate::docs::load(&node.store, SATKER, doc_id)
+    crate::docs::load(&node.store, node.satker().unwrap(), doc_id)
         .unwrap()
         .map(|r| r.state)
 }
@@ -222,14 +256,7 @@ fn a_signed_document_keeps_its_snapshot_when_another_device_edits_the_draft() {
     new_draft(&a, "spm-1", "nomor", "1");
     sync(&a, &n.hub, &role);
     sync(&b, &n.hub, &role);
-    a.store
-        .write(|t| {
-            let mut rec: DocRecord = crate::docs::get(t, SATKER, "spm-1")?.unwrap();
-            rec.enter(DocState::Signed, clock::now(), None);
-            crate::docs::put(t, &rec);
-            Ok(())
-        })
-        .unwrap();
+    mark_signed(&a, "spm-1");
     let before = fields(&a, "spm-1");
     set(&b, "spm-1", "nilai", "999");
     sync(&b, &n.hub, &role);
@@ -268,4 +295,229 @@ fn after_a_sync_only_the_changed_draft_and_its_new_changes_travel() {
         one.sent_bytes,
         first.sent_bytes
     );
+}
+
+// Peer input that expands: bounded before automerge sees it (storage's draft guard).
+
+const HOSTILE: [u8; 16] = [0xab; 16];
+const MIB: u64 = 1024 * 1024;
+
+fn stored(node: &Node, key: &str) -> Option<Vec<u8>> {
+    node.store
+        .get::<ByteBuf>(Table::Draft, key)
+        .unwrap()
+        .map(|b| b.into_vec())
+}
+
+fn invalid_detail(applied: &Applied) -> &str {
+    match applied {
+        Applied::Refused(RefusalReason::Invalid { detail }) => detail,
+        other => panic!("expected an Invalid refusal, got {other:?}"),
+    }
+}
+
+/// A hub holding satker 123456's draft `spm-1`, and the device that shared it.
+fn hub_with_draft(n: &mut Nodes) -> Arc<Node> {
+    let a = n.device(SATKER);
+    new_draft(&a, "spm-1", "nomor", "00001/SPM/2026");
+    sync(&a, &n.hub, &satker_role(SATKER));
+    a
+}
+
+#[test]
+fn a_compressed_change_bomb_from_a_device_is_refused_and_the_hubs_copy_is_unchanged() {
+    let mut n = Nodes::new();
+    let a = hub_with_draft(&mut n);
+    let key = format!("{SATKER}/spm-1");
+    let before = stored(&n.hub, &key).unwrap();
+    // A well-formed change putting 256 MiB at the draft's root, deflated to ~250 KiB.
+    let chunk = craft::compressed_put_string_change(&HOSTILE, "padding", 256 * MIB, b'a');
+    let bomb = craft::message(&chunk, &[]);
+    assert!(bomb.len() < sync_protocol::draft_sync::MAX_DRAFT_SYNC_BYTES);
+    let mut hv = NodeDraftReplica::hub(n.hub.clone(), a.node_id(), &satker_role(SATKER));
+    let started = Instant::now();
+    let applied = hv.receive("spm-1", &bomb).unwrap();
+    eprintln!(
+        "hub refused a {} byte bomb in {:?}",
+        bomb.len(),
+        started.elapsed()
+    );
+    let detail = invalid_detail(&applied);
+    assert!(
+        detail.contains("expand to more than 8388608 bytes"),
+        "{detail}"
+    );
+    assert_eq!(stored(&n.hub, &key).unwrap(), before);
+    // The device's next sync finds the hub as it was.
+    let (idle, _) = sync(&a, &n.hub, &satker_role(SATKER));
+    assert_eq!((idle.announced, idle.refused_by_peer.len()), (0, 0));
+}
+
+#[test]
+fn deflated_column_and_row_bombs_from_a_device_are_refused_and_the_hubs_copy_is_unchanged() {
+    let mut n = Nodes::new();
+    let a = hub_with_draft(&mut n);
+    let key = format!("{SATKER}/spm-1");
+    let before = stored(&n.hub, &key).unwrap();
+    let mut hv = NodeDraftReplica::hub(n.hub.clone(), a.node_id(), &satker_role(SATKER));
+    let column = craft::message(&craft::deflated_column_document(&HOSTILE, 64 * MIB), &[]);
+    let applied = hv.receive("spm-1", &column).unwrap();
+    assert!(invalid_detail(&applied).contains("more than 8388608 bytes"));
+    let rows = craft::message(&craft::rle_row_change(&HOSTILE, 1_000_000_000, "k"), &[]);
+    let applied = hv.receive("spm-1", &rows).unwrap();
+    assert!(invalid_detail(&applied).contains("more than 100000 operations"));
+    assert_eq!(stored(&n.hub, &key).unwrap(), before);
+}
+
+#[test]
+fn a_change_that_would_leave_an_unloadable_draft_is_refused_and_the_hub_keeps_its_copy() {
+    let mut n = Nodes::new();
+    let a = hub_with_draft(&mut n);
+    let key = format!("{SATKER}/spm-1");
+    let before = stored(&n.hub, &key).unwrap();
+    // Readable, but not automerge's own encoding: the document automerge saves after
+    // applying it no longer loads, which would lose the draft for every device.
+    let odd = craft::message(&craft::put_string_change_in_runs(&HOSTILE, "k", b"v"), &[]);
+    let mut hv = NodeDraftReplica::hub(n.hub.clone(), a.node_id(), &satker_role(SATKER));
+    let applied = hv.receive("spm-1", &odd).unwrap();
+    assert!(invalid_detail(&applied).contains("does not load again"));
+    assert_eq!(stored(&n.hub, &key).unwrap(), before);
+    assert!(load(&n.hub, &key).is_some());
+}
+
+/// Letters deflate can shrink only to about three quarters.
+fn noise(len: usize, mut x: u64) -> String {
+    let alphabet = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            alphabet[(x % alphabet.len() as u64) as usize] as char
+        })
+        .collect()
+}
+
+#[test]
+fn a_device_cannot_grow_the_hubs_draft_past_its_bound_across_messages() {
+    let mut n = Nodes::new();
+    let a = n.device(SATKER);
+    let role = satker_role(SATKER);
+    let key = format!("{SATKER}/spm-1");
+    new_draft(&a, "spm-1", "nomor", "1");
+    let mut refusal = None;
+    for i in 0..8 {
+        set(
+            &a,
+            "spm-1",
+            &format!("lampiran{i}"),
+            &noise(300 * 1024, i + 1),
+        );
+        let (got, _) = sync(&a, &n.hub, &role);
+        if let Some(r) = got.refused_by_peer.first() {
+            refusal = Some((i, r.reason.clone()));
+            break;
+        }
+    }
+    let (i, reason) = refusal.expect("the hub took every 300 KiB field");
+    assert!(i >= 2, "refused at the {i}th field already");
+    assert!(reason.to_string().contains("would grow past"), "{reason}");
+    let kept = stored(&n.hub, &key).unwrap();
+    assert!(kept.len() <= MAX_DRAFT_BYTES, "{} bytes", kept.len());
+    assert!(load(&n.hub, &key).unwrap().fields().unwrap().len() <= i as usize + 1);
+}
+
+#[test]
+fn drafts_with_long_fields_converge_through_the_hub_in_deflated_documents() {
+    let mut n = Nodes::new();
+    let (a, b) = (n.device(SATKER), n.device(SATKER));
+    let role = satker_role(SATKER);
+    // Over 256 bytes, so automerge deflates the column when it saves a whole copy.
+    let long = "Belanja barang operasional kantor: kertas, tinta, map. ".repeat(40);
+    new_draft(&a, "spm-1", "uraian", &long);
+    let mut seen = Vec::new();
+    sync_seen(&a, &n.hub, &role, &mut seen);
+    sync_seen(&b, &n.hub, &role, &mut seen);
+    assert_eq!(fields(&b, "spm-1"), fields(&a, "spm-1"));
+    set(&b, "spm-1", "keterangan", &long.to_uppercase());
+    set(&a, "spm-1", "nilai", "1500000");
+    for dev in [&b, &a, &b] {
+        sync_seen(dev, &n.hub, &role, &mut seen);
+    }
+    assert_eq!(fields(&a, "spm-1").len(), 3);
+    assert_eq!(fields(&a, "spm-1"), fields(&b, "spm-1"));
+    assert_eq!(
+        fields(&n.hub, &format!("{SATKER}/spm-1")),
+        fields(&a, "spm-1")
+    );
+    // What honest nodes sent, as the guard saw it: the whole document, deflated
+    // columns and all, for the device that had none, and changes after that.
+    let shapes: Vec<Shape> = seen
+        .iter()
+        .map(|m| check_sync_message(m, &Limits::PEER).unwrap())
+        .collect();
+    assert!(
+        shapes
+            .iter()
+            .any(|s| s.document_chunks == 1 && s.deflated_columns >= 1),
+        "{shapes:?}"
+    );
+    assert!(shapes.iter().any(|s| s.change_chunks >= 1), "{shapes:?}");
+}
+
+/// Device `b` holds `spm-1` as synced; `a` has since added `nilai` through the hub.
+/// Returns `b`'s replica and the hub's answer carrying `nilai`.
+fn answer_for_b(n: &mut Nodes) -> (Arc<Node>, NodeDraftReplica, Vec<u8>) {
+    let (a, b) = (n.device(SATKER), n.device(SATKER));
+    let role = satker_role(SATKER);
+    new_draft(&a, "spm-1", "nomor", "1");
+    sync(&a, &n.hub, &role);
+    sync(&b, &n.hub, &role);
+    set(&a, "spm-1", "nilai", "1500000");
+    sync(&a, &n.hub, &role);
+    let mut dv = NodeDraftReplica::device(b.clone()).unwrap();
+    let mut hv = NodeDraftReplica::hub(n.hub.clone(), b.node_id(), &role);
+    let ask = dv.generate("spm-1").unwrap().unwrap();
+    hv.receive("spm-1", &ask).unwrap();
+    let answer = hv.generate("spm-1").unwrap().unwrap();
+    (b, dv, answer)
+}
+
+#[test]
+fn an_edit_stored_while_a_peer_message_was_merged_is_kept() {
+    let mut n = Nodes::new();
+    let (b, mut dv, answer) = answer_for_b(&mut n);
+    let state = dv.take_state("spm-1", "spm-1").unwrap();
+    let prepared = dv
+        .prepare("spm-1", "spm-1", state.clone(), &answer)
+        .unwrap();
+    assert!(matches!(prepared.outcome, Outcome::Changed { .. }));
+    // An edit on b lands after the merge loaded b's copy, before it is stored.
+    set(&b, "spm-1", "uraian", "ATK");
+    assert!(matches!(
+        dv.commit("spm-1", "spm-1", &prepared).unwrap(),
+        Commit::Stale
+    ));
+    assert_eq!(fields(&b, "spm-1").len(), 2, "the stale merge was stored");
+    // receive merges again from the stored copy: both edits stand.
+    dv.states.insert("spm-1".into(), state);
+    assert_eq!(dv.receive("spm-1", &answer).unwrap(), Applied::Changed);
+    let got: BTreeMap<String, String> = fields(&b, "spm-1").into_iter().collect();
+    assert_eq!(got["uraian"], "ATK");
+    assert_eq!(got["nilai"], "1500000");
+}
+
+#[test]
+fn a_document_signed_while_a_peer_message_was_merged_keeps_its_snapshot() {
+    let mut n = Nodes::new();
+    let (b, mut dv, answer) = answer_for_b(&mut n);
+    let state = dv.take_state("spm-1", "spm-1").unwrap();
+    let prepared = dv.prepare("spm-1", "spm-1", state, &answer).unwrap();
+    let before = stored(&b, "spm-1").unwrap();
+    mark_signed(&b, "spm-1");
+    assert!(matches!(
+        dv.commit("spm-1", "spm-1", &prepared).unwrap(),
+        Commit::Done(Applied::Refused(RefusalReason::Frozen { .. }))
+    ));
+    assert_eq!(stored(&b, "spm-1").unwrap(), before);
 }
