@@ -30,6 +30,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("item-body", item_body),
     ("session", sessions::session),
     ("draft-session", sessions::draft_session),
+    ("automerge-guard", automerge_guard),
+    ("automerge-sync", automerge_sync),
 ];
 
 /// The target called `name`.
@@ -58,6 +60,26 @@ pub fn draft_message(data: &[u8]) {
 pub fn signed_item(data: &[u8]) {
     if let Ok(item) = SignedItem::open(data) {
         assert_eq!(item.address, sync_protocol::Address::of(data));
+    }
+}
+
+/// The guard every automerge sync message from a peer passes before automerge sees it.
+pub fn automerge_guard(data: &[u8]) {
+    let _ = storage::draft::check_sync_message(data, &storage::draft::Limits::PEER);
+}
+
+/// A peer's automerge sync message applied to a draft, as the hub and devices apply
+/// them: the guard, then automerge. A refusal is fine; a panic or an unbounded
+/// allocation is not.
+pub fn automerge_sync(data: &[u8]) {
+    let Ok(mut draft) =
+        storage::Draft::new("spm-1", sync_protocol::document::DocKind::Spm, "123456")
+    else {
+        return;
+    };
+    let mut state = storage::draft::SyncState::new();
+    if draft.receive_sync_message(&mut state, data).is_ok() {
+        let _ = draft.save_received();
     }
 }
 

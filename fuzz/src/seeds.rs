@@ -262,9 +262,42 @@ pub fn draft_messages() -> Vec<Vec<u8>> {
     .collect()
 }
 
+/// Honest automerge sync messages: the first turns of two drafts converging, one with
+/// a field long enough that automerge deflates its column.
+pub fn automerge_messages() -> Vec<Vec<u8>> {
+    use storage::{draft::SyncState, Draft};
+    let mut out = Vec::new();
+    for long in [false, true] {
+        let Ok(mut a) = Draft::new("spm-1", DocKind::Spm, "123456") else {
+            continue;
+        };
+        let value = if long {
+            "Belanja barang operasional. ".repeat(40)
+        } else {
+            "ATK".to_string()
+        };
+        let _ = a.set_field("uraian", &value);
+        let _ = a.set_field("nilai", "1500000");
+        let mut b = Draft::empty();
+        let (mut sa, mut sb) = (SyncState::new(), SyncState::new());
+        for _ in 0..6 {
+            if let Ok(Some(m)) = a.generate_sync_message(&mut sa) {
+                let _ = b.receive_sync_message(&mut sb, &m);
+                out.push(m);
+            }
+            if let Ok(Some(m)) = b.generate_sync_message(&mut sb) {
+                let _ = a.receive_sync_message(&mut sa, &m);
+                out.push(m);
+            }
+        }
+    }
+    out
+}
+
 /// The seeds of the target called `name`.
 pub fn for_target(name: &str) -> Vec<Vec<u8>> {
     match name {
+        "automerge-guard" | "automerge-sync" => automerge_messages(),
         "wire-message" => wire_messages(),
         "draft-message" => draft_messages(),
         "signed-item" => signed_items(),

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 
 /// Mutated inputs per target per test run: enough to cross every decoder's edges,
 /// few enough that the suite stays quick in a debug build.
-const MUTATIONS: usize = 4_000;
+const MUTATIONS: usize = 20_000;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()

@@ -334,6 +334,8 @@ impl ClientCertVerifier for AdmittedClient {
 }
 
 #[cfg(test)]
+mod certs_fuzz;
+#[cfg(test)]
 mod refusals;
 
 #[cfg(test)]
