@@ -17,6 +17,7 @@ pub mod delivery;
 pub mod demo;
 pub mod draft_sync;
 pub mod error;
+pub mod hub_limits;
 pub mod impair;
 pub mod ingest;
 pub mod lockout;

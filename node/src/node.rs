@@ -4,6 +4,7 @@ use std::{
     fs,
     io::Write,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use storage::{Store, Table};
@@ -13,6 +14,7 @@ use zeroize::Zeroizing;
 use crate::{
     config::{NodeConfig, CONFIG_KEY},
     error::{NodeError, Result},
+    hub_limits::LiveConnections,
 };
 
 /// Meta key of the hub authority key a satker or auditor learned from the hub identity.
@@ -34,6 +36,8 @@ pub struct Node {
     pub key: SecretKey,
     /// The hub's authority key (hubs only).
     pub authority: Option<SecretKey>,
+    /// The devices' live connections to this hub, so a revocation can close them.
+    pub live: Arc<LiveConnections>,
 }
 
 fn write_key_file(path: &Path, key: &SecretKey) -> Result<()> {
@@ -128,6 +132,7 @@ impl Node {
             config,
             key,
             authority,
+            live: Arc::default(),
         })
     }
 
@@ -157,6 +162,7 @@ impl Node {
             config,
             key,
             authority,
+            live: Arc::default(),
         })
     }
 

@@ -13,6 +13,7 @@ use super::Output;
 use crate::{
     clock,
     error::{NodeError, Result},
+    hub_limits::REVOKED_REASON,
     ingest::issue,
     node::Node,
     records::{CertRecord, DeviceRecord},
@@ -71,6 +72,8 @@ pub fn device(node: &Node, node_id: &str, reason: &str) -> Result<Output> {
         )));
     }
     let r = publish(node, Revoked::Device(id), reason)?;
+    // Published first: a connection that registers from now on finds the revocation.
+    node.live.close_device(&id, REVOKED_REASON);
     Ok(Output::new(
         json!({ "node_id": id.to_hex() }),
         format!(
