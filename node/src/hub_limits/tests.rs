@@ -5,7 +5,7 @@ use std::{net::Ipv4Addr, net::SocketAddr, sync::Arc, time::Duration};
 
 use sync_protocol::{
     encoding::FORMAT_VERSION,
-    message::{Message, MAX_MESSAGE_BYTES},
+    message::{Message, MAX_ITEM_BYTES, MAX_MESSAGE_BYTES},
     stream::VersionVector,
     NodeId, SecretKey,
 };
@@ -230,11 +230,14 @@ async fn beyond_the_total_connection_limit_a_connection_is_refused() {
 
 #[tokio::test]
 async fn a_message_announced_one_byte_over_the_limit_closes_the_connection_naming_the_limit() {
+    // What one frame needs, one maximal item and room around it, and not 8 MiB: a hub
+    // buffers up to this much for every stream a device opens.
+    let needed = MAX_ITEM_BYTES + 64 * 1024;
     let hub = TestHub::start(limits()).await;
     let key = hub.device().await;
     let client = hub.connect(&key).await.unwrap();
     let (mut send, _recv) = client.conn.open_bi().await.unwrap();
-    let len = u32::try_from(MAX_MESSAGE_BYTES + 1).unwrap();
+    let len = u32::try_from(needed + 1).unwrap();
     send.write_all(&len.to_be_bytes()).await.unwrap();
     let (code, reason) = client
         .closed_within(PATIENCE)
@@ -242,7 +245,7 @@ async fn a_message_announced_one_byte_over_the_limit_closes_the_connection_namin
         .expect("the hub closed the connection");
     assert_eq!(code, 2, "{reason}");
     assert!(
-        reason.contains(&format!("{} bytes", MAX_MESSAGE_BYTES + 1))
+        reason.contains(&format!("{} bytes", needed + 1))
             && reason.contains(&format!("limit of {MAX_MESSAGE_BYTES} bytes")),
         "the reason names the message and the limit: {reason}"
     );
