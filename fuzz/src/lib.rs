@@ -24,6 +24,7 @@ pub type Target = fn(&[u8]);
 
 /// Every target by name.
 pub const TARGETS: &[(&str, Target)] = &[
+    ("framing", framing),
     ("wire-message", wire_message),
     ("draft-message", draft_message),
     ("signed-item", signed_item),
@@ -37,6 +38,43 @@ pub const TARGETS: &[(&str, Target)] = &[
 /// The target called `name`.
 pub fn target(name: &str) -> Option<Target> {
     TARGETS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
+/// The length-prefixed framing of a stream, fed in pieces whose sizes the first byte
+/// picks: frames come out whole, in order, never longer than the limit, and the decoder
+/// never holds much more than what arrived.
+pub fn framing(data: &[u8]) {
+    use sync_protocol::{framing::FrameDecoder, message::MAX_MESSAGE_BYTES};
+    let Some((&step, mut rest)) = data.split_first() else {
+        return;
+    };
+    let step = usize::from(step % 64) + 1;
+    let mut decoder = FrameDecoder::new(MAX_MESSAGE_BYTES);
+    while !rest.is_empty() {
+        let piece = &rest[..step.min(rest.len())];
+        let Ok(out) = decoder.feed(piece) else {
+            return;
+        };
+        assert!(out.consumed <= piece.len(), "took more than it was given");
+        rest = &rest[out.consumed..];
+        if let Some(body) = out.frame {
+            assert!(
+                body.len() <= MAX_MESSAGE_BYTES,
+                "a frame over the limit came out"
+            );
+            wire_message(&body);
+        }
+        assert!(
+            decoder.capacity() <= 2 * decoder.buffered().max(1) + 64 * 1024,
+            "the decoder holds {} bytes for {} that arrived",
+            decoder.capacity(),
+            decoder.buffered()
+        );
+        if out.consumed == 0 {
+            assert!(piece.is_empty(), "the decoder stopped taking input");
+            return;
+        }
+    }
 }
 
 /// A reconciliation message off the wire: decodes or is refused, and what decodes

@@ -298,6 +298,17 @@ pub fn automerge_messages() -> Vec<Vec<u8>> {
 pub fn for_target(name: &str) -> Vec<Vec<u8>> {
     match name {
         "automerge-guard" | "automerge-sync" => automerge_messages(),
+        "framing" => wire_messages()
+            .iter()
+            .map(|m| {
+                let mut framed = vec![7u8];
+                for _ in 0..3 {
+                    framed.extend((m.len() as u32).to_be_bytes());
+                    framed.extend(m);
+                }
+                framed
+            })
+            .collect(),
         "wire-message" => wire_messages(),
         "draft-message" => draft_messages(),
         "signed-item" => signed_items(),

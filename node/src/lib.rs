@@ -19,6 +19,7 @@ pub mod demo;
 pub mod docs;
 pub mod draft_sync;
 pub mod error;
+pub mod hub_limits;
 pub mod impair;
 pub mod ingest;
 pub mod lockout;

@@ -4,6 +4,7 @@ use std::{
     fs,
     io::Write,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use storage::{SealedKey, Store, Table};
@@ -13,6 +14,7 @@ use zeroize::Zeroizing;
 use crate::{
     config::{NodeConfig, CONFIG_KEY},
     error::{NodeError, Result},
+    hub_limits::LiveConnections,
     lockout::{self, Guarded},
 };
 
@@ -55,6 +57,8 @@ pub struct Node {
     /// serving hub needs no person present. It cannot mint certificates, enrollments or
     /// activations: those need the authority key, sealed under the CSO's passphrase.
     pub service: Option<SecretKey>,
+    /// The devices' live connections to this hub, so a revocation can close them.
+    pub live: Arc<LiveConnections>,
 }
 
 /// The hub's service key file: plain, owner-only, used by a serving hub unattended.
@@ -186,6 +190,7 @@ impl Node {
             config,
             key,
             service,
+            live: Arc::default(),
         };
         Ok((node, authority))
     }
@@ -216,6 +221,7 @@ impl Node {
             config,
             key,
             service,
+            live: Arc::default(),
         })
     }
 

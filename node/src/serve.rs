@@ -7,7 +7,7 @@ use rand::Rng;
 use storage::Table;
 use sync_protocol::{
     draft_sync::DraftMessage,
-    message::Message,
+    message::{cut_text, Message},
     session::{Config, Session},
 };
 
@@ -17,11 +17,15 @@ use crate::{
     control::{serve_control, SOCKET_NAME},
     draft_sync,
     error::{NodeError, Result},
+    hub_limits::{
+        idle_reason, per_device_reason, session_reason, Admission, HubLimits, DEADLINE_PASSED,
+        NOT_ADMITTED, OVER_LIMIT, REVOKED_REASON,
+    },
     node::Node,
     records::DeviceRecord,
     replica::{NodeReplica, Peer},
     tls,
-    transport::{recv_bytes, run_session, send_message, server_endpoint},
+    transport::{recv_bytes_within, run_session_within, send_message, server_endpoint, Deadlines},
 };
 
 /// Runs the node until Ctrl-C or SIGTERM.
@@ -89,7 +93,6 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// The enrollment of device `id`, if it is enrolled.
 /// The enrollment of a device the hub admits: enrolled and not revoked. Checked in the
 /// TLS handshake, again right after it, and at every new stream.
 pub(crate) fn device(node: &Node, id: &sync_protocol::NodeId) -> Option<DeviceRecord> {
@@ -110,12 +113,24 @@ async fn hub_loop(node: Arc<Node>, addr: SocketAddr) -> Result<()> {
         "espm hub {} listening on {addr} (QUIC, ALPN espm/1)",
         node.node_id()
     );
+    accept_loop(endpoint, node, HubLimits::default()).await;
+    Ok(())
+}
+
+/// Answers every incoming connection on `endpoint` within `limits`, until it closes.
+pub(crate) async fn accept_loop(endpoint: quinn::Endpoint, node: Arc<Node>, limits: HubLimits) {
+    let admission = Admission::new(&limits);
     while let Some(incoming) = endpoint.accept().await {
+        let Some((incoming, permit)) = admission.admit(incoming) else {
+            continue;
+        };
         let node = node.clone();
         tokio::spawn(async move {
+            // Held through the handshake too: that is work a flood would make the hub do.
+            let _permit = permit;
             match incoming.await {
                 Ok(conn) => {
-                    if let Err(e) = serve_connection(node, conn).await {
+                    if let Err(e) = serve_connection(node, conn, &limits).await {
                         tracing::info!(error = %e, "session ended with an error");
                     }
                 }
@@ -123,37 +138,84 @@ async fn hub_loop(node: Arc<Node>, addr: SocketAddr) -> Result<()> {
             }
         });
     }
-    Ok(())
 }
 
-/// The hub's side of one device connection: every session the device opens on it.
-pub(crate) async fn serve_connection(node: Arc<Node>, conn: quinn::Connection) -> Result<()> {
+/// The hub's side of one device connection: every session the device opens on it,
+/// within the per-device share and the session deadline of `limits`.
+pub(crate) async fn serve_connection(
+    node: Arc<Node>,
+    conn: quinn::Connection,
+    limits: &HubLimits,
+) -> Result<()> {
     let peer = tls::peer_node_id(&conn)?;
+    // Registered before the enrollment check: a revocation published in between finds
+    // this connection and closes it, and one published before fails the check.
+    let _live = match node.live.register(peer, &conn, limits.per_device) {
+        Ok(registered) => registered,
+        Err(held) => {
+            let reason = per_device_reason(limits.per_device);
+            tracing::warn!(device = %peer, held, "closed a connection beyond the device's share");
+            conn.close(OVER_LIMIT.into(), reason.as_bytes());
+            return Err(NodeError::Refused(format!("device {peer}: {reason}")));
+        }
+    };
     // Re-check after the handshake as well: the device list may have changed since.
     let Some(dev) = device(&node, &peer) else {
-        conn.close(1u32.into(), b"device not enrolled");
+        conn.close(NOT_ADMITTED.into(), b"device not enrolled");
         return Err(NodeError::Refused(format!("device {peer} is not enrolled")));
     };
     tracing::info!(device = %peer, "device connected");
+    let streams = serve_streams(&node, &conn, peer, dev, limits);
+    match tokio::time::timeout(limits.session, streams).await {
+        Ok(result) => result,
+        Err(_) => {
+            let reason = session_reason(limits.session);
+            tracing::warn!(device = %peer, "{reason}");
+            conn.close(DEADLINE_PASSED.into(), reason.as_bytes());
+            Err(NodeError::Transport(reason))
+        }
+    }
+}
+
+/// Serves the streams a device opens on `conn` until it closes, a stream fails, or no
+/// stream is open for the wait deadline.
+async fn serve_streams(
+    node: &Arc<Node>,
+    conn: &quinn::Connection,
+    peer: sync_protocol::NodeId,
+    dev: DeviceRecord,
+    limits: &HubLimits,
+) -> Result<()> {
     // Streams run side by side (a sync and a draft sync, say), so one connection costs
     // the device no extra round trips; QUIC caps how many it may open at once.
     let mut streams = tokio::task::JoinSet::new();
     loop {
+        // Renewed whenever something happens; it only counts while no stream is open.
+        let idle = tokio::time::sleep(limits.deadlines.wait);
         tokio::select! {
             accepted = conn.accept_bi() => {
                 let Ok((send, recv)) = accepted else { break };
                 // A device revoked while connected gets no new session on this connection.
-                if device(&node, &peer).is_none() {
-                    conn.close(1u32.into(), b"device revoked");
+                if device(node, &peer).is_none() {
+                    conn.close(NOT_ADMITTED.into(), REVOKED_REASON.as_bytes());
                     return Err(NodeError::Refused(format!("device {peer} was revoked")));
                 }
-                streams.spawn(serve_stream(node.clone(), peer, dev.role.clone(), send, recv));
+                let deadlines = limits.deadlines;
+                streams.spawn(serve_stream(node.clone(), peer, dev.role.clone(), send, recv, deadlines));
             }
-            Some(done) = streams.join_next() => finished(&conn, done)?,
+            Some(done) = streams.join_next() => finished(conn, done)?,
+            _ = idle, if streams.is_empty() => {
+                // Keep-alives hold a quiet connection open at the QUIC level; a device
+                // that syncs nothing on it gives it back.
+                let reason = idle_reason(limits.deadlines.wait);
+                tracing::info!(device = %peer, "{reason}");
+                conn.close(DEADLINE_PASSED.into(), reason.as_bytes());
+                return Err(NodeError::Transport(reason));
+            }
         }
     }
     while let Some(done) = streams.join_next().await {
-        finished(&conn, done)?;
+        finished(conn, done)?;
     }
     Ok(())
 }
@@ -178,6 +240,7 @@ fn finished(
         ))),
     };
     if let Err(e) = &result {
+        tracing::info!(error = %e, "a stream failed; closing its connection");
         conn.close(
             STREAM_FAILED.into(),
             close_reason(&e.to_string()).as_bytes(),
@@ -188,11 +251,7 @@ fn finished(
 
 /// `reason` cut to [`MAX_CLOSE_REASON`] bytes on a character boundary.
 fn close_reason(reason: &str) -> &str {
-    let mut end = reason.len().min(MAX_CLOSE_REASON);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    &reason[..end]
+    cut_text(reason, MAX_CLOSE_REASON)
 }
 
 /// One stream a device opened: a reconciliation session or a draft sync.
@@ -202,10 +261,11 @@ async fn serve_stream(
     role: sync_protocol::enrollment::DeviceRole,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
+    deadlines: Deadlines,
 ) -> Result<()> {
     // The first message tells the stream's kind: a draft sync opens with its own
     // Hello; anything else opens a reconciliation session.
-    let Some(first) = recv_bytes(&mut recv).await? else {
+    let Some(first) = recv_bytes_within(&mut recv, &deadlines).await? else {
         return Ok(());
     };
     if DraftMessage::opens_stream(&first) {
@@ -216,7 +276,15 @@ async fn serve_stream(
     let mut replica = NodeReplica::new(node.clone(), Peer::Device { id: peer, role });
     let mut session = Session::server(Config::default());
     open_session(&mut session, &mut replica, &mut send, &first).await?;
-    let stats = run_session(&mut session, &mut replica, &mut send, &mut recv, |_, _| {}).await?;
+    let stats = run_session_within(
+        &mut session,
+        &mut replica,
+        &mut send,
+        &mut recv,
+        &deadlines,
+        |_, _| {},
+    )
+    .await?;
     tracing::info!(
         device = %peer,
         received = session.stats().received_items,

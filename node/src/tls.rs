@@ -42,6 +42,20 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Sync streams a device may have open at once on one connection to the hub.
 pub const MAX_CONCURRENT_STREAMS: u32 = 4;
 
+/// Bytes a peer may have in flight on one stream before it waits for us to read: one
+/// largest message, so a maximal item crosses without a stall on a fast link.
+pub const STREAM_RECEIVE_WINDOW: u32 = 1024 * 1024;
+
+/// Bytes a peer may have in flight on all streams of one connection together (quinn's
+/// default is unbounded, leaving only the per-stream windows times the stream count).
+/// With our own buffer of at most one message per stream, this is what a peer can make
+/// a node hold per connection: about 2 MiB here plus 4 x 1.06 MiB in the streams.
+pub const RECEIVE_WINDOW: u32 = 2 * 1024 * 1024;
+
+/// Bytes this side buffers for sending on one connection, unacknowledged (quinn's
+/// default is 10 MB); a peer that stops reading cannot make us hold more.
+pub const SEND_WINDOW: u64 = 2 * 1024 * 1024;
+
 /// Bytes QUIC may send before its first acknowledgement. The default (about 14 KB)
 /// makes a day's batch of documents crawl through slow start, one round trip per
 /// doubling, and round trips are what a VSAT or 3G link is short of. 128 KiB carries a
@@ -119,6 +133,14 @@ fn transport_config() -> Result<quinn::TransportConfig> {
         quinn::IdleTimeout::try_from(IDLE_TIMEOUT)
             .map_err(|e| NodeError::Tls(format!("idle timeout: {e}")))?,
     ));
+    // Bound what a peer can make quinn buffer: stream data in flight to us, data we
+    // send, and unreliable datagrams, which espm never uses (quinn would buffer 1.25 MB
+    // of them by default for an application that never reads them).
+    t.stream_receive_window(STREAM_RECEIVE_WINDOW.into());
+    t.receive_window(RECEIVE_WINDOW.into());
+    t.send_window(SEND_WINDOW);
+    t.datagram_receive_buffer_size(None);
+    t.max_concurrent_uni_streams(0u32.into());
     Ok(t)
 }
 
@@ -199,7 +221,6 @@ pub fn server_config(
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
     let mut transport = transport_config()?;
     transport.max_concurrent_bidi_streams(MAX_CONCURRENT_STREAMS.into());
-    transport.max_concurrent_uni_streams(0u32.into());
     config.transport_config(Arc::new(transport));
     Ok(config)
 }

@@ -7,18 +7,48 @@ use std::{
 };
 
 use sync_protocol::{
-    message::{Message, MAX_MESSAGE_BYTES},
+    framing::{encode_frame, FrameDecoder, PREFIX_BYTES},
+    message::{cut_text, Message, MAX_ABORT_REASON_BYTES, MAX_MESSAGE_BYTES},
     session::{Replica, Session, Side},
     NodeId, SecretKey,
 };
+use tokio::time::{timeout_at, Instant};
 
 use crate::{
     error::{NodeError, Result},
-    tls,
+    hub_limits, tls,
 };
 
 /// How long to try to deliver an Abort; the session is failing anyway, so never hang on it.
 const ABORT_WAIT: Duration = Duration::from_secs(2);
+
+/// How long one message may take to cross, from the first byte of its length to its
+/// last byte, either way. The largest message (about 1.06 MiB) takes about 35 s at the
+/// 256 kbit/s of the worst links the issue names; 120 s leaves room for loss and a
+/// short outage, and a slower peer only has to sync again to resume.
+pub const MESSAGE_DEADLINE: Duration = Duration::from_secs(120);
+
+/// How long to wait for the first byte of the peer's next message. A peer answers each
+/// message in well under a second of work; 120 s covers a link that drops for a while.
+pub const WAIT_DEADLINE: Duration = Duration::from_secs(120);
+
+/// How long a peer may take over the messages of one stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deadlines {
+    /// For one message to cross, from the first byte of its length to its last byte.
+    pub message: Duration,
+    /// For the first byte of the next message to arrive.
+    pub wait: Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Deadlines {
+            message: MESSAGE_DEADLINE,
+            wait: WAIT_DEADLINE,
+        }
+    }
+}
 
 /// Bytes and messages that crossed the wire in one session.
 #[derive(Clone, Debug, Default)]
@@ -41,9 +71,26 @@ pub async fn send_message(send: &mut quinn::SendStream, msg: &Message) -> Result
     send_bytes(send, &msg.encode()).await
 }
 
+/// [`send_message`] within the message deadline.
+pub async fn send_message_within(
+    send: &mut quinn::SendStream,
+    msg: &Message,
+    deadlines: &Deadlines,
+) -> Result<usize> {
+    send_bytes_within(send, &msg.encode(), deadlines).await
+}
+
 /// Reads one message and the bytes it took; `None` if the stream ended cleanly before it.
 pub async fn recv_message(recv: &mut quinn::RecvStream) -> Result<Option<(Message, usize)>> {
-    match recv_bytes(recv).await? {
+    recv_message_within(recv, &Deadlines::default()).await
+}
+
+/// [`recv_message`] within `deadlines`.
+pub async fn recv_message_within(
+    recv: &mut quinn::RecvStream,
+    deadlines: &Deadlines,
+) -> Result<Option<(Message, usize)>> {
+    match recv_bytes_within(recv, deadlines).await? {
         Some(body) => Ok(Some((Message::decode(&body)?, 4 + body.len()))),
         None => Ok(None),
     }
@@ -60,15 +107,42 @@ pub async fn run_session<R: Replica>(
     replica: &mut R,
     send: &mut quinn::SendStream,
     recv: &mut quinn::RecvStream,
+    progress: impl FnMut(&Session, &WireStats),
+) -> Result<WireStats> {
+    run_session_within(
+        session,
+        replica,
+        send,
+        recv,
+        &Deadlines::default(),
+        progress,
+    )
+    .await
+}
+
+/// [`run_session`] with every read and write of a message within `deadlines`.
+pub async fn run_session_within<R: Replica>(
+    session: &mut Session,
+    replica: &mut R,
+    send: &mut quinn::SendStream,
+    recv: &mut quinn::RecvStream,
+    deadlines: &Deadlines,
     mut progress: impl FnMut(&Session, &WireStats),
 ) -> Result<WireStats> {
     let mut stats = WireStats::default();
+    // After its Done the hub only answers late requests; a device that neither asks
+    // nor leaves (its keep-alives hold the connection) is not waited for longer than a
+    // silent connection would be.
+    let after_done = Deadlines {
+        wait: deadlines.wait.min(tls::IDLE_TIMEOUT),
+        ..*deadlines
+    };
     loop {
         let mut flight = false;
         loop {
             match session.poll_transmit(replica) {
                 Ok(Some(msg)) => {
-                    let n = send_message(send, &msg).await?;
+                    let n = send_message_within(send, &msg, deadlines).await?;
                     stats.sent_bytes += n as u64;
                     stats.sent_messages += 1;
                     flight = true;
@@ -90,21 +164,7 @@ pub async fn run_session<R: Replica>(
         if flight {
             stats.round_trips += 1;
         }
-        let received = if done {
-            // After its Done the hub only answers late requests; a device that neither
-            // asks nor leaves (its keep-alives hold the connection) is not waited for
-            // longer than a silent connection would be.
-            match tokio::time::timeout(tls::IDLE_TIMEOUT, recv_message(recv)).await {
-                Ok(r) => r,
-                Err(_) => {
-                    tracing::debug!("the device went quiet after the hub's Done");
-                    let _ = send.finish();
-                    break;
-                }
-            }
-        } else {
-            recv_message(recv).await
-        };
+        let received = recv_message_within(recv, if done { &after_done } else { deadlines }).await;
         let (msg, n) = match received {
             Ok(Some(got)) => got,
             Ok(None) if done => {
@@ -122,9 +182,10 @@ pub async fn run_session<R: Replica>(
                 return Err(e.into());
             }
             Err(e) if done => {
-                // The device left without ending the stream: it was finished, so this
-                // is how it says goodbye, not a failure.
+                // The device left without ending the stream, or went quiet: it was
+                // finished, so this is how it says goodbye, not a failure.
                 tracing::debug!(error = %e, "the device left after the hub's Done");
+                let _ = send.finish();
                 break;
             }
             Err(e) => return Err(e),
@@ -147,7 +208,7 @@ pub async fn run_session<R: Replica>(
 /// Best effort: tells the peer why the session ends, without letting a stuck peer hold us.
 async fn abort(send: &mut quinn::SendStream, reason: &str) {
     let msg = Message::Abort {
-        reason: reason.to_string(),
+        reason: cut_text(reason, MAX_ABORT_REASON_BYTES).to_string(),
     };
     match tokio::time::timeout(ABORT_WAIT, send_message(send, &msg)).await {
         Ok(Ok(_)) => {
@@ -210,6 +271,13 @@ fn connection_error(e: &quinn::ConnectionError, hub: SocketAddr) -> NodeError {
     }
     let detail = match e {
         quinn::ConnectionError::TimedOut => "no answer".to_string(),
+        // What a hub serving as many connections as it allows answers, before any TLS.
+        quinn::ConnectionError::ConnectionClosed(c)
+            if c.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED =>
+        {
+            "the hub is busy: it serves as many connections as it allows and refused this one"
+                .to_string()
+        }
         quinn::ConnectionError::VersionMismatch => {
             "the hub speaks another QUIC version".to_string()
         }
@@ -236,6 +304,15 @@ fn lost(e: &quinn::ConnectionError) -> NodeError {
     match e {
         quinn::ConnectionError::TimedOut => {
             NodeError::Transport("the peer stopped answering".into())
+        }
+        // A revocation, or an enrollment gone, while connected: no retry will help.
+        quinn::ConnectionError::ApplicationClosed(c)
+            if c.error_code == hub_limits::NOT_ADMITTED.into() =>
+        {
+            NodeError::Refused(format!(
+                "the hub closed the connection: {}",
+                String::from_utf8_lossy(&c.reason)
+            ))
         }
         _ => NodeError::Transport(format!("the connection was lost: {text}")),
     }
@@ -264,239 +341,100 @@ fn write_error(e: quinn::WriteError) -> NodeError {
 /// Writes one frame: a 4-byte big-endian length, then `body`; returns the bytes written.
 pub async fn send_bytes(send: &mut quinn::SendStream, body: &[u8]) -> Result<usize> {
     // The peer would refuse it anyway; failing here names the real culprit.
-    if body.len() > MAX_MESSAGE_BYTES {
-        return Err(NodeError::Transport(format!(
-            "this node tried to send a message of {} bytes, more than the limit of {MAX_MESSAGE_BYTES}",
-            body.len()
-        )));
-    }
-    let len = u32::try_from(body.len()).map_err(|_| {
-        NodeError::Transport(format!(
-            "message of {} bytes is too long to frame",
-            body.len()
-        ))
-    })?;
-    let mut frame = Vec::with_capacity(4 + body.len());
-    frame.extend_from_slice(&len.to_be_bytes());
-    frame.extend_from_slice(body);
+    let frame = encode_frame(body, MAX_MESSAGE_BYTES)
+        .map_err(|e| NodeError::Transport(format!("this node tried to send {e}")))?;
     send.write_all(&frame).await.map_err(write_error)?;
     Ok(frame.len())
 }
 
+/// [`send_bytes`] within the message deadline: a peer that stops reading cannot hold
+/// the frame, and the task that writes it, for longer.
+pub async fn send_bytes_within(
+    send: &mut quinn::SendStream,
+    body: &[u8],
+    deadlines: &Deadlines,
+) -> Result<usize> {
+    match tokio::time::timeout(deadlines.message, send_bytes(send, body)).await {
+        Ok(sent) => sent,
+        Err(_) => Err(NodeError::Transport(format!(
+            "the peer took more than {} s, the most this side allows for one message, to take one of {} bytes",
+            deadlines.message.as_secs_f64(),
+            body.len(),
+        ))),
+    }
+}
+
 /// Reads one frame's body, undecoded; `None` if the stream ended cleanly before it.
 pub async fn recv_bytes(recv: &mut quinn::RecvStream) -> Result<Option<Vec<u8>>> {
-    let mut prefix = [0u8; 4];
-    match recv.read_exact(&mut prefix).await {
-        Ok(()) => {}
-        Err(quinn::ReadExactError::FinishedEarly(0)) => return Ok(None),
-        Err(quinn::ReadExactError::FinishedEarly(_)) => {
-            return Err(NodeError::Transport(
-                "the peer ended the stream in the middle of a message header".into(),
-            ))
+    recv_bytes_within(recv, &Deadlines::default()).await
+}
+
+/// [`recv_bytes`] within `deadlines`: the first byte within `wait`, the whole message
+/// within `message` of its first byte. The body is read in pieces as it arrives and
+/// never allocated to the length the peer announced.
+pub async fn recv_bytes_within(
+    recv: &mut quinn::RecvStream,
+    deadlines: &Deadlines,
+) -> Result<Option<Vec<u8>>> {
+    let mut decoder = FrameDecoder::new(MAX_MESSAGE_BYTES);
+    let mut deadline = Instant::now() + deadlines.wait;
+    loop {
+        // Never more than this frame still needs, so the next one stays in the stream.
+        let read = recv.read_chunk(decoder.wanted(), true);
+        let chunk = match timeout_at(deadline, read).await {
+            Ok(Ok(Some(chunk))) => chunk,
+            Ok(Ok(None)) if decoder.at_boundary() => return Ok(None),
+            Ok(Ok(None)) => return Err(ended_early(&decoder)),
+            Ok(Err(e)) => return Err(read_error(e)),
+            Err(_) => return Err(too_slow(&decoder, deadlines)),
+        };
+        if decoder.at_boundary() {
+            deadline = Instant::now() + deadlines.message;
         }
-        Err(quinn::ReadExactError::ReadError(e)) => return Err(read_error(e)),
+        let mut bytes = &chunk.bytes[..];
+        while !bytes.is_empty() {
+            let fed = decoder.feed(bytes)?;
+            if let Some(body) = fed.frame {
+                return Ok(Some(body));
+            }
+            bytes = &bytes[fed.consumed..];
+        }
     }
-    let len = u32::from_be_bytes(prefix) as usize;
-    // Checked before allocating, so a hostile length cannot exhaust memory.
-    if len > MAX_MESSAGE_BYTES {
-        return Err(NodeError::Transport(format!(
-            "the peer announced a message of {len} bytes, more than the limit of {MAX_MESSAGE_BYTES}"
-        )));
+}
+
+/// The stream ended inside a message.
+fn ended_early(decoder: &FrameDecoder) -> NodeError {
+    match decoder.announced() {
+        None => NodeError::Transport(
+            "the peer ended the stream in the middle of a message header".into(),
+        ),
+        Some(len) => NodeError::Transport(format!(
+            "the peer ended the stream in the middle of a message ({} of {len} bytes)",
+            decoder.buffered().saturating_sub(PREFIX_BYTES)
+        )),
     }
-    let mut body = vec![0u8; len];
-    match recv.read_exact(&mut body).await {
-        Ok(()) => Ok(Some(body)),
-        Err(quinn::ReadExactError::FinishedEarly(got)) => Err(NodeError::Transport(format!(
-            "the peer ended the stream in the middle of a message ({got} of {len} bytes)"
-        ))),
-        Err(quinn::ReadExactError::ReadError(e)) => Err(read_error(e)),
+}
+
+/// A deadline passed: either no message began, or one did not finish in time.
+fn too_slow(decoder: &FrameDecoder, deadlines: &Deadlines) -> NodeError {
+    if decoder.at_boundary() {
+        return NodeError::Transport(format!(
+            "the peer sent nothing for {} s, the longest this side waits for a message",
+            deadlines.wait.as_secs_f64()
+        ));
     }
+    let got = match decoder.announced() {
+        Some(len) => format!(
+            "{} of {len} bytes",
+            decoder.buffered().saturating_sub(PREFIX_BYTES)
+        ),
+        None => format!("{} bytes of its length", decoder.buffered()),
+    };
+    NodeError::Transport(format!(
+        "the peer took more than {} s, the most this side allows for one message, to send one ({got} arrived)",
+        deadlines.message.as_secs_f64()
+    ))
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use super::*;
-
-    /// A Done naming nothing: the smallest well-formed message.
-    fn done() -> Message {
-        Message::Done {
-            sent: Default::default(),
-        }
-    }
-
-    fn localhost() -> SocketAddr {
-        (Ipv4Addr::LOCALHOST, 0).into()
-    }
-
-    /// A hub on 127.0.0.1 that admits only `admitted`, answers each bi stream by
-    /// reading one message and replying Done.
-    fn hub(admitted: NodeId) -> (SecretKey, quinn::Endpoint) {
-        let hub_key = SecretKey::generate();
-        let admit: Arc<dyn Fn(&NodeId) -> bool + Send + Sync> =
-            Arc::new(move |id: &NodeId| *id == admitted);
-        let config = tls::server_config(&hub_key, admit).unwrap();
-        let endpoint = server_endpoint(localhost(), config).unwrap();
-        let accept = endpoint.clone();
-        tokio::spawn(async move {
-            while let Some(incoming) = accept.accept().await {
-                tokio::spawn(async move {
-                    let Ok(conn) = incoming.await else { return };
-                    assert_eq!(tls::peer_node_id(&conn).unwrap(), admitted);
-                    let Ok((mut send, mut recv)) = conn.accept_bi().await else {
-                        return;
-                    };
-                    let (msg, n) = recv_message(&mut recv).await.unwrap().unwrap();
-                    assert_eq!(msg, done());
-                    assert_eq!(n, 4 + done().encode().len());
-                    send_message(&mut send, &done()).await.unwrap();
-                    send.finish().unwrap();
-                    assert!(recv_message(&mut recv).await.unwrap().is_none());
-                    conn.closed().await;
-                });
-            }
-        });
-        (hub_key, endpoint)
-    }
-
-    #[tokio::test]
-    async fn admitted_client_exchanges_messages() {
-        let client_key = SecretKey::generate();
-        let (hub_key, server) = hub(client_key.public());
-        let addr = server.local_addr().unwrap();
-        let (endpoint, conn) = connect(&client_key, hub_key.public(), addr, Duration::from_secs(5))
-            .await
-            .unwrap();
-        assert_eq!(tls::peer_node_id(&conn).unwrap(), hub_key.public());
-        let (mut send, mut recv) = conn.open_bi().await.unwrap();
-        let sent = send_message(&mut send, &done()).await.unwrap();
-        send.finish().unwrap();
-        let (msg, got) = recv_message(&mut recv).await.unwrap().unwrap();
-        assert_eq!(msg, done());
-        assert_eq!(sent, got);
-        assert!(recv_message(&mut recv).await.unwrap().is_none());
-        conn.close(0u32.into(), b"done");
-        endpoint.wait_idle().await;
-    }
-
-    #[tokio::test]
-    async fn client_not_admitted_gets_no_data() {
-        let (hub_key, server) = hub(SecretKey::generate().public());
-        let addr = server.local_addr().unwrap();
-        let stranger = SecretKey::generate();
-        // In TLS 1.3 the client finishes its handshake before the hub checks its
-        // certificate, so the refusal may only show up at the first read.
-        let Ok((_endpoint, conn)) =
-            connect(&stranger, hub_key.public(), addr, Duration::from_secs(5)).await
-        else {
-            return;
-        };
-        let result = async {
-            let (mut send, mut recv) = conn
-                .open_bi()
-                .await
-                .map_err(|e| NodeError::Transport(e.to_string()))?;
-            send_message(&mut send, &done()).await?;
-            recv_message(&mut recv).await
-        };
-        let outcome = tokio::time::timeout(Duration::from_secs(5), result)
-            .await
-            .unwrap();
-        match outcome {
-            Err(NodeError::Refused(_)) => {}
-            other => panic!("a client the hub does not admit got {other:?}"),
-        }
-    }
-
-    #[tokio::test]
-    async fn client_without_a_certificate_gets_no_data() {
-        let (hub_key, server) = hub(SecretKey::generate().public());
-        let addr = server.local_addr().unwrap();
-        let mut endpoint = quinn::Endpoint::client((Ipv4Addr::LOCALHOST, 0).into()).unwrap();
-        endpoint.set_default_client_config(
-            crate::tls::anonymous_client_config(hub_key.public()).unwrap(),
-        );
-        let attempt = async {
-            let conn = endpoint
-                .connect(addr, crate::tls::SERVER_NAME)
-                .map_err(|e| NodeError::Transport(e.to_string()))?
-                .await
-                .map_err(|e| NodeError::Transport(e.to_string()))?;
-            let (mut send, mut recv) = conn
-                .open_bi()
-                .await
-                .map_err(|e| NodeError::Transport(e.to_string()))?;
-            send_message(&mut send, &done()).await?;
-            recv_message(&mut recv).await
-        };
-        let outcome = tokio::time::timeout(Duration::from_secs(5), attempt)
-            .await
-            .unwrap();
-        assert!(
-            !matches!(outcome, Ok(Some(_))),
-            "a client with no certificate received {outcome:?}"
-        );
-        assert!(outcome.is_err(), "{outcome:?}");
-    }
-
-    #[tokio::test]
-    async fn wrong_hub_id_is_refused() {
-        let client_key = SecretKey::generate();
-        let (_hub_key, server) = hub(client_key.public());
-        let addr = server.local_addr().unwrap();
-        let other_hub = SecretKey::generate().public();
-        match connect(&client_key, other_hub, addr, Duration::from_secs(5)).await {
-            Err(NodeError::Refused(msg)) => assert!(msg.contains("--hub-id"), "{msg}"),
-            Err(other) => panic!("expected Refused, got {other:?}"),
-            Ok(_) => panic!("connected to a hub with the wrong id"),
-        }
-    }
-
-    #[tokio::test]
-    async fn oversized_length_is_refused_without_allocating() {
-        let client_key = SecretKey::generate();
-        let hub_key = SecretKey::generate();
-        let admitted = client_key.public();
-        let admit: Arc<dyn Fn(&NodeId) -> bool + Send + Sync> =
-            Arc::new(move |id: &NodeId| *id == admitted);
-        let server =
-            server_endpoint(localhost(), tls::server_config(&hub_key, admit).unwrap()).unwrap();
-        let addr = server.local_addr().unwrap();
-        let serve = tokio::spawn(async move {
-            let conn = server.accept().await.unwrap().await.unwrap();
-            let (_send, mut recv) = conn.accept_bi().await.unwrap();
-            let err = recv_message(&mut recv).await.unwrap_err();
-            assert!(
-                matches!(err, NodeError::Transport(ref m) if m.contains("limit")),
-                "{err:?}"
-            );
-        });
-        let (_endpoint, conn) =
-            connect(&client_key, hub_key.public(), addr, Duration::from_secs(5))
-                .await
-                .unwrap();
-        let (mut send, _recv) = conn.open_bi().await.unwrap();
-        send.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
-        serve.await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn unanswered_dial_is_unreachable() {
-        // A bound UDP socket that never answers stands in for a hub that is down.
-        let silent = std::net::UdpSocket::bind(localhost()).unwrap();
-        let addr = silent.local_addr().unwrap();
-        let key = SecretKey::generate();
-        match connect(
-            &key,
-            SecretKey::generate().public(),
-            addr,
-            Duration::from_millis(300),
-        )
-        .await
-        {
-            Err(NodeError::Unreachable { detail, .. }) => assert_eq!(detail, "no answer"),
-            other => panic!("expected Unreachable, got {:?}", other.map(|_| ())),
-        }
-    }
-}
+mod tests;

@@ -15,6 +15,7 @@ pub mod draft_sync;
 pub mod encoding;
 pub mod enrollment;
 pub mod error;
+pub mod framing;
 pub mod item;
 pub mod keys;
 pub mod message;

@@ -8,15 +8,39 @@ use crate::{
     Address, ProtocolError,
 };
 
-/// The most bytes one message may take on the wire; larger ones close the connection.
-pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
-
 /// The most bytes one item may take; larger ones are refused, never stored. Attachments
 /// travel as chunks well under this.
 pub const MAX_ITEM_BYTES: usize = 1024 * 1024;
 
-/// The most items one frame may carry.
-pub const MAX_FRAME_ITEMS: usize = 4096;
+/// The most bytes one message may take on the wire; larger ones close the connection.
+/// What one message really needs: a frame carries about 64 KiB of items, or a single
+/// item of up to [`MAX_ITEM_BYTES`], and 64 KiB more covers the framing around it (and
+/// an item one byte over its limit, which must arrive to be refused with a reason).
+/// Every other message is smaller; `framing` tests each kind at its largest honest size.
+/// A hub buffers at most this much per stream, so it is what a peer can make it hold.
+pub const MAX_MESSAGE_BYTES: usize = MAX_ITEM_BYTES + 64 * 1024;
+
+/// The most items one frame may carry. An honest frame of about 64 KiB holds fewer (a
+/// signed envelope is over 96 bytes), and it bounds an Ack, which names up to one
+/// refusal per item, to a few hundred KiB.
+pub const MAX_FRAME_ITEMS: usize = 1024;
+
+/// The longest refusal reason sent in an Ack, in bytes; longer ones are cut. With
+/// [`MAX_FRAME_ITEMS`] it keeps an Ack that refuses a whole frame well within
+/// [`MAX_MESSAGE_BYTES`].
+pub const MAX_REASON_BYTES: usize = 300;
+
+/// The longest Abort reason sent, in bytes; an error's text can quote what a peer sent.
+pub const MAX_ABORT_REASON_BYTES: usize = 1024;
+
+/// `text` cut to at most `max_bytes` bytes, on a character boundary.
+pub fn cut_text(text: &str, max_bytes: usize) -> &str {
+    let mut end = text.len().min(max_bytes);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
 
 /// One item inside a frame, with its position in the stream.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

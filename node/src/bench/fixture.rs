@@ -27,6 +27,7 @@ use crate::{
     commands::{self, Secrets},
     compose::{self, SignerRef},
     error::{NodeError, Result},
+    hub_limits::{Admission, HubLimits},
     ingest::certificate,
     node::Node,
     records::{CertRecord, DocRecord},
@@ -107,7 +108,12 @@ impl Hub {
             .local_addr()
             .map_err(NodeError::io("read the hub's UDP address"))?;
         let events = Arc::new(Mutex::new(Vec::new()));
-        tokio::spawn(accept_loop(endpoint.clone(), node.clone(), events.clone()));
+        tokio::spawn(accept_loop(
+            endpoint.clone(),
+            node.clone(),
+            events.clone(),
+            HubLimits::default(),
+        ));
         Ok(Hub {
             node,
             addr,
@@ -176,21 +182,28 @@ impl Hub {
     }
 }
 
-/// Answers every connection with the production hub's handler, noting how each ended.
+/// Answers every connection with the production hub's admission and handler, within
+/// `limits`, noting how each ended.
 async fn accept_loop(
     endpoint: quinn::Endpoint,
     node: Arc<Node>,
     events: Arc<Mutex<Vec<HubEvent>>>,
+    limits: HubLimits,
 ) {
+    let admission = Admission::new(&limits);
     while let Some(incoming) = endpoint.accept().await {
+        let Some((incoming, permit)) = admission.admit(incoming) else {
+            continue;
+        };
         let node = node.clone();
         let events = events.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let event = match incoming.await {
                 Ok(conn) => {
                     let peer = tls::peer_node_id(&conn).ok();
                     let watch = conn.clone();
-                    let result = crate::serve::serve_connection(node, conn).await;
+                    let result = crate::serve::serve_connection(node, conn, &limits).await;
                     if let Err(e) = &result {
                         tracing::info!(error = %e, "bench hub: session ended with an error");
                     }

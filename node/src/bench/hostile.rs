@@ -12,10 +12,12 @@ use sync_protocol::{
 
 use super::{
     fixture::Hub,
+    rss,
     violation::{Outcome, Violation},
 };
 use crate::{
     error::{NodeError, Result},
+    hub_limits::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_DEVICE},
     tls::MAX_CONCURRENT_STREAMS,
     transport::{self, recv_message, send_message},
 };
@@ -385,5 +387,157 @@ pub(super) async fn too_many_streams(hub: &Hub, key: SecretKey) -> Violation {
             }
         }
         Err(e) => v.failed(&e, started),
+    }
+}
+
+/// Connections the device of the finding opened with one key.
+pub(super) const FLOOD_CONNECTIONS: usize = 24;
+
+/// How long the flood waits for the hub to read what it sent before measuring.
+const FLOOD_SETTLE: Duration = Duration::from_secs(1);
+
+/// The finding's attack, and what it cost the hub.
+pub(super) struct Flood {
+    /// The verdict, as for every other case.
+    pub violation: Violation,
+    /// Connections the hub still served once the flood had sent everything.
+    pub kept: usize,
+    /// Unfinished messages written in full but for their last byte.
+    pub messages: usize,
+    /// The bench process's peak RSS before the flood and after it (hub and hostile
+    /// device are both in this process).
+    pub peak_rss: (Option<u64>, Option<u64>),
+}
+
+impl Flood {
+    /// The report's `flood` object.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "connections": FLOOD_CONNECTIONS,
+            "kept": self.kept,
+            "streams_per_connection": MAX_CONCURRENT_STREAMS,
+            "message_bytes_announced": MAX_MESSAGE_BYTES,
+            "unfinished_messages_written": self.messages,
+            "peak_rss_bytes_before": self.peak_rss.0,
+            "peak_rss_bytes_after": self.peak_rss.1,
+        })
+    }
+}
+
+/// Streams left open mid-message, held until the case has measured.
+type Held = Vec<(quinn::SendStream, quinn::RecvStream)>;
+
+/// Writes on `conn`, on every stream the hub allows, a message announced at the limit
+/// whose body stops one byte short; returns how many it wrote, and the streams.
+async fn unfinished_messages(
+    conn: quinn::Connection,
+    body: std::sync::Arc<Vec<u8>>,
+) -> (usize, Held) {
+    let mut written = 0;
+    let mut streams = Vec::new();
+    for _ in 0..MAX_CONCURRENT_STREAMS {
+        let Ok(Ok((mut send, recv))) = tokio::time::timeout(STREAM_WAIT, conn.open_bi()).await
+        else {
+            break;
+        };
+        let prefix = u32::try_from(MAX_MESSAGE_BYTES).unwrap_or(u32::MAX);
+        let sent = async {
+            send.write_all(&prefix.to_be_bytes()).await?;
+            send.write_all(&body).await
+        };
+        if tokio::time::timeout(CASE_TIMEOUT, sent)
+            .await
+            .is_ok_and(|r| r.is_ok())
+        {
+            written += 1;
+        }
+        streams.push((send, recv));
+    }
+    (written, streams)
+}
+
+/// The finding: one key opens 24 connections and leaves a near-limit message
+/// unfinished on every stream of each. The hub must keep only the device's share, and
+/// buffer no more than what arrived.
+pub(super) async fn connection_flood(hub: &Hub, key: SecretKey) -> Flood {
+    let v = Violation::new(
+        "connections per device",
+        format!(
+            "{MAX_CONNECTIONS_PER_DEVICE} live connections per device key, {MAX_CONNECTIONS} in total"
+        ),
+        format!(
+            "{FLOOD_CONNECTIONS} connections from one key, each with {MAX_CONCURRENT_STREAMS} messages announced at {MAX_MESSAGE_BYTES} bytes and left one byte short"
+        ),
+    );
+    let started = Instant::now();
+    let before = rss::peak_rss_bytes();
+    let run = async {
+        let mut endpoints = Vec::new();
+        let mut conns = Vec::new();
+        for _ in 0..FLOOD_CONNECTIONS {
+            let (endpoint, conn) =
+                transport::connect(&key, hub.id(), hub.addr, CASE_TIMEOUT).await?;
+            endpoints.push(endpoint);
+            conns.push(conn);
+        }
+        let body = std::sync::Arc::new(vec![0x55u8; MAX_MESSAGE_BYTES - 1]);
+        let writers: Vec<_> = conns
+            .iter()
+            .map(|c| tokio::spawn(unfinished_messages(c.clone(), body.clone())))
+            .collect();
+        let mut messages = 0;
+        let mut held = Vec::new();
+        for w in writers {
+            if let Ok((n, streams)) = w.await {
+                messages += n;
+                held.push(streams);
+            }
+        }
+        // Time for the hub to read what reached it, before measuring.
+        tokio::time::sleep(FLOOD_SETTLE).await;
+        let kept = conns.iter().filter(|c| c.close_reason().is_none()).count();
+        let refused = conns
+            .iter()
+            .find_map(|c| c.close_reason().map(|e| describe_close(&e)));
+        let after = rss::peak_rss_bytes();
+        for endpoint in &endpoints {
+            endpoint.close(0u32.into(), b"bench done");
+        }
+        drop(held);
+        Ok::<_, NodeError>((kept, refused, messages, after))
+    };
+    match run.await {
+        Ok((kept, refused, messages, after)) => {
+            let observed = format!(
+                "the hub kept {kept} of {FLOOD_CONNECTIONS} connections, on which {messages} messages were left one byte short; {}; peak RSS of the bench process {} before, {} after",
+                refused.unwrap_or_else(|| "it closed none".into()),
+                rss::rss_text(before),
+                rss::rss_text(after),
+            );
+            Flood {
+                violation: Violation {
+                    outcome: if kept < FLOOD_CONNECTIONS {
+                        Outcome::Closed
+                    } else {
+                        Outcome::Accepted
+                    },
+                    enforced: Some(kept <= MAX_CONNECTIONS_PER_DEVICE),
+                    observed,
+                    hub_reason: hub_reason(hub, key.public()).await,
+                    connection_open_after: Some(kept > 0),
+                    seconds: started.elapsed().as_secs_f64(),
+                    ..v
+                },
+                kept,
+                messages,
+                peak_rss: (before, after),
+            }
+        }
+        Err(e) => Flood {
+            violation: v.failed(&e, started),
+            kept: 0,
+            messages: 0,
+            peak_rss: (before, None),
+        },
     }
 }

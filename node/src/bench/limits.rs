@@ -1,4 +1,6 @@
-//! `limits`: while a well-behaved satker syncs its documents to the hub, hostile devices
+//! `limits`: first the issue's finding, one key holding 24 connections with unfinished
+//! near-limit messages on each, with the process's peak RSS before and after; then,
+//! while a well-behaved satker syncs its documents to the hub, hostile devices
 //! (enrolled, so TLS admits them) break each limit the hub enforces: message size,
 //! items per frame, item size, concurrent streams, and idle connections. The report
 //! says what each hostile device observed; the scenario fails outright unless the good
@@ -27,12 +29,14 @@ pub(super) async fn run(docs: usize, wait_idle: bool) -> Result<Output> {
     let (hub, satker, signer) = hub_and_satker(root.path()).await?;
     generate(&satker, &signer, docs)?;
     let mut keys = Vec::new();
-    for _ in 0..6 {
+    for _ in 0..7 {
         keys.push(hostile::enrolled(&hub).await?);
     }
-    let [message, items, item, streams, silent, quiet]: [_; 6] = keys
+    let [flooder, message, items, item, streams, silent, quiet]: [_; 7] = keys
         .try_into()
         .map_err(|_| NodeError::user("bench: could not enroll the hostile devices"))?;
+    // On its own, first, so the peak RSS it reports is the flood's and nothing else's.
+    let flood = hostile::connection_flood(&hub, flooder).await;
 
     let before = marks(&hub.node, &satker)?;
     let good = async {
@@ -48,7 +52,7 @@ pub(super) async fn run(docs: usize, wait_idle: bool) -> Result<Output> {
             hostile::too_many_streams(&hub, streams),
             idle::run(&hub, silent, quiet, wait_idle),
         );
-        let mut all = vec![a, b, c, d];
+        let mut all = vec![flood.violation.clone(), a, b, c, d];
         all.append(&mut idle);
         (all, started)
     };
@@ -86,6 +90,7 @@ pub(super) async fn run(docs: usize, wait_idle: bool) -> Result<Output> {
         "round_trips_method": "flights",
         "peak_rss_bytes": peak,
         "violations": violations.iter().map(|v| v.json()).collect::<Vec<_>>(),
+        "flood": flood.json(),
         "all_enforced": all_enforced,
         "skipped": skipped,
         "overlapped": overlapped,
@@ -102,6 +107,15 @@ pub(super) async fn run(docs: usize, wait_idle: bool) -> Result<Output> {
         text.push_str(&v.text());
         text.push('\n');
     }
+    text.push_str(&format!(
+        "the finding (one key, {} connections, {} unfinished messages of {} bytes each): the hub kept {} connections; peak RSS {} before, {} after\n",
+        hostile::FLOOD_CONNECTIONS,
+        crate::tls::MAX_CONCURRENT_STREAMS,
+        sync_protocol::message::MAX_MESSAGE_BYTES,
+        flood.kept,
+        rss::rss_text(flood.peak_rss.0),
+        rss::rss_text(flood.peak_rss.1),
+    ));
     text.push_str(&format!(
         "every limit tested held: {}{}\n\
          the hub stayed up: all {docs} documents arrived and it answered another sync in {:.3} s; peak RSS {}",

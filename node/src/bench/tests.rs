@@ -137,6 +137,23 @@ async fn hostile_devices_are_stopped_while_the_good_satker_delivers() {
             .starts_with("4 streams opened"),
         "{streams}"
     );
+    // The finding: one key, 24 connections, unfinished messages on each.
+    let flood = outcome("connections per device");
+    assert_eq!(flood["outcome"], "closed", "{flood}");
+    assert_eq!(flood["enforced"], true, "{flood}");
+    assert!(
+        flood["observed"]
+            .as_str()
+            .unwrap()
+            .contains("already holds 2 connections"),
+        "{flood}"
+    );
+    assert_eq!(j["flood"]["kept"], 2, "{}", j["flood"]);
+    assert_eq!(
+        j["flood"]["unfinished_messages_written"], 8,
+        "{}",
+        j["flood"]
+    );
     let idle = outcome("idle connection");
     assert_eq!(idle["outcome"], "skipped", "{idle}");
     assert!(

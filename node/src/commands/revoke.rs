@@ -13,6 +13,7 @@ use super::Output;
 use crate::{
     clock,
     error::{NodeError, Result},
+    hub_limits::REVOKED_REASON,
     ingest::issue,
     node::Node,
     records::{CertRecord, DeviceRecord},
@@ -77,6 +78,8 @@ pub fn device(
     }
     let key = node.authority(passphrase)?;
     let r = publish(node, &key, Revoked::Device(id), reason)?;
+    // Published first: a connection that registers from now on finds the revocation.
+    node.live.close_device(&id, REVOKED_REASON);
     Ok(Output::new(
         json!({ "node_id": id.to_hex() }),
         format!(

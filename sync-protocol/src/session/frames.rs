@@ -2,6 +2,7 @@
 //! in the peer's frames, acks and resend requests.
 
 use super::*;
+use crate::message::{cut_text, MAX_REASON_BYTES};
 
 impl Session {
     pub(super) fn on_frame(
@@ -72,6 +73,12 @@ impl Session {
             .collect();
         if through > pos {
             refused.extend(replica.receive(&stream, &fresh, through)?);
+        }
+        // A whole frame may be refused; cut reasons keep the Ack within the message limit.
+        for r in &mut refused {
+            if r.reason.len() > MAX_REASON_BYTES {
+                r.reason = cut_text(&r.reason, MAX_REASON_BYTES).to_string();
+            }
         }
         self.stats.received_items += fresh.len() as u64;
         self.stats
@@ -178,7 +185,13 @@ impl Session {
                 continue;
             }
             let after = out.sent_through;
-            let chunk = replica.read(&stream, after, self.config.frame_bytes)?;
+            let mut chunk = replica.read(&stream, after, self.config.frame_bytes)?;
+            if chunk.items.len() > MAX_FRAME_ITEMS {
+                // Many tiny items: the rest go in the next frame, which starts after the
+                // last one sent, so the peer never sees a frame it must refuse.
+                chunk.items.truncate(MAX_FRAME_ITEMS);
+                chunk.through = chunk.items.last().map_or(after, |i| i.seq);
+            }
             if chunk.through <= after {
                 return Err(ProtocolError::Replica(format!(
                     "read of {stream} after {after} made no progress"

@@ -14,6 +14,8 @@ struct MemReplica {
     offers: Vec<StreamId>,
     serves: Vec<StreamId>,
     refuse: Vec<Vec<u8>>,
+    /// The reason given for refused payloads, if not the default.
+    refusal: Option<String>,
     peer_refusals: Vec<Refusal>,
     reads: usize,
     chunks: BTreeMap<Address, Vec<u8>>,
@@ -91,7 +93,7 @@ impl Replica for MemReplica {
                 refused.push(Refusal {
                     seq: it.seq,
                     address: Address::of(&it.bytes),
-                    reason: "not allowed".into(),
+                    reason: self.refusal.clone().unwrap_or_else(|| "not allowed".into()),
                 });
             } else if !entry.1.contains(&it.bytes) {
                 entry.1.push(it.bytes.clone());
@@ -198,6 +200,7 @@ fn run(client: &mut MemReplica, hub: &mut MemReplica, config: Config) -> (usize,
 }
 
 mod checkpoint;
+mod limits;
 mod priority;
 
 #[test]

@@ -1,0 +1,214 @@
+//! What an enrolled device may hold of the hub: connections, in total and per device,
+//! and time, per message and per session; and the registry of live connections that
+//! lets a revocation close a device's connections at once.
+//!
+//! TLS admits only enrolled devices, but an enrolled device can still be lost, stolen or
+//! buggy. Every resource one can tie up is bounded here or in the transport: an incoming
+//! connection beyond the total is refused before its handshake, a device's connections
+//! beyond its share are closed with the limit named, and a peer that is too slow or
+//! stays too long is dropped with the deadline named.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use sync_protocol::NodeId;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::transport::Deadlines;
+
+/// Connections the hub serves at once, from every device together. One KPPN serves a
+/// few hundred satker, each with a device or two, and one connection per sync.
+pub const MAX_CONNECTIONS: usize = 1024;
+
+/// Live connections one device key may hold. A device syncs over one; a second covers
+/// an `espm sync` typed while `espm serve` syncs in the background, or a reconnect
+/// before the hub noticed the old connection was gone (the idle timeout reclaims it).
+pub const MAX_CONNECTIONS_PER_DEVICE: usize = 2;
+
+/// The longest the hub serves one connection. A sync resumes where it stopped, so a
+/// backlog too large for 30 minutes on a thin link costs only a new connection, while a
+/// device cannot hold a connection, and what it buffered, for ever.
+pub const SESSION_DEADLINE: Duration = Duration::from_secs(30 * 60);
+
+/// The QUIC application close code for a device the hub does not (or no longer) admit.
+pub const NOT_ADMITTED: u32 = 1;
+
+/// The close code for a connection beyond a limit on connections.
+pub const OVER_LIMIT: u32 = 3;
+
+/// The close code for a connection that outlived a deadline.
+pub const DEADLINE_PASSED: u32 = 4;
+
+/// The reason a revoked device's live connections are closed with.
+pub const REVOKED_REASON: &str = "this device was revoked";
+
+/// The hub's limits, with the defaults `espm serve` uses; tests set them small.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HubLimits {
+    /// Connections served at once, in total.
+    pub connections: usize,
+    /// Live connections per device key.
+    pub per_device: usize,
+    /// Per message, and for the next message (or stream) to begin.
+    pub deadlines: Deadlines,
+    /// For a whole connection.
+    pub session: Duration,
+}
+
+impl Default for HubLimits {
+    fn default() -> Self {
+        HubLimits {
+            connections: MAX_CONNECTIONS,
+            per_device: MAX_CONNECTIONS_PER_DEVICE,
+            deadlines: Deadlines::default(),
+            session: SESSION_DEADLINE,
+        }
+    }
+}
+
+/// Why the hub closes a device's connection beyond its share, naming the limit.
+pub fn per_device_reason(limit: usize) -> String {
+    format!(
+        "this device already holds {limit} connections to the hub, the most one device may; close one or wait for it to end"
+    )
+}
+
+/// Why the hub ends a connection that outlived the session deadline.
+pub fn session_reason(limit: Duration) -> String {
+    format!(
+        "the hub ends a connection after {} s (its session deadline); sync again to continue where this one stopped",
+        limit.as_secs_f64()
+    )
+}
+
+/// Why the hub ends a connection on which no stream was open for the wait deadline.
+pub fn idle_reason(limit: Duration) -> String {
+    format!(
+        "no sync stream was open on this connection for {} s, the longest the hub waits",
+        limit.as_secs_f64()
+    )
+}
+
+/// The hub's door: a connection is admitted only while the total is under its limit.
+pub struct Admission {
+    permits: Arc<Semaphore>,
+    limit: usize,
+}
+
+impl Admission {
+    /// A door for `limits.connections` connections at once.
+    pub fn new(limits: &HubLimits) -> Admission {
+        Admission {
+            permits: Arc::new(Semaphore::new(limits.connections)),
+            limit: limits.connections,
+        }
+    }
+
+    /// A permit to serve `incoming`, held until the connection ends; `None` when the
+    /// hub serves all it may, in which case `incoming` is refused at once, before any
+    /// handshake work, rather than queued: the device backs off and tries again.
+    pub fn admit(&self, incoming: quinn::Incoming) -> Option<(quinn::Incoming, Permit)> {
+        match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => Some((incoming, Permit { _held: permit })),
+            Err(_) => {
+                tracing::warn!(
+                    from = %incoming.remote_address(),
+                    limit = self.limit,
+                    "refused a connection: the hub serves as many as it allows"
+                );
+                incoming.refuse();
+                None
+            }
+        }
+    }
+}
+
+/// One admitted connection's place in the total; released when dropped.
+pub struct Permit {
+    _held: OwnedSemaphorePermit,
+}
+
+/// The hub's live device connections, by device key.
+#[derive(Default)]
+pub struct LiveConnections {
+    devices: Mutex<BTreeMap<NodeId, Vec<quinn::Connection>>>,
+}
+
+impl LiveConnections {
+    /// Records `conn` as one of `device`'s live connections, unless the device already
+    /// holds `limit`; then the error names how many it holds. Unrecorded when the
+    /// returned guard drops.
+    pub fn register(
+        self: &Arc<Self>,
+        device: NodeId,
+        conn: &quinn::Connection,
+        limit: usize,
+    ) -> Result<Registered, usize> {
+        let mut devices = self.devices.lock().unwrap_or_else(PoisonError::into_inner);
+        let live = devices.entry(device).or_default();
+        if live.len() >= limit {
+            return Err(live.len());
+        }
+        live.push(conn.clone());
+        Ok(Registered {
+            live: self.clone(),
+            device,
+            id: conn.stable_id(),
+        })
+    }
+
+    /// Closes every live connection of `device` with `reason`; returns how many.
+    pub fn close_device(&self, device: &NodeId, reason: &str) -> usize {
+        let conns = self
+            .devices
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(device)
+            .unwrap_or_default();
+        for conn in &conns {
+            conn.close(NOT_ADMITTED.into(), reason.as_bytes());
+        }
+        if !conns.is_empty() {
+            tracing::info!(device = %device, connections = conns.len(), reason, "closed the device's live connections");
+        }
+        conns.len()
+    }
+
+    /// How many live connections `device` holds.
+    pub fn count(&self, device: &NodeId) -> usize {
+        self.devices
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(device)
+            .map_or(0, Vec::len)
+    }
+}
+
+/// A connection's entry in [`LiveConnections`]; removed when dropped.
+pub struct Registered {
+    live: Arc<LiveConnections>,
+    device: NodeId,
+    id: usize,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mut devices = self
+            .live
+            .devices
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(live) = devices.get_mut(&self.device) {
+            live.retain(|c| c.stable_id() != self.id);
+            if live.is_empty() {
+                devices.remove(&self.device);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
