@@ -13,6 +13,7 @@ use sync_protocol::{
     certificate::Certificate,
     enrollment::DeviceRole,
     item::{Item, SignedItem},
+    operator::{OperatorRequest, OperatorRole},
     policy::Policy,
     status::DocState,
     stream::StreamId,
@@ -26,7 +27,10 @@ use crate::{
     delivery::{accept_submission, LogPosition},
     node::{Node, AUDITOR_SCOPE_KEY, AUTHORITY_KEY, HUB_TZ_KEY, SERVICE_KEY},
     notice::{self, Notice},
-    records::{CertRecord, DeviceRecord, DocRecord, HistoryEntry, RequestRecord},
+    records::{
+        hub_operator_key, operator_request_key, CertRecord, DeviceRecord, DocRecord, HistoryEntry,
+        HubOperatorRecord, OperatorRecord, RequestRecord,
+    },
     revocation,
 };
 
@@ -221,6 +225,7 @@ pub fn hub_receive(
                 r.subject.validate().map_err(|e| e.to_string())
             }
         }
+        Item::OperatorRequest(r) => check_operator_request(t, &item, r, device, satker)?,
         Item::Snapshot(s) => own_work(&item, device, "document snapshot", &s.satker, satker),
         Item::Signature(s) => match load(node, &s.snapshot)? {
             None => Err(format!(
@@ -262,7 +267,7 @@ pub fn hub_receive(
             },
         },
         Item::Submission(sub) => match own_work(&item, device, "submission", &sub.satker, satker) {
-            Ok(()) => check_submission(node, satker, sub, now)?,
+            Ok(()) => check_submission(node, satker, device, sub, now)?,
             refused => refused,
         },
         other => Err(format!(
@@ -285,6 +290,26 @@ pub fn hub_receive(
                 serial: None,
             };
             t.put(Table::Request, &item.address.request_id(), &rec);
+        }
+        Item::OperatorRequest(r) => {
+            // Not published anywhere: the CSO reviews it here, and the answer (the
+            // activation) is what travels back.
+            let key = hub_operator_key(&r.satker, &r.username);
+            let rec = HubOperatorRecord {
+                username: r.username.clone(),
+                role: r.role,
+                satker: r.satker.clone(),
+                device,
+                request: item.address,
+                sk_penunjukan: r.sk_penunjukan.clone(),
+                activation: None,
+            };
+            t.put(Table::Operator, &key, &rec);
+            t.put(
+                Table::Operator,
+                &operator_request_key(&item.address.request_id()),
+                &key,
+            );
         }
         Item::Snapshot(snap) => {
             need_chunks(t, snap)?;
@@ -337,14 +362,123 @@ fn own_work(
     }
 }
 
+/// The hub's decision on an operator activation request from `device`, enrolled for
+/// `satker`: only the device itself may ask, for its own satker, with a valid username,
+/// and never over a pending request or an active operator of that name.
+fn check_operator_request(
+    t: &Txn<'_>,
+    item: &SignedItem,
+    r: &OperatorRequest,
+    device: NodeId,
+    satker: &str,
+) -> Result<Verdict, StoreError> {
+    if item.author != device {
+        return Ok(Err(
+            "operator request was not authored by the sending device".into(),
+        ));
+    }
+    if r.device != device {
+        return Ok(Err("operator request names another device".into()));
+    }
+    if r.satker != satker {
+        return Ok(Err(format!(
+            "this device is enrolled for satker {satker}, not {}",
+            r.satker
+        )));
+    }
+    if let Err(e) = r.validate() {
+        return Ok(Err(e.to_string()));
+    }
+    if t.contains(
+        Table::Operator,
+        &operator_request_key(&item.address.request_id()),
+    )? {
+        return Ok(Err(format!(
+            "request id {} is already taken by another request; make the request again",
+            item.address.request_id()
+        )));
+    }
+    let existing: Option<HubOperatorRecord> =
+        t.get(Table::Operator, &hub_operator_key(satker, &r.username))?;
+    Ok(match existing {
+        None => Ok(()),
+        Some(op) => match op.activation {
+            None => Err(format!(
+                "operator {} of satker {satker} already has a pending activation request {}; the KPPN's CSO approves it, or revokes the operator once active",
+                r.username,
+                op.request.request_id()
+            )),
+            Some(a) => match revocation::of_operator_in(t, &a)? {
+                Some(_) => Ok(()),
+                None => Err(format!(
+                    "operator {} of satker {satker} is already active; the KPPN's CSO must revoke it before it is activated again",
+                    r.username
+                )),
+            },
+        },
+    })
+}
+
+/// Whether `operator` may submit for `satker` from `device` what the hub receives at
+/// `at`: activated by this hub for that device, not revoked by then. Returns its role.
+fn operator_standing(
+    node: &Node,
+    satker: &str,
+    operator: &str,
+    device: NodeId,
+    at: Timestamp,
+) -> Result<Result<OperatorRole, String>, StoreError> {
+    let Some(op) = node
+        .store
+        .get::<HubOperatorRecord>(Table::Operator, &hub_operator_key(satker, operator))?
+    else {
+        return Ok(Err(format!(
+            "operator {operator} was never activated for satker {satker} by this KPPN; the CSO activates operators (`espm operators approve`)"
+        )));
+    };
+    let Some(activation) = op.activation else {
+        return Ok(Err(format!(
+            "operator {operator} of satker {satker} is not active: its request {} waits for the KPPN's CSO",
+            op.request.request_id()
+        )));
+    };
+    if op.device != device {
+        return Ok(Err(format!(
+            "operator {operator} of satker {satker} is activated for another device, not this one"
+        )));
+    }
+    if let Some(r) = revocation::of_operator(&node.store, &activation)? {
+        if r.applies_to(at) {
+            return Ok(Err(format!(
+                "operator {operator} of satker {satker} was {}; the hub accepts nothing it submits from then on",
+                r.describe()
+            )));
+        }
+    }
+    Ok(Ok(op.role))
+}
+
 fn check_submission(
     node: &Node,
     satker: &str,
+    device: NodeId,
     sub: &Submission,
     now: Timestamp,
 ) -> Result<Verdict, StoreError> {
     if let Err(e) = sub.check_limits() {
         return Ok(Err(e.to_string()));
+    }
+    let role = match operator_standing(node, satker, &sub.operator, device, now)? {
+        Ok(role) => role,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    for d in &sub.documents {
+        if let Err(e) = role.may_submit(d.kind) {
+            return Ok(Err(format!(
+                "document {}: operator {}: {e}",
+                d.doc_id, sub.operator
+            )));
+        }
     }
     for d in &sub.documents {
         let Some(snap) = load(node, &d.snapshot)? else {
@@ -440,6 +574,23 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
             }
         }
         Item::Revocation(r) if from_authority => revocation::record(t, r, item.address),
+        Item::OperatorActivation(a) if from_authority => {
+            // Every device of the satker (and an auditor in scope) keeps it; only the
+            // device whose pending request it answers activates its operator.
+            if node.satker() == Some(a.satker.as_str()) && a.device == node.node_id() {
+                if let Some(mut op) = t.get::<OperatorRecord>(Table::Operator, &a.username)? {
+                    if op.request == a.request && op.role == a.role && op.activation.is_none() {
+                        op.activation = Some(item.address);
+                        t.put(Table::Operator, &a.username, &op);
+                    }
+                }
+            }
+        }
+        Item::OperatorRequest(_) => {
+            return Ok(Err(
+                "operator activation requests go from a device to the hub, never back".into(),
+            ));
+        }
         Item::Receipt(r) if from_service => {
             for id in &r.doc_ids {
                 let notice = Notice {
