@@ -13,7 +13,7 @@ use sync_protocol::{
     certificate::Certificate,
     enrollment::DeviceRole,
     item::{Item, SignedItem},
-    operator::{OperatorRequest, OperatorRole},
+    operator::OperatorRole,
     policy::Policy,
     status::DocState,
     stream::StreamId,
@@ -225,7 +225,7 @@ pub fn hub_receive(
                 r.subject.validate().map_err(|e| e.to_string())
             }
         }
-        Item::OperatorRequest(r) => check_operator_request(t, &item, r, device, satker)?,
+        Item::OperatorRequest(r) => operators::check_request(t, &item, r, device, satker)?,
         Item::Snapshot(s) => own_work(&item, device, "document snapshot", &s.satker, satker),
         Item::Signature(s) => match load(node, &s.snapshot)? {
             None => Err(format!(
@@ -270,10 +270,15 @@ pub fn hub_receive(
             Ok(()) => check_submission(node, satker, device, sub, now)?,
             refused => refused,
         },
-        other => Err(format!(
-            "a satker device may not author a {}",
-            other.kind().name()
-        )),
+        other => {
+            let name = other.kind().name();
+            let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
+            Err(format!("a satker device may not author {article} {name}"))
+        }
     };
     if let Err(reason) = verdict {
         return Ok(Err(reason));
@@ -362,102 +367,6 @@ fn own_work(
     }
 }
 
-/// The hub's decision on an operator activation request from `device`, enrolled for
-/// `satker`: only the device itself may ask, for its own satker, with a valid username,
-/// and never over a pending request or an active operator of that name.
-fn check_operator_request(
-    t: &Txn<'_>,
-    item: &SignedItem,
-    r: &OperatorRequest,
-    device: NodeId,
-    satker: &str,
-) -> Result<Verdict, StoreError> {
-    if item.author != device {
-        return Ok(Err(
-            "operator request was not authored by the sending device".into(),
-        ));
-    }
-    if r.device != device {
-        return Ok(Err("operator request names another device".into()));
-    }
-    if r.satker != satker {
-        return Ok(Err(format!(
-            "this device is enrolled for satker {satker}, not {}",
-            r.satker
-        )));
-    }
-    if let Err(e) = r.validate() {
-        return Ok(Err(e.to_string()));
-    }
-    if t.contains(
-        Table::Operator,
-        &operator_request_key(&item.address.request_id()),
-    )? {
-        return Ok(Err(format!(
-            "request id {} is already taken by another request; make the request again",
-            item.address.request_id()
-        )));
-    }
-    let existing: Option<HubOperatorRecord> =
-        t.get(Table::Operator, &hub_operator_key(satker, &r.username))?;
-    Ok(match existing {
-        None => Ok(()),
-        Some(op) => match op.activation {
-            None => Err(format!(
-                "operator {} of satker {satker} already has a pending activation request {}; the KPPN's CSO approves it, or revokes the operator once active",
-                r.username,
-                op.request.request_id()
-            )),
-            Some(a) => match revocation::of_operator_in(t, &a)? {
-                Some(_) => Ok(()),
-                None => Err(format!(
-                    "operator {} of satker {satker} is already active; the KPPN's CSO must revoke it before it is activated again",
-                    r.username
-                )),
-            },
-        },
-    })
-}
-
-/// Whether `operator` may submit for `satker` from `device` what the hub receives at
-/// `at`: activated by this hub for that device, not revoked by then. Returns its role.
-fn operator_standing(
-    node: &Node,
-    satker: &str,
-    operator: &str,
-    device: NodeId,
-    at: Timestamp,
-) -> Result<Result<OperatorRole, String>, StoreError> {
-    let Some(op) = node
-        .store
-        .get::<HubOperatorRecord>(Table::Operator, &hub_operator_key(satker, operator))?
-    else {
-        return Ok(Err(format!(
-            "operator {operator} was never activated for satker {satker} by this KPPN; the CSO activates operators (`espm operators approve`)"
-        )));
-    };
-    let Some(activation) = op.activation else {
-        return Ok(Err(format!(
-            "operator {operator} of satker {satker} is not active: its request {} waits for the KPPN's CSO",
-            op.request.request_id()
-        )));
-    };
-    if op.device != device {
-        return Ok(Err(format!(
-            "operator {operator} of satker {satker} is activated for another device, not this one"
-        )));
-    }
-    if let Some(r) = revocation::of_operator(&node.store, &activation)? {
-        if r.applies_to(at) {
-            return Ok(Err(format!(
-                "operator {operator} of satker {satker} was {}; the hub accepts nothing it submits from then on",
-                r.describe()
-            )));
-        }
-    }
-    Ok(Ok(op.role))
-}
-
 fn check_submission(
     node: &Node,
     satker: &str,
@@ -468,15 +377,18 @@ fn check_submission(
     if let Err(e) = sub.check_limits() {
         return Ok(Err(e.to_string()));
     }
-    let role = match operator_standing(node, satker, &sub.operator, device, now)? {
+    let role = match operators::standing(node, satker, &sub.operator, device, now)? {
         Ok(role) => role,
         Err(reason) => return Ok(Err(reason)),
     };
     for d in &sub.documents {
-        if let Err(e) = role.may_submit(d.kind) {
+        if !role.may_submit(d.kind) {
             return Ok(Err(format!(
-                "document {}: operator {}: {e}",
-                d.doc_id, sub.operator
+                "document {}: a {} is submitted by an {}; operator {} is an {role}",
+                d.doc_id,
+                d.kind,
+                OperatorRole::for_kind(d.kind),
+                sub.operator
             )));
         }
     }
@@ -646,6 +558,8 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
     t.put_item(bytes)?;
     Ok(Ok(()))
 }
+
+mod operators;
 
 #[cfg(test)]
 mod tests;

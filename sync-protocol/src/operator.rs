@@ -62,18 +62,9 @@ impl OperatorRole {
         }
     }
 
-    /// Whether an operator of this role may submit `kind`; the refusal names both roles.
-    pub fn may_submit(self, kind: DocKind) -> Result<(), ProtocolError> {
-        let needed = OperatorRole::for_kind(kind);
-        if needed == self {
-            Ok(())
-        } else {
-            Err(ProtocolError::BadIdentifier {
-                what: "operator role",
-                text: self.as_str().to_string(),
-                why: format!("a {kind} is submitted by an {}", needed.as_str()),
-            })
-        }
+    /// Whether an operator of this role may submit `kind`.
+    pub fn may_submit(self, kind: DocKind) -> bool {
+        self == OperatorRole::for_kind(kind)
     }
 }
 
@@ -209,16 +200,12 @@ mod tests {
         for kind in DocKind::ALL {
             let allowed: Vec<_> = OperatorRole::ALL
                 .into_iter()
-                .filter(|r| r.may_submit(kind).is_ok())
+                .filter(|r| r.may_submit(kind))
                 .collect();
             assert_eq!(allowed, vec![OperatorRole::for_kind(kind)], "{kind}");
         }
-        assert!(OperatorRole::OperatorSatker
-            .may_submit(DocKind::LpjBendahara)
-            .is_err());
-        assert!(OperatorRole::OperatorBendahara
-            .may_submit(DocKind::Spm)
-            .is_err());
+        assert!(!OperatorRole::OperatorSatker.may_submit(DocKind::LpjBendahara));
+        assert!(!OperatorRole::OperatorBendahara.may_submit(DocKind::Spm));
     }
 
     #[test]

@@ -393,7 +393,7 @@ pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Re
     let mut recs = Vec::new();
     for id in doc_ids {
         let rec = doc_record(node, id)?;
-        if op.role.may_submit(rec.kind).is_err() {
+        if !op.role.may_submit(rec.kind) {
             return Err(NodeError::user(format!(
                 "{} is submitted by an {}; {operator} is an {}. Nothing was submitted",
                 rec.kind,
