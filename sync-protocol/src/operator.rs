@@ -92,8 +92,7 @@ impl FromStr for OperatorRole {
 /// [`MAX_USERNAME_CHARS`]), so it is also safe inside store keys and otpauth URIs.
 pub fn validate_username(username: &str) -> Result<(), ProtocolError> {
     let n = username.chars().count();
-    if n < MIN_USERNAME_CHARS
-        || n > MAX_USERNAME_CHARS
+    if !(MIN_USERNAME_CHARS..=MAX_USERNAME_CHARS).contains(&n)
         || !username.chars().all(|c| c.is_ascii_alphanumeric())
     {
         return Err(ProtocolError::BadIdentifier {

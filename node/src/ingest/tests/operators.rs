@@ -96,9 +96,14 @@ impl World {
     /// A submission of one fresh signed SPM by `author`, naming `operator`.
     fn submission(&self, author: &SecretKey, operator: &str) -> (DocRecord, SignedItem) {
         let rec = self.signed_spm(author);
-        let (_, sealed) =
-            compose::seal_submission(author, SATKER, operator, &[rec.clone()], clock::now())
-                .unwrap();
+        let (_, sealed) = compose::seal_submission(
+            author,
+            SATKER,
+            operator,
+            std::slice::from_ref(&rec),
+            clock::now(),
+        )
+        .unwrap();
         (rec, sealed)
     }
 
