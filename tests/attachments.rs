@@ -198,7 +198,9 @@ fn one_satkers_cut_upload_holds_back_no_other_receipt_and_is_refused_after_the_e
         ]);
         let node_id = str_of(&v, "node_id");
         hub.ok(&["enroll", &node_id, "--satker", "654321"]);
-        Satker { espm, node_id }
+        let far = Satker::new(espm, node_id);
+        far.enrolled_at(&hub);
+        far
     };
     let far_serial = ppspm(&hub, &far);
     let far_uri = far.add_operator();

@@ -256,7 +256,7 @@ fn a_security_code_one_step_early_or_late_is_accepted_and_two_steps_old_is_refus
     assert_eq!(
         err.trim_end(),
         format!(
-            "error: the security code for operator {OPERATOR} is wrong or expired; nothing was submitted. Use the current code from the authenticator app"
+            "error: the security code for operator {OPERATOR} is wrong or expired; nothing was done. Try again (4 more wrong attempt(s) lock it for 5 minutes)"
         )
     );
     assert_eq!(satker.state(&stale), "signed");

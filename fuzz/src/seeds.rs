@@ -11,6 +11,7 @@ use sync_protocol::{
     enrollment::{DeviceEnrollment, DeviceRole, HubIdentity},
     item::{Item, ItemKind},
     message::{FrameItem, Message, Refusal},
+    operator::{OperatorActivation, OperatorRequest, OperatorRole},
     receipt::Receipt,
     revocation::{Revocation, Revoked},
     signature::DocSignature,
@@ -132,6 +133,31 @@ pub fn items() -> Vec<Item> {
             at: t,
             reason: "pindah tugas".into(),
         }),
+        Item::Revocation(Revocation {
+            target: Revoked::Operator {
+                satker: "123456".into(),
+                username: "operator01".into(),
+                activation: a,
+            },
+            at: t,
+            reason: "SK dicabut".into(),
+        }),
+        Item::OperatorRequest(OperatorRequest {
+            username: "operator01".into(),
+            role: OperatorRole::OperatorSatker,
+            satker: "123456".into(),
+            device: k,
+            sk_penunjukan: Some("SK-12/2026".into()),
+            requested_at: t,
+        }),
+        Item::OperatorActivation(OperatorActivation {
+            request: a,
+            username: "operator01".into(),
+            role: OperatorRole::OperatorBendahara,
+            satker: "123456".into(),
+            device: k,
+            activated_at: t,
+        }),
     ]
 }
 
@@ -148,6 +174,8 @@ fn body(item: &Item) -> Vec<u8> {
         Item::Receipt(b) => to_canonical(b),
         Item::Status(b) => to_canonical(b),
         Item::Revocation(b) => to_canonical(b),
+        Item::OperatorRequest(b) => to_canonical(b),
+        Item::OperatorActivation(b) => to_canonical(b),
     }
 }
 

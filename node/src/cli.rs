@@ -51,9 +51,12 @@ pub enum Command {
     Signer(Signer),
     /// Certificates usable on this device.
     Signers,
-    /// Operators (satker).
+    /// Add an operator on this device (satker).
     #[command(subcommand)]
     Operator(Operator),
+    /// Operators on this device (satker); activation requests, approvals and
+    /// revocations (hub).
+    Operators(OperatorsArgs),
     /// Drafts (satker).
     #[command(subcommand)]
     Draft(Draft),
@@ -233,7 +236,8 @@ pub enum Signer {
 /// `espm operator …`
 #[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
 pub enum Operator {
-    /// Create an operator with a TOTP secret.
+    /// Create an operator's TOTP secret on this device and queue its activation request
+    /// for the KPPN's CSO; it submits nothing until the KPPN approves.
     Add {
         /// Username, at least 8 letters or digits.
         #[arg(long)]
@@ -241,6 +245,41 @@ pub enum Operator {
         /// operator-satker or operator-bendahara.
         #[arg(long)]
         role: String,
+        /// The letter of appointment (SK Penunjukan) the CSO checks, by number or title.
+        #[arg(long)]
+        #[serde(default)]
+        sk_penunjukan: Option<String>,
+    },
+}
+
+/// `espm operators [requests|approve|revoke]`
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct OperatorsArgs {
+    /// Without one: list the operators.
+    #[command(subcommand)]
+    pub action: Option<Operators>,
+}
+
+/// `espm operators …` on the hub.
+#[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
+pub enum Operators {
+    /// Pending operator activation requests (hub).
+    Requests,
+    /// Activate the operator of a request, once its SK Penunjukan is checked (hub).
+    Approve {
+        /// Request id from `operators requests`.
+        request_id: String,
+    },
+    /// Deactivate an operator (hub).
+    Revoke {
+        /// The operator's username.
+        username: String,
+        /// The operator's satker.
+        #[arg(long)]
+        satker: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -353,7 +392,10 @@ impl Command {
             Command::Init(Init::Hub { .. })
             | Command::Enroll(_)
             | Command::Devices(Devices::Revoke { .. })
-            | Command::Certs(Certs::Approve { .. } | Certs::Revoke { .. }) => Some("CSO"),
+            | Command::Certs(Certs::Approve { .. } | Certs::Revoke { .. })
+            | Command::Operators(OperatorsArgs {
+                action: Some(Operators::Approve { .. } | Operators::Revoke { .. }),
+            }) => Some("CSO"),
             _ => None,
         }
     }

@@ -149,13 +149,30 @@ pub async fn run() -> Result<()> {
         &["signer", "request", "--name", "Siti Rahma", "--nip", "198001012005012001", "--nik", "3171234567890123", "--jabatan", "ppspm", "--email", "siti.rahma@kemenkeu.go.id"],
     )?;
     let request_id = text(&v, "request_id")?;
+    let v = s.run(
+        "Satker",
+        &satker,
+        "add an operator: the TOTP secret is made (and sealed) on this device, and an activation request is queued for the KPPN",
+        &[
+            "operator",
+            "add",
+            "--username",
+            "operator01",
+            "--role",
+            "operator-satker",
+            "--sk-penunjukan",
+            "SK KPA No. 12/2026",
+        ],
+    )?;
+    let uri = text(&v, "otpauth_uri")?;
+    let operator_request = text(&v, "request_id")?;
     // The hub needs a moment to start listening; retry the first sync briefly.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         match s.run(
             "Satker",
             &satker,
-            "sync: the certificate request travels to the hub over QUIC",
+            "sync: the certificate and operator requests travel to the hub over QUIC",
             &["sync", "--timeout", "10"],
         ) {
             Ok(_) => break,
@@ -181,9 +198,21 @@ pub async fn run() -> Result<()> {
     )?;
     let serial = text(&v, "serial")?;
     s.run(
+        "KPPN CSO",
+        &hub,
+        "list pending operator activation requests",
+        &["operators", "requests"],
+    )?;
+    s.run(
+        "KPPN CSO",
+        &hub,
+        "activate the operator, its SK Penunjukan checked",
+        &["operators", "approve", &operator_request],
+    )?;
+    s.run(
         "Satker",
         &satker,
-        "sync: the certificate comes back",
+        "sync: the certificate and the operator's activation come back",
         &["sync"],
     )?;
     s.run(
@@ -192,20 +221,12 @@ pub async fn run() -> Result<()> {
         "the PPSPM's certificate is usable on this device",
         &["signers"],
     )?;
-    let v = s.run(
+    s.run(
         "Satker",
         &satker,
-        "add an operator with a TOTP token",
-        &[
-            "operator",
-            "add",
-            "--username",
-            "operator01",
-            "--role",
-            "operator-satker",
-        ],
+        "the operator is active on this device now",
+        &["operators"],
     )?;
-    let uri = text(&v, "otpauth_uri")?;
     let v = s.run(
         "Operator",
         &satker,

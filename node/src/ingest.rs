@@ -13,6 +13,7 @@ use sync_protocol::{
     certificate::Certificate,
     enrollment::DeviceRole,
     item::{Item, SignedItem},
+    operator::OperatorRole,
     policy::Policy,
     status::DocState,
     stream::StreamId,
@@ -27,7 +28,10 @@ use crate::{
     docs,
     node::{Node, AUDITOR_SCOPE_KEY, AUTHORITY_KEY, HUB_TZ_KEY, SERVICE_KEY},
     notice::{self, Notice},
-    records::{CertRecord, DeviceRecord, DocRecord, HistoryEntry, RequestRecord},
+    records::{
+        hub_operator_key, operator_request_key, CertRecord, DeviceRecord, DocRecord, HistoryEntry,
+        HubOperatorRecord, OperatorRecord, RequestRecord,
+    },
     revocation,
 };
 
@@ -199,6 +203,7 @@ pub fn hub_receive(
                 r.subject.validate().map_err(|e| e.to_string())
             }
         }
+        Item::OperatorRequest(r) => operators::check_request(t, &item, r, device, satker)?,
         Item::Snapshot(s) => own_work(&item, device, "document snapshot", &s.satker, satker)
             .and_then(|()| s.check_attachments().map_err(|e| e.to_string())),
         Item::Signature(s) => match load(node, &s.snapshot)? {
@@ -241,13 +246,18 @@ pub fn hub_receive(
             },
         },
         Item::Submission(sub) => match own_work(&item, device, "submission", &sub.satker, satker) {
-            Ok(()) => check_submission(node, t, satker, sub, now)?,
+            Ok(()) => check_submission(node, t, satker, device, sub, now)?,
             refused => refused,
         },
-        other => Err(format!(
-            "a satker device may not author a {}",
-            other.kind().name()
-        )),
+        other => {
+            let name = other.kind().name();
+            let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
+            Err(format!("a satker device may not author {article} {name}"))
+        }
     };
     if let Err(reason) = verdict {
         return Ok(Err(reason));
@@ -264,6 +274,26 @@ pub fn hub_receive(
                 serial: None,
             };
             t.put(Table::Request, &item.address.request_id(), &rec);
+        }
+        Item::OperatorRequest(r) => {
+            // Not published anywhere: the CSO reviews it here, and the answer (the
+            // activation) is what travels back.
+            let key = hub_operator_key(&r.satker, &r.username);
+            let rec = HubOperatorRecord {
+                username: r.username.clone(),
+                role: r.role,
+                satker: r.satker.clone(),
+                device,
+                request: item.address,
+                sk_penunjukan: r.sk_penunjukan.clone(),
+                activation: None,
+            };
+            t.put(Table::Operator, &key, &rec);
+            t.put(
+                Table::Operator,
+                &operator_request_key(&item.address.request_id()),
+                &key,
+            );
         }
         Item::Snapshot(_) => {
             // Its chunks are asked for once a submission of it is accepted: a snapshot
@@ -321,11 +351,27 @@ fn check_submission(
     node: &Node,
     t: &Txn<'_>,
     satker: &str,
+    device: NodeId,
     sub: &Submission,
     now: Timestamp,
 ) -> Result<Verdict, StoreError> {
     if let Err(e) = sub.check_limits() {
         return Ok(Err(e.to_string()));
+    }
+    let role = match operators::standing(node, satker, &sub.operator, device, now)? {
+        Ok(role) => role,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    for d in &sub.documents {
+        if !role.may_submit(d.kind) {
+            return Ok(Err(format!(
+                "document {}: a {} is submitted by an {}; operator {} is an {role}",
+                d.doc_id,
+                d.kind,
+                OperatorRole::for_kind(d.kind),
+                sub.operator
+            )));
+        }
     }
     for d in &sub.documents {
         let Some(snap) = load(node, &d.snapshot)? else {
@@ -434,6 +480,23 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
             }
         }
         Item::Revocation(r) if from_authority => revocation::record(t, r, item.address),
+        Item::OperatorActivation(a) if from_authority => {
+            // Every device of the satker (and an auditor in scope) keeps it; only the
+            // device whose pending request it answers activates its operator.
+            if node.satker() == Some(a.satker.as_str()) && a.device == node.node_id() {
+                if let Some(mut op) = t.get::<OperatorRecord>(Table::Operator, &a.username)? {
+                    if op.request == a.request && op.role == a.role && op.activation.is_none() {
+                        op.activation = Some(item.address);
+                        t.put(Table::Operator, &a.username, &op);
+                    }
+                }
+            }
+        }
+        Item::OperatorRequest(_) => {
+            return Ok(Err(
+                "operator activation requests go from a device to the hub, never back".into(),
+            ));
+        }
         Item::Receipt(r) if from_service => {
             for id in &r.doc_ids {
                 let notice = Notice {
@@ -492,6 +555,8 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
     t.put_item(bytes)?;
     Ok(Ok(()))
 }
+
+mod operators;
 
 #[cfg(test)]
 mod tests;

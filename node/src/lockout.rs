@@ -185,6 +185,16 @@ pub fn succeed_in(t: &mut Txn<'_>, what: &Guarded) {
     t.delete(Table::Meta, &what.key());
 }
 
+/// Until when `what` is locked at `now`, if it is: for listings, which change nothing.
+pub fn locked_until(
+    store: &storage::Store,
+    what: &Guarded,
+    now: Timestamp,
+) -> Result<Option<Timestamp>, StoreError> {
+    let attempts: Attempts = store.get(Table::Meta, &what.key())?.unwrap_or_default();
+    Ok(attempts.locked_until.filter(|until| now < *until))
+}
+
 /// Unseals `sealed` with `passphrase`, counting the attempt before Argon2 runs.
 pub fn unseal(
     node: &Node,

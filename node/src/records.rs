@@ -1,9 +1,10 @@
 //! The node's index records, kept in the store's tables next to the items they index.
 
 use serde::{Deserialize, Serialize};
+use storage::SealedSecret;
 use sync_protocol::{
-    certificate::Jabatan, document::DocKind, enrollment::DeviceRole, status::DocState, Address,
-    Timestamp,
+    certificate::Jabatan, document::DocKind, enrollment::DeviceRole, operator::OperatorRole,
+    status::DocState, Address, NodeId, Timestamp,
 };
 
 /// One step of a document's journey.
@@ -96,21 +97,58 @@ pub struct DeviceRecord {
     pub role: DeviceRole,
 }
 
-/// An operator of a satker node.
+/// An operator on the satker device that made its TOTP secret.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct OperatorRecord {
     /// Login name.
     pub username: String,
-    /// `operator-satker` or `operator-bendahara`.
-    pub role: String,
-    /// TOTP secret (RFC 6238, SHA-1).
-    #[serde(with = "serde_bytes")]
-    pub totp_secret: Vec<u8>,
+    /// What the operator submits.
+    pub role: OperatorRole,
+    /// The TOTP secret (RFC 6238, SHA-1), sealed under a key derived from the node key
+    /// (which lives in the owner-only `node.key` file, not in the store), with the
+    /// username as associated data.
+    pub secret: SealedSecret,
     /// The TOTP time step of the last code accepted for a submission on this node. No
-    /// code of that step or an earlier one is accepted again (RFC 6238 §5.2); absent in
-    /// stores written before replay protection, which then accept any fresh code once.
-    #[serde(default)]
+    /// code of that step or an earlier one is accepted again (RFC 6238 §5.2).
     pub last_step: Option<u64>,
+    /// The activation request this device queued for the KPPN.
+    pub request: Address,
+    /// The KPPN's activation, once it arrived; until then the operator is pending.
+    pub activation: Option<Address>,
+}
+
+/// An operator of a satker as the hub knows it: the latest request for that username,
+/// and its activation once the CSO approved it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HubOperatorRecord {
+    /// Login name.
+    pub username: String,
+    /// What the operator submits.
+    pub role: OperatorRole,
+    /// The satker.
+    pub satker: String,
+    /// The device that holds the operator's secret and may submit as it.
+    pub device: NodeId,
+    /// The request item.
+    pub request: Address,
+    /// The SK Penunjukan reference the request gave.
+    pub sk_penunjukan: Option<String>,
+    /// The activation item, once approved.
+    pub activation: Option<Address>,
+}
+
+/// The store key of an operator on the hub: one per satker and username.
+pub fn hub_operator_key(satker: &str, username: &str) -> String {
+    format!("{HUB_OPERATOR_PREFIX}{satker}/{username}")
+}
+
+/// The prefix of every [`hub_operator_key`].
+pub const HUB_OPERATOR_PREFIX: &str = "of/";
+
+/// The store key of an operator activation request on the hub, by request id; the
+/// record is the [`hub_operator_key`] it concerns.
+pub fn operator_request_key(request_id: &str) -> String {
+    format!("request/{request_id}")
 }
 
 /// An item a peer refused.
@@ -122,40 +160,4 @@ pub struct RefusalRecord {
     pub at: Timestamp,
     /// The device whose item it was (hub side), as hex.
     pub device: Option<String>,
-}
-
-#[cfg(test)]
-mod tests {
-    use storage::{Store, Table};
-
-    use super::*;
-
-    /// An operator as stores wrote it before replay protection.
-    #[derive(Serialize)]
-    struct OperatorBeforeReplayProtection {
-        username: String,
-        role: String,
-        #[serde(with = "serde_bytes")]
-        totp_secret: Vec<u8>,
-    }
-
-    #[test]
-    fn an_operator_stored_before_replay_protection_still_loads() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let old = OperatorBeforeReplayProtection {
-            username: "operator01".into(),
-            role: "operator-satker".into(),
-            totp_secret: vec![7; 20],
-        };
-        store
-            .write(|t| {
-                t.put(Table::Operator, "operator01", &old);
-                Ok(())
-            })
-            .unwrap();
-        let rec: OperatorRecord = store.get(Table::Operator, "operator01").unwrap().unwrap();
-        assert_eq!(rec.totp_secret, old.totp_secret);
-        assert_eq!(rec.last_step, None);
-    }
 }

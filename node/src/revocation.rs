@@ -1,5 +1,6 @@
 //! Revocations as each node keeps them: the hub records what its CSO revoked, every
-//! other node what it learned from the trust stream. A revocation speaks from its own
+//! other node what it learned from the trust stream (or, for its operators, its
+//! notices stream). A revocation speaks from its own
 //! time on: what the hub received before it stays valid.
 
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,10 @@ fn key(target: &Revoked) -> String {
     match target {
         Revoked::Device(id) => format!("revoked/device/{}", id.to_hex()),
         Revoked::Certificate(serial) => format!("revoked/cert/{serial}"),
+        // By activation: the same username may be activated again after a revocation.
+        Revoked::Operator { activation, .. } => {
+            format!("revoked/operator/{}", activation.to_hex())
+        }
     }
 }
 
@@ -62,6 +67,30 @@ pub fn of_device(store: &Store, id: &NodeId) -> Result<Option<RevocationRecord>,
 /// The revocation of a certificate, if any.
 pub fn of_certificate(store: &Store, serial: &str) -> Result<Option<RevocationRecord>, StoreError> {
     store.get(Table::Meta, &key(&Revoked::Certificate(serial.to_string())))
+}
+
+/// The revocation of an operator's activation, if any.
+pub fn of_operator(
+    store: &Store,
+    activation: &Address,
+) -> Result<Option<RevocationRecord>, StoreError> {
+    store.get(Table::Meta, &operator_key(activation))
+}
+
+/// The revocation of an operator's activation as this write would see it.
+pub fn of_operator_in(
+    t: &Txn<'_>,
+    activation: &Address,
+) -> Result<Option<RevocationRecord>, StoreError> {
+    t.get(Table::Meta, &operator_key(activation))
+}
+
+fn operator_key(activation: &Address) -> String {
+    key(&Revoked::Operator {
+        satker: String::new(),
+        username: String::new(),
+        activation: *activation,
+    })
 }
 
 /// The revocation of a certificate as this write would see it.

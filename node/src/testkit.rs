@@ -184,8 +184,24 @@ impl World {
         .expect("enroll");
     }
 
-    /// A PPSPM on `device`, requested, approved by the CSO and synced back.
+    /// A PPSPM on `device`, requested, approved by the CSO and synced back, and the
+    /// operator `operator01`, activated there the same way (the hub takes submissions
+    /// only from operators it activated).
     pub fn ppspm(&self, device: &Arc<Node>) -> Signer {
+        let added = run(
+            device,
+            Command::Operator(crate::cli::Operator::Add {
+                username: "operator01".into(),
+                role: "operator-satker".into(),
+                sk_penunjukan: None,
+            }),
+            None,
+        )
+        .expect("operator add");
+        let operator_request = added.json["request_id"]
+            .as_str()
+            .expect("operator request id")
+            .to_string();
         let out = run(
             device,
             Command::Signer(SignerCmd::Request {
@@ -205,6 +221,16 @@ impl World {
             .expect("request id")
             .to_string();
         self.sync(device);
+        run(
+            &self.hub,
+            Command::Operators(crate::cli::OperatorsArgs {
+                action: Some(crate::cli::Operators::Approve {
+                    request_id: operator_request,
+                }),
+            }),
+            Some(CSO),
+        )
+        .expect("operators approve");
         let out = run(
             &self.hub,
             Command::Certs(Certs::Approve { request_id }),

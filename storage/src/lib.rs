@@ -17,6 +17,6 @@ pub mod table;
 
 pub use draft::Draft;
 pub use error::StoreError;
-pub use sealed_key::SealedKey;
+pub use sealed_key::{SealedKey, SealedSecret};
 pub use store::{Store, StreamEntry, Txn};
 pub use table::Table;

@@ -1,5 +1,8 @@
 //! Signer private keys at rest: sealed with XChaCha20-Poly1305 under a key derived from
 //! the passphrase by Argon2id. The plaintext key exists only in zeroizing buffers.
+//! Secrets a node needs without anyone typing a passphrase (operators' TOTP secrets) are
+//! sealed the same way under a raw key the caller keeps apart from the store
+//! ([`SealedSecret`]).
 
 use argon2::{Algorithm, Argon2, Params, Version};
 use chacha20poly1305::{
@@ -170,6 +173,63 @@ impl SealedKey {
     }
 }
 
+/// A short secret sealed with XChaCha20-Poly1305 under a raw 32-byte key that is kept
+/// apart from the store, bound to associated data (e.g. whose secret it is), so a record
+/// moved under another name no longer opens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedSecret {
+    /// AEAD nonce, random per seal.
+    #[serde(with = "serde_bytes")]
+    pub nonce: Vec<u8>,
+    /// Sealed secret with its tag.
+    #[serde(with = "serde_bytes")]
+    pub ciphertext: Vec<u8>,
+}
+
+impl SealedSecret {
+    /// Seals `secret` under `key`, bound to `aad`.
+    pub fn seal(key: &[u8; 32], aad: &[u8], secret: &[u8]) -> Result<SealedSecret, StoreError> {
+        let mut nonce = vec![0u8; 24];
+        OsRng.fill_bytes(&mut nonce);
+        let cipher = XChaCha20Poly1305::new(key.into());
+        let ciphertext = cipher
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                chacha20poly1305::aead::Payload { msg: secret, aad },
+            )
+            .map_err(|_| StoreError::Corrupt {
+                what: "sealed secret".into(),
+                detail: "encryption failed".into(),
+            })?;
+        Ok(SealedSecret { nonce, ciphertext })
+    }
+
+    /// Opens the secret with `key` and the same `aad` it was sealed with. Anything else
+    /// (another key, another name, one changed byte) is refused as corrupt.
+    pub fn open(&self, key: &[u8; 32], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        if self.nonce.len() != 24 {
+            return Err(StoreError::Corrupt {
+                what: "sealed secret".into(),
+                detail: "bad nonce length".into(),
+            });
+        }
+        let cipher = XChaCha20Poly1305::new(key.into());
+        cipher
+            .decrypt(
+                XNonce::from_slice(&self.nonce),
+                chacha20poly1305::aead::Payload {
+                    msg: &self.ciphertext,
+                    aad,
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| StoreError::Corrupt {
+                what: "sealed secret".into(),
+                detail: "it does not open under this node's key for this name: it was altered, moved under another name, or comes from another node".into(),
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +255,23 @@ mod tests {
             sealed.open("kata sandi panjang"),
             Err(StoreError::Corrupt { .. })
         ));
+    }
+
+    #[test]
+    fn a_sealed_secret_opens_only_under_its_key_and_its_name() {
+        let key = [3u8; 32];
+        let secret = b"12345678901234567890";
+        let sealed = SealedSecret::seal(&key, b"operator01", secret).unwrap();
+        assert!(!sealed.ciphertext.windows(secret.len()).any(|w| w == secret));
+        assert_eq!(sealed.open(&key, b"operator01").unwrap().as_slice(), secret);
+        assert!(sealed.open(&[4u8; 32], b"operator01").is_err());
+        assert!(sealed.open(&key, b"operator02").is_err());
+        let mut altered = sealed.clone();
+        altered.ciphertext[0] ^= 1;
+        assert!(altered.open(&key, b"operator01").is_err());
+        // Each seal has its own nonce, so two seals of one secret look unrelated.
+        let again = SealedSecret::seal(&key, b"operator01", secret).unwrap();
+        assert_ne!(again.ciphertext, sealed.ciphertext);
     }
 
     #[test]

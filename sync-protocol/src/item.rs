@@ -11,6 +11,7 @@ use crate::{
     document::DocumentSnapshot,
     encoding::{from_canonical, to_canonical, FORMAT_VERSION},
     enrollment::{DeviceEnrollment, HubIdentity},
+    operator::{OperatorActivation, OperatorRequest},
     receipt::Receipt,
     revocation::Revocation,
     signature::DocSignature,
@@ -33,11 +34,13 @@ pub enum ItemKind {
     Receipt = 8,
     Status = 9,
     Revocation = 10,
+    OperatorRequest = 11,
+    OperatorActivation = 12,
 }
 
 impl ItemKind {
     /// Every kind, in the order a thin link should carry them: trust and receipts first.
-    pub const ALL: [ItemKind; 10] = [
+    pub const ALL: [ItemKind; 12] = [
         ItemKind::HubIdentity,
         ItemKind::Enrollment,
         ItemKind::CertRequest,
@@ -48,6 +51,8 @@ impl ItemKind {
         ItemKind::Receipt,
         ItemKind::Status,
         ItemKind::Revocation,
+        ItemKind::OperatorRequest,
+        ItemKind::OperatorActivation,
     ];
 
     /// A short English name for messages.
@@ -63,6 +68,8 @@ impl ItemKind {
             ItemKind::Receipt => "receipt",
             ItemKind::Status => "status update",
             ItemKind::Revocation => "revocation",
+            ItemKind::OperatorRequest => "operator activation request",
+            ItemKind::OperatorActivation => "operator activation",
         }
     }
 
@@ -88,6 +95,8 @@ pub enum Item {
     Receipt(Receipt),
     Status(StatusUpdate),
     Revocation(Revocation),
+    OperatorRequest(OperatorRequest),
+    OperatorActivation(OperatorActivation),
 }
 
 impl Item {
@@ -104,6 +113,8 @@ impl Item {
             Item::Receipt(_) => ItemKind::Receipt,
             Item::Status(_) => ItemKind::Status,
             Item::Revocation(_) => ItemKind::Revocation,
+            Item::OperatorRequest(_) => ItemKind::OperatorRequest,
+            Item::OperatorActivation(_) => ItemKind::OperatorActivation,
         }
     }
 
@@ -119,6 +130,8 @@ impl Item {
             Item::Receipt(b) => to_canonical(b),
             Item::Status(b) => to_canonical(b),
             Item::Revocation(b) => to_canonical(b),
+            Item::OperatorRequest(b) => to_canonical(b),
+            Item::OperatorActivation(b) => to_canonical(b),
         }
     }
 
@@ -135,6 +148,8 @@ impl Item {
             ItemKind::Receipt => Item::Receipt(from_canonical(body, what)?),
             ItemKind::Status => Item::Status(from_canonical(body, what)?),
             ItemKind::Revocation => Item::Revocation(from_canonical(body, what)?),
+            ItemKind::OperatorRequest => Item::OperatorRequest(from_canonical(body, what)?),
+            ItemKind::OperatorActivation => Item::OperatorActivation(from_canonical(body, what)?),
         })
     }
 }

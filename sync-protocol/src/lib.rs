@@ -1,5 +1,6 @@
 //! What crosses the wire and what is signed in espm: the data model (documents,
-//! signatures, submissions, receipts, status updates, certificates, enrollments),
+//! signatures, submissions, receipts, status updates, certificates, enrollments,
+//! operator activations),
 //! canonical CBOR encoding, content addresses, ed25519 signing, the signing policy
 //! table, and the reconciliation and draft-sync sessions as sans-IO state machines.
 //!
@@ -19,6 +20,7 @@ pub mod framing;
 pub mod item;
 pub mod keys;
 pub mod message;
+pub mod operator;
 pub mod policy;
 pub mod receipt;
 pub mod revocation;

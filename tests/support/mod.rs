@@ -211,7 +211,9 @@ pub fn satker_with_code(hub: &Hub, code: &str) -> Satker {
     assert_node_id(&node_id);
     let e = hub.ok(&["enroll", &node_id, "--satker", code]);
     assert_eq!(str_of(&e, "satker"), code);
-    Satker { espm, node_id }
+    let satker = Satker::new(espm, node_id);
+    satker.enrolled_at(hub);
+    satker
 }
 
 /// An auditor node pinned to `hub` and enrolled to read `scope`. It is returned as a
@@ -222,5 +224,5 @@ pub fn auditor(hub: &Hub, scope: &str) -> Satker {
     let node_id = str_of(&v, "node_id");
     assert_node_id(&node_id);
     hub.ok(&["enroll", &node_id, "--auditor", "--scope", scope]);
-    Satker { espm, node_id }
+    Satker::new(espm, node_id)
 }

@@ -176,6 +176,8 @@ pub fn start_hub() -> Hub {
 pub struct Satker {
     pub espm: Espm,
     pub node_id: String,
+    /// The hub it was enrolled at, so its helpers can have operators approved there.
+    pub hub: std::sync::OnceLock<Espm>,
 }
 
 impl Deref for Satker {
@@ -201,7 +203,7 @@ pub fn init_satker(hub_addr: &str, hub_id: &str) -> Satker {
     let node_id = str_of(&v, "node_id");
     assert_node_id(&node_id);
     assert_ne!(node_id, hub_id, "satker got the hub's id");
-    Satker { espm, node_id }
+    Satker::new(espm, node_id)
 }
 
 /// Enrolls `satker` on `hub` and checks the answer.
@@ -209,6 +211,7 @@ pub fn enroll(hub: &Hub, satker: &Satker) {
     let v = hub.ok(&["enroll", &satker.node_id, "--satker", SATKER_CODE]);
     assert_eq!(str_of(&v, "node_id"), satker.node_id);
     assert_eq!(str_of(&v, "satker"), SATKER_CODE);
+    satker.enrolled_at(hub);
 }
 
 /// A satker node pinned to `hub` and enrolled there.
@@ -219,6 +222,28 @@ pub fn satker(hub: &Hub) -> Satker {
 }
 
 impl Satker {
+    /// A node of `espm` with id `node_id`, not yet known to be enrolled anywhere.
+    pub fn new(espm: Espm, node_id: String) -> Satker {
+        Satker {
+            espm,
+            node_id,
+            hub: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Remembers `hub` as the hub this node is enrolled at.
+    pub fn enrolled_at(&self, hub: &Hub) {
+        // Enrolling twice at one hub changes nothing; the first is kept.
+        let _ = self.hub.set(hub.espm.clone());
+    }
+
+    /// The hub this node is enrolled at.
+    pub fn hub(&self) -> &Espm {
+        self.hub
+            .get()
+            .expect("this satker was never enrolled through the test helpers")
+    }
+
     /// One `sync --timeout 20` that must succeed. Right after a hub (re)start the
     /// endpoint may still be settling, so "cannot reach" is retried for a few seconds;
     /// any other failure fails at once.
@@ -331,28 +356,69 @@ impl Satker {
         assert_eq!(id_of(&v, "serial"), serial);
     }
 
-    /// `operator add` for operator01; returns the otpauth URI.
+    /// operator01, an operator-satker, provisioned as [`Satker::add_operator_as`] does;
+    /// returns the otpauth URI.
     pub fn add_operator(&self) -> String {
         self.add_operator_named(OPERATOR)
     }
 
-    /// `operator add` for an operator-satker called `username`; returns the otpauth URI.
+    /// An operator-satker called `username`, provisioned as [`Satker::add_operator_as`]
+    /// does; returns the otpauth URI.
     pub fn add_operator_named(&self, username: &str) -> String {
-        let v = self.ok(&[
-            "operator",
-            "add",
-            "--username",
-            username,
-            "--role",
-            "operator-satker",
-        ]);
+        self.add_operator_as(username, "operator-satker")
+    }
+
+    /// The whole provisioning of an operator: `operator add` here, sync, the CSO finds
+    /// the request in `operators requests` and approves it on the hub, sync, and
+    /// `operators` says active. Returns the otpauth URI.
+    pub fn add_operator_as(&self, username: &str, role: &str) -> String {
+        let (uri, request_id) = self.request_operator(username, role);
+        let sent = self.sync();
+        assert!(
+            sent["sent_items"].as_u64().unwrap() >= 1,
+            "the operator request was not sent: {sent}"
+        );
+        approve_operator(self.hub(), &request_id, username, role, SATKER_CODE);
+        let got = self.sync();
+        assert!(
+            got["received_items"].as_u64().unwrap() >= 1,
+            "the operator's activation was not received: {got}"
+        );
+        assert_eq!(
+            self.operators().get(username),
+            Some(&(role.to_string(), "active".to_string())),
+            "operator {username} is not active after the approval synced"
+        );
+        uri
+    }
+
+    /// `operator add` only: the secret is made and the request queued. Returns the
+    /// otpauth URI and the request id.
+    pub fn request_operator(&self, username: &str, role: &str) -> (String, String) {
+        let v = self.ok(&["operator", "add", "--username", username, "--role", role]);
         assert_eq!(str_of(&v, "username"), username);
         let uri = str_of(&v, "otpauth_uri");
         assert!(
             uri.starts_with("otpauth://totp/"),
             "not an otpauth TOTP URI: {uri}"
         );
-        uri
+        (uri, id_of(&v, "request_id"))
+    }
+
+    /// `operators`, as (username → (role, status)).
+    pub fn operators(&self) -> BTreeMap<String, (String, String)> {
+        let v = self.ok(&["operators"]);
+        let list = v
+            .as_array()
+            .unwrap_or_else(|| panic!("`operators` is not a list: {v}"));
+        list.iter()
+            .map(|o| {
+                (
+                    str_of(o, "username"),
+                    (str_of(o, "role"), str_of(o, "status")),
+                )
+            })
+            .collect()
     }
 
     /// `submit DOC_IDS… --operator operator01 --totp CODE` with a code not used before;

@@ -139,13 +139,15 @@ pub fn espm_command(netns: Option<&str>) -> Command {
     }
 }
 
-/// One node's data directory and the way to run `espm` on it.
+/// One node's data directory and the way to run `espm` on it. A clone runs commands on
+/// the same node (a satker's helpers reach its hub this way).
+#[derive(Clone)]
 pub struct Espm {
     /// Passed as `--data-dir`; a not-yet-existing directory inside `tmp`, so `init`
     /// creates it.
     dir: PathBuf,
     /// Holds the data directory and the `serve` log; removed when the test ends.
-    tmp: TempDir,
+    tmp: std::sync::Arc<TempDir>,
     label: String,
     /// The network namespace every command and `serve` of this node runs in; `None`
     /// for the test's own.
@@ -164,7 +166,7 @@ impl Espm {
             .expect("create a temp dir");
         Espm {
             dir: tmp.path().join("node"),
-            tmp,
+            tmp: std::sync::Arc::new(tmp),
             label: label.to_string(),
             netns: None,
             default_passphrase: None,

@@ -111,6 +111,34 @@ pub fn assert_signers_valid(satker: &Satker, serials: &Serials) {
     );
 }
 
+/// On `hub`: checks `operators requests` lists `request_id` for `username` with `role`
+/// and `satker`, approves it, and checks the answer and that it is no longer pending.
+pub fn approve_operator(hub: &Espm, request_id: &str, username: &str, role: &str, satker: &str) {
+    let v = hub.ok(&["operators", "requests"]);
+    let list = v
+        .as_array()
+        .unwrap_or_else(|| panic!("`operators requests` is not a list: {v}"));
+    let req = list
+        .iter()
+        .find(|r| id_of(r, "request_id") == request_id)
+        .unwrap_or_else(|| panic!("operator request {request_id} is not pending on the hub: {v}"));
+    assert_eq!(str_of(req, "username"), username, "{v}");
+    assert_eq!(str_of(req, "role"), role, "{v}");
+    assert_eq!(str_of(req, "satker"), satker, "{v}");
+    let approved = hub.ok(&["operators", "approve", request_id]);
+    assert_eq!(str_of(&approved, "username"), username, "{approved}");
+    assert_eq!(str_of(&approved, "satker"), satker, "{approved}");
+    let after = hub.ok(&["operators", "requests"]);
+    assert!(
+        !after
+            .as_array()
+            .unwrap_or_else(|| panic!("`operators requests` is not a list: {after}"))
+            .iter()
+            .any(|r| id_of(r, "request_id") == request_id),
+        "approved operator request {request_id} is still pending: {after}"
+    );
+}
+
 /// Everything up to usable signers: request both, sync, approve both, sync, check.
 pub fn provision_signers(hub: &Hub, satker: &Satker) -> Serials {
     let requests = request_both(satker);

@@ -254,7 +254,12 @@ impl Signer {
     }
 }
 
-/// Requests a PPSPM certificate on `node`, has the hub approve it, and unseals the key.
+/// The operator every generated submission names.
+pub(super) const OPERATOR: &str = "operator01";
+
+/// Requests a PPSPM certificate on `node` and adds [`OPERATOR`] there, has the hub
+/// approve both (the hub accepts submissions only from operators it activated), and
+/// unseals the key.
 pub(super) async fn certify_signer(hub: &Hub, node: &Arc<Node>) -> Result<Signer> {
     let secrets = Secrets {
         passphrase: Some(Zeroizing::new(PASSPHRASE.to_string())),
@@ -279,7 +284,33 @@ pub(super) async fn certify_signer(hub: &Hub, node: &Arc<Node>) -> Result<Signer
         .as_str()
         .ok_or_else(|| NodeError::user("bench: signer request printed no request_id"))?
         .to_string();
+    let added = commands::execute(
+        node.clone(),
+        Command::Operator(cli::Operator::Add {
+            username: OPERATOR.into(),
+            role: "operator-satker".into(),
+            sk_penunjukan: None,
+        }),
+        &secrets,
+        false,
+    )
+    .await?;
+    let operator_request = added.json["request_id"]
+        .as_str()
+        .ok_or_else(|| NodeError::user("bench: operator add printed no request_id"))?
+        .to_string();
     sync(node, hub).await?;
+    commands::execute(
+        hub.node.clone(),
+        Command::Operators(cli::OperatorsArgs {
+            action: Some(cli::Operators::Approve {
+                request_id: operator_request,
+            }),
+        }),
+        &secrets,
+        false,
+    )
+    .await?;
     let approved = commands::execute(
         hub.node.clone(),
         Command::Certs(Certs::Approve {
@@ -398,7 +429,7 @@ pub(super) fn generate(node: &Node, signer: &Signer, count: usize) -> Result<()>
         for group in docs.chunks(MAX_SPM_PER_SUBMISSION) {
             let recs: Vec<DocRecord> = group.iter().map(|g| g.rec.clone()).collect();
             let (submission, sealed) =
-                compose::seal_submission(&node.key, &satker, "operator01", &recs, clock::now())?;
+                compose::seal_submission(&node.key, &satker, OPERATOR, &recs, clock::now())?;
             groups.push((group, recs, submission, sealed));
         }
         node.store.write(|t| {
@@ -431,7 +462,7 @@ pub(super) fn generate_with_attachment(
     let doc = sign_new_doc(node, &satker, signer, n, vec![att.clone()]);
     let mut recs = vec![doc.rec];
     let (submission, sealed) =
-        compose::seal_submission(&node.key, &satker, "operator01", &recs, clock::now())?;
+        compose::seal_submission(&node.key, &satker, OPERATOR, &recs, clock::now())?;
     node.store.write(|t| {
         compose::store_attachment(t, &att, bytes);
         t.put_item(&doc.snapshot.bytes)?;

@@ -6,15 +6,13 @@ use serde_json::json;
 use storage::{Draft, SealedKey, StoreError, Table};
 use sync_protocol::{
     document::{AttachmentRef, DocKind, DocumentSnapshot},
+    operator::OperatorRole,
     policy::Policy,
     status::DocState,
     Address, Item, SecretKey, SignedItem,
 };
 
-use super::{
-    signers::{matching_step, totp_for},
-    Output,
-};
+use super::{operators, Output};
 use crate::{
     clock,
     compose::{self, SignerRef},
@@ -365,58 +363,22 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
     ))
 }
 
-/// The refusal of a code whose step is not newer than `last`, the step of the last code
-/// this operator submitted with on this node.
-fn code_used(operator: &str, step: u64, last: u64) -> NodeError {
-    if step == last {
-        NodeError::user(format!(
-            "the security code for operator {operator} was already used; nothing was submitted. Wait for the next code in the authenticator app"
-        ))
-    } else {
-        NodeError::user(format!(
-            "the security code for operator {operator} is older than one already used; nothing was submitted. Wait for the next code in the authenticator app"
-        ))
-    }
-}
-
 /// `espm submit`
 pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Result<Output> {
     node.require_writer("submit")?;
     let satker = node.require_satker("submit")?.to_string();
-    let op: OperatorRecord = node.store.get(Table::Operator, operator)?.ok_or_else(|| {
-        NodeError::user(format!(
-            "no operator '{operator}' on this node; create one with `espm operator add`"
-        ))
-    })?;
-    let totp = totp_for(&op, &satker)?;
-    let unix_secs = u64::try_from(clock::now().0 / 1000).unwrap_or(0);
-    let step = match code.len() {
-        6 => matching_step(&totp, code, unix_secs),
-        _ => None,
-    }
-    .ok_or_else(|| {
-        NodeError::user(format!(
-            "the security code for operator {operator} is wrong or expired; nothing was submitted. Use the current code from the authenticator app"
-        ))
-    })?;
-    // Said before checking the documents, so a replayed code learns nothing about them.
-    if let Some(last) = op.last_step.filter(|last| step <= *last) {
-        return Err(code_used(operator, step, last));
-    }
+    // Active, of this device, and proven by a right code (counted against the lockout)
+    // before anything is said about the documents.
+    let (op, step) = operators::admit(node, &satker, operator, code)?;
     let policy = Policy::default();
     let mut recs = Vec::new();
     for id in doc_ids {
         let rec = doc_record(node, id)?;
-        let bendahara_doc = rec.kind.submitted_by_bendahara();
-        if bendahara_doc != (op.role == "operator-bendahara") {
+        if !op.role.may_submit(rec.kind) {
             return Err(NodeError::user(format!(
-                "{} is submitted by an {}; {operator} is an {}",
+                "{} is submitted by an {}; {operator} is an {}. Nothing was submitted",
                 rec.kind,
-                if bendahara_doc {
-                    "operator-bendahara"
-                } else {
-                    "operator-satker"
-                },
+                OperatorRole::for_kind(rec.kind),
                 op.role
             )));
         }
@@ -455,20 +417,33 @@ pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Re
     }
     let (submission, sealed) =
         compose::seal_submission(&node.key, &satker, operator, &recs, clock::now())?;
-    let used = node.store.write(|t| {
+    let refused = node.store.write(|t| {
         // Checked again under the write lock: two submits with one code may run at
-        // once through a serving node's control socket, and only one may pass.
-        let mut current: OperatorRecord = t.get(Table::Operator, operator)?.unwrap_or(op);
+        // once through a serving node's control socket, and only one may pass; and a
+        // background sync may have stored a revocation since the code was checked.
+        let mut current: OperatorRecord = t
+            .get(Table::Operator, operator)?
+            .unwrap_or_else(|| op.clone());
         if let Some(last) = current.last_step.filter(|last| step <= *last) {
-            return Ok(Some(last));
+            return Ok(Some(operators::code_used(operator, step, last)));
+        }
+        if current.request != op.request {
+            return Ok(Some(NodeError::user(format!(
+                "operator {operator} was added again while submitting; nothing was submitted"
+            ))));
+        }
+        if let Some(refusal) =
+            operators::not_active(&current, &operators::standing_in(t, &current)?)
+        {
+            return Ok(Some(refusal));
         }
         compose::queue(t, node.node_id(), &submission, &sealed, &mut recs)?;
         current.last_step = Some(step);
         t.put(Table::Operator, operator, &current);
         Ok(None)
     })?;
-    if let Some(last) = used {
-        return Err(code_used(operator, step, last));
+    if let Some(refusal) = refused {
+        return Err(refusal);
     }
     // The used step is durable with the submission, so a crash cannot let it back in.
     node.store.flush()?;

@@ -5,6 +5,7 @@
 mod authority;
 mod documents;
 mod kppn;
+mod operators;
 mod revoke;
 mod setup;
 mod signers;
@@ -17,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::{
-    cli::{Certs, Command, Devices, Draft, Init, Operator, Signer},
+    cli::{Certs, Command, Devices, Draft, Init, Operator, Operators, OperatorsArgs, Signer},
     error::{NodeError, Result},
     node::Node,
     upload::Upload,
@@ -124,9 +125,26 @@ pub async fn execute(
             },
         ),
         Command::Signers => signers::list(&node),
-        Command::Operator(Operator::Add { username, role }) => {
-            signers::add_operator(&node, &username, &role)
-        }
+        Command::Operator(Operator::Add {
+            username,
+            role,
+            sk_penunjukan,
+        }) => operators::add(&node, &username, &role, sk_penunjukan.as_deref()),
+        Command::Operators(OperatorsArgs { action: None }) => operators::list(&node),
+        Command::Operators(OperatorsArgs {
+            action: Some(Operators::Requests),
+        }) => operators::requests(&node),
+        Command::Operators(OperatorsArgs {
+            action: Some(Operators::Approve { request_id }),
+        }) => operators::approve(&node, &request_id, secrets.given()),
+        Command::Operators(OperatorsArgs {
+            action:
+                Some(Operators::Revoke {
+                    username,
+                    satker,
+                    reason,
+                }),
+        }) => operators::revoke(&node, &username, &satker, &reason, secrets.given()),
         Command::Draft(Draft::New { kind, set }) => documents::new(&node, &kind, &set),
         Command::Draft(Draft::Set { doc_id, fields }) => documents::set(&node, &doc_id, &fields),
         Command::Draft(Draft::Attach { doc_id, .. }) => {

@@ -20,7 +20,8 @@ use crate::{
     revocation,
 };
 
-fn reason_given(reason: &str) -> Result<&str> {
+/// The trimmed reason, or the refusal of an empty one: every revocation keeps its reason.
+pub(super) fn reason_given(reason: &str) -> Result<&str> {
     let reason = reason.trim();
     if reason.is_empty() {
         return Err(NodeError::user(

@@ -82,6 +82,7 @@ pub fn verify(node: &Node) -> Result<Output> {
             Item::Enrollment(_)
             | Item::Certificate(_)
             | Item::Revocation(_)
+            | Item::OperatorActivation(_)
             | Item::HubIdentity(_)
                 if authority.is_some() && authority != Some(item.author) =>
             {
@@ -130,6 +131,11 @@ pub fn verify(node: &Node) -> Result<Output> {
                     }
                 }
             },
+            Item::OperatorRequest(r) if r.device != item.author => fail(
+                addr.to_hex(),
+                kind,
+                "not signed by the device it names, which alone holds the operator's secret".into(),
+            ),
             Item::Receipt(r) => {
                 for (sig, reason) in counted_after_revocation(node, r)? {
                     fail(sig, "document signature", reason);

@@ -4,6 +4,7 @@
 //! sender the hub must not trust with more than its role allows.
 
 mod auditor;
+mod operators;
 mod rogue_satker;
 
 use std::sync::Arc;
@@ -11,16 +12,17 @@ use std::sync::Arc;
 use sync_protocol::{
     certificate::{CertRequest, Jabatan, Subject},
     message::{FrameItem, Refusal},
+    operator::{OperatorRequest, OperatorRole},
     session::Replica,
     PublicKey, SecretKey,
 };
 
 use super::*;
 use crate::{
-    cli::{Command, EnrollArgs},
+    cli::{Command, EnrollArgs, Operators, OperatorsArgs},
     commands::{self, Output, Secrets},
     config::HubConfig,
-    records::RefusalRecord,
+    records::{HubOperatorRecord, RefusalRecord},
     replica::{NodeReplica, Peer},
 };
 
@@ -105,6 +107,51 @@ fn cert_request(device: PublicKey, key: &SecretKey, jabatan: Jabatan, satker: &s
     }
 }
 
+/// An operator activation request as `espm operator add` makes it on `device`, sealed
+/// by `author` (the device itself when honest).
+fn operator_request(
+    device: PublicKey,
+    author: &SecretKey,
+    username: &str,
+    role: OperatorRole,
+    satker: &str,
+) -> SignedItem {
+    let request = OperatorRequest {
+        username: username.into(),
+        role,
+        satker: satker.into(),
+        device,
+        sk_penunjukan: Some("SK KPA No. 12/2026".into()),
+        requested_at: clock::now(),
+    };
+    SignedItem::seal(Item::OperatorRequest(request), author)
+}
+
+/// Activates operator `username` of `satker` for `device` as it happens for real: the
+/// device pushes its request through the hub's checks and the CSO runs `operators
+/// approve`. Returns the request item.
+fn activate_operator(
+    hub: &Arc<Node>,
+    device: &SecretKey,
+    username: &str,
+    role: OperatorRole,
+    satker: &str,
+) -> SignedItem {
+    let request = operator_request(device.public(), device, username, role, satker);
+    let refusals = push(hub, device, &[&request]);
+    assert!(refusals.is_empty(), "{refusals:?}");
+    let approved = run(
+        hub,
+        Command::Operators(OperatorsArgs {
+            action: Some(Operators::Approve {
+                request_id: request.address.request_id(),
+            }),
+        }),
+    );
+    assert_eq!(approved.json["username"], username);
+    request
+}
+
 /// Pushes `items` from `device` as one frame of its own stream, the way a hub session
 /// does, with the role the hub's enrollment record gives the device.
 fn push(hub: &Arc<Node>, device: &SecretKey, items: &[&SignedItem]) -> Vec<Refusal> {
@@ -141,6 +188,8 @@ struct Holdings {
     docs: Vec<(String, DocRecord)>,
     certs: Vec<(String, CertRecord)>,
     devices: Vec<(String, DeviceRecord)>,
+    operators: Vec<(String, HubOperatorRecord)>,
+    operator_requests: Vec<(String, String)>,
 }
 
 impl Holdings {
@@ -165,6 +214,10 @@ impl Holdings {
             docs: store.list(Table::Doc, "").unwrap(),
             certs: store.list(Table::Cert, "").unwrap(),
             devices: store.list(Table::Device, "").unwrap(),
+            operators: store
+                .list(Table::Operator, crate::records::HUB_OPERATOR_PREFIX)
+                .unwrap(),
+            operator_requests: store.list(Table::Operator, "request/").unwrap(),
         }
     }
 }

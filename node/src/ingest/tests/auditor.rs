@@ -22,8 +22,8 @@ use crate::{
 const AUDITOR_REFUSAL: &str = "auditor devices are read-only; the hub stores nothing they send";
 
 /// What an auditor device could craft with its own key: a certificate request for a
-/// signing key of its own, a document snapshot and a signature over it, all for the
-/// satker it is allowed to read.
+/// signing key of its own, a document snapshot and a signature over it, and an operator
+/// activation request, all for the satker it is allowed to read.
 fn crafted_by(auditor: &SecretKey) -> Vec<SignedItem> {
     let now = clock::now();
     let request = CertRequest {
@@ -67,6 +67,13 @@ fn crafted_by(auditor: &SecretKey) -> Vec<SignedItem> {
         SignedItem::seal(Item::CertRequest(request), auditor),
         snapshot,
         SignedItem::seal(Item::Signature(signature), auditor),
+        super::operator_request(
+            auditor.public(),
+            auditor,
+            "operator01",
+            sync_protocol::operator::OperatorRole::OperatorSatker,
+            SATKER,
+        ),
     ]
 }
 
@@ -99,7 +106,9 @@ fn the_hub_refuses_everything_an_auditor_pushes_and_stores_none_of_it() {
             bytes: item.bytes.clone(),
         })
         .collect();
-    let refusals = replica.receive(&stream, &frame, 3).unwrap();
+    let refusals = replica
+        .receive(&stream, &frame, crafted.len() as u64)
+        .unwrap();
     assert_eq!(refusals.len(), crafted.len(), "{refusals:?}");
     for (refusal, (item, seq)) in refusals.iter().zip(crafted.iter().zip(1..)) {
         assert_eq!(refusal.seq, seq);

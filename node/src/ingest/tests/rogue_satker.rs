@@ -15,7 +15,10 @@ use sync_protocol::{
     Address, SecretKey, Timestamp,
 };
 
-use super::{assert_refused, cert_request, enroll, hub, push, run, subject, OTHER_SATKER, SATKER};
+use super::{
+    activate_operator, assert_refused, cert_request, enroll, hub, push, run, subject, OTHER_SATKER,
+    SATKER,
+};
 use crate::{
     cli::{Certs, Command},
     compose::{self, SignerRef},
@@ -69,6 +72,14 @@ impl World {
         let colleague = enroll(&hub, SATKER);
         let other = enroll(&hub, OTHER_SATKER);
         let ppspm = certify(&hub, &rogue, SATKER);
+        // The hub takes submissions only from operators it activated for the device.
+        activate_operator(
+            &hub,
+            &rogue,
+            "operator01",
+            sync_protocol::operator::OperatorRole::OperatorSatker,
+            SATKER,
+        );
         let other_ppspm = certify(&hub, &other, OTHER_SATKER);
         let spm = snapshot(&rogue, SATKER);
         let other_spm = snapshot(&other, OTHER_SATKER);
