@@ -200,6 +200,7 @@ fn one_satkers_cut_upload_holds_back_no_other_receipt_and_is_refused_after_the_e
         hub.ok(&["enroll", &node_id, "--satker", "654321"]);
         let far = Satker::new(espm, node_id);
         far.enrolled_at(&hub);
+        let _ = far.code.set("654321".into());
         far
     };
     let far_serial = ppspm(&hub, &far);

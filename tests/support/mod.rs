@@ -213,6 +213,7 @@ pub fn satker_with_code(hub: &Hub, code: &str) -> Satker {
     assert_eq!(str_of(&e, "satker"), code);
     let satker = Satker::new(espm, node_id);
     satker.enrolled_at(hub);
+    let _ = satker.code.set(code.to_string());
     satker
 }
 

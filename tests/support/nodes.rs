@@ -178,6 +178,8 @@ pub struct Satker {
     pub node_id: String,
     /// The hub it was enrolled at, so its helpers can have operators approved there.
     pub hub: std::sync::OnceLock<Espm>,
+    /// Its satker code, when not [`SATKER_CODE`].
+    pub code: std::sync::OnceLock<String>,
 }
 
 impl Deref for Satker {
@@ -228,7 +230,13 @@ impl Satker {
             espm,
             node_id,
             hub: std::sync::OnceLock::new(),
+            code: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Its satker code.
+    pub fn code(&self) -> &str {
+        self.code.get().map(String::as_str).unwrap_or(SATKER_CODE)
     }
 
     /// Remembers `hub` as the hub this node is enrolled at.
@@ -378,7 +386,7 @@ impl Satker {
             sent["sent_items"].as_u64().unwrap() >= 1,
             "the operator request was not sent: {sent}"
         );
-        approve_operator(self.hub(), &request_id, username, role, SATKER_CODE);
+        approve_operator(self.hub(), &request_id, username, role, self.code());
         let got = self.sync();
         assert!(
             got["received_items"].as_u64().unwrap() >= 1,
