@@ -7,7 +7,6 @@ use sync_protocol::{
     certificate::{CertRequest, Certificate, Jabatan, Subject},
     document::{AttachmentRef, DocKind, DocumentSnapshot},
     draft_sync::{Announce, DraftMessage, DraftRefusal, RefusalReason},
-    encoding::to_canonical,
     enrollment::{DeviceEnrollment, DeviceRole, HubIdentity},
     item::{Item, ItemKind},
     message::{FrameItem, Message, Refusal},
@@ -161,24 +160,6 @@ pub fn items() -> Vec<Item> {
     ]
 }
 
-/// The canonical body bytes of an item, as its envelope carries them.
-fn body(item: &Item) -> Vec<u8> {
-    match item {
-        Item::HubIdentity(b) => to_canonical(b),
-        Item::Enrollment(b) => to_canonical(b),
-        Item::CertRequest(b) => to_canonical(b),
-        Item::Certificate(b) => to_canonical(b),
-        Item::Snapshot(b) => to_canonical(b),
-        Item::Signature(b) => to_canonical(b),
-        Item::Submission(b) => to_canonical(b),
-        Item::Receipt(b) => to_canonical(b),
-        Item::Status(b) => to_canonical(b),
-        Item::Revocation(b) => to_canonical(b),
-        Item::OperatorRequest(b) => to_canonical(b),
-        Item::OperatorActivation(b) => to_canonical(b),
-    }
-}
-
 /// Seeds of the `signed-item` target: every kind, sealed.
 pub fn signed_items() -> Vec<Vec<u8>> {
     items()
@@ -196,7 +177,7 @@ pub fn item_bodies() -> Vec<Vec<u8>> {
                 .iter()
                 .position(|k| *k == i.kind())
                 .unwrap_or(0) as u8;
-            std::iter::once(k).chain(body(i)).collect()
+            std::iter::once(k).chain(i.encode_body()).collect()
         })
         .collect()
 }

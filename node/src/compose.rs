@@ -189,6 +189,20 @@ pub fn seal_submission(
     Ok((submission, sealed))
 }
 
+/// Stores an item this device authored and appends it to the device's own stream, the
+/// one the hub takes from it, inside the caller's write.
+pub fn queue_own(t: &mut Txn<'_>, device: NodeId, sealed: &SignedItem) -> Result<(), StoreError> {
+    t.put_item(&sealed.bytes)?;
+    t.append(
+        &StreamId::Origin(device),
+        StreamEntry {
+            address: sealed.address,
+            origin: Some(device),
+        },
+    )?;
+    Ok(())
+}
+
 /// Queues a sealed submission on the device's own stream inside one store write: each
 /// document's snapshot and signatures (already stored as items), then the submission,
 /// and marks the documents queued.

@@ -118,7 +118,8 @@ impl Item {
         }
     }
 
-    fn encode_body(&self) -> Vec<u8> {
+    /// The canonical bytes of the body alone, as its envelope carries them.
+    pub fn encode_body(&self) -> Vec<u8> {
         match self {
             Item::HubIdentity(b) => to_canonical(b),
             Item::Enrollment(b) => to_canonical(b),

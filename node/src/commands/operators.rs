@@ -9,10 +9,9 @@
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use storage::{SealedSecret, StoreError, StreamEntry, Table, Txn};
+use storage::{SealedSecret, StoreError, Table, Txn};
 use sync_protocol::{
     operator::{validate_username, OperatorRequest, OperatorRole},
-    stream::StreamId,
     Item, SignedItem, Timestamp,
 };
 use totp_rs::{Algorithm, TOTP};
@@ -318,15 +317,7 @@ pub fn add(node: &Node, username: &str, role: &str, sk: Option<&str>) -> Result<
         activation: None,
     };
     node.store.write(|t| {
-        t.put_item(&sealed.bytes)?;
-        let me = node.node_id();
-        t.append(
-            &StreamId::Origin(me),
-            StreamEntry {
-                address: sealed.address,
-                origin: Some(me),
-            },
-        )?;
+        crate::compose::queue_own(t, node.node_id(), &sealed)?;
         t.put(Table::Operator, username, &rec);
         // A new secret starts a new count: wrong codes for the revoked one say nothing.
         lockout::succeed_in(t, &Guarded::Operator(username.to_string()));

@@ -31,16 +31,23 @@ pub(super) fn reason_given(reason: &str) -> Result<&str> {
     Ok(reason)
 }
 
-/// Issues the revocation into the trust stream, so every node gets it before anything
-/// else at its next sync, and records it here in the same write.
-fn publish(node: &Node, key: &SecretKey, target: Revoked, reason: &str) -> Result<Revocation> {
+/// Issues the revocation into `stream` (the trust stream, so every node gets it before
+/// anything else at its next sync, or one satker's notices when only it needs it), and
+/// records it here in the same write.
+pub(super) fn publish(
+    node: &Node,
+    key: &SecretKey,
+    target: Revoked,
+    reason: &str,
+    stream: StreamId,
+) -> Result<Revocation> {
     let r = Revocation {
         target,
         at: clock::now(),
         reason: reason.to_string(),
     };
     node.store.write(|t| {
-        let sealed = issue(t, key, Item::Revocation(r.clone()), Some(&StreamId::Trust))?;
+        let sealed = issue(t, key, Item::Revocation(r.clone()), Some(&stream))?;
         revocation::record(t, &r, sealed.address);
         Ok(())
     })?;
@@ -78,7 +85,7 @@ pub fn device(
         )));
     }
     let key = node.authority(passphrase)?;
-    let r = publish(node, &key, Revoked::Device(id), reason)?;
+    let r = publish(node, &key, Revoked::Device(id), reason, StreamId::Trust)?;
     // Published first: a connection that registers from now on finds the revocation.
     node.live.close_device(&id, REVOKED_REASON);
     Ok(Output::new(
@@ -111,7 +118,13 @@ pub fn certificate(
         )));
     }
     let key = node.authority(passphrase)?;
-    let r = publish(node, &key, Revoked::Certificate(serial.to_string()), reason)?;
+    let r = publish(
+        node,
+        &key,
+        Revoked::Certificate(serial.to_string()),
+        reason,
+        StreamId::Trust,
+    )?;
     Ok(Output::new(
         json!({ "serial": serial }),
         format!(

@@ -1,10 +1,9 @@
 //! Signer keys on a satker device (operators: `operators.rs`).
 
 use serde_json::json;
-use storage::{SealedKey, StreamEntry, Table};
+use storage::{SealedKey, Table};
 use sync_protocol::{
     certificate::{CertRequest, Jabatan, Subject},
-    stream::StreamId,
     Item, SecretKey, SignedItem,
 };
 
@@ -58,15 +57,7 @@ pub fn request(node: &Node, passphrase: &str, a: RequestArgs) -> Result<Output> 
     let sealed = SignedItem::seal(Item::CertRequest(req.clone()), &key);
     let request_id = sealed.address.request_id();
     node.store.write(|t| {
-        t.put_item(&sealed.bytes)?;
-        let me = node.node_id();
-        t.append(
-            &StreamId::Origin(me),
-            StreamEntry {
-                address: sealed.address,
-                origin: Some(me),
-            },
-        )?;
+        crate::compose::queue_own(t, node.node_id(), &sealed)?;
         let rec = RequestRecord {
             address: sealed.address,
             name: subject.name.clone(),

@@ -4,12 +4,7 @@
 
 use serde_json::json;
 use storage::Table;
-use sync_protocol::{
-    operator::OperatorActivation,
-    revocation::{Revocation, Revoked},
-    stream::StreamId,
-    Item,
-};
+use sync_protocol::{operator::OperatorActivation, revocation::Revoked, stream::StreamId, Item};
 
 use super::{super::revoke::reason_given, standing_of, Output};
 use crate::{
@@ -207,27 +202,19 @@ pub fn revoke(
         )));
     }
     let key = node.authority(passphrase)?;
-    let r = Revocation {
-        target: Revoked::Operator {
-            satker: satker.to_string(),
-            username: username.to_string(),
-            activation,
-        },
-        at: clock::now(),
-        reason: reason.to_string(),
+    let target = Revoked::Operator {
+        satker: satker.to_string(),
+        username: username.to_string(),
+        activation,
     };
-    node.store.write(|t| {
-        // Only this satker's devices need it, so it travels in its notices stream.
-        let sealed = issue(
-            t,
-            &key,
-            Item::Revocation(r.clone()),
-            Some(&StreamId::Notices(satker.to_string())),
-        )?;
-        revocation::record(t, &r, sealed.address);
-        Ok(())
-    })?;
-    node.store.flush()?;
+    // Only this satker's devices need it, so it travels in its notices stream.
+    let r = super::super::revoke::publish(
+        node,
+        &key,
+        target,
+        reason,
+        StreamId::Notices(satker.to_string()),
+    )?;
     Ok(Output::new(
         json!({ "username": username, "satker": satker }),
         format!(
