@@ -15,7 +15,7 @@ use std::{
 };
 
 use espm_node::{
-    impair::{Impairment, Relay, RelayConfig},
+    transport::impair::{Impairment, Relay, RelayConfig},
     transport::{connect, recv_message, send_message},
 };
 use support::*;

@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use espm_node::impair::{Impairment, Relay, RelayConfig};
+use espm_node::transport::impair::{Impairment, Relay, RelayConfig};
 use serde_json::Value;
 use support::*;
 

@@ -12,11 +12,11 @@ use tokio::{
 use zeroize::Zeroizing;
 
 use crate::{
+    cli::run::{execute, Output, Secrets},
+    cli::upload::{Upload, MAX_ATTACHMENT_BYTES},
     cli::Command,
-    commands::{execute, Output, Secrets},
     error::{NodeError, Result},
     node::Node,
-    upload::{Upload, MAX_ATTACHMENT_BYTES},
 };
 
 /// The socket's file name inside the data directory.

@@ -7,30 +7,23 @@
 //! anything a peer or a user sends.
 
 pub mod attachments;
+pub mod auditor;
 pub mod bench;
 pub mod cli;
 pub mod clock;
-pub mod commands;
-pub mod compose;
 pub mod config;
 pub mod control;
-pub mod delivery;
 pub mod demo;
+pub mod device;
 pub mod docs;
-pub mod draft_sync;
+pub mod drafts;
 pub mod error;
-pub mod hub_limits;
-pub mod impair;
-pub mod ingest;
-pub mod lockout;
+pub mod hub;
 pub mod node;
-pub mod notice;
 pub mod records;
-pub mod replica;
-pub mod revocation;
+pub mod satker;
 pub mod serve;
 #[cfg(test)]
 pub(crate) mod testkit;
-pub mod tls;
 pub mod transport;
-pub mod upload;
+pub mod trust;

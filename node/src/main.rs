@@ -6,12 +6,14 @@ use std::{io::IsTerminal, path::PathBuf, process::ExitCode, sync::Arc};
 use anyhow::Context;
 use clap::Parser;
 use espm_node::{
-    cli::{Cli, Command},
-    commands::{execute, init, is_init, Output, Secrets},
+    cli::{
+        run::{execute, init, is_init, Output, Secrets},
+        upload, Cli, Command,
+    },
     control, demo,
     error::NodeError,
     node::Node,
-    serve, upload,
+    serve,
 };
 use zeroize::Zeroizing;
 

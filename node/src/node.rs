@@ -14,8 +14,8 @@ use zeroize::Zeroizing;
 use crate::{
     config::{NodeConfig, CONFIG_KEY},
     error::{NodeError, Result},
-    hub_limits::LiveConnections,
-    lockout::{self, Guarded},
+    hub::limits::LiveConnections,
+    satker::lockout::{self, Guarded},
 };
 
 /// Meta key of the hub authority's public key: learned from the hub identity on a

@@ -17,15 +17,16 @@ use tempfile::TempDir;
 use zeroize::Zeroizing;
 
 use crate::{
+    cli::run::{self as commands, Output, Secrets},
     cli::{Certs, Command, EnrollArgs, Init, Signer as SignerCmd},
     clock,
-    commands::{self, Output, Secrets},
-    compose::{self, SignerRef},
-    ingest::certificate,
+    device::replica::DeviceReplica,
+    hub::admit::device as enrolled,
+    hub::replica::HubReplica,
     node::Node,
     records::{CertRecord, DocRecord},
-    replica::{NodeReplica, Peer},
-    serve::device as enrolled,
+    satker::compose::{self, SignerRef},
+    trust::certificate,
 };
 
 /// The CSO's passphrase on the test hub.
@@ -272,8 +273,8 @@ impl World {
         let role = enrolled(&self.hub, &id)
             .expect("the device is enrolled")
             .role;
-        let mut hub_side = NodeReplica::new(self.hub.clone(), Peer::Device { id, role });
-        let mut device_side = NodeReplica::new(device.clone(), Peer::Hub);
+        let mut hub_side = HubReplica::new(self.hub.clone(), id, role);
+        let mut device_side = DeviceReplica::new(device.clone());
         let config = Config::default();
         let mut client = Session::client(config, &device_side).expect("client session");
         let mut server = Session::server(config);

@@ -14,12 +14,8 @@ use sync_protocol::{
 
 use super::*;
 use crate::{
-    clock,
-    config::DEFAULT_ATTACHMENT_EXPIRY_MS,
-    delivery,
-    node::Node,
-    replica::{NodeReplica, Peer},
-    serve::device as enrolled,
+    clock, config::DEFAULT_ATTACHMENT_EXPIRY_MS, device::replica::DeviceReplica,
+    hub::admit::device as enrolled, hub::delivery, hub::replica::HubReplica, node::Node,
     testkit::World,
 };
 
@@ -52,8 +48,8 @@ fn invented(chunks: usize) -> AttachmentRef {
 fn ask_hub(world: &World, node: &Arc<Node>, chunks: Vec<Address>) -> Vec<Message> {
     let id = node.node_id();
     let role = enrolled(&world.hub, &id).unwrap().role;
-    let mut hub_side = NodeReplica::new(world.hub.clone(), Peer::Device { id, role });
-    let device_side = NodeReplica::new(node.clone(), Peer::Hub);
+    let mut hub_side = HubReplica::new(world.hub.clone(), id, role);
+    let device_side = DeviceReplica::new(node.clone());
     let mut device_side = device_side;
     let mut client = Session::client(Config::default(), &device_side).unwrap();
     let mut server = Session::server(Config::default());

@@ -22,16 +22,17 @@ use zeroize::Zeroizing;
 
 use super::{measure::sync, DOC_TEXT_BYTES};
 use crate::{
+    cli::run::{self as commands, Secrets},
     cli::{self, Certs, Command, EnrollArgs, Init},
     clock,
-    commands::{self, Secrets},
-    compose::{self, SignerRef},
     error::{NodeError, Result},
-    hub_limits::{Admission, HubLimits},
-    ingest::certificate,
+    hub::limits::{Admission, HubLimits},
     node::Node,
     records::{CertRecord, DocRecord},
-    tls, transport,
+    satker::compose::{self, SignerRef},
+    transport,
+    transport::tls,
+    trust::certificate,
 };
 
 /// Documents generated per store write (one atomic batch each).
@@ -99,7 +100,7 @@ impl Hub {
         let node = Arc::new(Node::open(dir)?);
         let admit_node = node.clone();
         let admit: Arc<dyn Fn(&NodeId) -> bool + Send + Sync> =
-            Arc::new(move |id: &NodeId| crate::serve::device(&admit_node, id).is_some());
+            Arc::new(move |id: &NodeId| crate::hub::admit::device(&admit_node, id).is_some());
         let endpoint = transport::server_endpoint(
             (Ipv4Addr::LOCALHOST, 0).into(),
             tls::server_config(&node.key, admit)?,
@@ -203,7 +204,7 @@ async fn accept_loop(
                 Ok(conn) => {
                     let peer = tls::peer_node_id(&conn).ok();
                     let watch = conn.clone();
-                    let result = crate::serve::serve_connection(node, conn, &limits).await;
+                    let result = crate::hub::admit::serve_connection(node, conn, &limits).await;
                     if let Err(e) = &result {
                         tracing::info!(error = %e, "bench hub: session ended with an error");
                     }

@@ -17,8 +17,8 @@ use super::{
 };
 use crate::{
     error::{NodeError, Result},
-    hub_limits::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_DEVICE},
-    tls::MAX_CONCURRENT_STREAMS,
+    hub::limits::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_DEVICE},
+    transport::tls::MAX_CONCURRENT_STREAMS,
     transport::{self, recv_message, send_message},
 };
 

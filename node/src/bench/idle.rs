@@ -14,8 +14,8 @@ use super::{
 };
 use crate::{
     error::NodeError,
-    impair::{Impairment, Relay, RelayConfig},
-    tls::{IDLE_TIMEOUT, KEEP_ALIVE},
+    transport::impair::{Impairment, Relay, RelayConfig},
+    transport::tls::{IDLE_TIMEOUT, KEEP_ALIVE},
     transport::{self, WAIT_DEADLINE},
 };
 

@@ -21,9 +21,9 @@ use super::{
     rate, rss, INCREMENTAL_NEW_DOCS,
 };
 use crate::{
-    commands::Output,
+    cli::run::Output,
     error::{NodeError, Result},
-    impair::{Impairment, Relay, RelayConfig},
+    transport::impair::{Impairment, Relay, RelayConfig},
 };
 
 /// One-way delay of the relayed sync, each direction; the RTT is twice this.

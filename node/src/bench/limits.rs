@@ -18,7 +18,7 @@ use super::{
     rate, rss,
 };
 use crate::{
-    commands::Output,
+    cli::run::Output,
     error::{NodeError, Result},
 };
 
@@ -110,7 +110,7 @@ pub(super) async fn run(docs: usize, wait_idle: bool) -> Result<Output> {
     text.push_str(&format!(
         "the finding (one key, {} connections, {} unfinished messages of {} bytes each): the hub kept {} connections; peak RSS {} before, {} after\n",
         hostile::FLOOD_CONNECTIONS,
-        crate::tls::MAX_CONCURRENT_STREAMS,
+        crate::transport::tls::MAX_CONCURRENT_STREAMS,
         sync_protocol::message::MAX_MESSAGE_BYTES,
         flood.kept,
         rss::rss_text(flood.peak_rss.0),

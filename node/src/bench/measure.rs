@@ -15,9 +15,9 @@ use sync_protocol::{
 
 use super::fixture::Hub;
 use crate::{
+    device::replica::DeviceReplica,
     error::{NodeError, Result},
     node::Node,
-    replica::{NodeReplica, Peer},
     transport::{self, WireStats},
 };
 
@@ -69,7 +69,7 @@ pub(super) async fn sync_via(
             let (mut send, mut recv) = conn.open_bi().await.map_err(|e| {
                 NodeError::Transport(format!("could not open a stream to the hub: {e}"))
             })?;
-            let mut replica = NodeReplica::new(node.clone(), Peer::Hub);
+            let mut replica = DeviceReplica::new(node.clone());
             let mut session = Session::client(Config::default(), &replica)?;
             let wire =
                 transport::run_session(&mut session, &mut replica, &mut send, &mut recv, |_, _| {})

@@ -29,8 +29,8 @@ use serde_json::json;
 pub use rss::peak_rss_bytes;
 
 use crate::{
+    cli::run::Output,
     cli::BenchArgs,
-    commands::Output,
     error::{NodeError, Result},
 };
 

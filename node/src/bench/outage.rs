@@ -37,11 +37,11 @@ use super::{
     rate, rss,
 };
 use crate::{
-    commands::Output,
+    cli::run::Output,
+    device::replica,
     error::{NodeError, Result},
-    impair::{Impairment, Relay, RelayConfig, RelayStats},
     node::Node,
-    replica,
+    transport::impair::{Impairment, Relay, RelayConfig, RelayStats},
 };
 
 /// Where in the first attachment the link is cut, as fractions of its bytes.

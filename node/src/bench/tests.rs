@@ -173,7 +173,7 @@ async fn outages_and_a_killed_sync_resend_nothing_the_hub_already_holds() {
     // The path would take minutes; a fast one with the same shape of trouble
     // checks the accounting.
     let setup = outage::Setup {
-        link: crate::impair::Impairment {
+        link: crate::transport::impair::Impairment {
             delay: std::time::Duration::from_millis(20),
             jitter: std::time::Duration::from_millis(5),
             loss: 0.01,

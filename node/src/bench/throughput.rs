@@ -11,7 +11,7 @@ use super::{
     report, Figures,
 };
 use crate::{
-    commands::Output,
+    cli::run::Output,
     error::{NodeError, Result},
 };
 

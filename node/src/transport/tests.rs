@@ -99,11 +99,12 @@ async fn client_without_a_certificate_gets_no_data() {
     let (hub_key, server) = hub(SecretKey::generate().public());
     let addr = server.local_addr().unwrap();
     let mut endpoint = quinn::Endpoint::client((Ipv4Addr::LOCALHOST, 0).into()).unwrap();
-    endpoint
-        .set_default_client_config(crate::tls::anonymous_client_config(hub_key.public()).unwrap());
+    endpoint.set_default_client_config(
+        crate::transport::tls::anonymous_client_config(hub_key.public()).unwrap(),
+    );
     let attempt = async {
         let conn = endpoint
-            .connect(addr, crate::tls::SERVER_NAME)
+            .connect(addr, crate::transport::tls::SERVER_NAME)
             .map_err(|e| NodeError::Transport(e.to_string()))?
             .await
             .map_err(|e| NodeError::Transport(e.to_string()))?;

@@ -1,0 +1,3 @@
+//! What an auditor does offline, and any node can: verify everything it holds.
+
+pub mod verify;

@@ -1,0 +1,169 @@
+//! Every CLI command as a function of an open node, returning what to print. The
+//! control socket calls the same functions, so output never depends on whether a node
+//! is serving.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::{
+    setup, upload::Upload, Certs, Command, Devices, Draft, Init, Operator, Operators,
+    OperatorsArgs, Signer,
+};
+use crate::{
+    auditor::verify,
+    device::sync,
+    error::{NodeError, Result},
+    hub::{authority, processing as kppn, revoke},
+    node::Node,
+    satker::{documents, operators, signers, signing, submit},
+};
+
+pub use super::setup::init;
+
+/// What a command prints: one JSON document, or text for people.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Output {
+    /// The `--json` document.
+    pub json: serde_json::Value,
+    /// The human-readable text.
+    pub text: String,
+    /// The command ran but found a failure to report (exit 1 with the output).
+    #[serde(default)]
+    pub failed: bool,
+}
+
+impl Output {
+    /// An output from a JSON value and its text form.
+    pub fn new(json: serde_json::Value, text: impl Into<String>) -> Self {
+        Output {
+            json,
+            text: text.into(),
+            failed: false,
+        }
+    }
+}
+
+/// What the CLI process reads on the user's side and sends with the command: secrets
+/// (terminal or environment, never argv) and the file to attach (read where the user
+/// typed the command, so a serving node never resolves a path of its own).
+#[derive(Default)]
+pub struct Secrets {
+    /// A signer's passphrase, or the CSO's for the registration authority's commands.
+    pub passphrase: Option<Zeroizing<String>>,
+    /// The file `draft attach` names, already read and checked.
+    pub upload: Option<Upload>,
+}
+
+impl Secrets {
+    /// The passphrase if one was given; the authority's commands say themselves what
+    /// is missing.
+    fn given(&self) -> Option<&str> {
+        self.passphrase.as_deref().map(String::as_str)
+    }
+
+    fn passphrase(&self) -> Result<&str> {
+        self.passphrase.as_deref().map(String::as_str).ok_or_else(|| {
+            NodeError::user("this command needs the signer's passphrase: type it when asked, or set ESPM_PASSPHRASE")
+        })
+    }
+
+    fn upload(&self) -> Result<&Upload> {
+        self.upload.as_ref().ok_or_else(|| {
+            NodeError::user("draft attach arrived without the file's contents, and this node never reads a path itself; run `espm draft attach DOC_ID FILE` with this version of espm")
+        })
+    }
+}
+
+/// Runs a command against an open node.
+pub async fn execute(
+    node: Arc<Node>,
+    cmd: Command,
+    secrets: &Secrets,
+    show_progress: bool,
+) -> Result<Output> {
+    match cmd {
+        Command::Init(_) | Command::Serve | Command::Demo | Command::Bench(_) => Err(
+            NodeError::user("this command cannot run through a serving node"),
+        ),
+        Command::Id => Ok(setup::id(&node)),
+        Command::Enroll(a) => authority::enroll(&node, a, secrets.given()),
+        Command::Devices(Devices::Revoke { node_id, reason }) => {
+            revoke::device(&node, &node_id, &reason, secrets.given())
+        }
+        Command::Certs(Certs::Requests) => authority::requests(&node),
+        Command::Certs(Certs::Approve { request_id }) => {
+            authority::approve(&node, &request_id, secrets.given())
+        }
+        Command::Certs(Certs::Revoke { serial, reason }) => {
+            revoke::certificate(&node, &serial, &reason, secrets.given())
+        }
+        Command::Signer(Signer::Request {
+            name,
+            nip,
+            nik,
+            jabatan,
+            email,
+            unit,
+            instansi,
+        }) => signers::request(
+            &node,
+            secrets.passphrase()?,
+            signers::RequestArgs {
+                name,
+                nip,
+                nik,
+                jabatan,
+                email,
+                unit,
+                instansi,
+            },
+        ),
+        Command::Signers => signers::list(&node),
+        Command::Operator(Operator::Add {
+            username,
+            role,
+            sk_penunjukan,
+        }) => operators::add(&node, &username, &role, sk_penunjukan.as_deref()),
+        Command::Operators(OperatorsArgs { action: None }) => operators::list(&node),
+        Command::Operators(OperatorsArgs {
+            action: Some(Operators::Requests),
+        }) => operators::requests(&node),
+        Command::Operators(OperatorsArgs {
+            action: Some(Operators::Approve { request_id }),
+        }) => operators::approve(&node, &request_id, secrets.given()),
+        Command::Operators(OperatorsArgs {
+            action:
+                Some(Operators::Revoke {
+                    username,
+                    satker,
+                    reason,
+                }),
+        }) => operators::revoke(&node, &username, &satker, &reason, secrets.given()),
+        Command::Draft(Draft::New { kind, set }) => documents::new(&node, &kind, &set),
+        Command::Draft(Draft::Set { doc_id, fields }) => documents::set(&node, &doc_id, &fields),
+        Command::Draft(Draft::Attach { doc_id, .. }) => {
+            documents::attach(&node, &doc_id, secrets.upload()?)
+        }
+        Command::Draft(Draft::Show { doc_id }) => documents::show(&node, &doc_id),
+        Command::Sign(a) => signing::sign(&node, &a.doc_id, &a.signer, secrets.passphrase()?),
+        Command::Submit(a) => submit::submit(&node, &a.doc_ids, &a.operator, &a.totp),
+        Command::Status(a) => kppn::status(&node, a.doc_id.as_deref()),
+        Command::Inbox => kppn::inbox(&node),
+        Command::Take(a) => kppn::take(&node, &a.doc_id),
+        Command::Advance(a) => kppn::advance(&node, &a.doc_id, &a.stage),
+        Command::Reject(a) => kppn::reject(&node, &a.doc_id, &a.reason),
+        Command::Monitor => kppn::monitor(&node),
+        Command::Sync(a) => sync::sync_command(node, a.timeout, show_progress).await,
+        Command::Verify => verify::verify(&node),
+    }
+}
+
+/// Ensures `init` is handled by [`init`], which creates rather than opens a node.
+pub fn is_init(cmd: &Command) -> Option<&Init> {
+    match cmd {
+        Command::Init(i) => Some(i),
+        _ => None,
+    }
+}

@@ -1,0 +1,157 @@
+//! What a satker or auditor node takes from the hub: only what the pinned hub's keys
+//! signed, or device items the hub has already checked and re-published, each indexed
+//! in the same write as the item.
+
+use storage::{StoreError, Table, Txn};
+use sync_protocol::{
+    enrollment::DeviceRole,
+    item::{Item, SignedItem},
+    status::DocState,
+};
+
+use crate::{
+    attachments, clock,
+    config::NodeConfig,
+    device::notice::{self, Notice},
+    docs,
+    hub::ingest::Verdict,
+    node::{Node, AUDITOR_SCOPE_KEY, AUTHORITY_KEY, HUB_TZ_KEY, SERVICE_KEY},
+    records::{CertRecord, DeviceRecord, DocRecord, HistoryEntry, OperatorRecord, RequestRecord},
+    trust,
+};
+
+/// A satker or auditor node's decision on an item from the hub, and its indexing.
+pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verdict, StoreError> {
+    let item = match SignedItem::open(bytes) {
+        Ok(i) => i,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    if t.has_item(&item.address)? {
+        return Ok(Ok(()));
+    }
+    let pinned = match &node.config {
+        NodeConfig::Satker { hub_id, .. } | NodeConfig::Auditor { hub_id, .. } => *hub_id,
+        NodeConfig::Hub(_) => return Ok(Err("a hub does not pull from another hub".into())),
+    };
+    let authority = t.get::<sync_protocol::PublicKey>(Table::Meta, AUTHORITY_KEY)?;
+    let from_authority = authority == Some(item.author);
+    // Receipts and status updates come from the hub's service key, which the hub
+    // identity (signed by the authority) certifies.
+    let service = t.get::<sync_protocol::PublicKey>(Table::Meta, SERVICE_KEY)?;
+    let from_service = service == Some(item.author);
+    match &item.item {
+        Item::HubIdentity(h) => {
+            if h.node_id != pinned || !h.binding_holds() || h.authority != item.author {
+                return Ok(Err("hub identity does not match the pinned hub id".into()));
+            }
+            t.put(Table::Meta, AUTHORITY_KEY, &h.authority);
+            t.put(Table::Meta, SERVICE_KEY, &h.service);
+            t.put(Table::Meta, HUB_TZ_KEY, &h.tz);
+        }
+        Item::Enrollment(e) if from_authority => {
+            // An auditor learns its scope from its own enrollment, as the hub granted it.
+            if let (NodeConfig::Auditor { .. }, true, DeviceRole::Auditor { scope }) =
+                (&node.config, e.node_id == node.node_id(), &e.role)
+            {
+                t.put(Table::Meta, AUDITOR_SCOPE_KEY, scope);
+            }
+            t.put(
+                Table::Device,
+                &e.node_id.to_hex(),
+                &DeviceRecord {
+                    address: item.address,
+                    role: e.role.clone(),
+                },
+            );
+        }
+        Item::Certificate(c) if from_authority => {
+            let request_id = c.request.request_id();
+            t.put(
+                Table::Cert,
+                &c.serial,
+                &CertRecord {
+                    address: item.address,
+                    request_id: request_id.clone(),
+                },
+            );
+            if let Some(mut req) = t.get::<RequestRecord>(Table::Request, &request_id)? {
+                req.serial = Some(c.serial.clone());
+                t.put(Table::Request, &request_id, &req);
+            }
+        }
+        Item::Revocation(r) if from_authority => trust::record(t, r, item.address),
+        Item::OperatorActivation(a) if from_authority => {
+            // Every device of the satker (and an auditor in scope) keeps it; only the
+            // device whose pending request it answers activates its operator.
+            if node.satker() == Some(a.satker.as_str()) && a.device == node.node_id() {
+                if let Some(mut op) = t.get::<OperatorRecord>(Table::Operator, &a.username)? {
+                    if op.request == a.request && op.role == a.role && op.activation.is_none() {
+                        op.activation = Some(item.address);
+                        t.put(Table::Operator, &a.username, &op);
+                    }
+                }
+            }
+        }
+        Item::OperatorRequest(_) => {
+            return Ok(Err(
+                "operator activation requests go from a device to the hub, never back".into(),
+            ));
+        }
+        Item::Receipt(r) if from_service => {
+            for id in &r.doc_ids {
+                let notice = Notice {
+                    state: DocState::Delivered,
+                    at: r.delivered_at,
+                    reason: None,
+                    delivered_at: Some(r.delivered_at),
+                };
+                notice::note(t, &r.satker, id, notice)?;
+            }
+        }
+        Item::Status(s) if from_service => {
+            let notice = Notice {
+                state: s.state,
+                at: s.at,
+                reason: s.reason.clone(),
+                delivered_at: None,
+            };
+            notice::note(t, &s.satker, &s.doc_id, notice)?;
+        }
+        Item::Snapshot(s) => {
+            if let Err(e) = s.check_attachments() {
+                return Ok(Err(e.to_string()));
+            }
+            attachments::need_for_snapshot(t, s, clock::now())?;
+            // Another device of this satker (or, for an auditor, a satker in scope)
+            // delivered it; the hub checked it before re-publishing.
+            if docs::get(t, &s.satker, &s.doc_id)?.is_none() {
+                let mut rec = DocRecord {
+                    doc_id: s.doc_id.clone(),
+                    kind: s.kind,
+                    satker: s.satker.clone(),
+                    state: DocState::Signed,
+                    history: vec![HistoryEntry {
+                        state: DocState::Signed,
+                        at: s.taken_at,
+                        reason: None,
+                    }],
+                    snapshot: Some(item.address),
+                    signatures: Vec::new(),
+                    submission: None,
+                    delivered_at: None,
+                };
+                notice::catch_up(t, &mut rec)?;
+                docs::put(t, &rec);
+            }
+        }
+        Item::Signature(_) | Item::Submission(_) | Item::CertRequest(_) => {}
+        other => {
+            return Ok(Err(format!(
+                "{} is not signed by the hub key that issues it (authority or service key of the hub this node pinned)",
+                other.kind().name()
+            )));
+        }
+    }
+    t.put_item(bytes)?;
+    Ok(Ok(()))
+}

@@ -1,0 +1,257 @@
+//! A device's side of a reconciliation session with its pinned hub: the streams it
+//! follows (trust, and its satker's or auditor scope's notices and documents), the one
+//! it offers (a satker device's own), what it keeps of what arrives (judged by
+//! [`super::receive`]), and the attachment chunks it fetches.
+
+use std::sync::Arc;
+
+use storage::{StoreError, Table};
+use sync_protocol::{
+    message::{FrameItem, Refusal},
+    session::{Chunk, Replica},
+    status::DocState,
+    stream::{StreamId, VersionVector},
+    Address, Item, ProtocolError, SignedItem,
+};
+
+use super::receive::client_receive;
+use crate::{
+    attachments, clock,
+    config::NodeConfig,
+    docs,
+    hub::ingest::Verdict,
+    node::{Node, AUDITOR_SCOPE_KEY},
+    records::RefusalRecord,
+};
+
+fn local(e: StoreError) -> ProtocolError {
+    ProtocolError::Replica(e.to_string())
+}
+
+/// Where a device keeps how far the hub acknowledged one of its streams.
+fn hub_acked_key(stream: &StreamId) -> String {
+    format!("hub-acked/{}", hex::encode(stream.key()))
+}
+
+/// How far the hub last acknowledged a device's `stream`, as the device remembers it: the
+/// position its next session starts sending from.
+pub(crate) fn hub_acked(node: &Node, stream: &StreamId) -> Result<Option<u64>, StoreError> {
+    node.store.get::<u64>(Table::Meta, &hub_acked_key(stream))
+}
+
+/// The satkers a device follows: its own, or an auditor's scope as its enrollment says.
+pub fn scopes(node: &Node) -> Vec<String> {
+    match &node.config {
+        NodeConfig::Satker { satker, .. } => vec![satker.clone()],
+        _ => node
+            .store
+            .get::<Vec<String>>(Table::Meta, AUDITOR_SCOPE_KEY)
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
+    }
+}
+
+/// A device's store as its sessions with the hub read and change it.
+pub struct DeviceReplica {
+    node: Arc<Node>,
+}
+
+impl DeviceReplica {
+    /// A replica for one session with the pinned hub.
+    pub fn new(node: Arc<Node>) -> Self {
+        DeviceReplica { node }
+    }
+
+    /// The hub refused an item this device sent: keeps the reason, and marks the
+    /// documents it concerns rejected with it, so the people here see why.
+    fn record_refusal(&self, addr: &Address, reason: &str) -> Result<(), StoreError> {
+        let node = &self.node;
+        let item = node
+            .store
+            .item(addr)?
+            .and_then(|b| SignedItem::open(&b).ok());
+        let doc_ids: Vec<String> = match item.map(|i| i.item) {
+            Some(Item::Submission(s)) => s.documents.into_iter().map(|d| d.doc_id).collect(),
+            Some(Item::Signature(s)) => vec![s.doc_id],
+            Some(Item::Snapshot(s)) => vec![s.doc_id],
+            _ => Vec::new(),
+        };
+        // A device sends only its own satker's documents, so the refused ones are its.
+        let satker = node.satker().unwrap_or_default().to_string();
+        node.store.write(|t| {
+            t.put(
+                Table::Refusal,
+                &addr.to_hex(),
+                &RefusalRecord {
+                    reason: reason.to_string(),
+                    at: clock::now(),
+                    device: None,
+                },
+            );
+            for id in &doc_ids {
+                if let Some(mut rec) = docs::get(t, &satker, id)? {
+                    if rec.state != DocState::Rejected {
+                        rec.enter(
+                            DocState::Rejected,
+                            clock::now(),
+                            Some(format!("refused by the hub: {reason}")),
+                        );
+                        docs::put(t, &rec);
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Replica for DeviceReplica {
+    fn wanted(&self) -> Result<VersionVector, ProtocolError> {
+        let mut vv = VersionVector::new();
+        let scopes = scopes(&self.node);
+        let notices = scopes.iter().cloned().map(StreamId::Notices);
+        let documents = scopes.iter().cloned().map(StreamId::Scope);
+        for s in std::iter::once(StreamId::Trust)
+            .chain(notices)
+            .chain(documents)
+        {
+            let pos = self.node.store.position(&s).map_err(local)?;
+            vv.insert(s, pos);
+        }
+        Ok(vv)
+    }
+
+    fn offered(&self) -> Result<Vec<StreamId>, ProtocolError> {
+        Ok(match self.node.config {
+            NodeConfig::Satker { .. } => vec![StreamId::Origin(self.node.node_id())],
+            _ => Vec::new(),
+        })
+    }
+
+    /// The hub offers nothing; a device takes only what it asked for in its Hello.
+    fn accepts(&self, _stream: &StreamId) -> Result<Option<u64>, ProtocolError> {
+        Ok(None)
+    }
+
+    fn may_serve(&self, stream: &StreamId) -> bool {
+        matches!(stream, StreamId::Origin(o) if *o == self.node.node_id())
+    }
+
+    fn head(&self, stream: &StreamId) -> Result<u64, ProtocolError> {
+        self.node.store.head(stream).map_err(local)
+    }
+
+    fn read(
+        &self,
+        stream: &StreamId,
+        after: u64,
+        max_bytes: usize,
+    ) -> Result<Chunk, ProtocolError> {
+        let (items, through) = self
+            .node
+            .store
+            .read_stream(stream, after, max_bytes, |_| false)
+            .map_err(local)?;
+        Ok(Chunk {
+            items: items
+                .into_iter()
+                .map(|(seq, bytes)| FrameItem { seq, bytes })
+                .collect(),
+            through,
+        })
+    }
+
+    fn receive(
+        &mut self,
+        stream: &StreamId,
+        items: &[FrameItem],
+        through: u64,
+    ) -> Result<Vec<Refusal>, ProtocolError> {
+        let mut refusals = Vec::new();
+        for it in items {
+            let verdict: Verdict = self
+                .node
+                .store
+                .write(|t| {
+                    let v = client_receive(&self.node, t, &it.bytes)?;
+                    t.set_position(stream, it.seq);
+                    Ok(v)
+                })
+                .map_err(local)?;
+            if let Err(reason) = verdict {
+                refusals.push(Refusal {
+                    seq: it.seq,
+                    address: Address::of(&it.bytes),
+                    reason,
+                });
+            }
+        }
+        self.node
+            .store
+            .write(|t| {
+                t.set_position(stream, through);
+                Ok(())
+            })
+            .map_err(local)?;
+        // Group commit: one flush per frame, before the ack leaves.
+        self.node.store.flush().map_err(local)?;
+        Ok(refusals)
+    }
+
+    fn missing_chunks(
+        &self,
+        limit: usize,
+        skip: &dyn Fn(&Address) -> bool,
+    ) -> Result<Vec<Address>, ProtocolError> {
+        attachments::missing(&self.node.store, &scopes(&self.node), limit, skip).map_err(local)
+    }
+
+    /// The hub asks a device only for its own satker's chunks.
+    fn read_chunk(&self, address: &Address) -> Result<Option<Vec<u8>>, ProtocolError> {
+        attachments::bytes(&self.node.store, address).map_err(local)
+    }
+
+    fn store_chunk(&mut self, address: &Address, bytes: &[u8]) -> Result<(), ProtocolError> {
+        let scopes = scopes(&self.node);
+        self.node
+            .store
+            .write(|t| {
+                attachments::store_bytes(t, address, bytes);
+                for satker in &scopes {
+                    attachments::fulfil(t, satker, address)?;
+                }
+                Ok(())
+            })
+            .map_err(local)?;
+        // Each chunk is its own checkpoint: a cut link resumes at the next one.
+        self.node.store.flush().map_err(local)
+    }
+
+    fn peer_holds(&self, stream: &StreamId) -> Result<Option<u64>, ProtocolError> {
+        hub_acked(&self.node, stream).map_err(local)
+    }
+
+    fn peer_acked(&mut self, stream: &StreamId, through: u64) -> Result<(), ProtocolError> {
+        // Not flushed on its own: it rides along with the next flush, and a value lost
+        // in a crash only makes the next session start from the hub's answer.
+        self.node
+            .store
+            .write(|t| {
+                t.put(Table::Meta, &hub_acked_key(stream), &through);
+                Ok(())
+            })
+            .map_err(local)
+    }
+
+    fn peer_refused(
+        &mut self,
+        _stream: &StreamId,
+        refusals: &[Refusal],
+    ) -> Result<(), ProtocolError> {
+        for r in refusals {
+            self.record_refusal(&r.address, &r.reason).map_err(local)?;
+        }
+        self.node.store.flush().map_err(local)
+    }
+}

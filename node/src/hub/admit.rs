@@ -1,0 +1,297 @@
+//! Admitting devices: the hub's listener, bounded at accept, and each device
+//! connection's streams (a reconciliation session or a draft sync), each under the
+//! deadlines of [`super::limits`]; and the sweep that refuses submissions whose
+//! attachments never arrived.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use storage::Table;
+use sync_protocol::{
+    draft_sync::DraftMessage,
+    message::{cut_text, Message},
+    session::{Config, Session},
+};
+
+use super::{
+    limits::{
+        idle_reason, per_device_reason, session_reason, Admission, HubLimits, DEADLINE_PASSED,
+        NOT_ADMITTED, OVER_LIMIT, REVOKED_REASON,
+    },
+    replica::HubReplica,
+};
+use crate::{
+    drafts,
+    error::{NodeError, Result},
+    node::Node,
+    records::DeviceRecord,
+    transport::{
+        recv_bytes_within, run_session_within, send_message, server_endpoint, tls, Deadlines,
+    },
+};
+
+/// Refuses submissions whose attachments did not arrive in time, now and then: often
+/// enough that a refusal follows the expiry closely, rarely enough to cost nothing.
+pub(crate) async fn expiry_sweep(node: Arc<Node>, expiry_ms: i64) {
+    let every = Duration::from_millis((expiry_ms / 4).clamp(1_000, 3_600_000) as u64);
+    loop {
+        let swept = node.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            crate::hub::delivery::expire_all(&swept, crate::clock::now(), expiry_ms)
+        })
+        .await;
+        match done {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(
+                refused = n,
+                "refused submissions whose attachments did not arrive in time"
+            ),
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not expire unfinished submissions"),
+            Err(e) => tracing::warn!(error = %e, "the expiry sweep stopped unexpectedly"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// The enrollment of a device the hub admits: enrolled and not revoked. Checked in the
+/// TLS handshake, again right after it, and at every new stream.
+pub(crate) fn device(node: &Node, id: &sync_protocol::NodeId) -> Option<DeviceRecord> {
+    if !matches!(crate::trust::of_device(&node.store, id), Ok(None)) {
+        return None;
+    }
+    node.store
+        .get::<DeviceRecord>(Table::Device, &id.to_hex())
+        .ok()
+        .flatten()
+}
+
+pub(crate) async fn hub_loop(node: Arc<Node>, addr: SocketAddr) -> Result<()> {
+    let admit_node = node.clone();
+    let admit = Arc::new(move |id: &sync_protocol::NodeId| device(&admit_node, id).is_some());
+    let endpoint = server_endpoint(addr, tls::server_config(&node.key, admit)?)?;
+    eprintln!(
+        "espm hub {} listening on {addr} (QUIC, ALPN espm/1)",
+        node.node_id()
+    );
+    accept_loop(endpoint, node, HubLimits::default()).await;
+    Ok(())
+}
+
+/// Answers every incoming connection on `endpoint` within `limits`, until it closes.
+pub(crate) async fn accept_loop(endpoint: quinn::Endpoint, node: Arc<Node>, limits: HubLimits) {
+    let admission = Admission::new(&limits);
+    while let Some(incoming) = endpoint.accept().await {
+        let Some((incoming, permit)) = admission.admit(incoming) else {
+            continue;
+        };
+        let node = node.clone();
+        tokio::spawn(async move {
+            // Held through the handshake too: that is work a flood would make the hub do.
+            let _permit = permit;
+            match incoming.await {
+                Ok(conn) => {
+                    if let Err(e) = serve_connection(node, conn, &limits).await {
+                        tracing::info!(error = %e, "session ended with an error");
+                    }
+                }
+                Err(e) => tracing::info!(error = %e, "handshake failed"),
+            }
+        });
+    }
+}
+
+/// The hub's side of one device connection: every session the device opens on it,
+/// within the per-device share and the session deadline of `limits`.
+pub(crate) async fn serve_connection(
+    node: Arc<Node>,
+    conn: quinn::Connection,
+    limits: &HubLimits,
+) -> Result<()> {
+    let peer = tls::peer_node_id(&conn)?;
+    // Registered before the enrollment check: a revocation published in between finds
+    // this connection and closes it, and one published before fails the check.
+    let _live = match node.live.register(peer, &conn, limits.per_device) {
+        Ok(registered) => registered,
+        Err(held) => {
+            let reason = per_device_reason(limits.per_device);
+            tracing::warn!(device = %peer, held, "closed a connection beyond the device's share");
+            conn.close(OVER_LIMIT.into(), reason.as_bytes());
+            return Err(NodeError::Refused(format!("device {peer}: {reason}")));
+        }
+    };
+    // Re-check after the handshake as well: the device list may have changed since.
+    let Some(dev) = device(&node, &peer) else {
+        conn.close(NOT_ADMITTED.into(), b"device not enrolled");
+        return Err(NodeError::Refused(format!("device {peer} is not enrolled")));
+    };
+    tracing::info!(device = %peer, "device connected");
+    let streams = serve_streams(&node, &conn, peer, dev, limits);
+    match tokio::time::timeout(limits.session, streams).await {
+        Ok(result) => result,
+        Err(_) => {
+            let reason = session_reason(limits.session);
+            tracing::warn!(device = %peer, "{reason}");
+            conn.close(DEADLINE_PASSED.into(), reason.as_bytes());
+            Err(NodeError::Transport(reason))
+        }
+    }
+}
+
+/// Serves the streams a device opens on `conn` until it closes, a stream fails, or no
+/// stream is open for the wait deadline.
+async fn serve_streams(
+    node: &Arc<Node>,
+    conn: &quinn::Connection,
+    peer: sync_protocol::NodeId,
+    dev: DeviceRecord,
+    limits: &HubLimits,
+) -> Result<()> {
+    // Streams run side by side (a sync and a draft sync, say), so one connection costs
+    // the device no extra round trips; QUIC caps how many it may open at once.
+    let mut streams = tokio::task::JoinSet::new();
+    loop {
+        // Renewed whenever something happens; it only counts while no stream is open.
+        let idle = tokio::time::sleep(limits.deadlines.wait);
+        tokio::select! {
+            accepted = conn.accept_bi() => {
+                let Ok((send, recv)) = accepted else { break };
+                // A device revoked while connected gets no new session on this connection.
+                if device(node, &peer).is_none() {
+                    conn.close(NOT_ADMITTED.into(), REVOKED_REASON.as_bytes());
+                    return Err(NodeError::Refused(format!("device {peer} was revoked")));
+                }
+                let deadlines = limits.deadlines;
+                streams.spawn(serve_stream(node.clone(), peer, dev.role.clone(), send, recv, deadlines));
+            }
+            Some(done) = streams.join_next() => finished(conn, done)?,
+            _ = idle, if streams.is_empty() => {
+                // Keep-alives hold a quiet connection open at the QUIC level; a device
+                // that syncs nothing on it gives it back.
+                let reason = idle_reason(limits.deadlines.wait);
+                tracing::info!(device = %peer, "{reason}");
+                conn.close(DEADLINE_PASSED.into(), reason.as_bytes());
+                return Err(NodeError::Transport(reason));
+            }
+        }
+    }
+    while let Some(done) = streams.join_next().await {
+        finished(conn, done)?;
+    }
+    Ok(())
+}
+
+/// The application close code of a connection the hub ends because a stream failed.
+const STREAM_FAILED: u32 = 2;
+
+/// Longest close reason sent: it must fit in one packet with room to spare.
+const MAX_CLOSE_REASON: usize = 512;
+
+/// The first stream that fails ends the connection with its error. The reason goes in
+/// the connection close itself: an Abort written to the stream just before is often
+/// lost when the connection goes, and the device deserves to know why.
+fn finished(
+    conn: &quinn::Connection,
+    done: std::result::Result<Result<()>, tokio::task::JoinError>,
+) -> Result<()> {
+    let result = match done {
+        Ok(result) => result,
+        Err(e) => Err(NodeError::Transport(format!(
+            "a stream of this connection stopped unexpectedly: {e}"
+        ))),
+    };
+    if let Err(e) = &result {
+        tracing::info!(error = %e, "a stream failed; closing its connection");
+        conn.close(
+            STREAM_FAILED.into(),
+            close_reason(&e.to_string()).as_bytes(),
+        );
+    }
+    result
+}
+
+/// `reason` cut to [`MAX_CLOSE_REASON`] bytes on a character boundary.
+fn close_reason(reason: &str) -> &str {
+    cut_text(reason, MAX_CLOSE_REASON)
+}
+
+/// One stream a device opened: a reconciliation session or a draft sync.
+async fn serve_stream(
+    node: Arc<Node>,
+    peer: sync_protocol::NodeId,
+    role: sync_protocol::enrollment::DeviceRole,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    deadlines: Deadlines,
+) -> Result<()> {
+    // The first message tells the stream's kind: a draft sync opens with its own
+    // Hello; anything else opens a reconciliation session.
+    let Some(first) = recv_bytes_within(&mut recv, &deadlines).await? else {
+        return Ok(());
+    };
+    if DraftMessage::opens_stream(&first) {
+        let d = drafts::serve_stream(send, recv, &first, node.clone(), peer, &role).await?;
+        tracing::info!(device = %peer, in_step = d.in_step, updated = d.updated, refused = d.refused.len(), "draft sync finished");
+        return Ok(());
+    }
+    let mut replica = HubReplica::new(node.clone(), peer, role);
+    let mut session = Session::server(Config::default());
+    open_session(&mut session, &mut replica, &mut send, &first).await?;
+    let stats = run_session_within(
+        &mut session,
+        &mut replica,
+        &mut send,
+        &mut recv,
+        &deadlines,
+        |_, _| {},
+    )
+    .await?;
+    tracing::info!(
+        device = %peer,
+        received = session.stats().received_items,
+        sent = session.stats().sent_items,
+        bytes_in = stats.received_bytes + 4 + first.len() as u64,
+        bytes_out = stats.sent_bytes,
+        "sync session finished"
+    );
+    Ok(())
+}
+
+/// Feeds a reconciliation session the first message, read before the stream's kind was
+/// known, answering a bad one with an Abort as `run_session` would.
+async fn open_session(
+    session: &mut Session,
+    replica: &mut HubReplica,
+    send: &mut quinn::SendStream,
+    first: &[u8],
+) -> Result<()> {
+    let opened = Message::decode(first).and_then(|m| session.handle(m, replica));
+    if let Err(e) = opened {
+        let abort = Message::Abort {
+            reason: e.to_string(),
+        };
+        if let Ok(Ok(_)) =
+            tokio::time::timeout(Duration::from_secs(2), send_message(send, &abort)).await
+        {
+            let _ = send.finish();
+        }
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_close_reason_is_cut_on_a_character_boundary() {
+        assert_eq!(close_reason("frame refused"), "frame refused");
+        // "é" is two bytes; 300 of them straddle the limit mid-character.
+        let long = "é".repeat(300);
+        let cut = close_reason(&long);
+        assert!(cut.len() <= MAX_CLOSE_REASON);
+        assert_eq!(cut.len(), MAX_CLOSE_REASON);
+        assert!(cut.chars().all(|c| c == 'é'));
+        let odd = format!("x{long}");
+        assert_eq!(close_reason(&odd).len(), MAX_CLOSE_REASON - 1);
+    }
+}

@@ -1,0 +1,30 @@
+//! What the hub itself says: items it seals with its authority key (enrollments,
+//! certificates, revocations, activations, its identity) or its service key (receipts,
+//! status updates), logs in its hash-chained log and publishes into a stream.
+
+use storage::{StoreError, StreamEntry, Txn};
+use sync_protocol::{stream::StreamId, Item, SignedItem};
+
+/// Seals an item with one of the hub's keys (the authority key for what binds trust,
+/// the service key for receipts and status updates), stores it, logs it, and
+/// publishes it into `stream`. Returns the sealed item.
+pub fn issue(
+    t: &mut Txn<'_>,
+    key: &sync_protocol::SecretKey,
+    item: Item,
+    stream: Option<&StreamId>,
+) -> Result<SignedItem, StoreError> {
+    let sealed = SignedItem::seal(item, key);
+    t.put_item(&sealed.bytes)?;
+    t.hub_log_append(sealed.address)?;
+    if let Some(s) = stream {
+        t.append(
+            s,
+            StreamEntry {
+                address: sealed.address,
+                origin: None,
+            },
+        )?;
+    }
+    Ok(sealed)
+}

@@ -1,0 +1,219 @@
+//! The hub's side of a reconciliation session with one enrolled device: what the device
+//! may read (the trust stream, and its own satker's or its auditor scope's streams),
+//! what it may write (its own stream, judged by [`super::ingest`]), and which attachment
+//! chunks the hub asks it for and serves it.
+
+use std::sync::Arc;
+
+use storage::{StoreError, Table};
+use sync_protocol::{
+    enrollment::DeviceRole,
+    message::{FrameItem, Refusal},
+    session::{Chunk, Replica},
+    stream::{StreamId, VersionVector},
+    Address, NodeId, ProtocolError,
+};
+
+use super::{
+    delivery,
+    ingest::{hub_receive, Verdict},
+};
+use crate::{attachments, clock, node::Node, records::RefusalRecord};
+
+fn local(e: StoreError) -> ProtocolError {
+    ProtocolError::Replica(e.to_string())
+}
+
+/// The hub's store as one enrolled device may see and change it, for one session.
+pub struct HubReplica {
+    node: Arc<Node>,
+    device: NodeId,
+    role: DeviceRole,
+}
+
+impl HubReplica {
+    /// A replica for a session with `device`, enrolled as `role`.
+    pub fn new(node: Arc<Node>, device: NodeId, role: DeviceRole) -> Self {
+        HubReplica { node, device, role }
+    }
+
+    /// The satkers whose streams the device may read.
+    fn scopes(&self) -> Vec<String> {
+        match &self.role {
+            DeviceRole::Satker { satker } => vec![satker.clone()],
+            DeviceRole::Auditor { scope } => scope.clone(),
+        }
+    }
+
+    /// Keeps a refusal for the KPPN's monitor; `by_hub` names the device whose item the
+    /// hub refused, so the monitor can flag it.
+    fn note_refusal(
+        &self,
+        address: &Address,
+        reason: &str,
+        by_hub: bool,
+    ) -> Result<(), StoreError> {
+        tracing::warn!(device = %self.device, item = %address.short(), %reason, by_hub, "refused an item");
+        self.node.store.write(|t| {
+            t.put(
+                Table::Refusal,
+                &address.to_hex(),
+                &RefusalRecord {
+                    reason: reason.to_string(),
+                    at: clock::now(),
+                    device: by_hub.then(|| self.device.to_hex()),
+                },
+            );
+            Ok(())
+        })
+    }
+}
+
+impl Replica for HubReplica {
+    /// The hub answers; it wants nothing of its own from a device session.
+    fn wanted(&self) -> Result<VersionVector, ProtocolError> {
+        Ok(VersionVector::new())
+    }
+
+    /// The hub offers nothing unasked: it serves what the device's Hello wants.
+    fn offered(&self) -> Result<Vec<StreamId>, ProtocolError> {
+        Ok(Vec::new())
+    }
+
+    fn accepts(&self, stream: &StreamId) -> Result<Option<u64>, ProtocolError> {
+        match (&self.role, stream) {
+            (DeviceRole::Satker { .. }, StreamId::Origin(o)) if *o == self.device => {
+                Ok(Some(self.node.store.position(stream).map_err(local)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn may_serve(&self, stream: &StreamId) -> bool {
+        match stream {
+            StreamId::Trust => true,
+            StreamId::Scope(s) | StreamId::Notices(s) => self.scopes().contains(s),
+            StreamId::Origin(_) => false,
+        }
+    }
+
+    fn head(&self, stream: &StreamId) -> Result<u64, ProtocolError> {
+        self.node.store.head(stream).map_err(local)
+    }
+
+    fn read(
+        &self,
+        stream: &StreamId,
+        after: u64,
+        max_bytes: usize,
+    ) -> Result<Chunk, ProtocolError> {
+        // A device's own items are never echoed back to it.
+        let me = Some(self.device);
+        let (items, through) = self
+            .node
+            .store
+            .read_stream(stream, after, max_bytes, |e| e.origin == me)
+            .map_err(local)?;
+        Ok(Chunk {
+            items: items
+                .into_iter()
+                .map(|(seq, bytes)| FrameItem { seq, bytes })
+                .collect(),
+            through,
+        })
+    }
+
+    fn receive(
+        &mut self,
+        stream: &StreamId,
+        items: &[FrameItem],
+        through: u64,
+    ) -> Result<Vec<Refusal>, ProtocolError> {
+        let mut refusals = Vec::new();
+        for it in items {
+            let verdict: Verdict = self
+                .node
+                .store
+                .write(|t| {
+                    let v = hub_receive(&self.node, t, self.device, &self.role, &it.bytes)?;
+                    t.set_position(stream, it.seq);
+                    Ok(v)
+                })
+                .map_err(local)?;
+            if let Err(reason) = verdict {
+                let address = Address::of(&it.bytes);
+                self.note_refusal(&address, &reason, true).map_err(local)?;
+                refusals.push(Refusal {
+                    seq: it.seq,
+                    address,
+                    reason,
+                });
+            }
+        }
+        self.node
+            .store
+            .write(|t| {
+                t.set_position(stream, through);
+                Ok(())
+            })
+            .map_err(local)?;
+        // Group commit: one flush per frame, before the ack leaves.
+        self.node.store.flush().map_err(local)?;
+        Ok(refusals)
+    }
+
+    fn missing_chunks(
+        &self,
+        limit: usize,
+        skip: &dyn Fn(&Address) -> bool,
+    ) -> Result<Vec<Address>, ProtocolError> {
+        // The hub asks a device only for chunks its own satker's documents need; an
+        // auditor authors nothing and is asked for nothing.
+        let DeviceRole::Satker { satker } = &self.role else {
+            return Ok(Vec::new());
+        };
+        attachments::missing(&self.node.store, std::slice::from_ref(satker), limit, skip)
+            .map_err(local)
+    }
+
+    fn read_chunk(&self, address: &Address) -> Result<Option<Vec<u8>>, ProtocolError> {
+        // A chunk goes to a device or an auditor only if a satker it may read sent it
+        // for a document of its own; the answer to anything else is the same NoChunk,
+        // whether the hub holds the bytes or not.
+        let store = &self.node.store;
+        for satker in self.scopes() {
+            if attachments::is_held_by(store, &satker, address).map_err(local)? {
+                return attachments::bytes(store, address).map_err(local);
+            }
+        }
+        Ok(None)
+    }
+
+    fn store_chunk(&mut self, address: &Address, bytes: &[u8]) -> Result<(), ProtocolError> {
+        let DeviceRole::Satker { satker } = &self.role else {
+            return Err(ProtocolError::Replica(
+                "auditor devices are read-only; the hub stores nothing they send".into(),
+            ));
+        };
+        let now = clock::now();
+        self.node
+            .store
+            .write(|t| delivery::chunk_arrived(&self.node, t, satker, address, bytes, now))
+            .map_err(local)?;
+        // Each chunk is its own checkpoint: a cut link resumes at the next one.
+        self.node.store.flush().map_err(local)
+    }
+
+    fn peer_refused(
+        &mut self,
+        _stream: &StreamId,
+        refusals: &[Refusal],
+    ) -> Result<(), ProtocolError> {
+        // A device refusing what the hub publishes means the two disagree on trust.
+        for r in refusals {
+            self.note_refusal(&r.address, &r.reason, false)
+                .map_err(local)?;
+        }
+        self.node.store.flush().map_err(local)
+    }
+}

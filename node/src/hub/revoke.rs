@@ -1,0 +1,135 @@
+//! The registration authority withdraws trust: `espm devices revoke` for a lost or
+//! stolen device, `espm certs revoke` for a signer who may no longer sign.
+
+use serde_json::json;
+use storage::Table;
+use sync_protocol::{
+    revocation::{Revocation, Revoked},
+    stream::StreamId,
+    Item, NodeId, SecretKey,
+};
+
+use crate::cli::run::Output;
+use crate::{
+    clock,
+    error::{NodeError, Result},
+    hub::limits::REVOKED_REASON,
+    hub::publish::issue,
+    node::Node,
+    records::{CertRecord, DeviceRecord},
+    trust,
+};
+
+/// The trimmed reason, or the refusal of an empty one: every revocation keeps its reason.
+pub(super) fn reason_given(reason: &str) -> Result<&str> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(NodeError::user(
+            "give the reason with --reason, e.g. --reason \"laptop stolen on 2026-11-20\"; it is kept with the revocation",
+        ));
+    }
+    Ok(reason)
+}
+
+/// Issues the revocation into `stream` (the trust stream, so every node gets it before
+/// anything else at its next sync, or one satker's notices when only it needs it), and
+/// records it here in the same write.
+pub(super) fn publish(
+    node: &Node,
+    key: &SecretKey,
+    target: Revoked,
+    reason: &str,
+    stream: StreamId,
+) -> Result<Revocation> {
+    let r = Revocation {
+        target,
+        at: clock::now(),
+        reason: reason.to_string(),
+    };
+    node.store.write(|t| {
+        let sealed = issue(t, key, Item::Revocation(r.clone()), Some(&stream))?;
+        trust::record(t, &r, sealed.address);
+        Ok(())
+    })?;
+    node.store.flush()?;
+    Ok(r)
+}
+
+/// `espm devices revoke`
+pub fn device(
+    node: &Node,
+    node_id: &str,
+    reason: &str,
+    passphrase: Option<&str>,
+) -> Result<Output> {
+    node.require_hub("devices revoke")?;
+    let reason = reason_given(reason)?;
+    let id: NodeId = node_id.parse().map_err(|_| {
+        NodeError::user(format!(
+            "'{node_id}' is not a node id; copy it exactly as `espm id` printed it on the device"
+        ))
+    })?;
+    if node
+        .store
+        .get::<DeviceRecord>(Table::Device, &id.to_hex())?
+        .is_none()
+    {
+        return Err(NodeError::user(format!(
+            "device {id} is not enrolled at this hub, so there is nothing to revoke"
+        )));
+    }
+    if let Some(r) = trust::of_device(&node.store, &id)? {
+        return Err(NodeError::user(format!(
+            "device {id} was already {}",
+            r.describe()
+        )));
+    }
+    let key = node.authority(passphrase)?;
+    let r = publish(node, &key, Revoked::Device(id), reason, StreamId::Trust)?;
+    // Published first: a connection that registers from now on finds the revocation.
+    node.live.close_device(&id, REVOKED_REASON);
+    Ok(Output::new(
+        json!({ "node_id": id.to_hex() }),
+        format!(
+            "Device {id} is blocked from {}: the hub refuses its connections from now on. What it delivered before stays valid.",
+            clock::rfc3339(r.at)
+        ),
+    ))
+}
+
+/// `espm certs revoke`
+pub fn certificate(
+    node: &Node,
+    serial: &str,
+    reason: &str,
+    passphrase: Option<&str>,
+) -> Result<Output> {
+    node.require_hub("certs revoke")?;
+    let reason = reason_given(reason)?;
+    if node.store.get::<CertRecord>(Table::Cert, serial)?.is_none() {
+        return Err(NodeError::user(format!(
+            "no certificate with serial '{serial}' was issued by this hub; serials look like 019-000001"
+        )));
+    }
+    if let Some(r) = trust::of_certificate(&node.store, serial)? {
+        return Err(NodeError::user(format!(
+            "certificate {serial} was already {}",
+            r.describe()
+        )));
+    }
+    let key = node.authority(passphrase)?;
+    let r = publish(
+        node,
+        &key,
+        Revoked::Certificate(serial.to_string()),
+        reason,
+        StreamId::Trust,
+    )?;
+    Ok(Output::new(
+        json!({ "serial": serial }),
+        format!(
+            "Certificate {serial} is revoked from {}: nothing signed with it reaching the hub from now on is accepted, and devices refuse to sign with it once they sync. Signatures the hub received before stay valid.",
+            clock::rfc3339(r.at)
+        ),
+    ))
+}

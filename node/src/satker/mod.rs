@@ -1,0 +1,9 @@
+//! A satker device's room: drafts, signing, submission, operators and signers.
+
+pub mod compose;
+pub mod documents;
+pub mod lockout;
+pub mod operators;
+pub mod signers;
+pub mod signing;
+pub mod submit;

@@ -1,0 +1,490 @@
+//! Operators: `espm operator add` and `espm operators` on a satker device, and the
+//! CSO's `espm operators requests|approve|revoke` on the hub.
+//!
+//! An operator's TOTP secret is made on the device and stays there, sealed under a key
+//! derived from the node key (kept in the owner-only `node.key` file, apart from the
+//! store), so a copy of the store alone holds no usable secret. The device queues an
+//! activation request; the CSO checks the SK Penunjukan and approves it with the
+//! authority key; the activation syncs back and only then may the operator submit.
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use storage::{SealedSecret, StoreError, Table, Txn};
+use sync_protocol::{
+    operator::{validate_username, OperatorRequest, OperatorRole},
+    Item, SignedItem, Timestamp,
+};
+use totp_rs::{Algorithm, TOTP};
+use zeroize::Zeroizing;
+
+use crate::cli::run::Output;
+use crate::{
+    clock,
+    error::{NodeError, Result},
+    node::Node,
+    records::OperatorRecord,
+    satker::lockout::{self, Guarded},
+    trust::{self, RevocationRecord},
+};
+
+pub use crate::hub::operators::{approve, requests, revoke};
+
+/// Domain of the key that seals TOTP secrets, so it can never equal a key the node key
+/// is used as or for elsewhere (TLS identity, device signatures).
+const SEAL_KEY_DOMAIN: &[u8] = b"espm/1/operator-totp-seal-key\0";
+
+/// Bytes of a new TOTP secret: 160 bits, as RFC 4226 recommends for HMAC-SHA-1.
+const SECRET_BYTES: usize = 20;
+
+/// The key TOTP secrets are sealed under: a domain-separated SHA-256 of the node key.
+/// The node key is 32 uniformly random bytes, so one hash is a sound derivation; it
+/// lives in `node.key`, never in the store.
+fn seal_key(node: &Node) -> Zeroizing<[u8; 32]> {
+    let secret = Zeroizing::new(node.key.to_bytes());
+    let mut h = Sha256::new();
+    h.update(SEAL_KEY_DOMAIN);
+    h.update(secret.as_slice());
+    Zeroizing::new(h.finalize().into())
+}
+
+/// Associated data of an operator's sealed secret: the username, so a record copied
+/// under another operator's name does not open.
+fn aad(username: &str) -> Vec<u8> {
+    format!("espm operator totp secret/{username}").into_bytes()
+}
+
+/// The operator's TOTP secret, unsealed for one check.
+fn open_secret(node: &Node, op: &OperatorRecord) -> Result<Zeroizing<Vec<u8>>> {
+    op.secret
+        .open(&seal_key(node), &aad(&op.username))
+        .map_err(|_| {
+            NodeError::user(format!(
+                "operator {}'s security token on this device does not open (the store was altered or copied from another node); add the operator again",
+                op.username
+            ))
+        })
+}
+
+/// The TOTP of an operator: RFC 6238, SHA-1, 6 digits, 30 s, one step of drift allowed.
+pub fn totp_for(secret: &[u8], username: &str, satker: &str) -> Result<TOTP> {
+    TOTP::new(
+        Algorithm::SHA1,
+        6,
+        1,
+        30,
+        secret.to_vec(),
+        Some(format!("espm satker {satker}")),
+        username.to_string(),
+    )
+    .map_err(|e| NodeError::user(format!("operator {username}'s token cannot be built: {e}")))
+}
+
+/// The time step (RFC 6238 counter) of `code` at `unix_secs`: the current step or, to
+/// bear with an authenticator whose clock is off, one of the `skew` steps on either side.
+/// `None` if the code belongs to none of them.
+pub fn matching_step(totp: &TOTP, code: &str, unix_secs: u64) -> Option<u64> {
+    let now = unix_secs / totp.step;
+    let skew = u64::from(totp.skew);
+    // The current step first: with one step of drift either side, a code could in
+    // principle match two steps, and the current one is the honest reading.
+    let mut steps = vec![now];
+    for d in 1..=skew {
+        steps.extend(now.checked_sub(d));
+        steps.extend(now.checked_add(d));
+    }
+    steps.into_iter().find(|s| {
+        s.checked_mul(totp.step)
+            .is_some_and(|t| same_code(&totp.generate(t), code))
+    })
+}
+
+/// Compares codes without stopping at the first wrong digit, so timing does not tell a
+/// guesser how many leading digits were right.
+fn same_code(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// The URI as a QR code drawn with half blocks, two modules per character row, with
+/// the quiet zone scanners need. Colours are swapped because terminals draw glyphs
+/// light on dark: a dark module is left as background. An URI too long for a QR code
+/// gets a note instead.
+fn terminal_qr(uri: &str) -> String {
+    match qrcode::QrCode::new(uri.as_bytes()) {
+        Ok(code) => code
+            .render::<qrcode::render::unicode::Dense1x2>()
+            .dark_color(qrcode::render::unicode::Dense1x2::Light)
+            .light_color(qrcode::render::unicode::Dense1x2::Dark)
+            .quiet_zone(true)
+            .build(),
+        Err(e) => format!("(no QR code: {e})"),
+    }
+}
+
+/// Where an operator stands, as `espm operators` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// Its activation request waits for the CSO.
+    Pending,
+    /// Activated and not revoked.
+    Active,
+    /// Its activation was revoked.
+    Revoked(RevocationRecord),
+    /// Active, but locked on this device after wrong codes.
+    Locked(Timestamp),
+}
+
+impl Standing {
+    /// The contract's status word.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Standing::Pending => "pending",
+            Standing::Active => "active",
+            Standing::Revoked(_) => "revoked",
+            Standing::Locked(_) => "locked",
+        }
+    }
+}
+
+/// Pending, active or revoked, from the activation and its revocation: the one rule.
+pub(crate) fn standing_of(
+    activation: Option<&sync_protocol::Address>,
+    revoked: impl FnOnce(&sync_protocol::Address) -> Result<Option<RevocationRecord>, StoreError>,
+) -> Result<Standing, StoreError> {
+    Ok(match activation {
+        None => Standing::Pending,
+        Some(a) => match revoked(a)? {
+            Some(r) => Standing::Revoked(r),
+            None => Standing::Active,
+        },
+    })
+}
+
+/// Where a device's operator stands on this device at `now`.
+fn standing(node: &Node, op: &OperatorRecord, now: Timestamp) -> Result<Standing> {
+    let s = standing_of(op.activation.as_ref(), |a| {
+        trust::of_operator(&node.store, a)
+    })?;
+    if s == Standing::Active {
+        let guarded = Guarded::Operator(op.username.clone());
+        if let Some(until) = lockout::locked_until(&node.store, &guarded, now)? {
+            return Ok(Standing::Locked(until));
+        }
+    }
+    Ok(s)
+}
+
+/// Where an operator stands as this write sees it, locks aside: the queueing write
+/// re-checks it, since a background sync may store a revocation meanwhile.
+pub(super) fn standing_in(t: &Txn<'_>, op: &OperatorRecord) -> Result<Standing, StoreError> {
+    standing_of(op.activation.as_ref(), |a| trust::of_operator_in(t, a))
+}
+
+/// The refusal of a submission by an operator that is not active, in plain words.
+pub(super) fn not_active(op: &OperatorRecord, s: &Standing) -> Option<NodeError> {
+    let u = &op.username;
+    match s {
+        Standing::Active | Standing::Locked(_) => None,
+        Standing::Pending => Some(NodeError::user(format!(
+            "operator {u} is not active yet: it waits for the KPPN's CSO to approve request {}. Run `espm sync` once the CSO has approved it (`espm operators approve {}` on the hub); nothing was submitted",
+            op.request.request_id(),
+            op.request.request_id()
+        ))),
+        Standing::Revoked(r) => Some(NodeError::user(format!(
+            "operator {u} was {}; it can submit nothing from then on. Ask the KPPN's CSO, or add the operator again (`espm operator add`) for a new activation; nothing was submitted",
+            r.describe()
+        ))),
+    }
+}
+
+/// The refusal of a code whose step is not newer than `last`, the step of the last code
+/// this operator submitted with on this node.
+pub(super) fn code_used(operator: &str, step: u64, last: u64) -> NodeError {
+    if step == last {
+        NodeError::user(format!(
+            "the security code for operator {operator} was already used; nothing was submitted. Wait for the next code in the authenticator app"
+        ))
+    } else {
+        NodeError::user(format!(
+            "the security code for operator {operator} is older than one already used; nothing was submitted. Wait for the next code in the authenticator app"
+        ))
+    }
+}
+
+/// The operator `username` of this device, active and proven by `code`; returns it with
+/// the code's time step. The attempt is counted, checked and (if wrong) recorded in one
+/// store write, flushed before answering, so parallel guesses through a serving node's
+/// control socket cannot get past five; a right code starts the count again.
+pub(super) fn admit(
+    node: &Node,
+    satker: &str,
+    username: &str,
+    code: &str,
+) -> Result<(OperatorRecord, u64)> {
+    let op: OperatorRecord = node.store.get(Table::Operator, username)?.ok_or_else(|| {
+        NodeError::user(format!(
+            "no operator '{username}' on this device; create one with `espm operator add`"
+        ))
+    })?;
+    let now = clock::now();
+    if let Some(refusal) = not_active(&op, &standing(node, &op, now)?) {
+        return Err(refusal);
+    }
+    let totp = totp_for(&open_secret(node, &op)?, username, satker)?;
+    let unix_secs = u64::try_from(now.0 / 1000).unwrap_or(0);
+    let what = Guarded::Operator(username.to_string());
+    let outcome = node.store.write(|t| {
+        let counted = match lockout::begin_in(t, &what, now) {
+            Ok(n) => n,
+            Err(locked) => return Ok(Err(locked)),
+        };
+        let step = match code.len() {
+            6 => matching_step(&totp, code, unix_secs),
+            _ => None,
+        };
+        let Some(step) = step else {
+            return Ok(Err(lockout::fail_in(t, &what, counted, now)?));
+        };
+        let last = t
+            .get::<OperatorRecord>(Table::Operator, username)?
+            .and_then(|current| current.last_step);
+        if let Some(last) = last.filter(|last| step <= *last) {
+            // A used code proves nothing now: it stays counted as an attempt that was
+            // not proven right, and says so before anything about the documents.
+            return Ok(Err(code_used(username, step, last)));
+        }
+        lockout::succeed_in(t, &what);
+        Ok(Ok(step))
+    })?;
+    node.store.flush()?;
+    Ok((op, outcome?))
+}
+
+/// `espm operator add`
+pub fn add(node: &Node, username: &str, role: &str, sk: Option<&str>) -> Result<Output> {
+    let satker = node.require_satker("operator add")?.to_string();
+    validate_username(username).map_err(|e| NodeError::user(format!("{e}; choose another")))?;
+    let role: OperatorRole = role.parse()?;
+    let now = clock::now();
+    if let Some(existing) = node
+        .store
+        .get::<OperatorRecord>(Table::Operator, username)?
+    {
+        match standing(node, &existing, now)? {
+            Standing::Revoked(_) => {}
+            Standing::Pending => {
+                return Err(NodeError::user(format!(
+                    "operator {username} already exists on this device and waits for the KPPN to approve request {}",
+                    existing.request.request_id()
+                )))
+            }
+            Standing::Active | Standing::Locked(_) => {
+                return Err(NodeError::user(format!(
+                    "operator {username} already exists on this device and is active"
+                )))
+            }
+        }
+    }
+    let request = OperatorRequest {
+        username: username.to_string(),
+        role,
+        satker: satker.clone(),
+        device: node.node_id(),
+        sk_penunjukan: sk.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
+        requested_at: now,
+    };
+    request
+        .validate()
+        .map_err(|e| NodeError::user(format!("{e}. Correct it and add the operator again")))?;
+    let mut secret = Zeroizing::new(vec![0u8; SECRET_BYTES]);
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+    let sealed_secret = SealedSecret::seal(&seal_key(node), &aad(username), &secret)?;
+    let uri = Zeroizing::new(totp_for(&secret, username, &satker)?.get_url());
+    drop(secret);
+    let sealed = SignedItem::seal(Item::OperatorRequest(request), &node.key);
+    let request_id = sealed.address.request_id();
+    let rec = OperatorRecord {
+        username: username.to_string(),
+        role,
+        secret: sealed_secret,
+        last_step: None,
+        request: sealed.address,
+        activation: None,
+    };
+    node.store.write(|t| {
+        crate::satker::compose::queue_own(t, node.node_id(), &sealed)?;
+        t.put(Table::Operator, username, &rec);
+        // A new secret starts a new count: wrong codes for the revoked one say nothing.
+        lockout::succeed_in(t, &Guarded::Operator(username.to_string()));
+        Ok(())
+    })?;
+    node.store.flush()?;
+    Ok(Output::new(
+        json!({ "username": username, "otpauth_uri": uri.as_str(), "request_id": request_id }),
+        format!(
+            "Created operator {username} ({}) and queued activation request {request_id} for the KPPN.\n\
+             Scan this with the operator's authenticator app, or enter the URI by hand:\n{}\n{}\n\
+             The operator can submit once the KPPN's CSO approves the request against the SK Penunjukan: run `espm sync`, and again after the approval.",
+            role.title(),
+            terminal_qr(&uri),
+            uri.as_str()
+        ),
+    ))
+}
+
+/// `espm operators`: this device's operators, or on the hub every satker's.
+pub fn list(node: &Node) -> Result<Output> {
+    if node.service.is_some() {
+        return crate::hub::operators::list(node);
+    }
+    node.require_satker("operators")?;
+    let now = clock::now();
+    let mut rows = Vec::new();
+    for (_, op) in node.store.list::<OperatorRecord>(Table::Operator, "")? {
+        let s = standing(node, &op, now)?;
+        rows.push((op, s));
+    }
+    let json: Vec<_> = rows
+        .iter()
+        .map(|(op, s)| {
+            let mut v = json!({
+                "username": op.username,
+                "role": op.role.as_str(),
+                "status": s.as_str(),
+                "request_id": op.request.request_id(),
+            });
+            match s {
+                Standing::Revoked(r) => v["reason"] = json!(r.reason),
+                Standing::Locked(until) => v["locked_until"] = json!(clock::rfc3339(*until)),
+                _ => {}
+            }
+            v
+        })
+        .collect();
+    let mut text = String::new();
+    if rows.is_empty() {
+        text.push_str("No operators on this device; add one with `espm operator add`.");
+    } else {
+        text.push_str(&format!("{:<20} {:<20} {}\n", "USERNAME", "ROLE", "STATUS"));
+        for (op, s) in &rows {
+            let detail = match s {
+                Standing::Pending => {
+                    format!(" (request {} waits for the KPPN)", op.request.request_id())
+                }
+                Standing::Revoked(r) => format!(" ({})", r.describe()),
+                Standing::Locked(until) => format!(" (until {})", clock::rfc3339(*until)),
+                Standing::Active => String::new(),
+            };
+            text.push_str(&format!(
+                "{:<20} {:<20} {}{detail}\n",
+                op.username,
+                op.role.as_str(),
+                s.as_str()
+            ));
+        }
+    }
+    Ok(Output::new(json.into(), text.trim_end()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"12345678901234567890";
+
+    #[test]
+    fn a_code_one_step_off_is_accepted_and_two_steps_off_is_not() {
+        let totp = totp_for(SECRET, "operator01", "123456").unwrap();
+        // Mid-step, so the result cannot depend on rounding at a step boundary.
+        let now = 1_790_000_015;
+        let step = now / 30;
+        let code_of = |s: u64| totp.generate(s * 30);
+        assert_eq!(matching_step(&totp, &code_of(step), now), Some(step));
+        assert_eq!(
+            matching_step(&totp, &code_of(step - 1), now),
+            Some(step - 1)
+        );
+        assert_eq!(
+            matching_step(&totp, &code_of(step + 1), now),
+            Some(step + 1)
+        );
+        assert_eq!(matching_step(&totp, &code_of(step - 2), now), None);
+        assert_eq!(matching_step(&totp, &code_of(step + 2), now), None);
+        assert_eq!(matching_step(&totp, &code_of(step)[..5], now), None);
+        assert_eq!(matching_step(&totp, "", now), None);
+    }
+
+    #[test]
+    fn a_code_at_either_end_of_time_is_checked_without_overflow() {
+        let totp = totp_for(SECRET, "operator01", "123456").unwrap();
+        assert_eq!(matching_step(&totp, &totp.generate(0), 0), Some(0));
+        assert_eq!(matching_step(&totp, "000000", u64::MAX), None);
+    }
+
+    #[test]
+    fn the_otpauth_uri_is_drawn_as_a_square_qr_code() {
+        let uri = "otpauth://totp/espm:operator-satker%3Abudi?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=espm&algorithm=SHA1&digits=6&period=30";
+        let qr = terminal_qr(uri);
+        println!("{qr}");
+        let lines: Vec<&str> = qr.lines().collect();
+        let width = lines[0].chars().count();
+        assert!(lines.iter().all(|l| l.chars().count() == width));
+        // Two modules per line: the drawing is about half as tall as wide.
+        assert!(lines.len() * 2 >= width && lines.len() * 2 <= width + 2);
+        assert!(qr.contains('\u{2588}') || qr.contains('\u{2580}'));
+    }
+
+    fn satker_node(dir: &std::path::Path) -> Node {
+        let config = crate::config::NodeConfig::Satker {
+            satker: "123456".into(),
+            hub: "127.0.0.1:4433".into(),
+            hub_id: sync_protocol::SecretKey::generate().public(),
+        };
+        Node::create(dir, config, None).unwrap().0
+    }
+
+    #[test]
+    fn an_operators_sealed_secret_moved_under_another_name_does_not_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = satker_node(dir.path());
+        add(&node, "operator01", "operator-satker", None).unwrap();
+        add(&node, "operator02", "operator-satker", None).unwrap();
+        let one: OperatorRecord = node
+            .store
+            .get(Table::Operator, "operator01")
+            .unwrap()
+            .unwrap();
+        let mut two: OperatorRecord = node
+            .store
+            .get(Table::Operator, "operator02")
+            .unwrap()
+            .unwrap();
+        assert!(open_secret(&node, &two).is_ok());
+        // operator02's record now carries operator01's sealed secret.
+        two.secret = one.secret.clone();
+        assert!(open_secret(&node, &two).is_err());
+        assert_eq!(open_secret(&node, &one).unwrap().len(), SECRET_BYTES);
+    }
+
+    #[test]
+    fn an_operator_cannot_be_added_twice_while_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = satker_node(dir.path());
+        let first = add(&node, "operator01", "operator-satker", None).unwrap();
+        let request_id = first.json["request_id"].as_str().unwrap().to_string();
+        let err = add(&node, "operator01", "operator-bendahara", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&request_id), "{err}");
+        let rec: OperatorRecord = node
+            .store
+            .get(Table::Operator, "operator01")
+            .unwrap()
+            .unwrap();
+        assert_eq!(rec.request.request_id(), request_id);
+        assert_eq!(rec.role, OperatorRole::OperatorSatker);
+    }
+}

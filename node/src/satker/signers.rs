@@ -1,0 +1,196 @@
+//! Signer keys on a satker device (operators: `operators.rs`).
+
+use serde_json::json;
+use storage::{SealedKey, Table};
+use sync_protocol::{
+    certificate::{CertRequest, Jabatan, Subject},
+    Item, SecretKey, SignedItem,
+};
+
+use crate::cli::run::Output;
+use crate::{
+    clock,
+    error::{NodeError, Result},
+    node::Node,
+    records::{CertRecord, RequestRecord},
+    trust,
+    trust::certificate,
+};
+
+/// The fields of `espm signer request`.
+pub struct RequestArgs {
+    pub name: String,
+    pub nip: String,
+    pub nik: String,
+    pub jabatan: String,
+    pub email: String,
+    pub unit: Option<String>,
+    pub instansi: String,
+}
+
+/// `espm signer request`
+pub fn request(node: &Node, passphrase: &str, a: RequestArgs) -> Result<Output> {
+    let satker = node.require_satker("signer request")?.to_string();
+    let jabatan: Jabatan = a.jabatan.parse()?;
+    let subject = Subject {
+        name: a.name.trim().to_string(),
+        nik: a.nik,
+        nip: a.nip,
+        email: a.email,
+        jabatan,
+        unit: a.unit.unwrap_or_else(|| satker.clone()),
+        instansi: a.instansi,
+    };
+    subject
+        .validate()
+        .map_err(|e| NodeError::user(format!("{e}. Correct it and run the request again")))?;
+    crate::node::check_new_passphrase(passphrase, "signer's")?;
+    let key = SecretKey::generate();
+    let sealed_key = SealedKey::seal(&zeroize::Zeroizing::new(key.to_bytes()), passphrase)?;
+    let req = CertRequest {
+        subject: subject.clone(),
+        satker,
+        device: node.node_id(),
+        key: key.public(),
+        requested_at: clock::now(),
+    };
+    let sealed = SignedItem::seal(Item::CertRequest(req.clone()), &key);
+    let request_id = sealed.address.request_id();
+    node.store.write(|t| {
+        crate::satker::compose::queue_own(t, node.node_id(), &sealed)?;
+        let rec = RequestRecord {
+            address: sealed.address,
+            name: subject.name.clone(),
+            jabatan,
+            satker: req.satker.clone(),
+            serial: None,
+        };
+        t.put(Table::Request, &request_id, &rec);
+        t.put(Table::Key, &request_id, &sealed_key);
+        Ok(())
+    })?;
+    node.store.flush()?;
+    Ok(Output::new(
+        json!({ "request_id": request_id }),
+        format!(
+            "Made a signing key for {} ({}) on this device and queued certificate request {request_id}.\n\
+             Run `espm sync`; once the KPPN approves it, `espm signers` shows the certificate.",
+            subject.name,
+            jabatan.title()
+        ),
+    ))
+}
+
+/// `espm signers`
+pub fn list(node: &Node) -> Result<Output> {
+    let now = clock::now();
+    let mut rows = Vec::new();
+    for (serial, rec) in node.store.list::<CertRecord>(Table::Cert, "")? {
+        if node
+            .store
+            .get::<SealedKey>(Table::Key, &rec.request_id)?
+            .is_none()
+        {
+            continue;
+        }
+        if let Some(c) = certificate(node, &serial)? {
+            let status = if trust::of_certificate(&node.store, &serial)?.is_some() {
+                "revoked"
+            } else if c.valid_at(now) {
+                "valid"
+            } else {
+                "expired"
+            };
+            rows.push((serial, c.subject.name, c.subject.jabatan, status));
+        }
+    }
+    let json: Vec<_> = rows
+        .iter()
+        .map(|(s, n, j, st)| json!({ "serial": s, "name": n, "jabatan": j.as_str(), "status": st }))
+        .collect();
+    let mut text = String::new();
+    if rows.is_empty() {
+        let pending = node
+            .store
+            .list::<RequestRecord>(Table::Request, "")?
+            .into_iter()
+            .filter(|(_, r)| r.serial.is_none())
+            .count();
+        text.push_str("No certificates on this device yet.");
+        if pending > 0 {
+            text.push_str(&format!(
+                " {pending} request(s) wait for the KPPN; run `espm sync` after approval."
+            ));
+        }
+    } else {
+        text.push_str(&format!(
+            "{:<16} {:<28} {:<14} {}\n",
+            "SERIAL", "NAME", "JABATAN", "STATUS"
+        ));
+        for (s, n, j, st) in &rows {
+            text.push_str(&format!("{:<16} {:<28} {:<14} {}\n", s, n, j.title(), st));
+        }
+    }
+    Ok(Output::new(json.into(), text.trim_end()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signer_key_reaches_the_disk_only_sealed() {
+        // The sealing itself is tested in storage; this is about everything else the
+        // request path writes into the data directory, old log segments included.
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::config::NodeConfig::Satker {
+            satker: "123456".into(),
+            hub: "127.0.0.1:4433".into(),
+            hub_id: SecretKey::generate().public(),
+        };
+        let node = Node::create(dir.path(), config, None).unwrap().0;
+        let passphrase = "kata sandi rahasia";
+        let args = RequestArgs {
+            name: "Siti Rahma".into(),
+            nip: "198001012005012001".into(),
+            nik: "3171234567890123".into(),
+            jabatan: "ppspm".into(),
+            email: "siti@kemenkeu.go.id".into(),
+            unit: None,
+            instansi: String::new(),
+        };
+        let out = request(&node, passphrase, args).unwrap();
+        let request_id = out.json["request_id"].as_str().unwrap();
+        let sealed: SealedKey = node.store.get(Table::Key, request_id).unwrap().unwrap();
+        let key = SecretKey::from_bytes(&sealed.open(passphrase).unwrap());
+        let public = key.public();
+        // Closed, so nothing the store still had to write is missing from the scan.
+        drop(node);
+
+        let mut on_disk = Vec::new();
+        let mut dirs = vec![dir.path().to_path_buf()];
+        while let Some(d) = dirs.pop() {
+            for entry in std::fs::read_dir(d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    on_disk.push((path.clone(), std::fs::read(&path).unwrap()));
+                }
+            }
+        }
+        let holds = |needle: &[u8]| {
+            on_disk
+                .iter()
+                .filter(|(_, bytes)| bytes.windows(needle.len()).any(|w| w == needle))
+                .map(|(path, _)| path.display().to_string())
+                .collect::<Vec<_>>()
+        };
+        // The request item carries the public key in the clear, so finding it shows the
+        // scan reads what the store wrote.
+        assert!(!holds(&public.0).is_empty());
+        let secret = key.to_bytes();
+        assert_eq!(holds(&secret), Vec::<String>::new());
+        assert_eq!(holds(hex::encode(secret).as_bytes()), Vec::<String>::new());
+    }
+}

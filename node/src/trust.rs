@@ -1,0 +1,117 @@
+//! The trust a node holds: the certificates it knows, and revocations as each node keeps
+//! them (the hub records what its CSO revoked, every other node what it learned from the
+//! hub, in the trust stream or, for its operators, its notices stream). A revocation
+//! speaks from its own time on: what the hub received before it stays valid.
+
+use serde::{Deserialize, Serialize};
+use storage::{Store, StoreError, Table, Txn};
+use sync_protocol::{
+    certificate::Certificate,
+    revocation::{Revocation, Revoked},
+    Address, Item, NodeId, SignedItem, Timestamp,
+};
+
+use crate::{clock, node::Node, records::CertRecord};
+
+/// A revocation this node knows of.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RevocationRecord {
+    /// The revocation item.
+    pub address: Address,
+    /// From when.
+    pub at: Timestamp,
+    /// Why.
+    pub reason: String,
+}
+
+impl RevocationRecord {
+    /// Whether it covers what the hub received at `received`.
+    pub fn applies_to(&self, received: Timestamp) -> bool {
+        received >= self.at
+    }
+
+    /// How a refusal names it: when and why.
+    pub fn describe(&self) -> String {
+        format!("revoked on {} ({})", clock::rfc3339(self.at), self.reason)
+    }
+}
+
+fn key(target: &Revoked) -> String {
+    match target {
+        Revoked::Device(id) => format!("revoked/device/{}", id.to_hex()),
+        Revoked::Certificate(serial) => format!("revoked/cert/{serial}"),
+        // By activation: the same username may be activated again after a revocation.
+        Revoked::Operator { activation, .. } => {
+            format!("revoked/operator/{}", activation.to_hex())
+        }
+    }
+}
+
+/// Records a revocation in the same write as its item.
+pub fn record(t: &mut Txn<'_>, r: &Revocation, address: Address) {
+    t.put(
+        Table::Meta,
+        &key(&r.target),
+        &RevocationRecord {
+            address,
+            at: r.at,
+            reason: r.reason.clone(),
+        },
+    );
+}
+
+/// The revocation of a device, if any.
+pub fn of_device(store: &Store, id: &NodeId) -> Result<Option<RevocationRecord>, StoreError> {
+    store.get(Table::Meta, &key(&Revoked::Device(*id)))
+}
+
+/// The revocation of a certificate, if any.
+pub fn of_certificate(store: &Store, serial: &str) -> Result<Option<RevocationRecord>, StoreError> {
+    store.get(Table::Meta, &key(&Revoked::Certificate(serial.to_string())))
+}
+
+/// The revocation of an operator's activation, if any.
+pub fn of_operator(
+    store: &Store,
+    activation: &Address,
+) -> Result<Option<RevocationRecord>, StoreError> {
+    store.get(Table::Meta, &operator_key(activation))
+}
+
+/// The revocation of an operator's activation as this write would see it.
+pub fn of_operator_in(
+    t: &Txn<'_>,
+    activation: &Address,
+) -> Result<Option<RevocationRecord>, StoreError> {
+    t.get(Table::Meta, &operator_key(activation))
+}
+
+fn operator_key(activation: &Address) -> String {
+    key(&Revoked::Operator {
+        satker: String::new(),
+        username: String::new(),
+        activation: *activation,
+    })
+}
+
+/// The revocation of a certificate as this write would see it.
+pub fn of_certificate_in(
+    t: &Txn<'_>,
+    serial: &str,
+) -> Result<Option<RevocationRecord>, StoreError> {
+    t.get(Table::Meta, &key(&Revoked::Certificate(serial.to_string())))
+}
+
+/// The certificate with `serial`, if this node holds it.
+pub fn certificate(node: &Node, serial: &str) -> Result<Option<Certificate>, StoreError> {
+    let Some(rec) = node.store.get::<CertRecord>(Table::Cert, serial)? else {
+        return Ok(None);
+    };
+    let Some(bytes) = node.store.item(&rec.address)? else {
+        return Ok(None);
+    };
+    match SignedItem::open(&bytes)?.item {
+        Item::Certificate(c) => Ok(Some(c)),
+        _ => Ok(None),
+    }
+}
