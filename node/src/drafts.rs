@@ -28,7 +28,6 @@ use sync_protocol::{
 };
 
 use crate::{
-    clock,
     config::NodeConfig,
     error::{NodeError, Result},
     node::Node,
@@ -312,7 +311,7 @@ impl NodeDraftReplica {
                 }
             };
             let record = device
-                .then(|| new_record(doc_id, &draft, clock::now()))
+                .then(|| new_record(doc_id, &draft, self.node.now()))
                 .transpose()
                 .map_err(local)?;
             Outcome::Changed {

@@ -12,6 +12,7 @@ use sync_protocol::{NodeId, PublicKey, SecretKey};
 use zeroize::Zeroizing;
 
 use crate::{
+    clock::{Clock, WallClock},
     config::{NodeConfig, CONFIG_KEY},
     error::{NodeError, Result},
     hub::limits::LiveConnections,
@@ -59,6 +60,8 @@ pub struct Node {
     pub service: Option<SecretKey>,
     /// The devices' live connections to this hub, so a revocation can close them.
     pub live: Arc<LiveConnections>,
+    /// Where every rule on this node gets the time.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// The hub's service key file: plain, owner-only, used by a serving hub unattended.
@@ -191,6 +194,7 @@ impl Node {
             key,
             service,
             live: Arc::default(),
+            clock: Arc::new(WallClock),
         };
         Ok((node, authority))
     }
@@ -222,7 +226,19 @@ impl Node {
             key,
             service,
             live: Arc::default(),
+            clock: Arc::new(WallClock),
         })
+    }
+
+    /// The same node, its rules reading `clock` instead of the wall clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Node {
+        self.clock = clock;
+        self
+    }
+
+    /// Now, by this node's clock.
+    pub fn now(&self) -> sync_protocol::Timestamp {
+        self.clock.now()
     }
 
     /// The hub authority key, unsealed with the CSO's passphrase for one command.

@@ -315,7 +315,7 @@ impl World {
         attachments: Vec<AttachmentRef>,
     ) -> String {
         let satker = device.satker().expect("a satker device").to_string();
-        let now = clock::now();
+        let now = clock::wall();
         let fields = BTreeMap::from([
             ("nomor".to_string(), format!("{doc_id}/SPM/2026")),
             ("nilai".to_string(), "1500000".to_string()),

@@ -189,7 +189,7 @@ fn a_submission_whose_chunks_never_arrive_is_refused_back_after_the_expiry() {
     let budi = w.ppspm(&b);
     let stuck = w.submit_spm(&b, &budi, "spm-b1", vec![invented(3)]);
     w.sync(&b);
-    let now = clock::now();
+    let now = clock::wall();
     // A day before the expiry nothing happens; after it the submission is refused.
     let early = Timestamp(now.0 + DEFAULT_ATTACHMENT_EXPIRY_MS - 24 * 3600 * 1000);
     assert_eq!(

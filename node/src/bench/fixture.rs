@@ -380,7 +380,7 @@ fn sign_new_doc(
     attachments: Vec<AttachmentRef>,
 ) -> Signed {
     let doc_id = compose::new_doc_id(DocKind::Spm);
-    let now = clock::now();
+    let now = clock::wall();
     let mut fields = BTreeMap::new();
     fields.insert("nomor".to_string(), format!("{n:05}/SPM/{satker}/2026"));
     fields.insert(
@@ -430,7 +430,7 @@ pub(super) fn generate(node: &Node, signer: &Signer, count: usize) -> Result<()>
         for group in docs.chunks(MAX_SPM_PER_SUBMISSION) {
             let recs: Vec<DocRecord> = group.iter().map(|g| g.rec.clone()).collect();
             let (submission, sealed) =
-                compose::seal_submission(&node.key, &satker, OPERATOR, &recs, clock::now())?;
+                compose::seal_submission(&node.key, &satker, OPERATOR, &recs, clock::wall())?;
             groups.push((group, recs, submission, sealed));
         }
         node.store.write(|t| {
@@ -463,7 +463,7 @@ pub(super) fn generate_with_attachment(
     let doc = sign_new_doc(node, &satker, signer, n, vec![att.clone()]);
     let mut recs = vec![doc.rec];
     let (submission, sealed) =
-        compose::seal_submission(&node.key, &satker, OPERATOR, &recs, clock::now())?;
+        compose::seal_submission(&node.key, &satker, OPERATOR, &recs, clock::wall())?;
     node.store.write(|t| {
         compose::store_attachment(t, &att, bytes);
         t.put_item(&doc.snapshot.bytes)?;

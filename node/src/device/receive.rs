@@ -10,7 +10,7 @@ use sync_protocol::{
 };
 
 use crate::{
-    attachments, clock,
+    attachments,
     config::NodeConfig,
     device::notice::{self, Notice},
     docs,
@@ -121,7 +121,7 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
             if let Err(e) = s.check_attachments() {
                 return Ok(Err(e.to_string()));
             }
-            attachments::need_for_snapshot(t, s, clock::now())?;
+            attachments::need_for_snapshot(t, s, node.now())?;
             // Another device of this satker (or, for an auditor, a satker in scope)
             // delivered it; the hub checked it before re-publishing.
             if docs::get(t, &s.satker, &s.doc_id)?.is_none() {

@@ -16,7 +16,7 @@ use sync_protocol::{
 
 use super::receive::client_receive;
 use crate::{
-    attachments, clock,
+    attachments,
     config::NodeConfig,
     docs,
     hub::ingest::Verdict,
@@ -85,7 +85,7 @@ impl DeviceReplica {
                 &addr.to_hex(),
                 &RefusalRecord {
                     reason: reason.to_string(),
-                    at: clock::now(),
+                    at: self.node.now(),
                     device: None,
                 },
             );
@@ -94,7 +94,7 @@ impl DeviceReplica {
                     if rec.state != DocState::Rejected {
                         rec.enter(
                             DocState::Rejected,
-                            clock::now(),
+                            self.node.now(),
                             Some(format!("refused by the hub: {reason}")),
                         );
                         docs::put(t, &rec);

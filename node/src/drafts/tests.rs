@@ -1,6 +1,7 @@
 //! The node's draft replica on real sled stores: a hub and devices wired through
 //! in-memory draft sessions, to check what each role may send and receive.
 
+use crate::clock;
 use std::{
     collections::{BTreeMap, VecDeque},
     time::Instant,
@@ -73,7 +74,7 @@ fn new_draft(node: &Node, doc_id: &str, field: &str, value: &str) {
     let satker = node.satker().unwrap().to_string();
     let mut draft = Draft::new(doc_id, DocKind::Spm, &satker).unwrap();
     draft.set_field(field, value).unwrap();
-    let rec = new_record(doc_id, &draft, clock::now()).unwrap();
+    let rec = new_record(doc_id, &draft, clock::wall()).unwrap();
     node.store
         .write(|t| {
             save_draft(t, doc_id, &mut draft);
@@ -164,7 +165,7 @@ fn mark_signed(node: &Node, doc_id: &str) {
         .write(|t| {
             let satker = node.satker().unwrap().to_string();
             let mut rec: DocRecord = crate::docs::get(t, &satker, doc_id)?.unwrap();
-            rec.enter(DocState::Signed, clock::now(), None);
+            rec.enter(DocState::Signed, clock::wall(), None);
             crate::docs::put(t, &rec);
             Ok(())
         })

@@ -36,7 +36,7 @@ pub(crate) async fn expiry_sweep(node: Arc<Node>, expiry_ms: i64) {
     loop {
         let swept = node.clone();
         let done = tokio::task::spawn_blocking(move || {
-            crate::hub::delivery::expire_all(&swept, crate::clock::now(), expiry_ms)
+            crate::hub::delivery::expire_all(&swept, swept.now(), expiry_ms)
         })
         .await;
         match done {

@@ -12,7 +12,6 @@ use sync_protocol::{
 use crate::cli::run::Output;
 use crate::{
     cli::EnrollArgs,
-    clock,
     config::NodeConfig,
     error::{NodeError, Result},
     hub::publish::issue,
@@ -74,7 +73,7 @@ pub fn enroll(node: &Node, a: EnrollArgs, passphrase: Option<&str>) -> Result<Ou
                 let e = DeviceEnrollment {
                     node_id: id,
                     role: role.clone(),
-                    enrolled_at: clock::now(),
+                    enrolled_at: node.now(),
                 };
                 let sealed = issue(t, &key, Item::Enrollment(e), Some(&StreamId::Trust))?;
                 t.put(
@@ -169,7 +168,7 @@ pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Resul
     let serial = node.store.write(|t| {
         let n = t.next_counter("cert-serial")?;
         let serial = format!("{}-{n:06}", hub.kppn);
-        let now = clock::now();
+        let now = node.now();
         let cert = Certificate {
             serial: serial.clone(),
             subject: req.subject.clone(),

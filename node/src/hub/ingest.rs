@@ -17,7 +17,7 @@ use sync_protocol::{
 };
 
 use crate::{
-    attachments, clock, docs,
+    attachments, docs,
     hub::delivery::{self, accept_submission, LogPosition},
     node::Node,
     records::{hub_operator_key, operator_request_key, HubOperatorRecord, RequestRecord},
@@ -130,7 +130,7 @@ pub fn hub_receive(
             "auditor devices are read-only; the hub stores nothing they send".into(),
         ));
     };
-    let now = clock::now();
+    let now = node.now();
     let scope = StreamId::Scope(satker.clone());
     let verdict: Verdict = match &item.item {
         Item::CertRequest(r) => {

@@ -147,7 +147,7 @@ pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Resul
             role: rec.role,
             satker: rec.satker.clone(),
             device: rec.device,
-            activated_at: clock::now(),
+            activated_at: node.now(),
         };
         let sealed = issue(
             t,

@@ -135,7 +135,7 @@ fn record_status(
     reason: Option<String>,
     by: &str,
 ) -> Result<DocRecord> {
-    let now = clock::now();
+    let now = node.now();
     let key = node.service_key("record a status update")?;
     node.store.write(|t| {
         let update = StatusUpdate {
@@ -200,7 +200,7 @@ pub fn take(node: &Node, doc_id: &str) -> Result<Output> {
         after_hours = true;
     }
     let rec = record_status(node, rec, DocState::Received, None, "operator-kppn")?;
-    let at = rec.history.last().map(|h| h.at).unwrap_or_else(clock::now);
+    let at = rec.history.last().map(|h| h.at).unwrap_or_else(clock::wall);
     Ok(Output::new(
         json!({ "doc_id": doc_id, "received_at": clock::rfc3339(at) }),
         format!(

@@ -18,7 +18,7 @@ use super::{
     delivery,
     ingest::{hub_receive, Verdict},
 };
-use crate::{attachments, clock, node::Node, records::RefusalRecord};
+use crate::{attachments, node::Node, records::RefusalRecord};
 
 fn local(e: StoreError) -> ProtocolError {
     ProtocolError::Replica(e.to_string())
@@ -60,7 +60,7 @@ impl HubReplica {
                 &address.to_hex(),
                 &RefusalRecord {
                     reason: reason.to_string(),
-                    at: clock::now(),
+                    at: self.node.now(),
                     device: by_hub.then(|| self.device.to_hex()),
                 },
             );
@@ -195,7 +195,7 @@ impl Replica for HubReplica {
                 "auditor devices are read-only; the hub stores nothing they send".into(),
             ));
         };
-        let now = clock::now();
+        let now = self.node.now();
         self.node
             .store
             .write(|t| delivery::chunk_arrived(&self.node, t, satker, address, bytes, now))

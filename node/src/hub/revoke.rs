@@ -43,7 +43,7 @@ pub(super) fn publish(
 ) -> Result<Revocation> {
     let r = Revocation {
         target,
-        at: clock::now(),
+        at: node.now(),
         reason: reason.to_string(),
     };
     node.store.write(|t| {

@@ -82,7 +82,7 @@ pub fn new(node: &Node, kind: &str, set: &[String]) -> Result<Output> {
     for (k, v) in &fields {
         draft.set_field(k, v)?;
     }
-    let now = clock::now();
+    let now = node.now();
     node.store.write(|t| {
         save_draft(t, &doc_id, &mut draft);
         let rec = compose::draft_record(&doc_id, kind, &satker, now);

@@ -202,7 +202,7 @@ pub fn unseal(
     sealed: &SealedKey,
     passphrase: &str,
 ) -> Result<Zeroizing<[u8; 32]>> {
-    let now = clock::now();
+    let now = node.now();
     // Durable before Argon2 runs, so neither a parallel guess nor killing the program
     // mid-check escapes the count.
     let admitted = node.store.write(|t| Ok(begin_in(t, what, now)))?;
@@ -220,7 +220,7 @@ pub fn unseal(
         Err(StoreError::WrongPassphrase) => {
             let refusal = node
                 .store
-                .write(|t| fail_in(t, what, counted, clock::now()))?;
+                .write(|t| fail_in(t, what, counted, node.now()))?;
             node.store.flush()?;
             Err(refusal)
         }

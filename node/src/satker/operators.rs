@@ -229,7 +229,7 @@ pub(super) fn admit(
             "no operator '{username}' on this device; create one with `espm operator add`"
         ))
     })?;
-    let now = clock::now();
+    let now = node.now();
     if let Some(refusal) = not_active(&op, &standing(node, &op, now)?) {
         return Err(refusal);
     }
@@ -268,7 +268,7 @@ pub fn add(node: &Node, username: &str, role: &str, sk: Option<&str>) -> Result<
     let satker = node.require_satker("operator add")?.to_string();
     validate_username(username).map_err(|e| NodeError::user(format!("{e}; choose another")))?;
     let role: OperatorRole = role.parse()?;
-    let now = clock::now();
+    let now = node.now();
     if let Some(existing) = node
         .store
         .get::<OperatorRecord>(Table::Operator, username)?
@@ -341,7 +341,7 @@ pub fn list(node: &Node) -> Result<Output> {
         return crate::hub::operators::list(node);
     }
     node.require_satker("operators")?;
-    let now = clock::now();
+    let now = node.now();
     let mut rows = Vec::new();
     for (_, op) in node.store.list::<OperatorRecord>(Table::Operator, "")? {
         let s = standing(node, &op, now)?;

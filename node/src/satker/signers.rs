@@ -9,7 +9,6 @@ use sync_protocol::{
 
 use crate::cli::run::Output;
 use crate::{
-    clock,
     error::{NodeError, Result},
     node::Node,
     records::{CertRecord, RequestRecord},
@@ -52,7 +51,7 @@ pub fn request(node: &Node, passphrase: &str, a: RequestArgs) -> Result<Output> 
         satker,
         device: node.node_id(),
         key: key.public(),
-        requested_at: clock::now(),
+        requested_at: node.now(),
     };
     let sealed = SignedItem::seal(Item::CertRequest(req.clone()), &key);
     let request_id = sealed.address.request_id();
@@ -83,7 +82,7 @@ pub fn request(node: &Node, passphrase: &str, a: RequestArgs) -> Result<Output> 
 
 /// `espm signers`
 pub fn list(node: &Node) -> Result<Output> {
-    let now = clock::now();
+    let now = node.now();
     let mut rows = Vec::new();
     for (serial, rec) in node.store.list::<CertRecord>(Table::Cert, "")? {
         if node

@@ -8,7 +8,6 @@ use sync_protocol::{document::AttachmentRef, policy::Policy, SecretKey};
 use super::documents::{doc_record, editable, load_draft, snapshot_of, unchanged_since};
 use crate::{
     cli::run::Output,
-    clock,
     error::{NodeError, Result},
     node::Node,
     records::CertRecord,
@@ -61,7 +60,7 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
             cert.satker
         )));
     }
-    let now = clock::now();
+    let now = node.now();
     if !cert.valid_at(now) {
         return Err(NodeError::user(format!(
             "certificate {serial} is not valid now; ask the KPPN for a new one"

@@ -11,7 +11,6 @@ use sync_protocol::{operator::OperatorRole, policy::Policy, status::DocState};
 use super::documents::{doc_record, load_draft, snapshot_of, unchanged_since};
 use crate::{
     cli::run::Output,
-    clock,
     error::{NodeError, Result},
     node::Node,
     records::OperatorRecord,
@@ -72,7 +71,7 @@ pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Re
         recs.push(rec);
     }
     let (submission, sealed) =
-        compose::seal_submission(&node.key, &satker, operator, &recs, clock::now())?;
+        compose::seal_submission(&node.key, &satker, operator, &recs, node.now())?;
     let refused = node.store.write(|t| {
         // Checked again under the write lock: two submits with one code may run at
         // once through a serving node's control socket, and only one may pass; and a

@@ -107,7 +107,7 @@ fn cert_request(device: PublicKey, key: &SecretKey, jabatan: Jabatan, satker: &s
         satker: satker.into(),
         device,
         key: key.public(),
-        requested_at: clock::now(),
+        requested_at: clock::wall(),
     }
 }
 
@@ -126,7 +126,7 @@ fn operator_request(
         satker: satker.into(),
         device,
         sk_penunjukan: Some("SK KPA No. 12/2026".into()),
-        requested_at: clock::now(),
+        requested_at: clock::wall(),
     };
     SignedItem::seal(Item::OperatorRequest(request), author)
 }

@@ -25,7 +25,7 @@ const AUDITOR_REFUSAL: &str = "auditor devices are read-only; the hub stores not
 /// signing key of its own, a document snapshot and a signature over it, and an operator
 /// activation request, all for the satker it is allowed to read.
 fn crafted_by(auditor: &SecretKey) -> Vec<SignedItem> {
-    let now = clock::now();
+    let now = clock::wall();
     let request = CertRequest {
         subject: Subject {
             name: "Siti Rahma".into(),

@@ -3,6 +3,7 @@
 //! the submitting device, of the role every document needs, not revoked when the
 //! submission arrives; a satker node takes only authority-signed activations.
 
+use crate::clock;
 use std::{collections::BTreeMap, sync::Arc};
 
 use sync_protocol::{
@@ -66,7 +67,7 @@ impl World {
 
     /// A PPSPM-signed SPM whose snapshot (by `author`) and signature the hub holds.
     fn signed_spm(&self, author: &SecretKey) -> DocRecord {
-        let now = clock::now();
+        let now = clock::wall();
         let doc_id = compose::new_doc_id(DocKind::Spm);
         let mut rec = compose::draft_record(&doc_id, DocKind::Spm, SATKER, now);
         let fields = BTreeMap::from([("nomor".to_string(), "00001/SPM/2026".to_string())]);
@@ -104,7 +105,7 @@ impl World {
             SATKER,
             operator,
             std::slice::from_ref(&rec),
-            clock::now(),
+            clock::wall(),
         )
         .unwrap();
         (rec, sealed)
@@ -434,7 +435,7 @@ fn a_satker_device_may_not_author_an_operator_activation() {
         role: OperatorRole::OperatorSatker,
         satker: SATKER.into(),
         device: w.device.public(),
-        activated_at: clock::now(),
+        activated_at: clock::wall(),
     };
     let forged = SignedItem::seal(Item::OperatorActivation(forged), &w.device);
     assert_refused(
@@ -491,7 +492,7 @@ fn activation_for(op: &OperatorRecord, device: sync_protocol::NodeId) -> Operato
         role: op.role,
         satker: SATKER.into(),
         device,
-        activated_at: clock::now(),
+        activated_at: clock::wall(),
     }
 }
 

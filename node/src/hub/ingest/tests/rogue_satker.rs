@@ -2,6 +2,7 @@
 //! hub stores only what the sending device may author for its own satker, so each of
 //! these is refused with its reason and leaves nothing behind.
 
+use crate::clock;
 use std::{collections::BTreeMap, sync::Arc};
 
 use sync_protocol::{
@@ -106,7 +107,7 @@ impl World {
             self.ppspm.as_ref(),
             &self.ppspm.key,
             SATKER,
-            clock::now(),
+            clock::wall(),
         );
         assert_stored(&self.hub, &self.rogue, &sealed);
         sealed
@@ -135,7 +136,7 @@ fn certify(hub: &Arc<Node>, device: &SecretKey, satker: &str) -> Signer {
 
 /// A fresh SPM of `satker` frozen into a snapshot sealed by `author`.
 fn snapshot(author: &SecretKey, satker: &str) -> Doc {
-    let now = clock::now();
+    let now = clock::wall();
     let doc_id = compose::new_doc_id(DocKind::Spm);
     let fields = BTreeMap::from([
         ("nomor".to_string(), "00001/SPM/2026".to_string()),
@@ -181,7 +182,7 @@ fn signature(
         serial: serial.into(),
         jabatan,
         signer_name: "Siti Rahma".into(),
-        signed_at: clock::now(),
+        signed_at: clock::wall(),
         place: SATKER.into(),
     };
     SignedItem::seal(Item::Signature(sig), key)
@@ -263,7 +264,7 @@ fn a_submission_of_its_own_signed_document_from_its_device_is_delivered() {
         SATKER,
         "operator01",
         &[w.spm.rec.clone()],
-        clock::now(),
+        clock::wall(),
     )
     .unwrap();
     assert_stored(&w.hub, &w.rogue, &sealed);
@@ -282,7 +283,7 @@ fn a_submission_for_another_satker_is_refused_naming_both() {
         OTHER_SATKER,
         "operator01",
         &[w.spm.rec.clone()],
-        clock::now(),
+        clock::wall(),
     )
     .unwrap();
     assert_refused(
@@ -303,7 +304,7 @@ fn a_submission_signed_by_another_key_than_the_sending_devices_is_refused() {
         SATKER,
         "operator01",
         &[w.spm.rec.clone()],
-        clock::now(),
+        clock::wall(),
     )
     .unwrap();
     assert_refused(
@@ -398,7 +399,7 @@ fn a_certificate_a_satker_device_issued_itself_is_refused_and_signs_nothing() {
     // The rogue writes itself a PPSPM certificate for a key of its own choosing.
     let w = World::new();
     let key = SecretKey::generate();
-    let now = clock::now();
+    let now = clock::wall();
     let forged = Certificate {
         serial: "019-900001".into(),
         subject: subject(Jabatan::Ppspm, SATKER),
@@ -435,7 +436,7 @@ fn a_certificate_a_satker_device_issued_itself_is_refused_and_signs_nothing() {
 #[test]
 fn no_item_only_the_hub_authority_issues_is_stored_from_a_satker_device() {
     let w = World::new();
-    let now = clock::now();
+    let now = clock::wall();
     let enrollment = DeviceEnrollment {
         node_id: SecretKey::generate().public(),
         role: sync_protocol::enrollment::DeviceRole::Satker {
