@@ -78,6 +78,17 @@ impl NodeConfig {
     }
 }
 
+/// Refuses a satker code that is not letters and digits (it becomes part of store keys
+/// and stream names).
+pub fn check_satker_code(code: &str) -> Result<(), crate::error::NodeError> {
+    if code.is_empty() || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(crate::error::NodeError::user(format!(
+            "satker code '{code}' must be letters and digits"
+        )));
+    }
+    Ok(())
+}
+
 /// Parses `HH:MM-HH:MM` into minutes after midnight.
 pub fn parse_service_hours(text: &str) -> Result<(u32, u32), String> {
     let bad = || format!("service hours '{text}' must look like 08:00-15:00");

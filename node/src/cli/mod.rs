@@ -2,6 +2,7 @@
 //! over the control socket, so a command typed while `espm serve` runs is executed by
 //! the running node exactly as it would be locally.
 
+pub mod render;
 pub mod run;
 pub mod setup;
 pub mod upload;

@@ -5,14 +5,16 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use sync_protocol::{enrollment::DeviceRole, NodeId};
 use zeroize::Zeroizing;
 
 use super::{
-    setup, upload::Upload, Certs, Command, Devices, Draft, Init, Operator, Operators,
-    OperatorsArgs, Signer,
+    render::output, setup, upload::Upload, Certs, Command, Devices, Draft, EnrollArgs, Init,
+    Operator, Operators, OperatorsArgs, Signer,
 };
 use crate::{
     auditor::verify,
+    config::check_satker_code,
     device::sync,
     error::{NodeError, Result},
     hub::{authority, processing as kppn, revoke},
@@ -88,14 +90,24 @@ pub async fn execute(
             NodeError::user("this command cannot run through a serving node"),
         ),
         Command::Id => Ok(setup::id(&node)),
-        Command::Enroll(a) => authority::enroll(&node, a, secrets.given()),
+        Command::Enroll(a) => {
+            let (id, role) = parse_enroll(a)?;
+            Ok(output(&authority::enroll(
+                &node,
+                id,
+                role,
+                secrets.given(),
+            )?))
+        }
         Command::Devices(Devices::Revoke { node_id, reason }) => {
             revoke::device(&node, &node_id, &reason, secrets.given())
         }
-        Command::Certs(Certs::Requests) => authority::requests(&node),
-        Command::Certs(Certs::Approve { request_id }) => {
-            authority::approve(&node, &request_id, secrets.given())
-        }
+        Command::Certs(Certs::Requests) => Ok(output(&authority::requests(&node)?)),
+        Command::Certs(Certs::Approve { request_id }) => Ok(output(&authority::approve(
+            &node,
+            &request_id,
+            secrets.given(),
+        )?)),
         Command::Certs(Certs::Revoke { serial, reason }) => {
             revoke::certificate(&node, &serial, &reason, secrets.given())
         }
@@ -158,6 +170,29 @@ pub async fn execute(
         Command::Sync(a) => sync::sync_command(node, a.timeout, show_progress).await,
         Command::Verify => verify::verify(&node),
     }
+}
+
+/// `espm enroll`'s arguments as the API takes them, refused with the message people need.
+fn parse_enroll(a: EnrollArgs) -> Result<(NodeId, DeviceRole)> {
+    let id: NodeId = a.node_id.parse().map_err(|_| {
+        NodeError::user(format!(
+            "'{}' is not a node id; copy it exactly as `espm id` prints it on the device",
+            a.node_id
+        ))
+    })?;
+    let role = match (a.satker, a.auditor) {
+        (Some(s), false) => {
+            check_satker_code(&s)?;
+            DeviceRole::Satker { satker: s }
+        }
+        (None, true) if !a.scope.is_empty() => DeviceRole::Auditor { scope: a.scope },
+        _ => {
+            return Err(NodeError::user(
+                "give either --satker CODE or --auditor --scope CODE[,CODE…]",
+            ))
+        }
+    };
+    Ok((id, role))
 }
 
 /// Ensures `init` is handled by [`init`], which creates rather than opens a node.

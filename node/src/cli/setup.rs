@@ -82,11 +82,7 @@ pub fn init(dir: &Path, init: &Init, passphrase: Option<&str>) -> Result<Output>
             hub,
             hub_id,
         } => {
-            if satker.is_empty() || !satker.chars().all(|c| c.is_ascii_alphanumeric()) {
-                return Err(NodeError::user(format!(
-                    "satker code '{satker}' must be letters and digits"
-                )));
-            }
+            crate::config::check_satker_code(satker)?;
             check_addr(hub)?;
             NodeConfig::Satker {
                 satker: satker.clone(),

@@ -1,17 +1,15 @@
 //! The registration authority on the hub: enrolling devices, issuing certificates.
+//! Every act here needs the authority key, unsealed with the CSO's passphrase.
 
-use serde_json::json;
 use storage::Table;
 use sync_protocol::{
-    certificate::Certificate,
+    certificate::{CertRequest, Certificate, Jabatan, Subject},
     enrollment::{DeviceEnrollment, DeviceRole},
     stream::StreamId,
     Item, NodeId, SignedItem, Timestamp,
 };
 
-use crate::cli::run::Output;
 use crate::{
-    cli::EnrollArgs,
     config::NodeConfig,
     error::{NodeError, Result},
     hub::publish::issue,
@@ -23,31 +21,54 @@ use crate::{
 /// Certificates are valid for two years from issue.
 const CERT_VALIDITY_MS: i64 = 2 * 365 * 24 * 3600 * 1000;
 
-/// `espm enroll`
-pub fn enroll(node: &Node, a: EnrollArgs, passphrase: Option<&str>) -> Result<Output> {
+/// A device the hub admits from now on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enrolled {
+    /// Its node id.
+    pub node_id: NodeId,
+    /// Its role and scope.
+    pub role: DeviceRole,
+}
+
+/// A certificate request waiting for the CSO.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingCert {
+    /// The requester's name.
+    pub name: String,
+    /// NIP/NRP.
+    pub nip: String,
+    /// Official e-mail.
+    pub email: String,
+    /// The role asked for.
+    pub jabatan: Jabatan,
+    /// The satker.
+    pub satker: String,
+}
+
+/// The pending certificate requests, by request id.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CertRequests(pub Vec<(String, PendingCert)>);
+
+/// A certificate just issued.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issued {
+    /// Its serial.
+    pub serial: String,
+    /// Who it certifies.
+    pub subject: Subject,
+    /// For which satker.
+    pub satker: String,
+}
+
+/// Enrolls the device `id` as `role`: `espm enroll`. Enrolling it again with the same
+/// role changes nothing; a revoked device stays refused.
+pub fn enroll(
+    node: &Node,
+    id: NodeId,
+    role: DeviceRole,
+    passphrase: Option<&str>,
+) -> Result<Enrolled> {
     node.require_hub("enroll")?;
-    let id: NodeId = a.node_id.parse().map_err(|_| {
-        NodeError::user(format!(
-            "'{}' is not a node id; copy it exactly as `espm id` prints it on the device",
-            a.node_id
-        ))
-    })?;
-    let role = match (a.satker, a.auditor) {
-        (Some(s), false) => {
-            if s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric()) {
-                return Err(NodeError::user(format!(
-                    "satker code '{s}' must be letters and digits"
-                )));
-            }
-            DeviceRole::Satker { satker: s }
-        }
-        (None, true) if !a.scope.is_empty() => DeviceRole::Auditor { scope: a.scope },
-        _ => {
-            return Err(NodeError::user(
-                "give either --satker CODE or --auditor --scope CODE[,CODE…]",
-            ))
-        }
-    };
     if id == node.node_id() {
         return Err(NodeError::user(
             "that is the hub's own id; enroll the satker or auditor device's id",
@@ -69,11 +90,12 @@ pub fn enroll(node: &Node, a: EnrollArgs, passphrase: Option<&str>) -> Result<Ou
         }
         None => {
             let key = node.authority(passphrase)?;
+            let now = node.now();
             node.store.write(|t| {
                 let e = DeviceEnrollment {
                     node_id: id,
                     role: role.clone(),
-                    enrolled_at: node.now(),
+                    enrolled_at: now,
                 };
                 let sealed = issue(t, &key, Item::Enrollment(e), Some(&StreamId::Trust))?;
                 t.put(
@@ -89,58 +111,48 @@ pub fn enroll(node: &Node, a: EnrollArgs, passphrase: Option<&str>) -> Result<Ou
             node.store.flush()?;
         }
     }
-    let hex = id.to_hex();
-    Ok(match role {
-        DeviceRole::Satker { satker } => Output::new(
-            json!({ "node_id": hex, "satker": satker }),
-            format!("Enrolled device {hex} for satker {satker}."),
-        ),
-        DeviceRole::Auditor { scope } => Output::new(
-            json!({ "node_id": hex, "scope": scope }),
-            format!(
-                "Enrolled auditor device {hex}, read-only, for satker {}.",
-                scope.join(", ")
-            ),
-        ),
+    Ok(Enrolled { node_id: id, role })
+}
+
+/// The request a request record names, read from the store.
+fn request_item(node: &Node, rec: &RequestRecord) -> Result<Option<CertRequest>> {
+    let Some(bytes) = node.store.item(&rec.address)? else {
+        return Ok(None);
+    };
+    Ok(match SignedItem::open(&bytes)?.item {
+        Item::CertRequest(r) => Some(r),
+        _ => None,
     })
 }
 
-/// `espm certs requests`
-pub fn requests(node: &Node) -> Result<Output> {
+/// The certificate requests the CSO has not approved: `espm certs requests`.
+pub fn requests(node: &Node) -> Result<CertRequests> {
     node.require_hub("certs requests")?;
-    let pending: Vec<(String, RequestRecord)> = node
-        .store
-        .list::<RequestRecord>(Table::Request, "")?
-        .into_iter()
-        .filter(|(_, r)| r.serial.is_none())
-        .collect();
-    let json: Vec<_> = pending
-        .iter()
-        .map(|(id, r)| json!({ "request_id": id, "name": r.name, "jabatan": r.jabatan.as_str(), "satker": r.satker }))
-        .collect();
-    let mut text = String::new();
-    if pending.is_empty() {
-        text.push_str("No pending certificate requests.");
-    } else {
-        text.push_str(&format!(
-            "{:<18} {:<28} {:<14} {}\n",
-            "REQUEST", "NAME", "JABATAN", "SATKER"
-        ));
-        for (id, r) in &pending {
-            text.push_str(&format!(
-                "{:<18} {:<28} {:<14} {}\n",
-                id,
-                r.name,
-                r.jabatan.title(),
-                r.satker
-            ));
+    let mut pending = Vec::new();
+    for (id, rec) in node.store.list::<RequestRecord>(Table::Request, "")? {
+        if rec.serial.is_some() {
+            continue;
         }
+        let (nip, email) = match request_item(node, &rec)? {
+            Some(r) => (r.subject.nip, r.subject.email),
+            None => Default::default(),
+        };
+        pending.push((
+            id,
+            PendingCert {
+                name: rec.name,
+                nip,
+                email,
+                jabatan: rec.jabatan,
+                satker: rec.satker,
+            },
+        ));
     }
-    Ok(Output::new(json.into(), text.trim_end()))
+    Ok(CertRequests(pending))
 }
 
-/// `espm certs approve`
-pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Result<Output> {
+/// Issues the certificate a request asked for: `espm certs approve`.
+pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Result<Issued> {
     node.require_hub("certs approve")?;
     let NodeConfig::Hub(hub) = &node.config else {
         unreachable!("require_hub checked the role")
@@ -155,20 +167,16 @@ pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Resul
             "request {request_id} was already approved as certificate {serial}"
         )));
     }
-    let bytes = node
-        .store
-        .item(&rec.address)?
-        .ok_or_else(|| NodeError::user("the request's item is missing from the store"))?;
-    let Item::CertRequest(req) = SignedItem::open(&bytes)?.item else {
-        return Err(NodeError::user(format!(
-            "{request_id} is not a certificate request"
-        )));
-    };
+    let req = request_item(node, &rec)?.ok_or_else(|| {
+        NodeError::user(format!(
+            "{request_id} is not a certificate request the hub holds"
+        ))
+    })?;
     let key = node.authority(passphrase)?;
+    let now = node.now();
     let serial = node.store.write(|t| {
         let n = t.next_counter("cert-serial")?;
         let serial = format!("{}-{n:06}", hub.kppn);
-        let now = node.now();
         let cert = Certificate {
             serial: serial.clone(),
             subject: req.subject.clone(),
@@ -198,13 +206,9 @@ pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Resul
         Ok(serial)
     })?;
     node.store.flush()?;
-    Ok(Output::new(
-        json!({ "serial": serial }),
-        format!(
-            "Issued certificate {serial} to {} ({}) of satker {}. It reaches the satker at its next sync.",
-            req.subject.name,
-            req.subject.jabatan.title(),
-            req.satker
-        ),
-    ))
+    Ok(Issued {
+        serial,
+        subject: req.subject,
+        satker: req.satker,
+    })
 }
