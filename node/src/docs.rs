@@ -82,3 +82,31 @@ pub fn resolve(node: &Node, text: &str) -> Result<DocRecord> {
         ))),
     }
 }
+
+/// Documents as `espm status` shows them, with the KPPN's time zone for local times.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Journeys {
+    /// The records, one when a document was named.
+    pub records: Vec<DocRecord>,
+    /// Whether one document was asked for (shown whole) or all of them.
+    pub one: bool,
+    /// The KPPN's time zone, once this node knows it.
+    pub tz: Option<String>,
+}
+
+/// The journey of one document, or of all, on this node: `espm status [DOC_ID]`.
+pub fn journeys(node: &Node, doc_id: Option<&str>) -> Result<Journeys> {
+    let tz = node.tz()?;
+    Ok(match doc_id {
+        Some(id) => Journeys {
+            records: vec![resolve(node, id)?],
+            one: true,
+            tz,
+        },
+        None => Journeys {
+            records: all(&node.store)?,
+            one: false,
+            tz,
+        },
+    })
+}

@@ -103,8 +103,24 @@ impl Trace {
 }
 
 impl World {
-    /// A hub, created as `espm init hub` creates one.
+    /// A hub, created as `espm init hub` creates one, open at all hours.
     pub fn new() -> World {
+        World::with_hub(
+            "Asia/Jakarta",
+            "00:00-24:00",
+            100,
+            Arc::new(crate::clock::WallClock),
+        )
+    }
+
+    /// A hub in time zone `tz` with `service_hours` and an after-hours `quota`, whose
+    /// rules read `clock`.
+    pub fn with_hub(
+        tz: &str,
+        service_hours: &str,
+        quota: u32,
+        clock: Arc<dyn crate::clock::Clock>,
+    ) -> World {
         let dir = tempfile::tempdir().expect("a temp dir");
         let hub_dir = dir.path().join("hub");
         commands::init(
@@ -112,16 +128,16 @@ impl World {
             &Init::Hub {
                 kppn: "019".into(),
                 name: "KPPN Kotabumi".into(),
-                tz: "Asia/Jakarta".into(),
+                tz: tz.into(),
                 listen: "127.0.0.1:0".into(),
-                service_hours: "00:00-24:00".into(),
-                after_hours_quota: 100,
+                service_hours: service_hours.into(),
+                after_hours_quota: quota,
                 attachment_expiry: "14d".into(),
             },
             Some(CSO),
         )
         .expect("init hub");
-        let hub = Arc::new(Node::open(&hub_dir).expect("open hub"));
+        let hub = Arc::new(Node::open(&hub_dir).expect("open hub").with_clock(clock));
         World {
             hub,
             dirs: vec![dir],

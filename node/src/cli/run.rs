@@ -16,8 +16,9 @@ use crate::{
     auditor::verify,
     config::check_satker_code,
     device::sync,
+    docs,
     error::{NodeError, Result},
-    hub::{authority, processing as kppn, revoke},
+    hub::{authority, monitor, processing, revoke},
     node::Node,
     satker::{documents, operators, signers, signing, submit},
 };
@@ -161,12 +162,15 @@ pub async fn execute(
         Command::Draft(Draft::Show { doc_id }) => documents::show(&node, &doc_id),
         Command::Sign(a) => signing::sign(&node, &a.doc_id, &a.signer, secrets.passphrase()?),
         Command::Submit(a) => submit::submit(&node, &a.doc_ids, &a.operator, &a.totp),
-        Command::Status(a) => kppn::status(&node, a.doc_id.as_deref()),
-        Command::Inbox => kppn::inbox(&node),
-        Command::Take(a) => kppn::take(&node, &a.doc_id),
-        Command::Advance(a) => kppn::advance(&node, &a.doc_id, &a.stage),
-        Command::Reject(a) => kppn::reject(&node, &a.doc_id, &a.reason),
-        Command::Monitor => kppn::monitor(&node),
+        Command::Status(a) => Ok(output(&docs::journeys(&node, a.doc_id.as_deref())?)),
+        Command::Inbox => Ok(output(&monitor::inbox(&node)?)),
+        Command::Take(a) => Ok(output(&processing::take(&node, &a.doc_id)?)),
+        Command::Advance(a) => {
+            let stage = a.stage.parse()?;
+            Ok(output(&processing::advance(&node, &a.doc_id, stage)?))
+        }
+        Command::Reject(a) => Ok(output(&processing::reject(&node, &a.doc_id, &a.reason)?)),
+        Command::Monitor => Ok(output(&monitor::monitor(&node)?)),
         Command::Sync(a) => sync::sync_command(node, a.timeout, show_progress).await,
         Command::Verify => verify::verify(&node),
     }

@@ -6,6 +6,7 @@ pub mod authority;
 pub mod delivery;
 pub mod ingest;
 pub mod limits;
+pub mod monitor;
 pub mod operators;
 pub mod processing;
 pub mod publish;

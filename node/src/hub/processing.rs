@@ -1,328 +1,278 @@
-//! Document journeys: `status` everywhere, and KPPN processing on the hub.
+//! KPPN processing on the hub: an Operator KPPN takes a delivered document in (the
+//! legal "received" time), within the KPPN's service hours or its after-hours quota;
+//! the processing stages move it on or reject it with a reason. Each step is one atomic
+//! store write: the state check, the quota and the status update the satker receives.
 
-use std::collections::BTreeMap;
+use storage::{Table, Txn};
+use sync_protocol::{
+    status::{DocState, StatusUpdate},
+    stream::StreamId,
+    Item, SecretKey, Timestamp,
+};
 
-use serde_json::json;
-use storage::Table;
-use sync_protocol::{status::DocState, status::StatusUpdate, stream::StreamId, Item};
-
-use crate::cli::run::Output;
 use crate::{
-    clock,
     config::{HubConfig, NodeConfig},
     docs,
     error::{NodeError, Result},
     hub::publish::issue,
     node::Node,
-    records::{DocRecord, RefusalRecord},
+    records::DocRecord,
 };
 
-fn doc_json(r: &DocRecord) -> serde_json::Value {
-    let history: Vec<_> = r
-        .history
-        .iter()
-        .map(|h| {
-            let mut e = json!({ "state": h.state.as_str(), "at": clock::rfc3339(h.at) });
-            if let Some(reason) = &h.reason {
-                e["reason"] = json!(reason);
-            }
-            e
+/// Whether a moment falls in the KPPN's service hours, and if not, the local day whose
+/// after-hours quota it counts against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Intake {
+    /// A working day (Monday to Friday), between opening and closing, local time.
+    InHours,
+    /// Outside them: counted against the quota of this local day (YYYY-MM-DD).
+    AfterHours {
+        /// The KPPN's local date.
+        day: String,
+    },
+}
+
+/// When `at` falls for `hub`, in the KPPN's own time zone: the service-hours rule.
+pub fn intake(hub: &HubConfig, at: Timestamp) -> Result<Intake> {
+    let tz = jiff::tz::TimeZone::get(&hub.tz)
+        .map_err(|e| NodeError::user(format!("time zone {}: {e}", hub.tz)))?;
+    let local = jiff::Timestamp::from_millisecond(at.0)
+        .map_err(|e| NodeError::user(format!("the time {} cannot be shown: {e}", at.0)))?
+        .to_zoned(tz);
+    let weekday = local.weekday().to_monday_one_offset();
+    let minute = local.hour() as u32 * 60 + local.minute() as u32;
+    if weekday <= 5 && minute >= hub.open_minute && minute < hub.close_minute {
+        Ok(Intake::InHours)
+    } else {
+        Ok(Intake::AfterHours {
+            day: local.date().to_string(),
         })
-        .collect();
-    json!({ "doc_id": r.doc_id, "kind": r.kind.as_str(), "satker": r.satker, "state": r.state.as_str(), "history": history })
-}
-
-fn doc_text(r: &DocRecord, tz: Option<&str>) -> String {
-    let mut t = format!(
-        "{} {} (satker {}): {}\n",
-        r.kind, r.doc_id, r.satker, r.state
-    );
-    for h in &r.history {
-        let at = match tz {
-            Some(z) => clock::local(h.at, z),
-            None => clock::rfc3339(h.at),
-        };
-        t.push_str(&format!("  {:<10} {at}", h.state.as_str()));
-        if let Some(reason) = &h.reason {
-            t.push_str(&format!("  — {reason}"));
-        }
-        t.push('\n');
-    }
-    t
-}
-
-/// `espm status [DOC_ID]`
-pub fn status(node: &Node, doc_id: Option<&str>) -> Result<Output> {
-    let tz = node.tz()?;
-    match doc_id {
-        Some(id) => {
-            let r = docs::resolve(node, id)?;
-            Ok(Output::new(
-                doc_json(&r),
-                doc_text(&r, tz.as_deref()).trim_end(),
-            ))
-        }
-        None => {
-            let all = docs::all(&node.store)?;
-            let json: Vec<_> = all.iter().map(doc_json).collect();
-            let text = if all.is_empty() {
-                "No documents yet.".to_string()
-            } else {
-                all.iter()
-                    .map(|r| doc_text(r, tz.as_deref()))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            };
-            Ok(Output::new(json.into(), text.trim_end()))
-        }
     }
 }
 
-fn hub_config(node: &Node, what: &str) -> Result<HubConfig> {
+/// A document taken in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Taken {
+    /// Its id.
+    pub doc_id: String,
+    /// The legal "received" time.
+    pub received_at: Timestamp,
+    /// Whether it counted against the after-hours quota.
+    pub after_hours: bool,
+    /// The KPPN's time zone, for showing the time.
+    pub tz: String,
+}
+
+/// A document moved to a new state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Moved {
+    /// Its id.
+    pub doc_id: String,
+    /// The state it is in now.
+    pub state: DocState,
+    /// The reason given, for a rejection.
+    pub reason: Option<String>,
+}
+
+fn hub_config<'a>(node: &'a Node, what: &str) -> Result<&'a HubConfig> {
     node.require_hub(what)?;
     match &node.config {
-        NodeConfig::Hub(h) => Ok(h.clone()),
+        NodeConfig::Hub(h) => Ok(h),
         _ => Err(NodeError::user(format!("`{what}` runs on the KPPN hub"))),
     }
 }
 
-/// `espm inbox`
-pub fn inbox(node: &Node) -> Result<Output> {
-    let hub = hub_config(node, "inbox")?;
-    let rows: Vec<DocRecord> = docs::all(&node.store)?
-        .into_iter()
-        .filter(|r| r.state == DocState::Delivered)
-        .collect();
-    let json: Vec<_> = rows
-        .iter()
-        .map(|r| {
-            json!({ "doc_id": r.doc_id, "kind": r.kind.as_str(), "satker": r.satker,
-                    "delivered_at": r.delivered_at.map(clock::rfc3339) })
-        })
-        .collect();
-    let text = if rows.is_empty() {
-        "The inbox is empty.".to_string()
-    } else {
-        let mut t = format!(
-            "{:<24} {:<14} {:<10} {}\n",
-            "DOCUMENT", "KIND", "SATKER", "DELIVERED"
-        );
-        for r in &rows {
-            let at = r
-                .delivered_at
-                .map(|a| clock::local(a, &hub.tz))
-                .unwrap_or_default();
-            t.push_str(&format!(
-                "{:<24} {:<14} {:<10} {at}\n",
-                r.doc_id,
-                r.kind.as_str(),
-                r.satker
-            ));
-        }
-        t
-    };
-    Ok(Output::new(json.into(), text.trim_end()))
-}
-
-fn hub_doc(node: &Node, doc_id: &str) -> Result<DocRecord> {
-    docs::resolve(node, doc_id)
-}
-
+/// Within `t`: records the status update the satker will receive and moves the record.
 fn record_status(
-    node: &Node,
-    mut rec: DocRecord,
+    t: &mut Txn<'_>,
+    key: &SecretKey,
+    rec: &mut DocRecord,
     state: DocState,
     reason: Option<String>,
     by: &str,
-) -> Result<DocRecord> {
+    now: Timestamp,
+) -> std::result::Result<(), storage::StoreError> {
+    let update = StatusUpdate {
+        doc_id: rec.doc_id.clone(),
+        satker: rec.satker.clone(),
+        state,
+        at: now,
+        reason: reason.clone(),
+        by: by.to_string(),
+    };
+    issue(
+        t,
+        key,
+        Item::Status(update),
+        Some(&StreamId::Notices(rec.satker.clone())),
+    )?;
+    rec.enter(state, now, reason);
+    docs::put(t, rec);
+    Ok(())
+}
+
+/// Why a step could not be taken, decided inside the write so nothing was spent.
+enum Refusal {
+    State(DocState),
+    QuotaUsed,
+}
+
+/// Takes a delivered document in now: `espm take`. Outside service hours it counts
+/// against the day's after-hours quota; the count, the state check and the status
+/// update are one atomic write, so concurrent takes never pass the quota and a refused
+/// take spends nothing.
+pub fn take(node: &Node, doc_id: &str) -> Result<Taken> {
+    let hub = hub_config(node, "take")?;
+    let rec = docs::resolve(node, doc_id)?;
+    let key = node.service_key("take")?;
     let now = node.now();
-    let key = node.service_key("record a status update")?;
-    node.store.write(|t| {
-        let update = StatusUpdate {
-            doc_id: rec.doc_id.clone(),
-            satker: rec.satker.clone(),
-            state,
-            at: now,
-            reason: reason.clone(),
-            by: by.to_string(),
+    let intake = intake(hub, now)?;
+    let quota_key = match &intake {
+        Intake::AfterHours { day } => Some(format!("after-hours-{day}")),
+        Intake::InHours => None,
+    };
+    let outcome = node.store.write(|t| {
+        // Read again under the write lock: another take may have come first.
+        let Some(mut rec) = docs::get(t, &rec.satker, &rec.doc_id)? else {
+            return Ok(Err(Refusal::State(rec.state)));
         };
-        issue(
+        if rec.state != DocState::Delivered {
+            return Ok(Err(Refusal::State(rec.state)));
+        }
+        if let Some(k) = &quota_key {
+            let used = t.get::<u64>(Table::Counter, k)?.unwrap_or(0);
+            if used >= u64::from(hub.after_hours_quota) {
+                return Ok(Err(Refusal::QuotaUsed));
+            }
+            t.put(Table::Counter, k, &(used + 1));
+        }
+        record_status(
             t,
             key,
-            Item::Status(update),
-            Some(&StreamId::Notices(rec.satker.clone())),
+            &mut rec,
+            DocState::Received,
+            None,
+            "operator-kppn",
+            now,
         )?;
-        rec.enter(state, now, reason.clone());
-        docs::put(t, &rec);
-        Ok(())
+        Ok(Ok(rec))
     })?;
-    node.store.flush()?;
-    Ok(rec)
-}
-
-/// Whether `now` falls in the KPPN's service hours: a working day (Monday to Friday),
-/// between open and close, local time of the KPPN.
-fn in_service_hours(hub: &HubConfig, now: jiff::Zoned) -> bool {
-    let weekday = now.weekday().to_monday_one_offset();
-    let minute = now.hour() as u32 * 60 + now.minute() as u32;
-    weekday <= 5 && minute >= hub.open_minute && minute < hub.close_minute
-}
-
-/// `espm take`
-pub fn take(node: &Node, doc_id: &str) -> Result<Output> {
-    let hub = hub_config(node, "take")?;
-    let rec = hub_doc(node, doc_id)?;
-    if rec.state != DocState::Delivered {
-        return Err(NodeError::user(format!(
-            "document {doc_id} is {}; only delivered documents can be taken in",
-            rec.state
-        )));
-    }
-    let tz = jiff::tz::TimeZone::get(&hub.tz)
-        .map_err(|e| NodeError::user(format!("time zone {}: {e}", hub.tz)))?;
-    let local = jiff::Timestamp::now().to_zoned(tz);
-    let mut after_hours = false;
-    if !in_service_hours(&hub, local.clone()) {
-        let day = local.date().to_string();
-        let key = format!("after-hours-{day}");
-        let used = node.store.get::<u64>(Table::Counter, &key)?.unwrap_or(0);
-        if used >= hub.after_hours_quota as u64 {
-            return Err(NodeError::user(format!(
-                "it is outside service hours ({:02}:{:02}-{:02}:{:02} {}, Monday to Friday) and today's after-hours quota of {} is used up; take it in on the next working day, or ask the Kepala KPPN to raise the quota",
-                hub.open_minute / 60, hub.open_minute % 60, hub.close_minute / 60, hub.close_minute % 60,
-                local.strftime("%Z"), hub.after_hours_quota
-            )));
+    match outcome {
+        Ok(_) => {
+            node.store.flush()?;
+            Ok(Taken {
+                doc_id: doc_id.to_string(),
+                received_at: now,
+                after_hours: quota_key.is_some(),
+                tz: hub.tz.clone(),
+            })
         }
-        node.store.write(|t| {
-            t.put(Table::Counter, &key, &(used + 1));
-            Ok(())
-        })?;
-        after_hours = true;
-    }
-    let rec = record_status(node, rec, DocState::Received, None, "operator-kppn")?;
-    let at = rec.history.last().map(|h| h.at).unwrap_or_else(clock::wall);
-    Ok(Output::new(
-        json!({ "doc_id": doc_id, "received_at": clock::rfc3339(at) }),
-        format!(
-            "Received {doc_id} at {}{}.",
-            clock::local(at, &hub.tz),
-            if after_hours {
-                " (after hours, counted against today's quota)"
-            } else {
-                ""
-            }
-        ),
-    ))
-}
-
-/// `espm advance`
-pub fn advance(node: &Node, doc_id: &str, stage: &str) -> Result<Output> {
-    hub_config(node, "advance")?;
-    let stage: DocState = stage.parse()?;
-    let rec = hub_doc(node, doc_id)?;
-    match rec.state.next_stage() {
-        Some(next) if next == stage => {}
-        Some(next) => {
-            return Err(NodeError::user(format!(
-                "document {doc_id} is in {}; the next stage is {next}, not {stage}",
-                rec.state
+        Err(Refusal::State(state)) => Err(NodeError::user(format!(
+            "document {doc_id} is {state}; only delivered documents can be taken in"
+        ))),
+        Err(Refusal::QuotaUsed) => {
+            let zone = jiff::tz::TimeZone::get(&hub.tz)
+                .ok()
+                .and_then(|z| {
+                    jiff::Timestamp::from_millisecond(now.0)
+                        .ok()
+                        .map(|ts| ts.to_zoned(z).strftime("%Z").to_string())
+                })
+                .unwrap_or_else(|| hub.tz.clone());
+            Err(NodeError::user(format!(
+                "it is outside service hours ({:02}:{:02}-{:02}:{:02} {zone}, Monday to Friday) and today's after-hours quota of {} is used up; take it in on the next working day, or ask the Kepala KPPN to raise the quota",
+                hub.open_minute / 60,
+                hub.open_minute % 60,
+                hub.close_minute / 60,
+                hub.close_minute % 60,
+                hub.after_hours_quota
             )))
         }
-        None => {
-            return Err(NodeError::user(format!(
-                "document {doc_id} is {}; it cannot move to {stage}{}",
-                rec.state,
-                if rec.state == DocState::Delivered {
+    }
+}
+
+/// Moves a document one stage on: `espm advance`.
+pub fn advance(node: &Node, doc_id: &str, stage: DocState) -> Result<Moved> {
+    hub_config(node, "advance")?;
+    let rec = docs::resolve(node, doc_id)?;
+    let key = node.service_key("advance")?;
+    let now = node.now();
+    let outcome = node.store.write(|t| {
+        let Some(mut rec) = docs::get(t, &rec.satker, &rec.doc_id)? else {
+            return Ok(Err(rec.state));
+        };
+        if rec.state.next_stage() != Some(stage) {
+            return Ok(Err(rec.state));
+        }
+        record_status(t, key, &mut rec, stage, None, stage.as_str(), now)?;
+        Ok(Ok(()))
+    })?;
+    match outcome {
+        Ok(()) => {
+            node.store.flush()?;
+            Ok(Moved {
+                doc_id: doc_id.to_string(),
+                state: stage,
+                reason: None,
+            })
+        }
+        Err(state) => Err(match state.next_stage() {
+            Some(next) => NodeError::user(format!(
+                "document {doc_id} is in {state}; the next stage is {next}, not {stage}"
+            )),
+            None => NodeError::user(format!(
+                "document {doc_id} is {state}; it cannot move to {stage}{}",
+                if state == DocState::Delivered {
                     " before it is taken in (`espm take`)"
                 } else {
                     ""
                 }
-            )))
-        }
+            )),
+        }),
     }
-    let rec = record_status(node, rec, stage, None, stage.as_str())?;
-    Ok(Output::new(
-        json!({ "doc_id": doc_id, "state": rec.state.as_str() }),
-        format!("{doc_id} is now {}.", rec.state),
-    ))
 }
 
-/// `espm reject`
-pub fn reject(node: &Node, doc_id: &str, reason: &str) -> Result<Output> {
+/// Rejects a document with a reason the satker sees: `espm reject`.
+pub fn reject(node: &Node, doc_id: &str, reason: &str) -> Result<Moved> {
     hub_config(node, "reject")?;
     if reason.trim().is_empty() {
         return Err(NodeError::user("give the satker a reason with --reason"));
     }
-    let rec = hub_doc(node, doc_id)?;
-    if !rec.state.rejectable() {
-        return Err(NodeError::user(format!(
-            "document {doc_id} is {}; it can no longer be rejected",
-            rec.state
-        )));
+    let rec = docs::resolve(node, doc_id)?;
+    let key = node.service_key("reject")?;
+    let now = node.now();
+    let outcome = node.store.write(|t| {
+        let Some(mut rec) = docs::get(t, &rec.satker, &rec.doc_id)? else {
+            return Ok(Err(rec.state));
+        };
+        if !rec.state.rejectable() {
+            return Ok(Err(rec.state));
+        }
+        record_status(
+            t,
+            key,
+            &mut rec,
+            DocState::Rejected,
+            Some(reason.to_string()),
+            "kppn",
+            now,
+        )?;
+        Ok(Ok(()))
+    })?;
+    match outcome {
+        Ok(()) => {
+            node.store.flush()?;
+            Ok(Moved {
+                doc_id: doc_id.to_string(),
+                state: DocState::Rejected,
+                reason: Some(reason.to_string()),
+            })
+        }
+        Err(state) => Err(NodeError::user(format!(
+            "document {doc_id} is {state}; it can no longer be rejected"
+        ))),
     }
-    let rec = record_status(
-        node,
-        rec,
-        DocState::Rejected,
-        Some(reason.to_string()),
-        "kppn",
-    )?;
-    Ok(Output::new(
-        json!({ "doc_id": doc_id, "state": rec.state.as_str() }),
-        format!("Rejected {doc_id}: {reason}. The satker sees the reason at its next sync."),
-    ))
 }
 
-/// `espm monitor`
-pub fn monitor(node: &Node) -> Result<Output> {
-    hub_config(node, "monitor")?;
-    let mut counts: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-    for r in docs::all(&node.store)? {
-        *counts
-            .entry(r.satker)
-            .or_default()
-            .entry(r.state.as_str().to_string())
-            .or_default() += 1;
-    }
-    let mut by_device: BTreeMap<String, (u64, String)> = BTreeMap::new();
-    for (_, r) in node.store.list::<RefusalRecord>(Table::Refusal, "")? {
-        if let Some(d) = r.device {
-            let e = by_device.entry(d).or_default();
-            e.0 += 1;
-            e.1 = r.reason;
-        }
-    }
-    let alerts: Vec<String> = by_device
-        .iter()
-        .map(|(d, (n, last))| {
-            format!(
-                "device {}… sent {n} item(s) the hub refused; last: {last}",
-                &d[..12.min(d.len())]
-            )
-        })
-        .collect();
-    let rows: Vec<_> = counts
-        .iter()
-        .map(|(s, c)| json!({ "satker": s, "counts": c }))
-        .collect();
-    let mut text = String::new();
-    for (s, c) in &counts {
-        text.push_str(&format!(
-            "satker {s}: {}\n",
-            c.iter()
-                .map(|(k, v)| format!("{k} {v}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    if counts.is_empty() {
-        text.push_str("No documents yet.\n");
-    }
-    for a in &alerts {
-        text.push_str(&format!("ALERT: {a}\n"));
-    }
-    Ok(Output::new(
-        json!({ "satker": rows, "counts": counts, "alerts": alerts }),
-        text.trim_end(),
-    ))
-}
+#[cfg(test)]
+mod tests;

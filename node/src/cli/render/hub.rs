@@ -4,7 +4,14 @@ use serde_json::json;
 use sync_protocol::enrollment::DeviceRole;
 
 use super::{table, Render};
-use crate::hub::authority::{CertRequests, Enrolled, Issued};
+use crate::{
+    clock,
+    hub::{
+        authority::{CertRequests, Enrolled, Issued},
+        monitor::{Inbox, Monitor},
+        processing::{Moved, Taken},
+    },
+};
 
 impl Render for Enrolled {
     fn json(&self) -> serde_json::Value {
@@ -73,5 +80,110 @@ impl Render for Issued {
             self.subject.jabatan.title(),
             self.satker
         )
+    }
+}
+
+impl Render for Taken {
+    fn json(&self) -> serde_json::Value {
+        json!({ "doc_id": self.doc_id, "received_at": clock::rfc3339(self.received_at) })
+    }
+
+    fn text(&self) -> String {
+        format!(
+            "Received {} at {}{}.",
+            self.doc_id,
+            clock::local(self.received_at, &self.tz),
+            if self.after_hours {
+                " (after hours, counted against today's quota)"
+            } else {
+                ""
+            }
+        )
+    }
+}
+
+impl Render for Moved {
+    fn json(&self) -> serde_json::Value {
+        json!({ "doc_id": self.doc_id, "state": self.state.as_str() })
+    }
+
+    fn text(&self) -> String {
+        match &self.reason {
+            Some(reason) => format!(
+                "Rejected {}: {reason}. The satker sees the reason at its next sync.",
+                self.doc_id
+            ),
+            None => format!("{} is now {}.", self.doc_id, self.state),
+        }
+    }
+}
+
+impl Render for Inbox {
+    fn json(&self) -> serde_json::Value {
+        self.entries
+            .iter()
+            .map(|e| {
+                json!({ "doc_id": e.doc_id, "kind": e.kind.as_str(), "satker": e.satker,
+                        "delivered_at": e.delivered_at.map(clock::rfc3339),
+                        "nomor": e.nomor, "nilai": e.nilai, "submission_id": e.submission_id })
+            })
+            .collect::<Vec<_>>()
+            .into()
+    }
+
+    fn text(&self) -> String {
+        if self.entries.is_empty() {
+            return "The inbox is empty.".into();
+        }
+        let rows: Vec<Vec<String>> = self
+            .entries
+            .iter()
+            .map(|e| {
+                vec![
+                    e.doc_id.clone(),
+                    e.kind.as_str().to_string(),
+                    e.satker.clone(),
+                    e.delivered_at
+                        .map(|a| clock::local(a, &self.tz))
+                        .unwrap_or_default(),
+                ]
+            })
+            .collect();
+        table(
+            &[24, 14, 10],
+            &["DOCUMENT", "KIND", "SATKER", "DELIVERED"],
+            &rows,
+        )
+    }
+}
+
+impl Render for Monitor {
+    fn json(&self) -> serde_json::Value {
+        let rows: Vec<_> = self
+            .counts
+            .iter()
+            .map(|(s, c)| json!({ "satker": s, "counts": c }))
+            .collect();
+        json!({ "satker": rows, "counts": self.counts, "alerts": self.alerts })
+    }
+
+    fn text(&self) -> String {
+        let mut text = String::new();
+        for (s, c) in &self.counts {
+            text.push_str(&format!(
+                "satker {s}: {}\n",
+                c.iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if self.counts.is_empty() {
+            text.push_str("No documents yet.\n");
+        }
+        for a in &self.alerts {
+            text.push_str(&format!("ALERT: {a}\n"));
+        }
+        text
     }
 }
