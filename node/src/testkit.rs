@@ -9,6 +9,7 @@ use storage::{SealedKey, Table};
 use sync_protocol::{
     certificate::Jabatan,
     document::{AttachmentRef, DocKind},
+    enrollment::DeviceRole,
     message::Message,
     session::{Config, Session},
     Address, SecretKey,
@@ -18,7 +19,7 @@ use zeroize::Zeroizing;
 
 use crate::{
     cli::run::{self as commands, Output, Secrets},
-    cli::{Certs, Command, EnrollArgs, Init, Signer as SignerCmd},
+    cli::{Command, Init},
     clock,
     device::replica::DeviceReplica,
     hub::admit::device as enrolled,
@@ -188,40 +189,23 @@ impl World {
     }
 
     fn enroll(&self, node: &Arc<Node>, satker: Option<&str>, scope: Vec<String>) {
-        run(
-            &self.hub,
-            Command::Enroll(EnrollArgs {
-                node_id: node.node_id().to_hex(),
-                satker: satker.map(str::to_string),
-                auditor: satker.is_none(),
-                scope,
-            }),
-            Some(CSO),
-        )
-        .expect("enroll");
+        let role = match satker {
+            Some(s) => DeviceRole::Satker { satker: s.into() },
+            None => DeviceRole::Auditor { scope },
+        };
+        crate::hub::authority::enroll(&self.hub, node.node_id(), role, Some(CSO)).expect("enroll");
     }
 
     /// A PPSPM on `device`, requested, approved by the CSO and synced back, and the
     /// operator `operator01`, activated there the same way (the hub takes submissions
     /// only from operators it activated).
     pub fn ppspm(&self, device: &Arc<Node>) -> Signer {
-        let added = run(
+        let operator = crate::satker::operators::add(device, "operator01", "operator-satker", None)
+            .expect("operator add");
+        let requested = crate::satker::signers::request(
             device,
-            Command::Operator(crate::cli::Operator::Add {
-                username: "operator01".into(),
-                role: "operator-satker".into(),
-                sk_penunjukan: None,
-            }),
-            None,
-        )
-        .expect("operator add");
-        let operator_request = added.json["request_id"]
-            .as_str()
-            .expect("operator request id")
-            .to_string();
-        let out = run(
-            device,
-            Command::Signer(SignerCmd::Request {
+            SIGNER,
+            crate::satker::signers::RequestArgs {
                 name: "Siti Rahma".into(),
                 nip: "198001012005012001".into(),
                 nik: "3171234567890123".into(),
@@ -229,32 +213,15 @@ impl World {
                 email: "siti@kemenkeu.go.id".into(),
                 unit: None,
                 instansi: String::new(),
-            }),
-            Some(SIGNER),
+            },
         )
         .expect("signer request");
-        let request_id = out.json["request_id"]
-            .as_str()
-            .expect("request id")
-            .to_string();
         self.sync(device);
-        run(
-            &self.hub,
-            Command::Operators(crate::cli::OperatorsArgs {
-                action: Some(crate::cli::Operators::Approve {
-                    request_id: operator_request,
-                }),
-            }),
-            Some(CSO),
-        )
-        .expect("operators approve");
-        let out = run(
-            &self.hub,
-            Command::Certs(Certs::Approve { request_id }),
-            Some(CSO),
-        )
-        .expect("approve");
-        let serial = out.json["serial"].as_str().expect("serial").to_string();
+        crate::hub::operators::approve(&self.hub, &operator.request_id, Some(CSO))
+            .expect("operators approve");
+        let serial = crate::hub::authority::approve(&self.hub, &requested.request_id, Some(CSO))
+            .expect("approve")
+            .serial;
         self.sync(device);
         let cert = certificate(device, &serial)
             .expect("read certificate")

@@ -4,6 +4,7 @@
 
 mod docs;
 mod hub;
+mod satker;
 
 use crate::cli::run::Output;
 

@@ -101,7 +101,17 @@ pub async fn execute(
             )?))
         }
         Command::Devices(Devices::Revoke { node_id, reason }) => {
-            revoke::device(&node, &node_id, &reason, secrets.given())
+            let id: NodeId = node_id.parse().map_err(|_| {
+                NodeError::user(format!(
+                    "'{node_id}' is not a node id; copy it exactly as `espm id` printed it on the device"
+                ))
+            })?;
+            Ok(output(&revoke::device(
+                &node,
+                id,
+                &reason,
+                secrets.given(),
+            )?))
         }
         Command::Certs(Certs::Requests) => Ok(output(&authority::requests(&node)?)),
         Command::Certs(Certs::Approve { request_id }) => Ok(output(&authority::approve(
@@ -109,9 +119,12 @@ pub async fn execute(
             &request_id,
             secrets.given(),
         )?)),
-        Command::Certs(Certs::Revoke { serial, reason }) => {
-            revoke::certificate(&node, &serial, &reason, secrets.given())
-        }
+        Command::Certs(Certs::Revoke { serial, reason }) => Ok(output(&revoke::certificate(
+            &node,
+            &serial,
+            &reason,
+            secrets.given(),
+        )?)),
         Command::Signer(Signer::Request {
             name,
             nip,
@@ -120,7 +133,7 @@ pub async fn execute(
             email,
             unit,
             instansi,
-        }) => signers::request(
+        }) => Ok(output(&signers::request(
             &node,
             secrets.passphrase()?,
             signers::RequestArgs {
@@ -132,20 +145,29 @@ pub async fn execute(
                 unit,
                 instansi,
             },
-        ),
-        Command::Signers => signers::list(&node),
+        )?)),
+        Command::Signers => Ok(output(&signers::list(&node)?)),
         Command::Operator(Operator::Add {
             username,
             role,
             sk_penunjukan,
-        }) => operators::add(&node, &username, &role, sk_penunjukan.as_deref()),
-        Command::Operators(OperatorsArgs { action: None }) => operators::list(&node),
+        }) => Ok(output(&operators::add(
+            &node,
+            &username,
+            &role,
+            sk_penunjukan.as_deref(),
+        )?)),
+        Command::Operators(OperatorsArgs { action: None }) => Ok(output(&operators::list(&node)?)),
         Command::Operators(OperatorsArgs {
             action: Some(Operators::Requests),
-        }) => operators::requests(&node),
+        }) => Ok(output(&operators::requests(&node)?)),
         Command::Operators(OperatorsArgs {
             action: Some(Operators::Approve { request_id }),
-        }) => operators::approve(&node, &request_id, secrets.given()),
+        }) => Ok(output(&operators::approve(
+            &node,
+            &request_id,
+            secrets.given(),
+        )?)),
         Command::Operators(OperatorsArgs {
             action:
                 Some(Operators::Revoke {
@@ -153,7 +175,13 @@ pub async fn execute(
                     satker,
                     reason,
                 }),
-        }) => operators::revoke(&node, &username, &satker, &reason, secrets.given()),
+        }) => Ok(output(&operators::revoke(
+            &node,
+            &username,
+            &satker,
+            &reason,
+            secrets.given(),
+        )?)),
         Command::Draft(Draft::New { kind, set }) => documents::new(&node, &kind, &set),
         Command::Draft(Draft::Set { doc_id, fields }) => documents::set(&node, &doc_id, &fields),
         Command::Draft(Draft::Attach { doc_id, .. }) => {

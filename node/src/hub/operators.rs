@@ -2,108 +2,86 @@
 //! `operators requests`, `operators approve` (the activation, signed with the authority
 //! key) and `operators revoke`, both published into the satker's notices stream.
 
-use serde_json::json;
 use storage::Table;
-use sync_protocol::{operator::OperatorActivation, revocation::Revoked, stream::StreamId, Item};
+use sync_protocol::{
+    operator::OperatorActivation, revocation::Revoked, stream::StreamId, Item, Timestamp,
+};
 
 use super::revoke::reason_given;
-use crate::{cli::run::Output, satker::operators::standing_of};
 use crate::{
-    clock,
     error::{NodeError, Result},
     hub::publish::issue,
     node::Node,
     records::{hub_operator_key, operator_request_key, HubOperatorRecord, HUB_OPERATOR_PREFIX},
+    satker::operators::{standing_of, Standing},
     trust,
 };
 
+/// One operator as the hub knows it.
+#[derive(Clone, Debug)]
+pub struct HubOperatorRow {
+    /// The hub's record of it.
+    pub record: HubOperatorRecord,
+    /// Pending, active or revoked.
+    pub standing: Standing,
+}
+
+/// Every satker's operators: `espm operators` on the hub.
+#[derive(Clone, Debug, Default)]
+pub struct HubOperators(pub Vec<HubOperatorRow>);
+
+/// Operator activation requests waiting for the CSO: `espm operators requests`.
+#[derive(Clone, Debug, Default)]
+pub struct OperatorRequests(pub Vec<HubOperatorRecord>);
+
+/// An operator just activated.
+#[derive(Clone, Debug)]
+pub struct Activated(pub HubOperatorRecord);
+
+/// An operator whose activation is withdrawn from `at`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperatorRevoked {
+    /// Its username.
+    pub username: String,
+    /// Its satker.
+    pub satker: String,
+    /// From when.
+    pub at: Timestamp,
+}
+
 /// `espm operators` on the hub: every satker's operators and where they stand.
-pub(crate) fn list(node: &Node) -> Result<Output> {
+pub(crate) fn list(node: &Node) -> Result<HubOperators> {
     let mut rows = Vec::new();
     for (_, op) in node
         .store
         .list::<HubOperatorRecord>(Table::Operator, HUB_OPERATOR_PREFIX)?
     {
-        let s = standing_of(op.activation.as_ref(), |a| {
+        let standing = standing_of(op.activation.as_ref(), |a| {
             trust::of_operator(&node.store, a)
         })?;
-        rows.push((op, s));
+        rows.push(HubOperatorRow {
+            record: op,
+            standing,
+        });
     }
-    let json: Vec<_> = rows
-        .iter()
-        .map(|(op, s)| json!({ "username": op.username, "role": op.role.as_str(), "status": s.as_str(), "satker": op.satker }))
-        .collect();
-    let mut text = String::new();
-    if rows.is_empty() {
-        text.push_str("No operators at this hub.");
-    } else {
-        text.push_str(&format!(
-            "{:<20} {:<20} {:<10} {}\n",
-            "USERNAME", "ROLE", "SATKER", "STATUS"
-        ));
-        for (op, s) in &rows {
-            text.push_str(&format!(
-                "{:<20} {:<20} {:<10} {}\n",
-                op.username,
-                op.role.as_str(),
-                op.satker,
-                s.as_str()
-            ));
-        }
-    }
-    Ok(Output::new(json.into(), text.trim_end()))
+    Ok(HubOperators(rows))
 }
 
 /// `espm operators requests`
-pub fn requests(node: &Node) -> Result<Output> {
+pub fn requests(node: &Node) -> Result<OperatorRequests> {
     node.require_hub("operators requests")?;
-    let pending: Vec<HubOperatorRecord> = node
-        .store
-        .list::<HubOperatorRecord>(Table::Operator, HUB_OPERATOR_PREFIX)?
-        .into_iter()
-        .map(|(_, r)| r)
-        .filter(|r| r.activation.is_none())
-        .collect();
-    let json: Vec<_> = pending
-        .iter()
-        .map(|r| {
-            json!({
-                "request_id": r.request.request_id(),
-                "username": r.username,
-                "role": r.role.as_str(),
-                "satker": r.satker,
-                "device": r.device.to_hex(),
-                "sk_penunjukan": r.sk_penunjukan,
-            })
-        })
-        .collect();
-    let mut text = String::new();
-    if pending.is_empty() {
-        text.push_str("No pending operator activation requests.");
-    } else {
-        text.push_str(&format!(
-            "{:<34} {:<20} {:<20} {:<10} {}\n",
-            "REQUEST", "USERNAME", "ROLE", "SATKER", "SK PENUNJUKAN"
-        ));
-        for r in &pending {
-            text.push_str(&format!(
-                "{:<34} {:<20} {:<20} {:<10} {}\n",
-                r.request.request_id(),
-                r.username,
-                r.role.as_str(),
-                r.satker,
-                r.sk_penunjukan.as_deref().unwrap_or("-")
-            ));
-        }
-        text.push_str(
-            "Check each operator's SK Penunjukan before `espm operators approve REQUEST`.",
-        );
-    }
-    Ok(Output::new(json.into(), text.trim_end()))
+    Ok(OperatorRequests(
+        node.store
+            .list::<HubOperatorRecord>(Table::Operator, HUB_OPERATOR_PREFIX)?
+            .into_iter()
+            .map(|(_, r)| r)
+            .filter(|r| r.activation.is_none())
+            .collect(),
+    ))
 }
 
 /// `espm operators approve`
-pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Result<Output> {
+pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Result<Activated> {
     node.require_hub("operators approve")?;
     let unknown = || {
         NodeError::user(format!(
@@ -160,16 +138,7 @@ pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Resul
         Ok(())
     })?;
     node.store.flush()?;
-    Ok(Output::new(
-        json!({ "username": rec.username, "satker": rec.satker }),
-        format!(
-            "Activated operator {} ({}) of satker {} on device {}. The activation reaches the satker at its next sync.",
-            rec.username,
-            rec.role.title(),
-            rec.satker,
-            rec.device
-        ),
-    ))
+    Ok(Activated(rec))
 }
 
 /// `espm operators revoke`
@@ -179,7 +148,7 @@ pub fn revoke(
     satker: &str,
     reason: &str,
     passphrase: Option<&str>,
-) -> Result<Output> {
+) -> Result<OperatorRevoked> {
     node.require_hub("operators revoke")?;
     let reason = reason_given(reason)?;
     let rec: HubOperatorRecord = node
@@ -216,11 +185,9 @@ pub fn revoke(
         reason,
         StreamId::Notices(satker.to_string()),
     )?;
-    Ok(Output::new(
-        json!({ "username": username, "satker": satker }),
-        format!(
-            "Operator {username} of satker {satker} is revoked from {}: the hub refuses submissions by it that reach it from now on, and the satker's devices refuse to submit as it once they sync.",
-            clock::rfc3339(r.at)
-        ),
-    ))
+    Ok(OperatorRevoked {
+        username: username.to_string(),
+        satker: satker.to_string(),
+        at: r.at,
+    })
 }

@@ -1,17 +1,14 @@
 //! The registration authority withdraws trust: `espm devices revoke` for a lost or
 //! stolen device, `espm certs revoke` for a signer who may no longer sign.
 
-use serde_json::json;
 use storage::Table;
 use sync_protocol::{
     revocation::{Revocation, Revoked},
     stream::StreamId,
-    Item, NodeId, SecretKey,
+    Item, NodeId, SecretKey, Timestamp,
 };
 
-use crate::cli::run::Output;
 use crate::{
-    clock,
     error::{NodeError, Result},
     hub::limits::REVOKED_REASON,
     hub::publish::issue,
@@ -55,20 +52,33 @@ pub(super) fn publish(
     Ok(r)
 }
 
-/// `espm devices revoke`
+/// A device the hub refuses from `at` on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevokedDevice {
+    /// The device.
+    pub node_id: NodeId,
+    /// From when.
+    pub at: Timestamp,
+}
+
+/// A certificate that signs nothing new from `at` on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevokedCertificate {
+    /// Its serial.
+    pub serial: String,
+    /// From when.
+    pub at: Timestamp,
+}
+
+/// Blocks a lost or stolen device and closes its live connections: `espm devices revoke`.
 pub fn device(
     node: &Node,
-    node_id: &str,
+    id: NodeId,
     reason: &str,
     passphrase: Option<&str>,
-) -> Result<Output> {
+) -> Result<RevokedDevice> {
     node.require_hub("devices revoke")?;
     let reason = reason_given(reason)?;
-    let id: NodeId = node_id.parse().map_err(|_| {
-        NodeError::user(format!(
-            "'{node_id}' is not a node id; copy it exactly as `espm id` printed it on the device"
-        ))
-    })?;
     if node
         .store
         .get::<DeviceRecord>(Table::Device, &id.to_hex())?
@@ -88,22 +98,19 @@ pub fn device(
     let r = publish(node, &key, Revoked::Device(id), reason, StreamId::Trust)?;
     // Published first: a connection that registers from now on finds the revocation.
     node.live.close_device(&id, REVOKED_REASON);
-    Ok(Output::new(
-        json!({ "node_id": id.to_hex() }),
-        format!(
-            "Device {id} is blocked from {}: the hub refuses its connections from now on. What it delivered before stays valid.",
-            clock::rfc3339(r.at)
-        ),
-    ))
+    Ok(RevokedDevice {
+        node_id: id,
+        at: r.at,
+    })
 }
 
-/// `espm certs revoke`
+/// Withdraws a signer's certificate: `espm certs revoke`.
 pub fn certificate(
     node: &Node,
     serial: &str,
     reason: &str,
     passphrase: Option<&str>,
-) -> Result<Output> {
+) -> Result<RevokedCertificate> {
     node.require_hub("certs revoke")?;
     let reason = reason_given(reason)?;
     if node.store.get::<CertRecord>(Table::Cert, serial)?.is_none() {
@@ -125,11 +132,8 @@ pub fn certificate(
         reason,
         StreamId::Trust,
     )?;
-    Ok(Output::new(
-        json!({ "serial": serial }),
-        format!(
-            "Certificate {serial} is revoked from {}: nothing signed with it reaching the hub from now on is accepted, and devices refuse to sign with it once they sync. Signatures the hub received before stay valid.",
-            clock::rfc3339(r.at)
-        ),
-    ))
+    Ok(RevokedCertificate {
+        serial: serial.to_string(),
+        at: r.at,
+    })
 }

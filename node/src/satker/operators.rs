@@ -7,7 +7,6 @@
 //! activation request; the CSO checks the SK Penunjukan and approves it with the
 //! authority key; the activation syncs back and only then may the operator submit.
 
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use storage::{SealedSecret, StoreError, Table, Txn};
 use sync_protocol::{
@@ -17,9 +16,7 @@ use sync_protocol::{
 use totp_rs::{Algorithm, TOTP};
 use zeroize::Zeroizing;
 
-use crate::cli::run::Output;
 use crate::{
-    clock,
     error::{NodeError, Result},
     node::Node,
     records::OperatorRecord,
@@ -106,22 +103,6 @@ fn same_code(a: &str, b: &str) -> bool {
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
-}
-
-/// The URI as a QR code drawn with half blocks, two modules per character row, with
-/// the quiet zone scanners need. Colours are swapped because terminals draw glyphs
-/// light on dark: a dark module is left as background. An URI too long for a QR code
-/// gets a note instead.
-fn terminal_qr(uri: &str) -> String {
-    match qrcode::QrCode::new(uri.as_bytes()) {
-        Ok(code) => code
-            .render::<qrcode::render::unicode::Dense1x2>()
-            .dark_color(qrcode::render::unicode::Dense1x2::Light)
-            .light_color(qrcode::render::unicode::Dense1x2::Dark)
-            .quiet_zone(true)
-            .build(),
-        Err(e) => format!("(no QR code: {e})"),
-    }
 }
 
 /// Where an operator stands, as `espm operators` shows it.
@@ -263,8 +244,30 @@ pub(super) fn admit(
     Ok((op, outcome?))
 }
 
+/// An operator just made on this device, waiting for the KPPN.
+#[derive(Clone, Debug)]
+pub struct OperatorAdded {
+    /// Its username.
+    pub username: String,
+    /// Its role.
+    pub role: OperatorRole,
+    /// The activation request the CSO approves.
+    pub request_id: String,
+    /// The `otpauth://` URI for the operator's authenticator app (it holds the secret).
+    pub otpauth_uri: Zeroizing<String>,
+}
+
+/// The operators a node knows.
+#[derive(Clone, Debug)]
+pub enum OperatorList {
+    /// On a satker device: its own, with where each stands here.
+    Device(Vec<(OperatorRecord, Standing)>),
+    /// On the hub: every satker's.
+    Hub(crate::hub::operators::HubOperators),
+}
+
 /// `espm operator add`
-pub fn add(node: &Node, username: &str, role: &str, sk: Option<&str>) -> Result<Output> {
+pub fn add(node: &Node, username: &str, role: &str, sk: Option<&str>) -> Result<OperatorAdded> {
     let satker = node.require_satker("operator add")?.to_string();
     validate_username(username).map_err(|e| NodeError::user(format!("{e}; choose another")))?;
     let role: OperatorRole = role.parse()?;
@@ -322,23 +325,18 @@ pub fn add(node: &Node, username: &str, role: &str, sk: Option<&str>) -> Result<
         Ok(())
     })?;
     node.store.flush()?;
-    Ok(Output::new(
-        json!({ "username": username, "otpauth_uri": uri.as_str(), "request_id": request_id }),
-        format!(
-            "Created operator {username} ({}) and queued activation request {request_id} for the KPPN.\n\
-             Scan this with the operator's authenticator app, or enter the URI by hand:\n{}\n{}\n\
-             The operator can submit once the KPPN's CSO approves the request against the SK Penunjukan: run `espm sync`, and again after the approval.",
-            role.title(),
-            terminal_qr(&uri),
-            uri.as_str()
-        ),
-    ))
+    Ok(OperatorAdded {
+        username: username.to_string(),
+        role,
+        request_id,
+        otpauth_uri: uri,
+    })
 }
 
 /// `espm operators`: this device's operators, or on the hub every satker's.
-pub fn list(node: &Node) -> Result<Output> {
+pub fn list(node: &Node) -> Result<OperatorList> {
     if node.service.is_some() {
-        return crate::hub::operators::list(node);
+        return Ok(OperatorList::Hub(crate::hub::operators::list(node)?));
     }
     node.require_satker("operators")?;
     let now = node.now();
@@ -347,46 +345,7 @@ pub fn list(node: &Node) -> Result<Output> {
         let s = standing(node, &op, now)?;
         rows.push((op, s));
     }
-    let json: Vec<_> = rows
-        .iter()
-        .map(|(op, s)| {
-            let mut v = json!({
-                "username": op.username,
-                "role": op.role.as_str(),
-                "status": s.as_str(),
-                "request_id": op.request.request_id(),
-            });
-            match s {
-                Standing::Revoked(r) => v["reason"] = json!(r.reason),
-                Standing::Locked(until) => v["locked_until"] = json!(clock::rfc3339(*until)),
-                _ => {}
-            }
-            v
-        })
-        .collect();
-    let mut text = String::new();
-    if rows.is_empty() {
-        text.push_str("No operators on this device; add one with `espm operator add`.");
-    } else {
-        text.push_str(&format!("{:<20} {:<20} {}\n", "USERNAME", "ROLE", "STATUS"));
-        for (op, s) in &rows {
-            let detail = match s {
-                Standing::Pending => {
-                    format!(" (request {} waits for the KPPN)", op.request.request_id())
-                }
-                Standing::Revoked(r) => format!(" ({})", r.describe()),
-                Standing::Locked(until) => format!(" (until {})", clock::rfc3339(*until)),
-                Standing::Active => String::new(),
-            };
-            text.push_str(&format!(
-                "{:<20} {:<20} {}{detail}\n",
-                op.username,
-                op.role.as_str(),
-                s.as_str()
-            ));
-        }
-    }
-    Ok(Output::new(json.into(), text.trim_end()))
+    Ok(OperatorList::Device(rows))
 }
 
 #[cfg(test)]
@@ -422,19 +381,6 @@ mod tests {
         let totp = totp_for(SECRET, "operator01", "123456").unwrap();
         assert_eq!(matching_step(&totp, &totp.generate(0), 0), Some(0));
         assert_eq!(matching_step(&totp, "000000", u64::MAX), None);
-    }
-
-    #[test]
-    fn the_otpauth_uri_is_drawn_as_a_square_qr_code() {
-        let uri = "otpauth://totp/espm:operator-satker%3Abudi?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=espm&algorithm=SHA1&digits=6&period=30";
-        let qr = terminal_qr(uri);
-        println!("{qr}");
-        let lines: Vec<&str> = qr.lines().collect();
-        let width = lines[0].chars().count();
-        assert!(lines.iter().all(|l| l.chars().count() == width));
-        // Two modules per line: the drawing is about half as tall as wide.
-        assert!(lines.len() * 2 >= width && lines.len() * 2 <= width + 2);
-        assert!(qr.contains('\u{2588}') || qr.contains('\u{2580}'));
     }
 
     fn satker_node(dir: &std::path::Path) -> Node {
@@ -474,7 +420,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let node = satker_node(dir.path());
         let first = add(&node, "operator01", "operator-satker", None).unwrap();
-        let request_id = first.json["request_id"].as_str().unwrap().to_string();
+        let request_id = first.request_id.clone();
         let err = add(&node, "operator01", "operator-bendahara", None)
             .unwrap_err()
             .to_string();

@@ -1,13 +1,11 @@
 //! Signer keys on a satker device (operators: `operators.rs`).
 
-use serde_json::json;
 use storage::{SealedKey, Table};
 use sync_protocol::{
     certificate::{CertRequest, Jabatan, Subject},
     Item, SecretKey, SignedItem,
 };
 
-use crate::cli::run::Output;
 use crate::{
     error::{NodeError, Result},
     node::Node,
@@ -27,8 +25,41 @@ pub struct RequestArgs {
     pub instansi: String,
 }
 
+/// A signing key made here and its certificate request queued for the KPPN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Requested {
+    /// The request id the CSO approves.
+    pub request_id: String,
+    /// The requester.
+    pub name: String,
+    /// The role asked for.
+    pub jabatan: Jabatan,
+}
+
+/// A certificate usable on this device, and whether it signs now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignerRow {
+    /// Serial.
+    pub serial: String,
+    /// The signer's name.
+    pub name: String,
+    /// The role.
+    pub jabatan: Jabatan,
+    /// `valid`, `revoked` or `expired`.
+    pub status: &'static str,
+}
+
+/// The certificates usable on this device, and how many requests still wait.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Signers {
+    /// Usable certificates.
+    pub rows: Vec<SignerRow>,
+    /// Requests the KPPN has not answered yet.
+    pub pending: usize,
+}
+
 /// `espm signer request`
-pub fn request(node: &Node, passphrase: &str, a: RequestArgs) -> Result<Output> {
+pub fn request(node: &Node, passphrase: &str, a: RequestArgs) -> Result<Requested> {
     let satker = node.require_satker("signer request")?.to_string();
     let jabatan: Jabatan = a.jabatan.parse()?;
     let subject = Subject {
@@ -69,19 +100,15 @@ pub fn request(node: &Node, passphrase: &str, a: RequestArgs) -> Result<Output> 
         Ok(())
     })?;
     node.store.flush()?;
-    Ok(Output::new(
-        json!({ "request_id": request_id }),
-        format!(
-            "Made a signing key for {} ({}) on this device and queued certificate request {request_id}.\n\
-             Run `espm sync`; once the KPPN approves it, `espm signers` shows the certificate.",
-            subject.name,
-            jabatan.title()
-        ),
-    ))
+    Ok(Requested {
+        request_id,
+        name: subject.name,
+        jabatan,
+    })
 }
 
 /// `espm signers`
-pub fn list(node: &Node) -> Result<Output> {
+pub fn list(node: &Node) -> Result<Signers> {
     let now = node.now();
     let mut rows = Vec::new();
     for (serial, rec) in node.store.list::<CertRecord>(Table::Cert, "")? {
@@ -100,37 +127,21 @@ pub fn list(node: &Node) -> Result<Output> {
             } else {
                 "expired"
             };
-            rows.push((serial, c.subject.name, c.subject.jabatan, status));
+            rows.push(SignerRow {
+                serial,
+                name: c.subject.name,
+                jabatan: c.subject.jabatan,
+                status,
+            });
         }
     }
-    let json: Vec<_> = rows
-        .iter()
-        .map(|(s, n, j, st)| json!({ "serial": s, "name": n, "jabatan": j.as_str(), "status": st }))
-        .collect();
-    let mut text = String::new();
-    if rows.is_empty() {
-        let pending = node
-            .store
-            .list::<RequestRecord>(Table::Request, "")?
-            .into_iter()
-            .filter(|(_, r)| r.serial.is_none())
-            .count();
-        text.push_str("No certificates on this device yet.");
-        if pending > 0 {
-            text.push_str(&format!(
-                " {pending} request(s) wait for the KPPN; run `espm sync` after approval."
-            ));
-        }
-    } else {
-        text.push_str(&format!(
-            "{:<16} {:<28} {:<14} {}\n",
-            "SERIAL", "NAME", "JABATAN", "STATUS"
-        ));
-        for (s, n, j, st) in &rows {
-            text.push_str(&format!("{:<16} {:<28} {:<14} {}\n", s, n, j.title(), st));
-        }
-    }
-    Ok(Output::new(json.into(), text.trim_end()))
+    let pending = node
+        .store
+        .list::<RequestRecord>(Table::Request, "")?
+        .into_iter()
+        .filter(|(_, r)| r.serial.is_none())
+        .count();
+    Ok(Signers { rows, pending })
 }
 
 #[cfg(test)]
@@ -159,7 +170,7 @@ mod tests {
             instansi: String::new(),
         };
         let out = request(&node, passphrase, args).unwrap();
-        let request_id = out.json["request_id"].as_str().unwrap();
+        let request_id = out.request_id.as_str();
         let sealed: SealedKey = node.store.get(Table::Key, request_id).unwrap().unwrap();
         let key = SecretKey::from_bytes(&sealed.open(passphrase).unwrap());
         let public = key.public();

@@ -10,6 +10,7 @@ use crate::{
         authority::{CertRequests, Enrolled, Issued},
         monitor::{Inbox, Monitor},
         processing::{Moved, Taken},
+        revoke::{RevokedCertificate, RevokedDevice},
     },
 };
 
@@ -185,5 +186,33 @@ impl Render for Monitor {
             text.push_str(&format!("ALERT: {a}\n"));
         }
         text
+    }
+}
+
+impl Render for RevokedDevice {
+    fn json(&self) -> serde_json::Value {
+        json!({ "node_id": self.node_id.to_hex() })
+    }
+
+    fn text(&self) -> String {
+        format!(
+            "Device {} is blocked from {}: the hub refuses its connections from now on. What it delivered before stays valid.",
+            self.node_id,
+            clock::rfc3339(self.at)
+        )
+    }
+}
+
+impl Render for RevokedCertificate {
+    fn json(&self) -> serde_json::Value {
+        json!({ "serial": self.serial })
+    }
+
+    fn text(&self) -> String {
+        format!(
+            "Certificate {} is revoked from {}: nothing signed with it reaching the hub from now on is accepted, and devices refuse to sign with it once they sync. Signatures the hub received before stay valid.",
+            self.serial,
+            clock::rfc3339(self.at)
+        )
     }
 }
