@@ -182,12 +182,18 @@ pub async fn execute(
             &reason,
             secrets.given(),
         )?)),
-        Command::Draft(Draft::New { kind, set }) => documents::new(&node, &kind, &set),
-        Command::Draft(Draft::Set { doc_id, fields }) => documents::set(&node, &doc_id, &fields),
-        Command::Draft(Draft::Attach { doc_id, .. }) => {
-            documents::attach(&node, &doc_id, secrets.upload()?)
+        Command::Draft(Draft::New { kind, set }) => {
+            Ok(output(&documents::new(&node, &kind, &set)?))
         }
-        Command::Draft(Draft::Show { doc_id }) => documents::show(&node, &doc_id),
+        Command::Draft(Draft::Set { doc_id, fields }) => {
+            Ok(output(&documents::set(&node, &doc_id, &fields)?))
+        }
+        Command::Draft(Draft::Attach { doc_id, .. }) => Ok(output(&documents::attach(
+            &node,
+            &doc_id,
+            secrets.upload()?,
+        )?)),
+        Command::Draft(Draft::Show { doc_id }) => Ok(output(&documents::show(&node, &doc_id)?)),
         Command::Sign(a) => signing::sign(&node, &a.doc_id, &a.signer, secrets.passphrase()?),
         Command::Submit(a) => submit::submit(&node, &a.doc_ids, &a.operator, &a.totp),
         Command::Status(a) => Ok(output(&docs::journeys(&node, a.doc_id.as_deref())?)),

@@ -1,7 +1,6 @@
 //! Drafts on a satker device: new, edit, attach, show. Signing and submitting are in
 //! [`super::signing`] and [`super::submit`].
 
-use serde_json::json;
 use storage::{Draft, StoreError, Table};
 use sync_protocol::{
     document::{DocKind, DocumentSnapshot},
@@ -10,8 +9,7 @@ use sync_protocol::{
 };
 
 use crate::{
-    cli::{run::Output, upload::Upload},
-    clock,
+    cli::upload::Upload,
     error::{NodeError, Result},
     node::Node,
     records::DocRecord,
@@ -71,8 +69,49 @@ pub(super) fn editable(rec: &DocRecord) -> Result<()> {
     }
 }
 
+/// A draft started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Started {
+    /// Its id.
+    pub doc_id: String,
+    /// Its kind.
+    pub kind: DocKind,
+}
+
+/// A draft edited.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Edited {
+    /// Its id.
+    pub doc_id: String,
+    /// How many fields changed.
+    pub fields: usize,
+}
+
+/// A file attached to a draft.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attached {
+    /// The draft's id.
+    pub doc_id: String,
+    /// The file's name.
+    pub name: String,
+    /// Its SHA-256, lowercase hex.
+    pub sha256: String,
+}
+
+/// A document as `draft show` shows it: fields and attachments of the draft here (or of
+/// its signed snapshot), and its signatures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shown {
+    /// Its journey record.
+    pub record: DocRecord,
+    /// Field values.
+    pub fields: std::collections::BTreeMap<String, String>,
+    /// Attached files.
+    pub attachments: Vec<sync_protocol::document::AttachmentRef>,
+}
+
 /// `espm draft new`
-pub fn new(node: &Node, kind: &str, set: &[String]) -> Result<Output> {
+pub fn new(node: &Node, kind: &str, set: &[String]) -> Result<Started> {
     node.require_writer("start drafts")?;
     let satker = node.require_satker("draft new")?.to_string();
     let kind: DocKind = kind.parse()?;
@@ -90,18 +129,17 @@ pub fn new(node: &Node, kind: &str, set: &[String]) -> Result<Output> {
         Ok(())
     })?;
     node.store.flush()?;
-    Ok(Output::new(
-        json!({ "doc_id": doc_id }),
-        format!("Started {kind} draft {doc_id}."),
-    ))
+    Ok(Started { doc_id, kind })
 }
 
 /// `espm draft set`
-pub fn set(node: &Node, doc_id: &str, pairs: &[String]) -> Result<Output> {
+pub fn set(node: &Node, doc_id: &str, pairs: &[String]) -> Result<Edited> {
     node.require_writer("edit drafts")?;
     let fields = parse_assignments(pairs)?;
     let rec = doc_record(node, doc_id)?;
     editable(&rec)?;
+    // The record's own id, whatever form (bare or SATKER/DOC_ID) the person typed.
+    let doc_id = rec.doc_id.as_str();
     // Only for its plain message when there is no draft; the edit reloads it.
     load_draft(node, doc_id)?;
     node.store.write(|t| {
@@ -113,18 +151,20 @@ pub fn set(node: &Node, doc_id: &str, pairs: &[String]) -> Result<Output> {
         })
     })?;
     node.store.flush()?;
-    Ok(Output::new(
-        json!({ "doc_id": doc_id }),
-        format!("Updated {} field(s) of {doc_id}.", fields.len()),
-    ))
+    Ok(Edited {
+        doc_id: doc_id.to_string(),
+        fields: fields.len(),
+    })
 }
 
 /// `espm draft attach`: the file as the CLI process read it, never a path, so the
 /// serving node reads nothing of its own (its data directory holds the node key).
-pub fn attach(node: &Node, doc_id: &str, upload: &Upload) -> Result<Output> {
+pub fn attach(node: &Node, doc_id: &str, upload: &Upload) -> Result<Attached> {
     node.require_writer("attach files")?;
     let rec = doc_record(node, doc_id)?;
     editable(&rec)?;
+    // The record's own id, whatever form (bare or SATKER/DOC_ID) the person typed.
+    let doc_id = rec.doc_id.as_str();
     // Again here: a control request need not come from our own CLI's read.
     upload.check(&upload.name)?;
     // Only for its plain message when there is no draft; the edit reloads it.
@@ -136,18 +176,19 @@ pub fn attach(node: &Node, doc_id: &str, upload: &Upload) -> Result<Output> {
         edit_draft(t, doc_id, |draft| draft.add_attachment(&attachment))
     })?;
     node.store.flush()?;
-    Ok(Output::new(
-        json!({ "doc_id": doc_id, "attachment": sha }),
-        format!("Attached {name} ({sha}) to {doc_id}."),
-    ))
+    Ok(Attached {
+        doc_id: doc_id.to_string(),
+        name,
+        sha256: sha,
+    })
 }
 
 /// `espm draft show`
-pub fn show(node: &Node, doc_id: &str) -> Result<Output> {
+pub fn show(node: &Node, doc_id: &str) -> Result<Shown> {
     let rec = doc_record(node, doc_id)?;
     let (fields, attachments) = match node
         .store
-        .get::<serde_bytes::ByteBuf>(Table::Draft, doc_id)?
+        .get::<serde_bytes::ByteBuf>(Table::Draft, &rec.doc_id)?
     {
         Some(b) => {
             let d = Draft::load(&b)?;
@@ -164,41 +205,11 @@ pub fn show(node: &Node, doc_id: &str) -> Result<Output> {
             None => Default::default(),
         },
     };
-    let sigs: Vec<_> = rec
-        .signatures
-        .iter()
-        .map(|s| json!({ "serial": s.serial, "name": s.name, "jabatan": s.jabatan.as_str(), "signed_at": clock::rfc3339(s.at) }))
-        .collect();
-    let atts: Vec<_> = attachments
-        .iter()
-        .map(|a| json!({ "name": a.name, "sha256": a.sha256, "size": a.size }))
-        .collect();
-    let mut text = format!(
-        "{} {} ({}), satker {}\n",
-        rec.kind, rec.doc_id, rec.state, rec.satker
-    );
-    for (k, v) in &fields {
-        text.push_str(&format!("  {k} = {v}\n"));
-    }
-    for a in &attachments {
-        text.push_str(&format!(
-            "  attachment {} ({} bytes, sha256 {})\n",
-            a.name, a.size, a.sha256
-        ));
-    }
-    for s in &rec.signatures {
-        text.push_str(&format!(
-            "  signed by {} ({}, certificate {}) at {}\n",
-            s.name,
-            s.jabatan.title(),
-            s.serial,
-            clock::rfc3339(s.at)
-        ));
-    }
-    Ok(Output::new(
-        json!({ "doc_id": rec.doc_id, "kind": rec.kind.as_str(), "state": rec.state.as_str(), "fields": fields, "attachments": atts, "signatures": sigs }),
-        text.trim_end(),
-    ))
+    Ok(Shown {
+        record: rec,
+        fields,
+        attachments,
+    })
 }
 
 pub(super) fn snapshot_of(

@@ -8,6 +8,7 @@ use crate::{
     clock,
     hub::operators::{Activated, HubOperators, OperatorRequests, OperatorRevoked},
     satker::{
+        documents::{Attached, Edited, Shown, Started},
         operators::{OperatorAdded, OperatorList, Standing},
         signers::{Requested, Signers},
     },
@@ -269,6 +270,83 @@ impl Render for Signers {
             &["SERIAL", "NAME", "JABATAN", "STATUS"],
             &rows,
         )
+    }
+}
+
+impl Render for Started {
+    fn json(&self) -> serde_json::Value {
+        json!({ "doc_id": self.doc_id })
+    }
+
+    fn text(&self) -> String {
+        format!("Started {} draft {}.", self.kind, self.doc_id)
+    }
+}
+
+impl Render for Edited {
+    fn json(&self) -> serde_json::Value {
+        json!({ "doc_id": self.doc_id })
+    }
+
+    fn text(&self) -> String {
+        format!("Updated {} field(s) of {}.", self.fields, self.doc_id)
+    }
+}
+
+impl Render for Attached {
+    fn json(&self) -> serde_json::Value {
+        json!({ "doc_id": self.doc_id, "attachment": self.sha256 })
+    }
+
+    fn text(&self) -> String {
+        format!(
+            "Attached {} ({}) to {}.",
+            self.name, self.sha256, self.doc_id
+        )
+    }
+}
+
+impl Render for Shown {
+    fn json(&self) -> serde_json::Value {
+        let rec = &self.record;
+        let sigs: Vec<_> = rec
+            .signatures
+            .iter()
+            .map(|s| json!({ "serial": s.serial, "name": s.name, "jabatan": s.jabatan.as_str(), "signed_at": clock::rfc3339(s.at) }))
+            .collect();
+        let atts: Vec<_> = self
+            .attachments
+            .iter()
+            .map(|a| json!({ "name": a.name, "sha256": a.sha256, "size": a.size }))
+            .collect();
+        json!({ "doc_id": rec.doc_id, "kind": rec.kind.as_str(), "state": rec.state.as_str(), "fields": self.fields, "attachments": atts, "signatures": sigs })
+    }
+
+    fn text(&self) -> String {
+        let rec = &self.record;
+        let mut text = format!(
+            "{} {} ({}), satker {}\n",
+            rec.kind, rec.doc_id, rec.state, rec.satker
+        );
+        for (k, v) in &self.fields {
+            text.push_str(&format!("  {k} = {v}\n"));
+        }
+        for a in &self.attachments {
+            text.push_str(&format!(
+                "  attachment {} ({} bytes, sha256 {})\n",
+                a.name, a.size, a.sha256
+            ));
+        }
+        for s in &rec.signatures {
+            text.push_str(&format!(
+                "  signed by {} ({}, certificate {}) at {}\n",
+                s.name,
+                s.jabatan.title(),
+                s.serial,
+                clock::rfc3339(s.at)
+            ));
+        }
+        text
     }
 }
 
