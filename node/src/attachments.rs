@@ -18,8 +18,10 @@
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
-use storage::{Store, StoreError, Table, Txn};
+use storage::{Store, StoreError, Txn};
 use sync_protocol::{document::DocumentSnapshot, Address, Timestamp};
+
+use crate::schema::{CHUNKS, HELD, NEEDS, NEED_COUNTS, NEED_INDEX};
 
 /// The most chunks one satker's documents may wait for at the hub at once (256 MiB of
 /// attachments). A submission that would pass it is refused until earlier ones complete
@@ -44,10 +46,6 @@ fn index_key(satker: &str, chunk: &Address) -> String {
     format!("{satker}/{}", chunk.to_hex())
 }
 
-fn count_key(satker: &str) -> String {
-    format!("need-count/{satker}")
-}
-
 /// The key of a chunk's bytes.
 pub fn bytes_key(chunk: &Address) -> String {
     chunk.to_hex()
@@ -55,16 +53,16 @@ pub fn bytes_key(chunk: &Address) -> String {
 
 /// How many chunks `satker`'s documents wait for.
 pub fn needed_count(t: &Txn<'_>, satker: &str) -> Result<u64, StoreError> {
-    Ok(t.get::<u64>(Table::Meta, &count_key(satker))?.unwrap_or(0))
+    Ok(NEED_COUNTS.get_in(t, satker)?.unwrap_or(0))
 }
 
 fn add_count(t: &mut Txn<'_>, satker: &str, delta: i64) -> Result<(), StoreError> {
     let n = needed_count(t, satker)?;
     let next = n.saturating_add_signed(delta);
     if next == 0 {
-        t.delete(Table::Meta, &count_key(satker));
+        NEED_COUNTS.delete(t, satker);
     } else {
-        t.put(Table::Meta, &count_key(satker), &next);
+        NEED_COUNTS.put(t, satker, &next);
     }
     Ok(())
 }
@@ -80,14 +78,14 @@ pub fn add_need(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let index = index_key(satker, chunk);
-    let (key, mut need) = match t.get::<Timestamp>(Table::NeedIndex, &index)? {
+    let (key, mut need) = match NEED_INDEX.get_in(t, &index)? {
         Some(since) => {
             let key = need_key(satker, since, chunk);
-            let need = t.get::<Need>(Table::Need, &key)?.unwrap_or_default();
+            let need = NEEDS.get_in(t, &key)?.unwrap_or_default();
             (key, need)
         }
         None => {
-            t.put(Table::NeedIndex, &index, &now);
+            NEED_INDEX.put(t, &index, &now);
             add_count(t, satker, 1)?;
             (need_key(satker, now, chunk), Need::default())
         }
@@ -100,25 +98,25 @@ pub fn add_need(
             need.submissions.push(s);
         }
     }
-    t.put(Table::Need, &key, &need);
+    NEEDS.put(t, &key, &need);
     Ok(())
 }
 
 /// Whether `satker`'s documents wait for `chunk`.
 pub fn is_needed(t: &Txn<'_>, satker: &str, chunk: &Address) -> Result<bool, StoreError> {
-    t.contains(Table::NeedIndex, &index_key(satker, chunk))
+    NEED_INDEX.contains(t, &index_key(satker, chunk))
 }
 
 /// `chunk` arrived for `satker`: its need is gone. Returns who waited for it.
 pub fn fulfil(t: &mut Txn<'_>, satker: &str, chunk: &Address) -> Result<Need, StoreError> {
     let index = index_key(satker, chunk);
-    let Some(since) = t.get::<Timestamp>(Table::NeedIndex, &index)? else {
+    let Some(since) = NEED_INDEX.get_in(t, &index)? else {
         return Ok(Need::default());
     };
     let key = need_key(satker, since, chunk);
-    let need = t.get::<Need>(Table::Need, &key)?.unwrap_or_default();
-    t.delete(Table::Need, &key);
-    t.delete(Table::NeedIndex, &index);
+    let need = NEEDS.get_in(t, &key)?.unwrap_or_default();
+    NEEDS.delete(t, &key);
+    NEED_INDEX.delete(t, &index);
     add_count(t, satker, -1)?;
     Ok(need)
 }
@@ -132,18 +130,18 @@ pub fn forget(
     submission: &Address,
 ) -> Result<(), StoreError> {
     let index = index_key(satker, chunk);
-    let Some(since) = t.get::<Timestamp>(Table::NeedIndex, &index)? else {
+    let Some(since) = NEED_INDEX.get_in(t, &index)? else {
         return Ok(());
     };
     let key = need_key(satker, since, chunk);
-    let mut need = t.get::<Need>(Table::Need, &key)?.unwrap_or_default();
+    let mut need = NEEDS.get_in(t, &key)?.unwrap_or_default();
     need.submissions.retain(|s| s != submission);
     if need.submissions.is_empty() {
-        t.delete(Table::Need, &key);
-        t.delete(Table::NeedIndex, &index);
+        NEEDS.delete(t, &key);
+        NEED_INDEX.delete(t, &index);
         add_count(t, satker, -1)?;
     } else {
-        t.put(Table::Need, &key, &need);
+        NEEDS.put(t, &key, &need);
     }
     Ok(())
 }
@@ -159,7 +157,7 @@ pub fn missing(
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
     for satker in satkers {
-        for entry in store.iter::<Need>(Table::Need, &format!("{satker}/")) {
+        for entry in NEEDS.iter(store, &format!("{satker}/")) {
             if out.len() >= limit {
                 return Ok(out);
             }
@@ -182,7 +180,7 @@ pub fn expired(
     cutoff: Timestamp,
 ) -> Result<Vec<(Address, Need)>, StoreError> {
     let mut out = Vec::new();
-    for entry in store.iter::<Need>(Table::Need, &format!("{satker}/")) {
+    for entry in NEEDS.iter(store, &format!("{satker}/")) {
         let (key, need) = entry?;
         let mut parts = key.rsplitn(2, '/');
         let chunk = parts.next().and_then(|h| h.parse::<Address>().ok());
@@ -205,37 +203,33 @@ pub fn expired(
 /// The satkers that have needs at all, for a sweep over every satker.
 pub fn satkers_with_needs(store: &Store) -> Result<Vec<String>, StoreError> {
     let mut out: Vec<String> = Vec::new();
-    for entry in store.iter::<u64>(Table::Meta, "need-count/") {
-        let (key, _) = entry?;
-        if let Some(s) = key.strip_prefix("need-count/") {
-            out.push(s.to_string());
-        }
+    for entry in NEED_COUNTS.iter(store, "") {
+        let (satker, _) = entry?;
+        out.push(satker);
     }
     Ok(out)
 }
 
 /// Whether `satker`'s devices have sent `chunk` to this hub.
 pub fn held_by(t: &Txn<'_>, satker: &str, chunk: &Address) -> Result<bool, StoreError> {
-    t.contains(Table::Held, &index_key(satker, chunk))
+    HELD.contains(t, &index_key(satker, chunk))
 }
 
 /// Whether a device of `satker` sent `chunk` here, read outside a write.
 pub fn is_held_by(store: &Store, satker: &str, chunk: &Address) -> Result<bool, StoreError> {
-    Ok(store
-        .get::<()>(Table::Held, &index_key(satker, chunk))?
-        .is_some())
+    Ok(HELD.get(store, &index_key(satker, chunk))?.is_some())
 }
 
 /// Records that a device of `satker` proved to hold `chunk`, and keeps its bytes.
 pub fn store_held(t: &mut Txn<'_>, satker: &str, chunk: &Address, bytes: &[u8]) {
-    t.put(Table::Held, &index_key(satker, chunk), &());
+    HELD.put(t, &index_key(satker, chunk), &());
     store_bytes(t, chunk, bytes);
 }
 
 /// Keeps a chunk's bytes (once, whoever sent them).
 pub fn store_bytes(t: &mut Txn<'_>, chunk: &Address, bytes: &[u8]) {
-    t.put(
-        Table::Blob,
+    CHUNKS.put(
+        t,
         &bytes_key(chunk),
         &serde_bytes::ByteBuf::from(bytes.to_vec()),
     );
@@ -243,14 +237,12 @@ pub fn store_bytes(t: &mut Txn<'_>, chunk: &Address, bytes: &[u8]) {
 
 /// Whether this node holds a chunk's bytes.
 pub fn has_bytes(t: &Txn<'_>, chunk: &Address) -> Result<bool, StoreError> {
-    t.contains(Table::Blob, &bytes_key(chunk))
+    CHUNKS.contains(t, &bytes_key(chunk))
 }
 
 /// A chunk's bytes, if this node holds them.
 pub fn bytes(store: &Store, chunk: &Address) -> Result<Option<Vec<u8>>, StoreError> {
-    Ok(store
-        .get::<serde_bytes::ByteBuf>(Table::Blob, &bytes_key(chunk))?
-        .map(|b| b.into_vec()))
+    Ok(CHUNKS.get(store, &bytes_key(chunk))?.map(|b| b.into_vec()))
 }
 
 /// On a satker or auditor node: notes every chunk of `snap` not held yet, so the next

@@ -27,6 +27,7 @@ use sync_protocol::{
     Address, NodeId, ProtocolError,
 };
 
+use crate::schema::{DRAFT_HEADS, DRAFT_PEERS};
 use crate::{
     config::NodeConfig,
     error::{NodeError, Result},
@@ -36,16 +37,13 @@ use crate::{
 
 pub use wire::{run_client, serve_stream, DraftSyncStats};
 
-const HEAD: &str = "head/";
-const PEER: &str = "peer/";
-
 /// How many times `receive` merges a peer's message again on a fresh copy when local
 /// edits keep landing meanwhile; past it the session fails and the next sync tries again.
 const MAX_MERGE_ATTEMPTS: usize = 8;
 
 /// What a node remembers about one draft and one peer.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct PeerDraft {
+pub struct PeerDraft {
     /// automerge's sync state as kept between sessions: the heads both sides share.
     #[serde(with = "serde_bytes")]
     state: Vec<u8>,
@@ -64,11 +62,7 @@ pub fn save_draft(t: &mut Txn<'_>, key: &str, draft: &mut Draft) {
 /// Stores saved draft bytes with the digest of their heads.
 fn put_draft(t: &mut Txn<'_>, key: &str, bytes: &[u8], digest: &Address) {
     t.put(Table::Draft, key, &serde_bytes::Bytes::new(bytes));
-    t.put(Table::DraftSync, &head_key(key), digest);
-}
-
-fn head_key(key: &str) -> String {
-    format!("{HEAD}{key}")
+    DRAFT_HEADS.put(t, key, digest);
 }
 
 /// A peer's message applied to a copy of a draft, outside the store's write lock.
@@ -175,14 +169,12 @@ impl NodeDraftReplica {
     }
 
     fn peer_key(&self, key: &str) -> String {
-        format!("{PEER}{}/{key}", self.peer.to_hex())
+        format!("{}/{key}", self.peer.to_hex())
     }
 
     fn peer_draft(&self, key: &str) -> Result<PeerDraft, ProtocolError> {
-        Ok(self
-            .node
-            .store
-            .get(Table::DraftSync, &self.peer_key(key))
+        Ok(DRAFT_PEERS
+            .get(&self.node.store, &self.peer_key(key))
             .map_err(local)?
             .unwrap_or_default())
     }
@@ -204,7 +196,7 @@ impl NodeDraftReplica {
         self.node
             .store
             .write(|t| {
-                t.put(Table::DraftSync, &k, rec);
+                DRAFT_PEERS.put(t, &k, rec);
                 Ok(())
             })
             .map_err(local)
@@ -351,7 +343,7 @@ impl NodeDraftReplica {
                 if let Some(reason) = self.frozen(rec.as_ref()) {
                     return Ok(Commit::Done(Applied::Refused(reason)));
                 }
-                let head: Option<Address> = t.get(Table::DraftSync, &head_key(key))?;
+                let head: Option<Address> = DRAFT_HEADS.get_in(t, key)?;
                 if head != prepared.base {
                     return Ok(Commit::Stale);
                 }
@@ -372,9 +364,9 @@ impl NodeDraftReplica {
                         Applied::Changed
                     }
                 };
-                let mut peer: PeerDraft = t.get(Table::DraftSync, &peer_key)?.unwrap_or_default();
+                let mut peer: PeerDraft = DRAFT_PEERS.get_in(t, &peer_key)?.unwrap_or_default();
                 peer.state = Draft::encode_sync_state(&prepared.state);
-                t.put(Table::DraftSync, &peer_key, &peer);
+                DRAFT_PEERS.put(t, &peer_key, &peer);
                 Ok(Commit::Done(applied))
             })
             .map_err(local)
@@ -389,18 +381,16 @@ impl DraftReplica for NodeDraftReplica {
             Scope::Nothing => return Ok(Vec::new()),
         };
         let store = &self.node.store;
-        let heads: Vec<(String, Address)> = store
-            .list(Table::DraftSync, &format!("{HEAD}{prefix}"))
-            .map_err(local)?;
-        let agreed: HashMap<String, Option<Address>> = store
-            .list::<PeerDraft>(Table::DraftSync, &self.peer_key(&prefix))
+        let heads: Vec<(String, Address)> = DRAFT_HEADS.list(store, &prefix).map_err(local)?;
+        let agreed: HashMap<String, Option<Address>> = DRAFT_PEERS
+            .list(store, &self.peer_key(&prefix))
             .map_err(local)?
             .into_iter()
             .map(|(k, p)| (k, p.agreed))
             .collect();
         let mut out = Vec::new();
         for (k, digest) in heads {
-            let key = &k[HEAD.len()..];
+            let key = k.as_str();
             let doc_id = &key[prefix.len()..];
             if agreed.get(&self.peer_key(key)) == Some(&Some(digest)) {
                 continue;
@@ -423,10 +413,7 @@ impl DraftReplica for NodeDraftReplica {
         let Some(key) = self.key(doc_id) else {
             return Ok(None);
         };
-        self.node
-            .store
-            .get(Table::DraftSync, &head_key(&key))
-            .map_err(local)
+        DRAFT_HEADS.get(&self.node.store, &key).map_err(local)
     }
 
     fn admit(&self, doc_id: &str) -> Result<Option<RefusalReason>, ProtocolError> {

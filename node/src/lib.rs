@@ -22,6 +22,7 @@ pub mod hub;
 pub mod node;
 pub mod records;
 pub mod satker;
+pub mod schema;
 pub mod serve;
 #[cfg(test)]
 pub(crate) mod testkit;

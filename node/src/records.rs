@@ -139,16 +139,16 @@ pub struct HubOperatorRecord {
 
 /// The store key of an operator on the hub: one per satker and username.
 pub fn hub_operator_key(satker: &str, username: &str) -> String {
-    format!("{HUB_OPERATOR_PREFIX}{satker}/{username}")
+    format!("{satker}/{username}")
 }
 
-/// The prefix of every [`hub_operator_key`].
-pub const HUB_OPERATOR_PREFIX: &str = "of/";
+/// The prefix of every [`hub_operator_key`]: all of the table.
+pub const HUB_OPERATOR_PREFIX: &str = "";
 
 /// The store key of an operator activation request on the hub, by request id; the
 /// record is the [`hub_operator_key`] it concerns.
 pub fn operator_request_key(request_id: &str) -> String {
-    format!("request/{request_id}")
+    request_id.to_string()
 }
 
 /// An item a peer refused.

@@ -4,14 +4,18 @@
 //! speaks from its own time on: what the hub received before it stays valid.
 
 use serde::{Deserialize, Serialize};
-use storage::{Store, StoreError, Table, Txn};
+use storage::{Store, StoreError, Txn};
 use sync_protocol::{
     certificate::Certificate,
     revocation::{Revocation, Revoked},
     Address, Item, NodeId, SignedItem, Timestamp,
 };
 
-use crate::{clock, node::Node, records::CertRecord};
+use crate::{
+    clock,
+    node::Node,
+    schema::{CERTS, REVOCATIONS},
+};
 
 /// A revocation this node knows of.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -38,19 +42,19 @@ impl RevocationRecord {
 
 fn key(target: &Revoked) -> String {
     match target {
-        Revoked::Device(id) => format!("revoked/device/{}", id.to_hex()),
-        Revoked::Certificate(serial) => format!("revoked/cert/{serial}"),
+        Revoked::Device(id) => format!("device/{}", id.to_hex()),
+        Revoked::Certificate(serial) => format!("cert/{serial}"),
         // By activation: the same username may be activated again after a revocation.
         Revoked::Operator { activation, .. } => {
-            format!("revoked/operator/{}", activation.to_hex())
+            format!("operator/{}", activation.to_hex())
         }
     }
 }
 
 /// Records a revocation in the same write as its item.
 pub fn record(t: &mut Txn<'_>, r: &Revocation, address: Address) {
-    t.put(
-        Table::Meta,
+    REVOCATIONS.put(
+        t,
         &key(&r.target),
         &RevocationRecord {
             address,
@@ -62,12 +66,12 @@ pub fn record(t: &mut Txn<'_>, r: &Revocation, address: Address) {
 
 /// The revocation of a device, if any.
 pub fn of_device(store: &Store, id: &NodeId) -> Result<Option<RevocationRecord>, StoreError> {
-    store.get(Table::Meta, &key(&Revoked::Device(*id)))
+    REVOCATIONS.get(store, &key(&Revoked::Device(*id)))
 }
 
 /// The revocation of a certificate, if any.
 pub fn of_certificate(store: &Store, serial: &str) -> Result<Option<RevocationRecord>, StoreError> {
-    store.get(Table::Meta, &key(&Revoked::Certificate(serial.to_string())))
+    REVOCATIONS.get(store, &key(&Revoked::Certificate(serial.to_string())))
 }
 
 /// The revocation of an operator's activation, if any.
@@ -75,7 +79,7 @@ pub fn of_operator(
     store: &Store,
     activation: &Address,
 ) -> Result<Option<RevocationRecord>, StoreError> {
-    store.get(Table::Meta, &operator_key(activation))
+    REVOCATIONS.get(store, &operator_key(activation))
 }
 
 /// The revocation of an operator's activation as this write would see it.
@@ -83,7 +87,7 @@ pub fn of_operator_in(
     t: &Txn<'_>,
     activation: &Address,
 ) -> Result<Option<RevocationRecord>, StoreError> {
-    t.get(Table::Meta, &operator_key(activation))
+    REVOCATIONS.get_in(t, &operator_key(activation))
 }
 
 fn operator_key(activation: &Address) -> String {
@@ -99,12 +103,12 @@ pub fn of_certificate_in(
     t: &Txn<'_>,
     serial: &str,
 ) -> Result<Option<RevocationRecord>, StoreError> {
-    t.get(Table::Meta, &key(&Revoked::Certificate(serial.to_string())))
+    REVOCATIONS.get_in(t, &key(&Revoked::Certificate(serial.to_string())))
 }
 
 /// The certificate with `serial`, if this node holds it.
 pub fn certificate(node: &Node, serial: &str) -> Result<Option<Certificate>, StoreError> {
-    let Some(rec) = node.store.get::<CertRecord>(Table::Cert, serial)? else {
+    let Some(rec) = CERTS.get(&node.store, serial)? else {
         return Ok(None);
     };
     let Some(bytes) = node.store.item(&rec.address)? else {

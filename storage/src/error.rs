@@ -19,6 +19,9 @@ pub enum StoreError {
     /// A record that does not decode: the store is damaged or from another version.
     #[error("stored {what} is damaged or from an incompatible version: {detail}")]
     Corrupt { what: String, detail: String },
+    /// The store was written by a newer espm than this one.
+    #[error("this data directory was written by a newer espm (store format {found}); this espm reads formats up to {supported}. Install the newer espm to use it")]
+    NewerFormat { found: u32, supported: u32 },
     /// The passphrase does not open a sealed key.
     #[error("wrong passphrase")]
     WrongPassphrase,

@@ -10,13 +10,16 @@
 
 pub mod draft;
 pub mod error;
+pub mod format;
 pub mod hublog;
 pub mod sealed_key;
 pub mod store;
 pub mod table;
+pub mod typed;
 
 pub use draft::Draft;
 pub use error::StoreError;
 pub use sealed_key::{SealedKey, SealedSecret};
 pub use store::{Store, StreamEntry, Txn};
 pub use table::Table;
+pub use typed::Typed;

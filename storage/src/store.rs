@@ -132,11 +132,35 @@ impl Store {
                 },
             })?;
         let tree = db.open_tree("espm").map_err(StoreError::sled("open"))?;
-        Ok(Store {
+        let store = Store {
             db,
             tree,
             write_lock: Mutex::new(()),
-        })
+        };
+        store.settle_format()?;
+        Ok(store)
+    }
+
+    /// Whether the store holds any key at all.
+    pub(crate) fn any_key(&self) -> Result<bool, StoreError> {
+        Ok(self
+            .tree
+            .first()
+            .map_err(StoreError::sled("read"))?
+            .is_some())
+    }
+
+    /// Up to `limit` raw keys and values under `prefix`, for migrations.
+    pub(crate) fn raw_prefix(
+        &self,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(sled::IVec, sled::IVec)>, StoreError> {
+        self.tree
+            .scan_prefix(prefix)
+            .take(limit)
+            .map(|r| r.map_err(StoreError::sled("scan")))
+            .collect()
     }
 
     /// Makes every applied write durable. Call before acknowledging anything.
@@ -427,6 +451,10 @@ impl Txn<'_> {
 
     pub(crate) fn raw_put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.put_raw(key, value)
+    }
+
+    pub(crate) fn raw_delete(&mut self, key: Vec<u8>) {
+        self.overlay.insert(key, None);
     }
 
     pub(crate) fn raw_u64(&self, key: &[u8], what: &str) -> Result<u64, StoreError> {

@@ -1,73 +1,164 @@
-//! Record tables: named key spaces for the node's indexes, each holding CBOR records.
+//! Record tables: one key space per kind of record, each documented with its key
+//! layout and the value it holds. The node names each table with its value type in
+//! `node/src/schema.rs` ([`crate::Typed`]); the store keeps the bytes.
+//!
+//! Besides these, the store has its own key spaces for items and streams
+//! (`store.rs`: `i/` items by address, `s/` stream logs, `h/` heads, `r/` receive
+//! positions) and the hub log (`hublog.rs`: `l/`).
 
-/// A key space in the store. The node defines the record types; the store keeps them.
+/// A key space in the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Table {
-    /// Node configuration and singletons.
+    /// The node's singletons, one value per name: `config` (NodeConfig), `authority`
+    /// and `service` (PublicKey), `hub_tz` (String), `scope` (Vec<String>),
+    /// `hub_identity` (Address), `format` (u32, this layout's version).
     Meta,
-    /// Per-document journey records: `SATKER/DOC_ID`. A document id is unique only
-    /// within its satker, so a satker can never reach another's record by naming its id.
+    /// Per-document journey records: `SATKER/DOC_ID` → DocRecord. A document id is
+    /// unique only within its satker, so a satker can never reach another's record.
     Doc,
     /// Which satkers hold a document id: `DOC_ID/SATKER` → `()`, for people who type a
     /// bare id on the hub or an auditor node.
     DocById,
-    /// Automerge drafts.
+    /// Automerge drafts: `DOC_ID` on a device, `SATKER/DOC_ID` on the hub → bytes.
     Draft,
-    /// Certificates by serial.
+    /// The digest of each draft's heads: draft key → Address.
+    DraftHead,
+    /// What a node remembers of one draft and one peer: `PEER_HEX/DRAFT_KEY` → PeerDraft.
+    DraftPeer,
+    /// Certificates this node holds: `SERIAL` → CertRecord.
     Cert,
-    /// Certificate requests by request id.
+    /// Certificate requests: `REQUEST_ID` → RequestRecord.
     Request,
-    /// Sealed signer keys.
+    /// Signer keys sealed under their passphrase: `REQUEST_ID` → SealedKey.
     Key,
-    /// Operators and their TOTP secrets.
+    /// A device's operators: `USERNAME` → OperatorRecord (TOTP secret sealed).
     Operator,
-    /// Enrolled devices by node id.
+    /// The hub's operators of every satker: `SATKER/USERNAME` → HubOperatorRecord.
+    HubOperator,
+    /// Where each operator activation request sits: `REQUEST_ID` → the HubOperator key.
+    OperatorRequest,
+    /// Enrolled devices: `NODE_ID_HEX` → DeviceRecord.
     Device,
-    /// Items the peer refused, by content address.
+    /// Items a peer refused: `ADDRESS_HEX` → RefusalRecord.
     Refusal,
-    /// Submissions by id.
+    /// A device's queued submissions: `SUBMISSION_ID` → Address.
     Submission,
-    /// Counters (serials, quotas).
+    /// Monotonic counters (certificate serials): `NAME` → u64, big-endian, not CBOR.
     Counter,
-    /// Attachment bytes by SHA-256.
-    Blob,
-    /// Draft heads digests and per-peer draft sync states.
-    DraftSync,
+    /// Documents taken in outside service hours: `YYYY-MM-DD` (KPPN local) → u64.
+    AfterHours,
+    /// Attachment chunk bytes: `CHUNK_HEX` → bytes.
+    Chunk,
+    /// Each attached file's chunk list, in order: `SHA256_HEX` → Vec<Address>.
+    Manifest,
     /// Attachment chunks a satker's documents still need, oldest first:
-    /// `SATKER/SINCE_MS_HEX16/CHUNK_HEX` → who waits for it (node::attachments::Need).
+    /// `SATKER/SINCE_MS_HEX16/CHUNK_HEX` → Need.
     Need,
-    /// Where each need sits in [`Table::Need`]: `SATKER/CHUNK_HEX` → its SINCE_MS.
+    /// Where each need sits in [`Table::Need`]: `SATKER/CHUNK_HEX` → its SINCE time.
     NeedIndex,
+    /// How many chunks each satker's documents need: `SATKER` → u64.
+    NeedCount,
     /// Chunks a satker's devices have proven to hold by sending them (hub only):
     /// `SATKER/CHUNK_HEX` → `()`. The hub keeps each chunk's bytes once, but serves them
     /// to a satker, and counts them as held for it, only once that satker sent them.
     Held,
+    /// How far the hub acknowledged each of a device's streams: `STREAM_KEY_HEX` → u64.
+    PeerAcked,
+    /// Receipts and status updates that arrived before their document:
+    /// `SATKER/DOC_ID` → Vec<Notice>.
+    EarlyNotice,
+    /// Wrong attempts at a guarded secret: `signer/SERIAL`, `authority` or
+    /// `operator/USERNAME` → Attempts.
+    Lockout,
+    /// Submissions the hub holds whose attachments are incomplete: `SUBMISSION_HEX` →
+    /// Awaiting.
+    Awaiting,
+    /// Revocations this node knows: `device/NODE_HEX`, `cert/SERIAL` or
+    /// `operator/ACTIVATION_HEX` → RevocationRecord.
+    Revocation,
 }
 
 impl Table {
+    /// Every table, for listings and checks.
+    pub const ALL: [Table; 28] = [
+        Table::Meta,
+        Table::Doc,
+        Table::DocById,
+        Table::Draft,
+        Table::DraftHead,
+        Table::DraftPeer,
+        Table::Cert,
+        Table::Request,
+        Table::Key,
+        Table::Operator,
+        Table::HubOperator,
+        Table::OperatorRequest,
+        Table::Device,
+        Table::Refusal,
+        Table::Submission,
+        Table::Counter,
+        Table::AfterHours,
+        Table::Chunk,
+        Table::Manifest,
+        Table::Need,
+        Table::NeedIndex,
+        Table::NeedCount,
+        Table::Held,
+        Table::PeerAcked,
+        Table::EarlyNotice,
+        Table::Lockout,
+        Table::Awaiting,
+        Table::Revocation,
+    ];
+
     pub(crate) fn prefix(self) -> &'static [u8] {
         match self {
             Table::Meta => b"m/",
             Table::Doc => b"d/",
+            Table::DocById => b"D/",
             Table::Draft => b"f/",
+            Table::DraftHead => b"G/",
+            Table::DraftPeer => b"g/",
             Table::Cert => b"c/",
             Table::Request => b"q/",
             Table::Key => b"k/",
             Table::Operator => b"p/",
+            Table::HubOperator => b"o/",
+            Table::OperatorRequest => b"Q/",
             Table::Device => b"v/",
             Table::Refusal => b"x/",
             Table::Submission => b"b/",
             Table::Counter => b"n/",
-            Table::Blob => b"a/",
-            Table::DraftSync => b"g/",
-            Table::DocById => b"D/",
+            Table::AfterHours => b"y/",
+            Table::Chunk => b"a/",
+            Table::Manifest => b"M/",
             Table::Need => b"w/",
             Table::NeedIndex => b"W/",
+            Table::NeedCount => b"N/",
             Table::Held => b"H/",
+            Table::PeerAcked => b"K/",
+            Table::EarlyNotice => b"E/",
+            Table::Lockout => b"L/",
+            Table::Awaiting => b"A/",
+            Table::Revocation => b"R/",
         }
     }
 
     pub(crate) fn key(self, key: &str) -> Vec<u8> {
         [self.prefix(), key.as_bytes()].concat()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_two_tables_share_a_prefix_nor_one_the_store_keeps_for_itself() {
+        let mut seen: Vec<&[u8]> = vec![b"i/", b"s/", b"h/", b"r/", b"l/"];
+        for t in Table::ALL.iter() {
+            assert!(!seen.contains(&t.prefix()), "{t:?} reuses a prefix");
+            seen.push(t.prefix());
+        }
     }
 }

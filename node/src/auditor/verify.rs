@@ -159,11 +159,8 @@ pub fn verify(node: &Node) -> Result<Output> {
         for a in &snap.attachments {
             let mut parts = Vec::with_capacity(a.chunks.len());
             for c in &a.chunks {
-                match node
-                    .store
-                    .get::<serde_bytes::ByteBuf>(Table::Blob, &c.to_hex())?
-                {
-                    Some(b) if sync_protocol::Address::of(&b) == *c => parts.push(b.into_vec()),
+                match crate::attachments::bytes(&node.store, c)? {
+                    Some(b) if sync_protocol::Address::of(&b) == *c => parts.push(b),
                     Some(_) => fail(
                         addr.to_hex(),
                         "attachment",

@@ -19,7 +19,6 @@ use std::{sync::Arc, time::Duration};
 
 use rand::{rngs::StdRng, RngCore, SeedableRng};
 use serde_json::{json, Value};
-use storage::Table;
 use sync_protocol::{
     attachment::{joins_to, CHUNK_BYTES},
     document::AttachmentRef,
@@ -123,7 +122,7 @@ fn held_chunks(hub: &Node, att: &AttachmentRef) -> Result<u64> {
     for c in distinct_chunks(att) {
         let chunk = hub
             .store
-            .get::<serde_bytes::ByteBuf>(Table::Blob, &c.to_hex())?;
+            .get::<serde_bytes::ByteBuf>(storage::Table::Chunk, &c.to_hex())?;
         held += u64::from(chunk.is_some());
     }
     Ok(held)
@@ -143,7 +142,7 @@ fn check_attachment(hub: &Node, att: &AttachmentRef) -> Result<()> {
     for c in &att.chunks {
         match hub
             .store
-            .get::<serde_bytes::ByteBuf>(Table::Blob, &c.to_hex())?
+            .get::<serde_bytes::ByteBuf>(storage::Table::Chunk, &c.to_hex())?
         {
             Some(b) if Address::of(&b) == *c => parts.push(b.into_vec()),
             Some(_) => {

@@ -3,10 +3,10 @@
 //! node has not received yet: it waits here and is applied when the document comes.
 
 use serde::{Deserialize, Serialize};
-use storage::{StoreError, Table, Txn};
+use storage::{StoreError, Txn};
 use sync_protocol::{status::DocState, Timestamp};
 
-use crate::{docs, records::DocRecord};
+use crate::{docs, records::DocRecord, schema::EARLY_NOTICES};
 
 /// A state change the hub announced for one document.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -31,7 +31,7 @@ impl Notice {
 }
 
 fn early_key(satker: &str, doc_id: &str) -> String {
-    format!("early-notice/{satker}/{doc_id}")
+    format!("{satker}/{doc_id}")
 }
 
 /// Applies `notice` to the record of `doc_id` of `satker`, or keeps it until the
@@ -44,9 +44,9 @@ pub fn note(t: &mut Txn<'_>, satker: &str, doc_id: &str, notice: Notice) -> Resu
         }
         None => {
             let key = early_key(satker, doc_id);
-            let mut waiting: Vec<Notice> = t.get(Table::Meta, &key)?.unwrap_or_default();
+            let mut waiting: Vec<Notice> = EARLY_NOTICES.get_in(t, &key)?.unwrap_or_default();
             waiting.push(notice);
-            t.put(Table::Meta, &key, &waiting);
+            EARLY_NOTICES.put(t, &key, &waiting);
         }
     }
     Ok(())
@@ -55,14 +55,14 @@ pub fn note(t: &mut Txn<'_>, satker: &str, doc_id: &str, notice: Notice) -> Resu
 /// Applies the notices that arrived before the document, oldest first, to its new record.
 pub fn catch_up(t: &mut Txn<'_>, rec: &mut DocRecord) -> Result<(), StoreError> {
     let key = early_key(&rec.satker, &rec.doc_id);
-    let Some(mut waiting) = t.get::<Vec<Notice>>(Table::Meta, &key)? else {
+    let Some(mut waiting) = EARLY_NOTICES.get_in(t, &key)? else {
         return Ok(());
     };
     waiting.sort_by_key(|n| n.at);
     for n in &waiting {
         n.apply(rec);
     }
-    t.delete(Table::Meta, &key);
+    EARLY_NOTICES.delete(t, &key);
     Ok(())
 }
 
@@ -130,7 +130,7 @@ mod tests {
         );
         assert_eq!(rec.delivered_at, Some(Timestamp(20)));
         assert!(store
-            .get::<Vec<Notice>>(Table::Meta, &early_key("123456", "SPM-1"))
+            .get::<Vec<Notice>>(storage::Table::EarlyNotice, &early_key("123456", "SPM-1"))
             .unwrap()
             .is_none());
     }

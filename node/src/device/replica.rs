@@ -20,8 +20,9 @@ use crate::{
     config::NodeConfig,
     docs,
     hub::ingest::Verdict,
-    node::{Node, AUDITOR_SCOPE_KEY},
+    node::Node,
     records::RefusalRecord,
+    schema::{AUDITOR_SCOPE, PEER_ACKED},
 };
 
 fn local(e: StoreError) -> ProtocolError {
@@ -30,22 +31,21 @@ fn local(e: StoreError) -> ProtocolError {
 
 /// Where a device keeps how far the hub acknowledged one of its streams.
 fn hub_acked_key(stream: &StreamId) -> String {
-    format!("hub-acked/{}", hex::encode(stream.key()))
+    hex::encode(stream.key())
 }
 
 /// How far the hub last acknowledged a device's `stream`, as the device remembers it: the
 /// position its next session starts sending from.
 pub(crate) fn hub_acked(node: &Node, stream: &StreamId) -> Result<Option<u64>, StoreError> {
-    node.store.get::<u64>(Table::Meta, &hub_acked_key(stream))
+    PEER_ACKED.get(&node.store, &hub_acked_key(stream))
 }
 
 /// The satkers a device follows: its own, or an auditor's scope as its enrollment says.
 pub fn scopes(node: &Node) -> Vec<String> {
     match &node.config {
         NodeConfig::Satker { satker, .. } => vec![satker.clone()],
-        _ => node
-            .store
-            .get::<Vec<String>>(Table::Meta, AUDITOR_SCOPE_KEY)
+        _ => AUDITOR_SCOPE
+            .get(&node.store)
             .ok()
             .flatten()
             .unwrap_or_default(),
@@ -238,7 +238,7 @@ impl Replica for DeviceReplica {
         self.node
             .store
             .write(|t| {
-                t.put(Table::Meta, &hub_acked_key(stream), &through);
+                PEER_ACKED.put(t, &hub_acked_key(stream), &through);
                 Ok(())
             })
             .map_err(local)

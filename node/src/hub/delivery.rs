@@ -6,7 +6,7 @@
 //! the files its documents name, is refused back to the satker with the reason.
 
 use serde::{Deserialize, Serialize};
-use storage::{StoreError, StreamEntry, Table, Txn};
+use storage::{StoreError, StreamEntry, Txn};
 use sync_protocol::{
     attachment::joins_to,
     item::{Item, SignedItem},
@@ -22,6 +22,7 @@ use crate::{
     hub::publish::issue,
     node::Node,
     records::{DocRecord, SigRef},
+    schema::{AWAITING, CHUNKS},
 };
 
 /// A submission the hub holds whose attachments are not complete yet.
@@ -35,7 +36,7 @@ pub struct Awaiting {
 }
 
 fn awaiting_key(submission: &Address) -> String {
-    format!("awaiting/{}", submission.to_hex())
+    submission.to_hex()
 }
 
 /// Where the submission sits in the hub's log, for its receipt.
@@ -144,11 +145,7 @@ pub fn accept_submission(
         }
     }
     let missing = fetch.into_iter().map(|(_, c)| c).collect();
-    t.put(
-        Table::Meta,
-        &awaiting_key(&address),
-        &Awaiting { receipt, missing },
-    );
+    AWAITING.put(t, &awaiting_key(&address), &Awaiting { receipt, missing });
     Ok(())
 }
 
@@ -166,15 +163,15 @@ pub fn chunk_arrived(
     let need = attachments::fulfil(t, satker, chunk)?;
     for submission in need.submissions {
         let key = awaiting_key(&submission);
-        let Some(mut waiting) = t.get::<Awaiting>(Table::Meta, &key)? else {
+        let Some(mut waiting) = AWAITING.get_in(t, &key)? else {
             continue;
         };
         waiting.missing.retain(|c| c != chunk);
         if waiting.missing.is_empty() {
-            t.delete(Table::Meta, &key);
+            AWAITING.delete(t, &key);
             complete(node, t, submission, waiting.receipt, now)?;
         } else {
-            t.put(Table::Meta, &key, &waiting);
+            AWAITING.put(t, &key, &waiting);
         }
     }
     Ok(())
@@ -207,7 +204,7 @@ fn broken_file(t: &Txn<'_>, submission: &Address) -> Result<Option<String>, Stor
         for a in &snap.attachments {
             let mut parts = Vec::with_capacity(a.chunks.len());
             for c in &a.chunks {
-                match t.get::<serde_bytes::ByteBuf>(Table::Blob, &attachments::bytes_key(c))? {
+                match CHUNKS.get_in(t, &attachments::bytes_key(c))? {
                     Some(b) => parts.push(b.into_vec()),
                     None => return Ok(Some(format!("attachment {} is missing a chunk", a.name))),
                 }
@@ -281,10 +278,10 @@ pub fn refuse_unfinished(
     now: Timestamp,
 ) -> Result<bool, StoreError> {
     let key = awaiting_key(submission);
-    let Some(waiting) = t.get::<Awaiting>(Table::Meta, &key)? else {
+    let Some(waiting) = AWAITING.get_in(t, &key)? else {
         return Ok(false);
     };
-    t.delete(Table::Meta, &key);
+    AWAITING.delete(t, &key);
     let satker = waiting.receipt.satker.clone();
     for c in &waiting.missing {
         attachments::forget(t, &satker, c, submission)?;

@@ -239,9 +239,9 @@ pub fn hub_receive(
                 sk_penunjukan: r.sk_penunjukan.clone(),
                 activation: None,
             };
-            t.put(Table::Operator, &key, &rec);
+            t.put(Table::HubOperator, &key, &rec);
             t.put(
-                Table::Operator,
+                Table::OperatorRequest,
                 &operator_request_key(&item.address.request_id()),
                 &key,
             );

@@ -54,7 +54,7 @@ pub(crate) fn list(node: &Node) -> Result<HubOperators> {
     let mut rows = Vec::new();
     for (_, op) in node
         .store
-        .list::<HubOperatorRecord>(Table::Operator, HUB_OPERATOR_PREFIX)?
+        .list::<HubOperatorRecord>(Table::HubOperator, HUB_OPERATOR_PREFIX)?
     {
         let standing = standing_of(op.activation.as_ref(), |a| {
             trust::of_operator(&node.store, a)
@@ -72,7 +72,7 @@ pub fn requests(node: &Node) -> Result<OperatorRequests> {
     node.require_hub("operators requests")?;
     Ok(OperatorRequests(
         node.store
-            .list::<HubOperatorRecord>(Table::Operator, HUB_OPERATOR_PREFIX)?
+            .list::<HubOperatorRecord>(Table::HubOperator, HUB_OPERATOR_PREFIX)?
             .into_iter()
             .map(|(_, r)| r)
             .filter(|r| r.activation.is_none())
@@ -90,11 +90,11 @@ pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Resul
     };
     let key_of: String = node
         .store
-        .get(Table::Operator, &operator_request_key(request_id))?
+        .get(Table::OperatorRequest, &operator_request_key(request_id))?
         .ok_or_else(unknown)?;
     let mut rec: HubOperatorRecord = node
         .store
-        .get(Table::Operator, &key_of)?
+        .get(Table::HubOperator, &key_of)?
         .ok_or_else(unknown)?;
     if rec.request.request_id() != request_id {
         return Err(NodeError::user(format!(
@@ -134,7 +134,7 @@ pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Resul
             Some(&StreamId::Notices(rec.satker.clone())),
         )?;
         rec.activation = Some(sealed.address);
-        t.put(Table::Operator, &key_of, &rec);
+        t.put(Table::HubOperator, &key_of, &rec);
         Ok(())
     })?;
     node.store.flush()?;
@@ -153,7 +153,7 @@ pub fn revoke(
     let reason = reason_given(reason)?;
     let rec: HubOperatorRecord = node
         .store
-        .get(Table::Operator, &hub_operator_key(satker, username))?
+        .get(Table::HubOperator, &hub_operator_key(satker, username))?
         .ok_or_else(|| {
             NodeError::user(format!(
                 "no operator '{username}' of satker {satker} at this hub; `espm operators` lists them"

@@ -3,7 +3,7 @@
 //! the processing stages move it on or reject it with a reason. Each step is one atomic
 //! store write: the state check, the quota and the status update the satker receives.
 
-use storage::{Table, Txn};
+use storage::Txn;
 use sync_protocol::{
     status::{DocState, StatusUpdate},
     stream::StreamId,
@@ -17,6 +17,7 @@ use crate::{
     hub::publish::issue,
     node::Node,
     records::DocRecord,
+    schema::AFTER_HOURS,
 };
 
 /// Whether a moment falls in the KPPN's service hours, and if not, the local day whose
@@ -128,7 +129,7 @@ pub fn take(node: &Node, doc_id: &str) -> Result<Taken> {
     let now = node.now();
     let intake = intake(hub, now)?;
     let quota_key = match &intake {
-        Intake::AfterHours { day } => Some(format!("after-hours-{day}")),
+        Intake::AfterHours { day } => Some(day.clone()),
         Intake::InHours => None,
     };
     let outcome = node.store.write(|t| {
@@ -140,11 +141,11 @@ pub fn take(node: &Node, doc_id: &str) -> Result<Taken> {
             return Ok(Err(Refusal::State(rec.state)));
         }
         if let Some(k) = &quota_key {
-            let used = t.get::<u64>(Table::Counter, k)?.unwrap_or(0);
+            let used = AFTER_HOURS.get_in(t, k)?.unwrap_or(0);
             if used >= u64::from(hub.after_hours_quota) {
                 return Ok(Err(Refusal::QuotaUsed));
             }
-            t.put(Table::Counter, k, &(used + 1));
+            AFTER_HOURS.put(t, k, &(used + 1));
         }
         record_status(
             t,

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
-use storage::{StoreError, StreamEntry, Table, Txn};
+use storage::{StoreError, StreamEntry, Txn};
 use sync_protocol::{
     attachment::{chunk_addresses, chunks},
     certificate::Jabatan,
@@ -22,6 +22,7 @@ use sync_protocol::{
 use crate::{
     error::{NodeError, Result},
     records::{DocRecord, HistoryEntry, SigRef},
+    schema::{MANIFESTS, SUBMISSIONS},
 };
 
 /// The certificate a signature is made under, as the signature names it.
@@ -77,22 +78,18 @@ pub fn attachment(name: &str, bytes: &[u8]) -> AttachmentRef {
     }
 }
 
-/// The key of the chunk manifest of the file with SHA-256 `sha`.
-pub fn manifest_key(sha: &str) -> String {
-    format!("manifest-{sha}")
-}
-
 /// Stores the file `att` refers to as its chunks, the unit that travels and resumes,
 /// and a manifest that keeps their order for the snapshot signed later.
 pub fn store_attachment(t: &mut Txn<'_>, att: &AttachmentRef, bytes: &[u8]) {
     for (addr, chunk) in att.chunks.iter().zip(chunks(bytes)) {
-        t.put(
-            Table::Blob,
-            &addr.to_hex(),
-            &serde_bytes::ByteBuf::from(chunk.to_vec()),
-        );
+        crate::attachments::store_bytes(t, addr, chunk);
     }
-    t.put(Table::Blob, &manifest_key(&att.sha256), &att.chunks);
+    MANIFESTS.put(t, &att.sha256, &att.chunks);
+}
+
+/// The chunk list of the attached file with SHA-256 `sha`, as `store_attachment` kept it.
+pub fn manifest(store: &storage::Store, sha: &str) -> Result<Option<Vec<Address>>, StoreError> {
+    MANIFESTS.get(store, sha)
 }
 
 /// Freezes a draft's fields and attachments (with their chunk lists) into a snapshot
@@ -231,10 +228,6 @@ pub fn queue(
         rec.enter(DocState::Queued, submission.submitted_at, None);
         crate::docs::put(t, rec);
     }
-    t.put(
-        Table::Submission,
-        &submission.submission_id,
-        &sealed.address,
-    );
+    SUBMISSIONS.put(t, &submission.submission_id, &sealed.address);
     Ok(())
 }

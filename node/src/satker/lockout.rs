@@ -10,7 +10,7 @@
 //! Argon2id cost alone (storage::sealed_key).
 
 use serde::{Deserialize, Serialize};
-use storage::{SealedKey, StoreError, Table, Txn};
+use storage::{SealedKey, StoreError, Txn};
 use sync_protocol::Timestamp;
 use zeroize::Zeroizing;
 
@@ -18,6 +18,7 @@ use crate::{
     clock,
     error::{NodeError, Result},
     node::Node,
+    schema::LOCKOUTS,
 };
 
 /// Wrong attempts in a row that lock.
@@ -39,9 +40,9 @@ pub enum Guarded {
 impl Guarded {
     fn key(&self) -> String {
         match self {
-            Guarded::Signer(serial) => format!("lockout/{serial}"),
-            Guarded::Authority => "lockout-authority".into(),
-            Guarded::Operator(username) => format!("lockout-operator/{username}"),
+            Guarded::Signer(serial) => format!("signer/{serial}"),
+            Guarded::Authority => "authority".into(),
+            Guarded::Operator(username) => format!("operator/{username}"),
         }
     }
 
@@ -157,9 +158,9 @@ pub fn wrong_error(what: &Guarded, counted: u32, locked: Option<Timestamp>) -> N
 /// Counts an attempt inside the caller's write: `Err` if locked.
 pub fn begin_in(t: &mut Txn<'_>, what: &Guarded, now: Timestamp) -> Result<u32, NodeError> {
     let key = what.key();
-    let mut attempts: Attempts = t.get(Table::Meta, &key)?.unwrap_or_default();
+    let mut attempts: Attempts = LOCKOUTS.get_in(t, &key)?.unwrap_or_default();
     let admission = admit(&mut attempts, now);
-    t.put(Table::Meta, &key, &attempts);
+    LOCKOUTS.put(t, &key, &attempts);
     match admission {
         Admission::Counted(n) => Ok(n),
         Admission::Locked(until) => Err(locked_error(what, until)),
@@ -174,15 +175,15 @@ pub fn fail_in(
     now: Timestamp,
 ) -> Result<NodeError, StoreError> {
     let key = what.key();
-    let mut attempts: Attempts = t.get(Table::Meta, &key)?.unwrap_or_default();
+    let mut attempts: Attempts = LOCKOUTS.get_in(t, &key)?.unwrap_or_default();
     let locked = failed(&mut attempts, now);
-    t.put(Table::Meta, &key, &attempts);
+    LOCKOUTS.put(t, &key, &attempts);
     Ok(wrong_error(what, counted, locked))
 }
 
 /// Inside the caller's write: the attempt was right, so the count starts again.
 pub fn succeed_in(t: &mut Txn<'_>, what: &Guarded) {
-    t.delete(Table::Meta, &what.key());
+    LOCKOUTS.delete(t, &what.key());
 }
 
 /// Until when `what` is locked at `now`, if it is: for listings, which change nothing.
@@ -191,7 +192,7 @@ pub fn locked_until(
     what: &Guarded,
     now: Timestamp,
 ) -> Result<Option<Timestamp>, StoreError> {
-    let attempts: Attempts = store.get(Table::Meta, &what.key())?.unwrap_or_default();
+    let attempts: Attempts = LOCKOUTS.get(store, &what.key())?.unwrap_or_default();
     Ok(attempts.locked_until.filter(|until| now < *until))
 }
 

@@ -22,15 +22,12 @@ use crate::{
 fn attachments_with_chunks(node: &Node, draft: &Draft) -> Result<Vec<AttachmentRef>> {
     let mut out = draft.attachments()?;
     for a in out.iter_mut() {
-        a.chunks = node
-            .store
-            .get(Table::Blob, &compose::manifest_key(&a.sha256))?
-            .ok_or_else(|| {
-                NodeError::user(format!(
-                    "the file {} attached to this draft is missing from the store; attach it again",
-                    a.name
-                ))
-            })?;
+        a.chunks = compose::manifest(&node.store, &a.sha256)?.ok_or_else(|| {
+            NodeError::user(format!(
+                "the file {} attached to this draft is missing from the store; attach it again",
+                a.name
+            ))
+        })?;
     }
     Ok(out)
 }

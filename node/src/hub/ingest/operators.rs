@@ -41,7 +41,7 @@ pub(super) fn check_request(
         return Ok(Err(e.to_string()));
     }
     if t.contains(
-        Table::Operator,
+        Table::OperatorRequest,
         &operator_request_key(&item.address.request_id()),
     )? {
         return Ok(Err(format!(
@@ -50,7 +50,7 @@ pub(super) fn check_request(
         )));
     }
     let existing: Option<HubOperatorRecord> =
-        t.get(Table::Operator, &hub_operator_key(satker, &r.username))?;
+        t.get(Table::HubOperator, &hub_operator_key(satker, &r.username))?;
     Ok(match existing {
         None => Ok(()),
         Some(op) => match op.activation {
@@ -81,7 +81,7 @@ pub(super) fn standing(
 ) -> Result<Result<OperatorRole, String>, StoreError> {
     let Some(op) = node
         .store
-        .get::<HubOperatorRecord>(Table::Operator, &hub_operator_key(satker, operator))?
+        .get::<HubOperatorRecord>(Table::HubOperator, &hub_operator_key(satker, operator))?
     else {
         return Ok(Err(format!(
             "operator {operator} was never activated for satker {satker} by this KPPN; the CSO activates operators (`espm operators approve`)"

@@ -219,9 +219,9 @@ impl Holdings {
             certs: store.list(Table::Cert, "").unwrap(),
             devices: store.list(Table::Device, "").unwrap(),
             operators: store
-                .list(Table::Operator, crate::records::HUB_OPERATOR_PREFIX)
+                .list(Table::HubOperator, crate::records::HUB_OPERATOR_PREFIX)
                 .unwrap(),
-            operator_requests: store.list(Table::Operator, "request/").unwrap(),
+            operator_requests: store.list(Table::OperatorRequest, "").unwrap(),
         }
     }
 }

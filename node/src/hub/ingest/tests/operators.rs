@@ -114,7 +114,7 @@ impl World {
     fn hub_operator(&self, satker: &str, username: &str) -> Option<HubOperatorRecord> {
         self.hub
             .store
-            .get(Table::Operator, &hub_operator_key(satker, username))
+            .get(Table::HubOperator, &hub_operator_key(satker, username))
             .unwrap()
     }
 
