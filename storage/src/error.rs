@@ -9,19 +9,34 @@ use thiserror::Error;
 pub enum StoreError {
     /// Another process holds the store open.
     #[error("the store at {path} is in use by another espm process; stop it or run the command against it while it serves")]
-    Locked { path: PathBuf },
+    Locked {
+        /// The store's directory.
+        path: PathBuf,
+    },
     /// sled failed; usually the disk.
     #[error("store {action} failed: {source}")]
     Sled {
+        /// What the store was doing.
         action: &'static str,
+        /// sled's error.
         source: sled::Error,
     },
     /// A record that does not decode: the store is damaged or from another version.
     #[error("stored {what} is damaged or from an incompatible version: {detail}")]
-    Corrupt { what: String, detail: String },
+    Corrupt {
+        /// What was read.
+        what: String,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// The store was written by a newer espm than this one.
     #[error("this data directory was written by a newer espm (store format {found}); this espm reads formats up to {supported}. Install the newer espm to use it")]
-    NewerFormat { found: u32, supported: u32 },
+    NewerFormat {
+        /// The format the store records.
+        found: u32,
+        /// The newest format this build reads.
+        supported: u32,
+    },
     /// The passphrase does not open a sealed key.
     #[error("wrong passphrase")]
     WrongPassphrase,
@@ -31,7 +46,9 @@ pub enum StoreError {
     /// A peer's draft-sync message, or the draft it would make, is over a bound.
     #[error("{}", .bound.explain(*.limit))]
     DraftLimit {
+        /// Which bound.
         bound: crate::draft::Bound,
+        /// Its limit.
         limit: u64,
     },
     /// An item failed protocol checks.

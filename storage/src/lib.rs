@@ -8,6 +8,8 @@
 //! or receipt anything. This crate must never decide policy (who may write what): that
 //! is the node's job; it only keeps what it is given, consistently.
 
+#![warn(missing_docs)]
+
 pub mod draft;
 pub mod error;
 pub mod format;
