@@ -17,7 +17,7 @@ fn a_data_directory_from_a_newer_espm_is_refused_saying_so() {
         let store = storage::Store::open(satker.dir()).expect("open the store");
         store
             .write(|t| {
-                t.put(storage::Table::Meta, "format", &(storage::format::FORMAT + 1));
+                t.put(storage::Table::Meta, "format", &(storage::FORMAT + 1));
                 Ok(())
             })
             .expect("write");
@@ -26,7 +26,7 @@ fn a_data_directory_from_a_newer_espm_is_refused_saying_so() {
     let err = satker.fail(&["id"]);
     assert!(
         err.contains("written by a newer espm")
-            && err.contains(&format!("format {}", storage::format::FORMAT + 1))
+            && err.contains(&format!("format {}", storage::FORMAT + 1))
             && err.contains("Install the newer espm"),
         "{err}"
     );

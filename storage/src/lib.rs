@@ -11,17 +11,19 @@
 #![warn(missing_docs)]
 
 pub mod draft;
-pub mod error;
-pub mod format;
-pub mod hublog;
-pub mod sealed_key;
-pub mod store;
-pub mod table;
-pub mod typed;
+mod error;
+mod format;
+mod hublog;
+mod sealed_key;
+mod store;
+mod table;
+mod typed;
 
 pub use draft::Draft;
 pub use error::StoreError;
-pub use sealed_key::{SealedKey, SealedSecret};
-pub use store::{Store, StreamEntry, Txn};
+pub use format::FORMAT;
+pub use hublog::LogEntry;
+pub use sealed_key::{SealedKey, SealedSecret, SEAL_M_COST_KIB, SEAL_P_COST, SEAL_T_COST};
+pub use store::{Store, StreamEntry, StreamRead, Txn};
 pub use table::Table;
 pub use typed::Typed;
