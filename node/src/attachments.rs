@@ -15,9 +15,9 @@
 //! arrive is refused back to its satker (delivery::refuse_unfinished), and a device that
 //! signed a list of invented hashes blocks nothing beyond its own document.
 
+use crate::records::Need;
 use std::collections::BTreeSet;
 
-use serde::{Deserialize, Serialize};
 use storage::{Store, StoreError, Txn};
 use sync_protocol::{document::DocumentSnapshot, Address, Timestamp};
 
@@ -27,15 +27,6 @@ use crate::schema::{CHUNKS, HELD, NEEDS, NEED_COUNTS, NEED_INDEX};
 /// attachments). A submission that would pass it is refused until earlier ones complete
 /// or expire, so one device cannot fill the hub with needs.
 pub const MAX_NEEDED_PER_SATKER: u64 = 4096;
-
-/// Who waits for one chunk.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Need {
-    /// The documents whose attachments list it.
-    pub docs: Vec<String>,
-    /// On the hub: the submissions whose receipt waits for it.
-    pub submissions: Vec<Address>,
-}
 
 fn need_key(satker: &str, since: Timestamp, chunk: &Address) -> String {
     // Zero-padded hex of a non-negative time sorts in time order.

@@ -15,9 +15,9 @@
 
 mod wire;
 
+use crate::records::PeerDraft;
 use std::{collections::HashMap, sync::Arc};
 
-use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use storage::{draft::SyncState, Draft, StoreError, Table, Txn};
 use sync_protocol::{
@@ -40,16 +40,6 @@ pub use wire::{run_client, serve_stream, DraftSyncStats};
 /// How many times `receive` merges a peer's message again on a fresh copy when local
 /// edits keep landing meanwhile; past it the session fails and the next sync tries again.
 const MAX_MERGE_ATTEMPTS: usize = 8;
-
-/// What a node remembers about one draft and one peer.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct PeerDraft {
-    /// automerge's sync state as kept between sessions: the heads both sides share.
-    #[serde(with = "serde_bytes")]
-    state: Vec<u8>,
-    /// The digest both sides held when last in step, or that the peer refused.
-    agreed: Option<Address>,
-}
 
 /// Stores a draft and the digest of its heads in one write. Every draft write goes
 /// through here (or [`put_draft`]), so a sync can tell changed drafts without loading

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use storage::SealedSecret;
 use sync_protocol::{
     certificate::Jabatan, document::DocKind, enrollment::DeviceRole, operator::OperatorRole,
-    status::DocState, Address, NodeId, Timestamp,
+    receipt::Receipt, status::DocState, Address, NodeId, Timestamp,
 };
 
 /// One step of a document's journey.
@@ -160,4 +160,55 @@ pub struct RefusalRecord {
     pub at: Timestamp,
     /// The device whose item it was (hub side), as hex.
     pub device: Option<String>,
+}
+
+/// Who waits for one chunk.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Need {
+    /// The documents whose attachments list it.
+    pub docs: Vec<String>,
+    /// On the hub: the submissions whose receipt waits for it.
+    pub submissions: Vec<Address>,
+}
+
+/// A state change the hub announced for one document.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Notice {
+    /// The state the document entered.
+    pub state: DocState,
+    /// When, by the hub's clock.
+    pub at: Timestamp,
+    /// The hub's reason, for a rejection.
+    pub reason: Option<String>,
+    /// Set by a receipt: when the hub stored the document.
+    pub delivered_at: Option<Timestamp>,
+}
+
+/// A submission the hub holds whose attachments are not complete yet.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Awaiting {
+    /// The receipt to issue. Its time stays when the submission arrived: that is the
+    /// moment the hub judged its signatures, and the one auditors judge them by.
+    pub receipt: Receipt,
+    /// Chunks still missing.
+    pub missing: Vec<Address>,
+}
+
+/// The stored count for one guarded secret.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Attempts {
+    /// Attempts begun and not proven right, in a row.
+    pub failures: u32,
+    /// Locked until then.
+    pub locked_until: Option<Timestamp>,
+}
+
+/// What a node remembers about one draft and one peer.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct PeerDraft {
+    /// automerge's sync state as kept between sessions: the heads both sides share.
+    #[serde(with = "serde_bytes")]
+    pub state: Vec<u8>,
+    /// The digest both sides held when last in step, or that the peer refused.
+    pub agreed: Option<Address>,
 }

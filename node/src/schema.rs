@@ -7,16 +7,11 @@ use storage::{SealedKey, Table, Typed};
 use sync_protocol::{Address, PublicKey, Timestamp};
 
 use crate::{
-    attachments::Need,
     config::NodeConfig,
-    device::notice::Notice,
-    drafts::PeerDraft,
-    hub::delivery::Awaiting,
     records::{
-        CertRecord, DeviceRecord, DocRecord, HubOperatorRecord, OperatorRecord, RefusalRecord,
-        RequestRecord,
+        Attempts, Awaiting, CertRecord, DeviceRecord, DocRecord, HubOperatorRecord, Need, Notice,
+        OperatorRecord, PeerDraft, RefusalRecord, RequestRecord,
     },
-    satker::lockout::Attempts,
     trust::RevocationRecord,
 };
 

@@ -2,24 +2,10 @@
 //! travel ahead of documents on a thin link, so one can arrive for a document this
 //! node has not received yet: it waits here and is applied when the document comes.
 
-use serde::{Deserialize, Serialize};
+pub use crate::records::Notice;
 use storage::{StoreError, Txn};
-use sync_protocol::{status::DocState, Timestamp};
 
 use crate::{docs, records::DocRecord, schema::EARLY_NOTICES};
-
-/// A state change the hub announced for one document.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Notice {
-    /// The state the document entered.
-    pub state: DocState,
-    /// When, by the hub's clock.
-    pub at: Timestamp,
-    /// The hub's reason, for a rejection.
-    pub reason: Option<String>,
-    /// Set by a receipt: when the hub stored the document.
-    pub delivered_at: Option<Timestamp>,
-}
 
 impl Notice {
     fn apply(&self, rec: &mut DocRecord) {
@@ -73,6 +59,7 @@ mod tests {
 
     use super::*;
     use crate::records::HistoryEntry;
+    use sync_protocol::{status::DocState, Timestamp};
 
     fn signed(doc_id: &str) -> DocRecord {
         DocRecord {

@@ -5,7 +5,7 @@
 //! whose chunks do not arrive within the hub's expiry, or whose chunks do not join to
 //! the files its documents name, is refused back to the satker with the reason.
 
-use serde::{Deserialize, Serialize};
+use crate::records::Awaiting;
 use storage::{StoreError, StreamEntry, Txn};
 use sync_protocol::{
     attachment::joins_to,
@@ -24,16 +24,6 @@ use crate::{
     records::{DocRecord, SigRef},
     schema::{AWAITING, CHUNKS},
 };
-
-/// A submission the hub holds whose attachments are not complete yet.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Awaiting {
-    /// The receipt to issue. Its time stays when the submission arrived: that is the
-    /// moment the hub judged its signatures, and the one auditors judge them by.
-    receipt: Receipt,
-    /// Chunks still missing.
-    missing: Vec<Address>,
-}
 
 fn awaiting_key(submission: &Address) -> String {
     submission.to_hex()

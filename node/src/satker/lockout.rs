@@ -9,7 +9,7 @@
 //! flight or failed. This is an online limit only; a copied key file is guarded by the
 //! Argon2id cost alone (storage::sealed_key).
 
-use serde::{Deserialize, Serialize};
+pub use crate::records::Attempts;
 use storage::{SealedKey, StoreError, Txn};
 use sync_protocol::Timestamp;
 use zeroize::Zeroizing;
@@ -72,15 +72,6 @@ impl Guarded {
             _ => "wrong passphrases",
         }
     }
-}
-
-/// The stored count for one guarded secret.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Attempts {
-    /// Attempts begun and not proven right, in a row.
-    pub failures: u32,
-    /// Locked until then.
-    pub locked_until: Option<Timestamp>,
 }
 
 /// The decision on one attempt, before its secret is checked.
