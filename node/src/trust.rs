@@ -7,11 +7,12 @@ use serde::{Deserialize, Serialize};
 use storage::{Store, StoreError, Table, Txn};
 use sync_protocol::{
     certificate::Certificate,
+    judge::{CertRevocation, Credential},
     revocation::{Revocation, Revoked},
     Address, Item, NodeId, SignedItem, Timestamp,
 };
 
-use crate::{clock, node::Node, records::CertRecord};
+use crate::{node::Node, records::CertRecord};
 
 /// A revocation this node knows of.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -32,7 +33,7 @@ impl RevocationRecord {
 
     /// How a refusal names it: when and why.
     pub fn describe(&self) -> String {
-        format!("revoked on {} ({})", clock::rfc3339(self.at), self.reason)
+        sync_protocol::judge::revoked_on(self.at, &self.reason)
     }
 }
 
@@ -114,4 +115,36 @@ pub fn certificate(node: &Node, serial: &str) -> Result<Option<Certificate>, Sto
         Item::Certificate(c) => Ok(Some(c)),
         _ => Ok(None),
     }
+}
+
+/// The certificate with `serial` and its revocation, as the judge takes them.
+pub fn credential(node: &Node, serial: &str) -> Result<Option<Credential>, StoreError> {
+    let Some(certificate) = certificate(node, serial)? else {
+        return Ok(None);
+    };
+    let revocation = of_certificate(&node.store, serial)?.map(|r| CertRevocation {
+        at: r.at,
+        reason: r.reason,
+    });
+    Ok(Some(Credential {
+        certificate,
+        revocation,
+    }))
+}
+
+/// The credentials of every serial in `serials` this node holds, each once.
+pub fn credentials<'a>(
+    node: &Node,
+    serials: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<Credential>, StoreError> {
+    let mut out: Vec<Credential> = Vec::new();
+    for serial in serials {
+        if out.iter().any(|c| c.certificate.serial == serial) {
+            continue;
+        }
+        if let Some(c) = credential(node, serial)? {
+            out.push(c);
+        }
+    }
+    Ok(out)
 }

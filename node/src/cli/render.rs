@@ -3,6 +3,8 @@
 //! this module only formats, one `impl Render` per result type, grouped by room.
 
 mod hub;
+mod signing;
+mod verify;
 
 use crate::cli::run::Output;
 

@@ -159,8 +159,18 @@ pub async fn execute(
             documents::attach(&node, &doc_id, secrets.upload()?)
         }
         Command::Draft(Draft::Show { doc_id }) => documents::show(&node, &doc_id),
-        Command::Sign(a) => signing::sign(&node, &a.doc_id, &a.signer, secrets.passphrase()?),
-        Command::Submit(a) => submit::submit(&node, &a.doc_ids, &a.operator, &a.totp),
+        Command::Sign(a) => Ok(output(&signing::sign(
+            &node,
+            &a.doc_id,
+            &a.signer,
+            secrets.passphrase()?,
+        )?)),
+        Command::Submit(a) => Ok(output(&submit::submit(
+            &node,
+            &a.doc_ids,
+            &a.operator,
+            &a.totp,
+        )?)),
         Command::Status(a) => kppn::status(&node, a.doc_id.as_deref()),
         Command::Inbox => kppn::inbox(&node),
         Command::Take(a) => kppn::take(&node, &a.doc_id),
@@ -168,7 +178,7 @@ pub async fn execute(
         Command::Reject(a) => kppn::reject(&node, &a.doc_id, &a.reason),
         Command::Monitor => kppn::monitor(&node),
         Command::Sync(a) => sync::sync_command(node, a.timeout, show_progress).await,
-        Command::Verify => verify::verify(&node),
+        Command::Verify => Ok(output(&verify::verify(&node)?)),
     }
 }
 

@@ -185,7 +185,10 @@ fn an_lpj_needs_the_bendahara_and_the_kpa_or_the_ppk() {
     assert!(complete_with(lpj, &[Bendahara, Kpa]));
     assert!(complete_with(lpj, &[Bendahara, Ppk]));
     assert!(complete_with(lpj, &[Bendahara, Kpa, Ppk]));
-    assert!(!complete_with(lpj, &[Bendahara]), "the any-of group is unmet");
+    assert!(
+        !complete_with(lpj, &[Bendahara]),
+        "the any-of group is unmet"
+    );
     assert!(!complete_with(lpj, &[Kpa, Ppk]), "the Bendahara is missing");
     assert!(!complete_with(lpj, &[]));
 }
@@ -357,7 +360,12 @@ fn a_signature_made_with_another_key_than_the_certificates_does_not_count() {
 fn a_certificate_of_another_satker_does_not_count_for_this_satkers_document() {
     let snap = snapshot(DocKind::Spm, "spm-1");
     let elsewhere = certify("019-000009", Ppspm, "654321");
-    let j = judge(&snap, &[sign(&elsewhere, &snap)], &[&elsewhere], &Policy::default());
+    let j = judge(
+        &snap,
+        &[sign(&elsewhere, &snap)],
+        &[&elsewhere],
+        &Policy::default(),
+    );
     assert_eq!(
         j.first_refusal().unwrap().1,
         &SignatureRefusal::OtherSatker {
@@ -387,7 +395,12 @@ fn a_signature_over_another_version_or_naming_another_document_does_not_count() 
     let ppspm = certify("019-000001", Ppspm, SATKER);
     let first = snapshot(DocKind::Spm, "spm-1");
     let second = snapshot(DocKind::Spm, "spm-1");
-    let j = judge(&second, &[sign(&ppspm, &first)], &[&ppspm], &Policy::default());
+    let j = judge(
+        &second,
+        &[sign(&ppspm, &first)],
+        &[&ppspm],
+        &Policy::default(),
+    );
     assert!(matches!(
         j.first_refusal(),
         Some((0, SignatureRefusal::OtherSnapshot { .. }))
@@ -430,7 +443,11 @@ fn one_bad_signature_does_not_stop_the_good_ones_from_counting() {
         reason: "pensiun".into(),
     });
     let ppk = certify("019-000003", Ppk, SATKER);
-    let sigs = [sign(&bendahara, &snap), sign(&kpa, &snap), sign(&ppk, &snap)];
+    let sigs = [
+        sign(&bendahara, &snap),
+        sign(&kpa, &snap),
+        sign(&ppk, &snap),
+    ];
     let j = judge(&snap, &sigs, &[&bendahara, &kpa, &ppk], &Policy::default());
     assert_eq!(j.signatures[0], Ok(Bendahara));
     assert!(j.signatures[1].is_err());
