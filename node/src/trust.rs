@@ -95,14 +95,6 @@ fn operator_key(activation: &Address) -> String {
     })
 }
 
-/// The revocation of a certificate as this write would see it.
-pub fn of_certificate_in(
-    t: &Txn<'_>,
-    serial: &str,
-) -> Result<Option<RevocationRecord>, StoreError> {
-    t.get(Table::Meta, &key(&Revoked::Certificate(serial.to_string())))
-}
-
 /// The certificate with `serial`, if this node holds it.
 pub fn certificate(node: &Node, serial: &str) -> Result<Option<Certificate>, StoreError> {
     let Some(rec) = node.store.get::<CertRecord>(Table::Cert, serial)? else {

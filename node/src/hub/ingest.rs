@@ -304,7 +304,7 @@ fn check_submission(
         if let Err(why) = judge_document(node, satker, d, &policy, now)? {
             return Ok(Err(Refused::Document {
                 doc_id: d.doc_id.clone(),
-                why,
+                why: Box::new(why),
             }));
         }
     }

@@ -150,7 +150,7 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
     // The signature as the hub will judge it: made with the certificate's key over
     // this very snapshot.
     let doc = Document {
-        doc_id,
+        doc_id: &rec.doc_id,
         kind: rec.kind,
         satker: &satker,
         snapshot: snapshot_addr,

@@ -124,8 +124,8 @@ pub enum Refused {
     Document {
         /// The document.
         doc_id: String,
-        /// Why.
-        why: DocumentRefusal,
+        /// Why (boxed: the rarest refusal need not size every verdict).
+        why: Box<DocumentRefusal>,
     },
     /// A submission whose attachments would pass the hub's bound on awaited chunks.
     ChunkBacklog {
