@@ -11,6 +11,7 @@ use sync_protocol::{
     item::{Item, ItemKind},
     message::{FrameItem, Message, Refusal},
     operator::{OperatorActivation, OperatorRequest, OperatorRole},
+    policy::{AllOf, AnyOf, Policy, PolicyTable},
     receipt::Receipt,
     revocation::{Revocation, Revoked},
     signature::DocSignature,
@@ -156,6 +157,21 @@ pub fn items() -> Vec<Item> {
             satker: "123456".into(),
             device: k,
             activated_at: t,
+        }),
+        Item::PolicyTable(PolicyTable {
+            issued_at: t,
+            policy: Policy {
+                rules: BTreeMap::from([
+                    (DocKind::Spm, AllOf(vec![AnyOf(vec![Jabatan::Ppspm])])),
+                    (
+                        DocKind::LpjBendahara,
+                        AllOf(vec![
+                            AnyOf(vec![Jabatan::Bendahara]),
+                            AnyOf(vec![Jabatan::Kpa, Jabatan::Ppk]),
+                        ]),
+                    ),
+                ]),
+            },
         }),
     ]
 }

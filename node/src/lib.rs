@@ -20,6 +20,7 @@ pub mod drafts;
 pub mod error;
 pub mod hub;
 pub mod node;
+pub mod policy;
 pub mod records;
 pub mod satker;
 pub mod schema;

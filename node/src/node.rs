@@ -314,6 +314,19 @@ impl Node {
         Ok(self.store.get(Table::Meta, SERVICE_KEY)?)
     }
 
+    /// The signing policy table in force on this node: the newest it holds.
+    pub fn policy(&self) -> Result<sync_protocol::policy::Policy> {
+        match crate::policy::newest(&self.store)? {
+            Some(table) => Ok(table.policy),
+            None if self.service.is_some() => Err(NodeError::user(
+                "this hub holds no signing policy table: `espm init hub` issues one, so this data directory was made by an older espm; create the hub again with `espm init hub`",
+            )),
+            None => Err(NodeError::user(
+                "this node holds no signing policy table yet; run `espm sync` so it learns the table from the hub",
+            )),
+        }
+    }
+
     /// The KPPN time zone, when known.
     pub fn tz(&self) -> Result<Option<String>> {
         if let NodeConfig::Hub(h) = &self.config {

@@ -212,3 +212,8 @@ pub struct PeerDraft {
     /// The digest both sides held when last in step, or that the peer refused.
     pub agreed: Option<Address>,
 }
+
+/// Every signing policy table a node holds, as (in force from, item), oldest first. A
+/// handful at most: only the authority issues them.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PolicyIndex(pub Vec<(Timestamp, Address)>);

@@ -10,7 +10,7 @@ use crate::{
     config::NodeConfig,
     records::{
         Attempts, Awaiting, CertRecord, DeviceRecord, DocRecord, HubOperatorRecord, Need, Notice,
-        OperatorRecord, PeerDraft, RefusalRecord, RequestRecord,
+        OperatorRecord, PeerDraft, PolicyIndex, RefusalRecord, RequestRecord,
     },
     trust::RevocationRecord,
 };
@@ -80,6 +80,8 @@ pub const HUB_TZ: Single<String> = Single::new("hub_tz");
 pub const AUDITOR_SCOPE: Single<Vec<String>> = Single::new("scope");
 /// The hub's own identity item.
 pub const HUB_IDENTITY: Single<Address> = Single::new("hub_identity");
+/// The signing policy tables this node holds.
+pub const POLICIES: Single<PolicyIndex> = Single::new("policies");
 
 /// One named value among the node's singletons (Table::Meta).
 pub struct Single<V> {

@@ -342,6 +342,24 @@ impl World {
         doc_id.to_string()
     }
 
+    /// The hub's authority issues `policy` as the signing policy table in force from
+    /// `issued_at`, into the trust stream, as `init hub` issues the first one.
+    pub fn issue_policy(
+        &self,
+        issued_at: sync_protocol::Timestamp,
+        policy: sync_protocol::policy::Policy,
+    ) -> sync_protocol::SignedItem {
+        let authority = self.hub.authority(Some(CSO)).expect("the CSO's passphrase");
+        let table = sync_protocol::policy::PolicyTable { issued_at, policy };
+        let sealed = self
+            .hub
+            .store
+            .write(|t| crate::policy::issue(t, &authority, table))
+            .expect("issue the table");
+        self.hub.store.flush().expect("flush");
+        sealed
+    }
+
     /// Stores `bytes` on `device` as `draft attach` stores a file; returns its reference.
     pub fn attach(&self, device: &Node, name: &str, bytes: &[u8]) -> AttachmentRef {
         let att = compose::attachment(name, bytes);

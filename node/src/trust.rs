@@ -7,12 +7,12 @@ use serde::{Deserialize, Serialize};
 use storage::{Store, StoreError, Txn};
 use sync_protocol::{
     certificate::Certificate,
+    judge::{CertRevocation, Credential},
     revocation::{Revocation, Revoked},
     Address, Item, NodeId, SignedItem, Timestamp,
 };
 
 use crate::{
-    clock,
     node::Node,
     schema::{CERTS, REVOCATIONS},
 };
@@ -36,7 +36,7 @@ impl RevocationRecord {
 
     /// How a refusal names it: when and why.
     pub fn describe(&self) -> String {
-        format!("revoked on {} ({})", clock::rfc3339(self.at), self.reason)
+        sync_protocol::judge::revoked_on(self.at, &self.reason)
     }
 }
 
@@ -98,14 +98,6 @@ fn operator_key(activation: &Address) -> String {
     })
 }
 
-/// The revocation of a certificate as this write would see it.
-pub fn of_certificate_in(
-    t: &Txn<'_>,
-    serial: &str,
-) -> Result<Option<RevocationRecord>, StoreError> {
-    REVOCATIONS.get_in(t, &key(&Revoked::Certificate(serial.to_string())))
-}
-
 /// The certificate with `serial`, if this node holds it.
 pub fn certificate(node: &Node, serial: &str) -> Result<Option<Certificate>, StoreError> {
     let Some(rec) = CERTS.get(&node.store, serial)? else {
@@ -118,4 +110,36 @@ pub fn certificate(node: &Node, serial: &str) -> Result<Option<Certificate>, Sto
         Item::Certificate(c) => Ok(Some(c)),
         _ => Ok(None),
     }
+}
+
+/// The certificate with `serial` and its revocation, as the judge takes them.
+pub fn credential(node: &Node, serial: &str) -> Result<Option<Credential>, StoreError> {
+    let Some(certificate) = certificate(node, serial)? else {
+        return Ok(None);
+    };
+    let revocation = of_certificate(&node.store, serial)?.map(|r| CertRevocation {
+        at: r.at,
+        reason: r.reason,
+    });
+    Ok(Some(Credential {
+        certificate,
+        revocation,
+    }))
+}
+
+/// The credentials of every serial in `serials` this node holds, each once.
+pub fn credentials<'a>(
+    node: &Node,
+    serials: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<Credential>, StoreError> {
+    let mut out: Vec<Credential> = Vec::new();
+    for serial in serials {
+        if out.iter().any(|c| c.certificate.serial == serial) {
+            continue;
+        }
+        if let Some(c) = credential(node, serial)? {
+            out.push(c);
+        }
+    }
+    Ok(out)
 }

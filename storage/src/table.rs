@@ -11,7 +11,8 @@
 pub enum Table {
     /// The node's singletons, one value per name: `config` (NodeConfig), `authority`
     /// and `service` (PublicKey), `hub_tz` (String), `scope` (Vec<String>),
-    /// `hub_identity` (Address), `format` (u32, this layout's version).
+    /// `hub_identity` (Address), `policies` (the signing policy tables held),
+    /// `format` (u32, this layout's version).
     Meta,
     /// Per-document journey records: `SATKER/DOC_ID` → DocRecord. A document id is
     /// unique only within its satker, so a satker can never reach another's record.

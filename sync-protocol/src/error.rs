@@ -40,6 +40,9 @@ pub enum ProtocolError {
         needed: String,
         present: String,
     },
+    /// A signing policy table a node cannot apply.
+    #[error("signing policy table refused: {0}")]
+    BadPolicyTable(String),
     /// A document's attachment list does not describe a file this system takes.
     #[error("attachment '{name}': {why}")]
     BadAttachment { name: String, why: String },

@@ -12,6 +12,7 @@ use crate::{
     encoding::{from_canonical, to_canonical, FORMAT_VERSION},
     enrollment::{DeviceEnrollment, HubIdentity},
     operator::{OperatorActivation, OperatorRequest},
+    policy::PolicyTable,
     receipt::Receipt,
     revocation::Revocation,
     signature::DocSignature,
@@ -36,11 +37,12 @@ pub enum ItemKind {
     Revocation = 10,
     OperatorRequest = 11,
     OperatorActivation = 12,
+    PolicyTable = 13,
 }
 
 impl ItemKind {
     /// Every kind, in the order a thin link should carry them: trust and receipts first.
-    pub const ALL: [ItemKind; 12] = [
+    pub const ALL: [ItemKind; 13] = [
         ItemKind::HubIdentity,
         ItemKind::Enrollment,
         ItemKind::CertRequest,
@@ -53,6 +55,7 @@ impl ItemKind {
         ItemKind::Revocation,
         ItemKind::OperatorRequest,
         ItemKind::OperatorActivation,
+        ItemKind::PolicyTable,
     ];
 
     /// A short English name for messages.
@@ -70,6 +73,7 @@ impl ItemKind {
             ItemKind::Revocation => "revocation",
             ItemKind::OperatorRequest => "operator activation request",
             ItemKind::OperatorActivation => "operator activation",
+            ItemKind::PolicyTable => "signing policy table",
         }
     }
 
@@ -97,6 +101,8 @@ pub enum Item {
     Revocation(Revocation),
     OperatorRequest(OperatorRequest),
     OperatorActivation(OperatorActivation),
+    /// The hub authority's signing policy table.
+    PolicyTable(PolicyTable),
 }
 
 impl Item {
@@ -115,6 +121,7 @@ impl Item {
             Item::Revocation(_) => ItemKind::Revocation,
             Item::OperatorRequest(_) => ItemKind::OperatorRequest,
             Item::OperatorActivation(_) => ItemKind::OperatorActivation,
+            Item::PolicyTable(_) => ItemKind::PolicyTable,
         }
     }
 
@@ -133,6 +140,7 @@ impl Item {
             Item::Revocation(b) => to_canonical(b),
             Item::OperatorRequest(b) => to_canonical(b),
             Item::OperatorActivation(b) => to_canonical(b),
+            Item::PolicyTable(b) => to_canonical(b),
         }
     }
 
@@ -151,6 +159,7 @@ impl Item {
             ItemKind::Revocation => Item::Revocation(from_canonical(body, what)?),
             ItemKind::OperatorRequest => Item::OperatorRequest(from_canonical(body, what)?),
             ItemKind::OperatorActivation => Item::OperatorActivation(from_canonical(body, what)?),
+            ItemKind::PolicyTable => Item::PolicyTable(from_canonical(body, what)?),
         })
     }
 }

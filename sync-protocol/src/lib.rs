@@ -2,7 +2,7 @@
 //! signatures, submissions, receipts, status updates, certificates, enrollments,
 //! operator activations),
 //! canonical CBOR encoding, content addresses, ed25519 signing, the signing policy
-//! table, and the reconciliation and draft-sync sessions as sans-IO state machines.
+//! table and the one judge of whether a signature counts, and the reconciliation and draft-sync sessions as sans-IO state machines.
 //!
 //! This crate must never do IO: no sockets, no async runtime, no disk. Callers feed it
 //! bytes and messages and ask it for the next ones, so every rule here can be tested
@@ -18,6 +18,7 @@ pub mod enrollment;
 pub mod error;
 pub mod framing;
 pub mod item;
+pub mod judge;
 pub mod keys;
 pub mod message;
 pub mod operator;

@@ -1,11 +1,27 @@
 //! The signing policy: which roles must sign each document kind. Requirements are an
-//! "all of" list of "any of" groups, so "Bendahara, and KPA or PPK" is two groups.
+//! "all of" list of "any of" groups, so "Bendahara, and KPA or PPK" is two groups. The
+//! hub owns the table and distributes it as a [`PolicyTable`] item signed by its
+//! authority; [`Policy::default`] is what the hub issues when it is created.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{certificate::Jabatan, document::DocKind, ProtocolError};
+use crate::{certificate::Jabatan, document::DocKind, ProtocolError, Timestamp};
+
+/// The most "all of" groups one rule may hold. Five roles exist, so five groups already
+/// say "every role"; more would only make the table and its messages larger.
+pub const MAX_GROUPS_PER_RULE: usize = Jabatan::ALL.len();
+
+/// The hub authority's signed statement of the signing policy table, in force from
+/// `issued_at` (the hub's clock) until a newer table replaces it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyTable {
+    /// From when the table is in force.
+    pub issued_at: Timestamp,
+    /// The table.
+    pub policy: Policy,
+}
 
 /// One group of roles of which at least one must have signed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +68,34 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// Checks that a node can apply the table: a rule for every document kind, each with
+    /// one to [`MAX_GROUPS_PER_RULE`] groups, each group naming one or more roles, none
+    /// twice. An empty rule would let a kind through with no signature at all, and an
+    /// empty group could never be met.
+    pub fn validate(&self) -> Result<(), ProtocolError> {
+        let bad = |why: String| Err(ProtocolError::BadPolicyTable(why));
+        for kind in DocKind::ALL {
+            let Some(rule) = self.rules.get(&kind) else {
+                return bad(format!("it has no rule for {kind}"));
+            };
+            if rule.0.is_empty() || rule.0.len() > MAX_GROUPS_PER_RULE {
+                return bad(format!(
+                    "the rule for {kind} has {} groups of roles; a rule has 1 to {MAX_GROUPS_PER_RULE}",
+                    rule.0.len()
+                ));
+            }
+            for group in &rule.0 {
+                let distinct: BTreeSet<_> = group.0.iter().collect();
+                if group.0.is_empty() || distinct.len() != group.0.len() {
+                    return bad(format!(
+                        "the rule for {kind} has a group with no role or a role named twice"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The requirement for `kind`, or an error if the table has none.
     pub fn requirement(&self, kind: DocKind) -> Result<&AllOf, ProtocolError> {
         self.rules
@@ -161,6 +205,87 @@ mod tests {
             assert!(p.check(k, &set(&[KepalaKantor])).is_ok());
             assert!(p.check(k, &set(&[Ppspm])).is_err());
         }
+    }
+
+    #[test]
+    fn the_default_table_is_one_a_node_applies() {
+        assert_eq!(Policy::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_table_with_an_empty_rule_a_missing_kind_or_an_empty_group_is_refused() {
+        // An empty rule would let a Gaji through unsigned; an empty group blocks it forever.
+        let mut p = Policy::default();
+        p.rules.insert(DocKind::Gaji, AllOf(vec![]));
+        assert!(p.validate().unwrap_err().to_string().contains("gaji"));
+        let mut p = Policy::default();
+        p.rules.remove(&DocKind::Kontrak);
+        assert!(p
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("no rule for kontrak"));
+        let mut p = Policy::default();
+        p.rules
+            .insert(DocKind::Spm, AllOf(vec![AnyOf(vec![Ppspm]), AnyOf(vec![])]));
+        assert!(p.validate().is_err());
+        let mut p = Policy::default();
+        p.rules
+            .insert(DocKind::Spm, AllOf(vec![AnyOf(vec![Ppspm, Ppspm])]));
+        assert!(p.validate().is_err());
+        let mut p = Policy::default();
+        p.rules.insert(
+            DocKind::Spm,
+            AllOf(vec![AnyOf(vec![Ppspm]); MAX_GROUPS_PER_RULE + 1]),
+        );
+        assert!(p.validate().is_err());
+    }
+
+    #[test]
+    fn a_policy_table_has_one_encoding() {
+        use crate::encoding::{from_canonical, to_canonical};
+        let table = PolicyTable {
+            issued_at: Timestamp(1_790_000_000_000),
+            policy: Policy::default(),
+        };
+        let bytes = to_canonical(&table);
+        assert_eq!(from_canonical::<PolicyTable>(&bytes, "table"), Ok(table));
+        // The same table with two of its rules swapped in the map: another encoding of
+        // the same value, which a signature over the first must not be made to cover.
+        let mut rules: Vec<(DocKind, AllOf)> =
+            Policy::default().rules.into_iter().collect::<Vec<_>>();
+        rules.swap(0, 1);
+        #[derive(Serialize)]
+        struct Loose {
+            issued_at: Timestamp,
+            policy: LooseRules,
+        }
+        #[derive(Serialize)]
+        struct LooseRules {
+            rules: Ordered,
+        }
+        struct Ordered(Vec<(DocKind, AllOf)>);
+        impl Serialize for Ordered {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut m = s.serialize_map(Some(self.0.len()))?;
+                for (k, v) in &self.0 {
+                    m.serialize_entry(k, v)?;
+                }
+                m.end()
+            }
+        }
+        let swapped = to_canonical(&Loose {
+            issued_at: Timestamp(1_790_000_000_000),
+            policy: LooseRules {
+                rules: Ordered(rules),
+            },
+        });
+        assert_ne!(swapped, bytes);
+        assert_eq!(
+            from_canonical::<PolicyTable>(&swapped, "table"),
+            Err(ProtocolError::NotCanonical { what: "table" })
+        );
     }
 
     #[test]

@@ -1,76 +1,218 @@
-//! `espm verify`: re-checks every stored item offline.
+//! `espm verify`: re-checks every stored item offline, and judges every receipted
+//! document again as the hub judged it when it received it: each signature by the
+//! receipt's time, and the signatures that count against the signing policy table in
+//! force then.
 
-use serde_json::json;
 use storage::Table;
-use sync_protocol::{receipt::Receipt, Item, SignedItem};
+use sync_protocol::{
+    judge::{self, Document, Moment, Presented, SignatureRefusal},
+    receipt::Receipt,
+    signature::DocSignature,
+    Address, Item, SignedItem,
+};
 
-use crate::cli::run::Output;
-use crate::{clock, error::Result, node::Node, trust, trust::certificate};
+use crate::{clock, error::Result, node::Node, records::CertRecord, trust};
 
-/// Signatures a receipt counts that the hub received after their certificate was
-/// revoked. The receipt's time is when the hub received the submission, which is the
-/// moment that decides, so an auditor judges old signatures exactly as the hub did.
-fn counted_after_revocation(node: &Node, r: &Receipt) -> Result<Vec<(String, String)>> {
-    let mut found = Vec::new();
-    let Some(bytes) = node.store.item(&r.submission)? else {
-        return Ok(found);
+/// One item that does not verify.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The item's address in hex, or what failed when it is not one item.
+    pub item: String,
+    /// What kind of thing it is.
+    pub kind: &'static str,
+    /// Why it fails, in plain words.
+    pub reason: String,
+}
+
+/// What `verify` found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Verification {
+    /// Items checked.
+    pub checked: u64,
+    /// Everything that failed.
+    pub failures: Vec<Failure>,
+    /// Attachments still missing chunks: in transit, not failures.
+    pub incomplete_attachments: u64,
+}
+
+impl Verification {
+    /// Whether everything verifies.
+    pub fn ok(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    fn fail(&mut self, item: String, kind: &'static str, reason: String) {
+        self.failures.push(Failure { item, kind, reason });
+    }
+}
+
+fn open(node: &Node, address: &Address) -> Result<Option<SignedItem>> {
+    Ok(match node.store.item(address)? {
+        Some(bytes) => SignedItem::open(&bytes).ok(),
+        None => None,
+    })
+}
+
+/// Why a signature item fails by itself, judged when it says it was made. Whether a
+/// revocation applies is decided by when the hub received it, so that is left to the
+/// receipts; a signature whose document or certificate has not arrived yet is checked
+/// once they do.
+fn signature_failure(node: &Node, item: &SignedItem, s: &DocSignature) -> Result<Option<String>> {
+    let Some(snapshot) = open(node, &s.snapshot)? else {
+        return Ok(None);
     };
-    let Ok(SignedItem {
+    let Item::Snapshot(d) = &snapshot.item else {
+        return Ok(Some(
+            SignatureRefusal::OtherDocument {
+                serial: s.serial.clone(),
+            }
+            .to_string(),
+        ));
+    };
+    let credentials = trust::credentials(node, [s.serial.as_str()])?;
+    let presented = Presented {
+        signature: s,
+        author: item.author,
+    };
+    let doc = Document::of(d, snapshot.address);
+    Ok(
+        match judge::signature(&doc, &presented, &credentials, Moment::At(s.signed_at)) {
+            Ok(_) | Err(SignatureRefusal::Revoked { .. }) => None,
+            Err(SignatureRefusal::UnknownCertificate { serial }) => node
+                .store
+                .get::<CertRecord>(Table::Cert, &serial)?
+                .map(|_| format!("certificate {serial} cannot be read")),
+            Err(
+                SignatureRefusal::NotTheCertificatesKey { serial }
+                | SignatureRefusal::OtherJabatan { serial, .. },
+            ) => Some(format!("not made with the key of certificate {serial}")),
+            Err(SignatureRefusal::NotValid { serial, .. }) => {
+                Some(format!("made outside the validity of certificate {serial}"))
+            }
+            Err(other) => Some(other.to_string()),
+        },
+    )
+}
+
+/// Judges the documents receipt `r` (at `address`) delivers as the hub had to when it
+/// received them. A document whose submission, signatures or certificates have not all
+/// arrived yet is in transit and judged once they have.
+fn receipt_failures(
+    node: &Node,
+    address: &Address,
+    r: &Receipt,
+    out: &mut Verification,
+) -> Result<()> {
+    let Some(SignedItem {
         item: Item::Submission(sub),
         ..
-    }) = SignedItem::open(&bytes)
+    }) = open(node, &r.submission)?
     else {
-        return Ok(found);
+        return Ok(());
     };
-    for d in &sub.documents {
+    let at = clock::rfc3339(r.delivered_at);
+    let Some(table) = crate::policy::in_force_at(&node.store, r.delivered_at)? else {
+        out.fail(
+            address.to_hex(),
+            "receipt",
+            "this node holds no signing policy table to judge the documents of this receipt by; run `espm sync` so it learns the table from the hub".into(),
+        );
+        return Ok(());
+    };
+    'documents: for d in &sub.documents {
+        let mut items = Vec::with_capacity(d.signatures.len());
         for a in &d.signatures {
-            let Some(Ok(SignedItem {
-                item: Item::Signature(s),
-                ..
-            })) = node.store.item(a)?.map(|b| SignedItem::open(&b))
-            else {
-                continue;
-            };
-            if let Some(rev) = trust::of_certificate(&node.store, &s.serial)? {
-                if rev.applies_to(r.delivered_at) {
-                    found.push((
-                        a.to_hex(),
-                        format!(
-                            "document {} counts this signature by receipt of {}, but certificate {} was {} before that",
-                            d.doc_id,
-                            clock::rfc3339(r.delivered_at),
-                            s.serial,
-                            rev.describe()
-                        ),
-                    ));
+            match node.store.item(a)? {
+                None => continue 'documents,
+                // Bytes that do not open fail as items of their own; here they count
+                // for nothing.
+                Some(bytes) => {
+                    if let Ok(item) = SignedItem::open(&bytes) {
+                        items.push(item);
+                    }
                 }
             }
         }
+        let presented: Vec<(Address, Presented<'_>)> = items
+            .iter()
+            .filter_map(|i| Presented::of(i).map(|p| (i.address, p)))
+            .collect();
+        let credentials = trust::credentials(
+            node,
+            presented.iter().map(|(_, p)| p.signature.serial.as_str()),
+        )?;
+        let doc = Document {
+            doc_id: &d.doc_id,
+            kind: d.kind,
+            satker: &sub.satker,
+            snapshot: d.snapshot,
+        };
+        let sigs: Vec<Presented<'_>> = presented.iter().map(|(_, p)| *p).collect();
+        let judgment = judge::document(
+            &doc,
+            &sigs,
+            &credentials,
+            &table.policy,
+            Moment::At(r.delivered_at),
+        );
+        if judgment
+            .signatures
+            .iter()
+            .any(|j| matches!(j, Err(SignatureRefusal::UnknownCertificate { .. })))
+        {
+            continue;
+        }
+        for ((sig, _), judged) in presented.iter().zip(&judgment.signatures) {
+            let Err(refusal) = judged else {
+                continue;
+            };
+            let but = match refusal {
+                SignatureRefusal::Revoked { serial, revocation } => format!(
+                    "certificate {serial} was {} before that",
+                    revocation.describe()
+                ),
+                other => other.to_string(),
+            };
+            out.fail(
+                sig.to_hex(),
+                "document signature",
+                format!(
+                    "document {} counts this signature by receipt of {at}, but {but}",
+                    d.doc_id
+                ),
+            );
+        }
+        if let Err(e) = judgment.complete {
+            out.fail(
+                address.to_hex(),
+                "receipt",
+                format!(
+                    "document {} is delivered by receipt of {at}, but the signatures that count then miss the signing policy in force: {e}",
+                    d.doc_id
+                ),
+            );
+        }
     }
-    Ok(found)
+    Ok(())
 }
 
-/// `espm verify`
-pub fn verify(node: &Node) -> Result<Output> {
+/// Verifies every stored item: `espm verify`.
+pub fn verify(node: &Node) -> Result<Verification> {
     let authority = node.authority_key()?;
     let service = node.service_public_key()?;
-    let mut checked = 0u64;
-    let mut failures: Vec<serde_json::Value> = Vec::new();
-    let mut fail = |addr: String, kind: &str, reason: String| {
-        failures.push(json!({ "item": addr, "kind": kind, "reason": reason }));
-    };
+    let mut out = Verification::default();
     for entry in node.store.items() {
         let (addr, bytes) = entry?;
-        checked += 1;
+        out.checked += 1;
         let item = match SignedItem::open(&bytes) {
             Ok(i) => i,
             Err(e) => {
-                fail(addr.to_hex(), "unknown", e.to_string());
+                out.fail(addr.to_hex(), "unknown", e.to_string());
                 continue;
             }
         };
         if item.address != addr {
-            fail(
+            out.fail(
                 addr.to_hex(),
                 item.kind().name(),
                 "stored under the wrong address: the bytes were changed".into(),
@@ -84,9 +226,10 @@ pub fn verify(node: &Node) -> Result<Output> {
             | Item::Revocation(_)
             | Item::OperatorActivation(_)
             | Item::HubIdentity(_)
+            | Item::PolicyTable(_)
                 if authority.is_some() && authority != Some(item.author) =>
             {
-                fail(
+                out.fail(
                     addr.to_hex(),
                     kind,
                     "not signed by the pinned hub authority".into(),
@@ -95,50 +238,26 @@ pub fn verify(node: &Node) -> Result<Output> {
             Item::Receipt(_) | Item::Status(_)
                 if service.is_some() && service != Some(item.author) =>
             {
-                fail(
+                out.fail(
                     addr.to_hex(),
                     kind,
                     "not signed by the hub service key its hub identity certifies".into(),
                 );
             }
-            Item::Signature(s) => match certificate(node, &s.serial)? {
-                Some(c) if c.key == item.author && c.subject.jabatan == s.jabatan => {
-                    if !c.valid_at(s.signed_at) {
-                        fail(
-                            addr.to_hex(),
-                            kind,
-                            format!("made outside the validity of certificate {}", s.serial),
-                        );
-                    }
+            Item::Signature(s) => {
+                if let Some(reason) = signature_failure(node, &item, s)? {
+                    out.fail(addr.to_hex(), kind, reason);
                 }
-                Some(_) => fail(
-                    addr.to_hex(),
-                    kind,
-                    format!("not made with the key of certificate {}", s.serial),
-                ),
-                None => {
-                    // Signatures made here before the certificate arrived are checked once it does.
-                    if node
-                        .store
-                        .get::<crate::records::CertRecord>(Table::Cert, &s.serial)?
-                        .is_some()
-                    {
-                        fail(
-                            addr.to_hex(),
-                            kind,
-                            format!("certificate {} cannot be read", s.serial),
-                        );
-                    }
-                }
-            },
-            Item::OperatorRequest(r) if r.device != item.author => fail(
+            }
+            Item::OperatorRequest(r) if r.device != item.author => out.fail(
                 addr.to_hex(),
                 kind,
                 "not signed by the device it names, which alone holds the operator's secret".into(),
             ),
-            Item::Receipt(r) => {
-                for (sig, reason) in counted_after_revocation(node, r)? {
-                    fail(sig, "document signature", reason);
+            Item::Receipt(r) => receipt_failures(node, &addr, r, &mut out)?,
+            Item::PolicyTable(p) => {
+                if let Err(e) = p.policy.validate() {
+                    out.fail(addr.to_hex(), kind, e.to_string());
                 }
             }
             _ => {}
@@ -146,7 +265,6 @@ pub fn verify(node: &Node) -> Result<Output> {
     }
     // Attachments: a file whose chunks are all here must join to its SHA-256; one
     // still missing chunks is in transit, counted but not a failure.
-    let mut incomplete = 0u64;
     for entry in node.store.items() {
         let (addr, bytes) = entry?;
         let Ok(SignedItem {
@@ -160,8 +278,8 @@ pub fn verify(node: &Node) -> Result<Output> {
             let mut parts = Vec::with_capacity(a.chunks.len());
             for c in &a.chunks {
                 match crate::attachments::bytes(&node.store, c)? {
-                    Some(b) if sync_protocol::Address::of(&b) == *c => parts.push(b),
-                    Some(_) => fail(
+                    Some(b) if Address::of(&b) == *c => parts.push(b),
+                    Some(_) => out.fail(
                         addr.to_hex(),
                         "attachment",
                         format!("a chunk of {} was altered", a.name),
@@ -170,9 +288,9 @@ pub fn verify(node: &Node) -> Result<Output> {
                 }
             }
             if parts.len() < a.chunks.len() {
-                incomplete += 1;
+                out.incomplete_attachments += 1;
             } else if !sync_protocol::attachment::joins_to(&parts, &a.sha256) {
-                fail(
+                out.fail(
                     addr.to_hex(),
                     "attachment",
                     format!("{} does not match its SHA-256", a.name),
@@ -182,28 +300,11 @@ pub fn verify(node: &Node) -> Result<Output> {
     }
     if node.service.is_some() {
         if let Err(e) = node.store.verify_hub_log() {
-            fail("hub-log".into(), "hub log", e.to_string());
+            out.fail("hub-log".into(), "hub log", e.to_string());
         }
     }
-    let ok = failures.is_empty();
-    let text = if ok {
-        format!("All {checked} stored items verify.")
-    } else {
-        let mut t = format!("{} of {checked} items FAIL verification:\n", failures.len());
-        for f in &failures {
-            t.push_str(&format!(
-                "  {} ({}): {}\n",
-                f["item"].as_str().unwrap_or(""),
-                f["kind"].as_str().unwrap_or(""),
-                f["reason"].as_str().unwrap_or("")
-            ));
-        }
-        t
-    };
-    let mut out = Output::new(
-        json!({ "ok": ok, "checked": checked, "failures": failures, "incomplete_attachments": incomplete }),
-        text.trim_end(),
-    );
-    out.failed = !ok;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,6 +5,8 @@
 mod docs;
 mod hub;
 mod satker;
+mod signing;
+mod verify;
 
 use crate::cli::run::Output;
 

@@ -194,8 +194,18 @@ pub async fn execute(
             secrets.upload()?,
         )?)),
         Command::Draft(Draft::Show { doc_id }) => Ok(output(&documents::show(&node, &doc_id)?)),
-        Command::Sign(a) => signing::sign(&node, &a.doc_id, &a.signer, secrets.passphrase()?),
-        Command::Submit(a) => submit::submit(&node, &a.doc_ids, &a.operator, &a.totp),
+        Command::Sign(a) => Ok(output(&signing::sign(
+            &node,
+            &a.doc_id,
+            &a.signer,
+            secrets.passphrase()?,
+        )?)),
+        Command::Submit(a) => Ok(output(&submit::submit(
+            &node,
+            &a.doc_ids,
+            &a.operator,
+            &a.totp,
+        )?)),
         Command::Status(a) => Ok(output(&docs::journeys(&node, a.doc_id.as_deref())?)),
         Command::Inbox => Ok(output(&monitor::inbox(&node)?)),
         Command::Take(a) => Ok(output(&processing::take(&node, &a.doc_id)?)),
@@ -206,7 +216,7 @@ pub async fn execute(
         Command::Reject(a) => Ok(output(&processing::reject(&node, &a.doc_id, &a.reason)?)),
         Command::Monitor => Ok(output(&monitor::monitor(&node)?)),
         Command::Sync(a) => sync::sync_command(node, a.timeout, show_progress).await,
-        Command::Verify => verify::verify(&node),
+        Command::Verify => Ok(output(&verify::verify(&node)?)),
     }
 }
 

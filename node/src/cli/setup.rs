@@ -6,6 +6,7 @@ use serde_json::json;
 use storage::Table;
 use sync_protocol::{
     enrollment::{HubIdentity, AUTHORITY_BINDING_DOMAIN},
+    policy::{Policy, PolicyTable},
     stream::StreamId,
     Item, NodeId,
 };
@@ -121,6 +122,14 @@ pub fn init(dir: &Path, init: &Init, passphrase: Option<&str>) -> Result<Output>
                 Some(&StreamId::Trust),
             )?;
             t.put(Table::Meta, "hub_identity", &sealed.address);
+            // The hub owns the signing policy table and distributes it after its
+            // identity, so a device knows the authority key before the table arrives.
+            // The one place the defaults of DESIGN.md §3 enter a store.
+            let table = PolicyTable {
+                issued_at: node.now(),
+                policy: Policy::default(),
+            };
+            crate::policy::issue(t, authority_key, table)?;
             Ok(())
         })?;
         node.store.flush()?;

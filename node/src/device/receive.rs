@@ -14,7 +14,7 @@ use crate::{
     config::NodeConfig,
     device::notice::{self, Notice},
     docs,
-    hub::ingest::Verdict,
+    hub::ingest::{Refused, Verdict},
     node::{Node, AUDITOR_SCOPE_KEY, AUTHORITY_KEY, HUB_TZ_KEY, SERVICE_KEY},
     records::{CertRecord, DeviceRecord, DocRecord, HistoryEntry, OperatorRecord, RequestRecord},
     trust,
@@ -24,14 +24,14 @@ use crate::{
 pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verdict, StoreError> {
     let item = match SignedItem::open(bytes) {
         Ok(i) => i,
-        Err(e) => return Ok(Err(e.to_string())),
+        Err(e) => return Ok(Err(Refused::Unreadable(e))),
     };
     if t.has_item(&item.address)? {
         return Ok(Ok(()));
     }
     let pinned = match &node.config {
         NodeConfig::Satker { hub_id, .. } | NodeConfig::Auditor { hub_id, .. } => *hub_id,
-        NodeConfig::Hub(_) => return Ok(Err("a hub does not pull from another hub".into())),
+        NodeConfig::Hub(_) => return Ok(Err(Refused::HubDoesNotPull)),
     };
     let authority = t.get::<sync_protocol::PublicKey>(Table::Meta, AUTHORITY_KEY)?;
     let from_authority = authority == Some(item.author);
@@ -42,7 +42,7 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
     match &item.item {
         Item::HubIdentity(h) => {
             if h.node_id != pinned || !h.binding_holds() || h.authority != item.author {
-                return Ok(Err("hub identity does not match the pinned hub id".into()));
+                return Ok(Err(Refused::HubIdentityMismatch));
             }
             t.put(Table::Meta, AUTHORITY_KEY, &h.authority);
             t.put(Table::Meta, SERVICE_KEY, &h.service);
@@ -80,6 +80,13 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
             }
         }
         Item::Revocation(r) if from_authority => trust::record(t, r, item.address),
+        Item::PolicyTable(p) if from_authority => {
+            // Only a table this node can apply replaces the one in force.
+            if let Err(e) = p.policy.validate() {
+                return Ok(Err(Refused::Invalid(e)));
+            }
+            crate::policy::record(t, p, item.address)?;
+        }
         Item::OperatorActivation(a) if from_authority => {
             // Every device of the satker (and an auditor in scope) keeps it; only the
             // device whose pending request it answers activates its operator.
@@ -93,9 +100,7 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
             }
         }
         Item::OperatorRequest(_) => {
-            return Ok(Err(
-                "operator activation requests go from a device to the hub, never back".into(),
-            ));
+            return Ok(Err(Refused::OperatorRequestFromHub));
         }
         Item::Receipt(r) if from_service => {
             for id in &r.doc_ids {
@@ -119,7 +124,7 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
         }
         Item::Snapshot(s) => {
             if let Err(e) = s.check_attachments() {
-                return Ok(Err(e.to_string()));
+                return Ok(Err(Refused::Invalid(e)));
             }
             attachments::need_for_snapshot(t, s, node.now())?;
             // Another device of this satker (or, for an auditor, a satker in scope)
@@ -145,12 +150,7 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
             }
         }
         Item::Signature(_) | Item::Submission(_) | Item::CertRequest(_) => {}
-        other => {
-            return Ok(Err(format!(
-                "{} is not signed by the hub key that issues it (authority or service key of the hub this node pinned)",
-                other.kind().name()
-            )));
-        }
+        other => return Ok(Err(Refused::NotFromIssuer(other.kind()))),
     }
     t.put_item(bytes)?;
     Ok(Ok(()))

@@ -179,11 +179,11 @@ impl Replica for DeviceReplica {
                     Ok(v)
                 })
                 .map_err(local)?;
-            if let Err(reason) = verdict {
+            if let Err(refused) = verdict {
                 refusals.push(Refusal {
                     seq: it.seq,
                     address: Address::of(&it.bytes),
-                    reason,
+                    reason: refused.to_string(),
                 });
             }
         }

@@ -1,18 +1,17 @@
 //! What the hub does with an item a device sends: the checks that decide whether it
-//! may be stored (against the device's enrollment, the certificates the hub issued and
-//! the signing policy), and the index updates that go into the same atomic write.
-
-use std::collections::BTreeSet;
+//! may be stored (against the device's enrollment, and through the judge against the
+//! certificates the hub issued and the signing policy table it distributes), and the
+//! index updates that go into the same atomic write.
 
 use storage::{StoreError, StreamEntry, Table, Txn};
 use sync_protocol::{
     enrollment::DeviceRole,
     item::{Item, SignedItem},
-    operator::OperatorRole,
+    judge::{self, Document, Moment, Presented, SignatureRefusal},
     policy::Policy,
     status::DocState,
     stream::StreamId,
-    submission::Submission,
+    submission::{Submission, SubmittedDoc},
     NodeId, Timestamp,
 };
 
@@ -21,11 +20,10 @@ use crate::{
     hub::delivery::{self, accept_submission, LogPosition},
     node::Node,
     records::{hub_operator_key, operator_request_key, HubOperatorRecord, RequestRecord},
-    trust::{self, certificate},
+    trust,
 };
 
-/// The outcome of offering one item: stored (or already held), or refused with a reason.
-pub type Verdict = Result<(), String>;
+pub use refusal::{DocumentRefusal, Refused, Verdict};
 
 fn load(node: &Node, addr: &sync_protocol::Address) -> Result<Option<SignedItem>, StoreError> {
     node.store
@@ -34,74 +32,87 @@ fn load(node: &Node, addr: &sync_protocol::Address) -> Result<Option<SignedItem>
         .transpose()
 }
 
-/// Checks the signatures a submitted document carries against certificates and policy.
-fn check_document_signatures(
-    node: &Node,
-    satker: &str,
-    kind: sync_protocol::document::DocKind,
-    snapshot: &sync_protocol::Address,
-    signatures: &[sync_protocol::Address],
-    at: Timestamp,
-) -> Result<Verdict, StoreError> {
-    let mut roles = BTreeSet::new();
-    for addr in signatures {
-        let Some(sig) = load(node, addr)? else {
-            return Ok(Err(format!(
-                "signature item {} is not held by the hub (it was refused or never sent)",
-                addr.short()
-            )));
-        };
-        let Item::Signature(s) = &sig.item else {
-            return Ok(Err(format!("item {} is not a signature", addr.short())));
-        };
-        if &s.snapshot != snapshot {
-            return Ok(Err(format!(
-                "signature {} covers another version of the document",
-                addr.short()
-            )));
-        }
-        let Some(cert) = certificate(node, &s.serial)? else {
-            return Ok(Err(format!(
-                "certificate {} is unknown to the hub",
-                s.serial
-            )));
-        };
-        if cert.key != sig.author || cert.satker != satker || cert.subject.jabatan != s.jabatan {
-            return Ok(Err(format!(
-                "signature {} was not made with certificate {}",
-                addr.short(),
-                s.serial
-            )));
-        }
-        if !cert.valid_at(at) {
-            return Ok(Err(format!("certificate {} is not valid now", s.serial)));
-        }
-        if let Some(r) = trust::of_certificate(&node.store, &s.serial)? {
-            if r.applies_to(at) {
-                return Ok(Err(format!(
-                    "certificate {} was {}; a signature made with it counts only if the hub received it before that",
-                    s.serial,
-                    r.describe()
-                )));
-            }
-        }
-        roles.insert(s.jabatan);
-    }
-    Ok(Policy::default()
-        .check(kind, &roles)
-        .map_err(|e| e.to_string()))
+/// The table the hub judges submissions by: the newest it issued.
+fn policy(node: &Node) -> Result<Policy, StoreError> {
+    crate::policy::newest(&node.store)?
+        .map(|t| t.policy)
+        .ok_or_else(|| StoreError::Corrupt {
+            what: "signing policy table".into(),
+            detail: "this hub holds none; `espm init hub` issues it, so the store was made by an older espm".into(),
+        })
 }
 
-/// Why a signature with certificate `serial` is refused at `at`, if it was revoked by then.
-fn revoked_at(t: &Txn<'_>, serial: &str, at: Timestamp) -> Result<Option<String>, StoreError> {
-    Ok(trust::of_certificate_in(t, serial)?
-        .filter(|r| r.applies_to(at))
-        .map(|r| {
-            format!(
-                "certificate {serial} was {}; it cannot sign anything new",
-                r.describe()
-            )
-        }))
+/// The judge's answer on a submitted document's signatures at `at`, the hub's arrival
+/// time: every signature must count, and those that count must meet the policy.
+fn judge_document(
+    node: &Node,
+    satker: &str,
+    d: &SubmittedDoc,
+    policy: &Policy,
+    at: Timestamp,
+) -> Result<Result<(), DocumentRefusal>, StoreError> {
+    let mut items = Vec::with_capacity(d.signatures.len());
+    for addr in &d.signatures {
+        let Some(sig) = load(node, addr)? else {
+            return Ok(Err(DocumentRefusal::SignatureNotHeld(*addr)));
+        };
+        if !matches!(sig.item, Item::Signature(_)) {
+            return Ok(Err(DocumentRefusal::NotASignature(*addr)));
+        }
+        items.push(sig);
+    }
+    let presented: Vec<Presented<'_>> = items.iter().filter_map(Presented::of).collect();
+    let credentials =
+        trust::credentials(node, presented.iter().map(|p| p.signature.serial.as_str()))?;
+    let doc = Document {
+        doc_id: &d.doc_id,
+        kind: d.kind,
+        satker,
+        snapshot: d.snapshot,
+    };
+    let judgment = judge::document(&doc, &presented, &credentials, policy, Moment::At(at));
+    if let Some((i, refusal)) = judgment.first_refusal() {
+        return Ok(Err(DocumentRefusal::Signature {
+            address: d.signatures[i],
+            refusal: refusal.clone(),
+        }));
+    }
+    Ok(judgment.complete.map_err(DocumentRefusal::Incomplete))
+}
+
+/// The hub's decision on a signature item at `now`: over a snapshot of the sender's
+/// satker the hub holds, and counted by the judge.
+fn check_signature(
+    node: &Node,
+    item: &SignedItem,
+    s: &sync_protocol::signature::DocSignature,
+    satker: &str,
+    now: Timestamp,
+) -> Result<Verdict, StoreError> {
+    let Some(snap) = load(node, &s.snapshot)? else {
+        return Ok(Err(Refused::SnapshotNotHeld(s.snapshot)));
+    };
+    let Item::Snapshot(d) = &snap.item else {
+        return Ok(Err(Refused::SignatureNotOfDocument));
+    };
+    let credentials = trust::credentials(node, [s.serial.as_str()])?;
+    let presented = Presented {
+        signature: s,
+        author: item.author,
+    };
+    let judged = judge::signature(
+        &Document::of(d, snap.address),
+        &presented,
+        &credentials,
+        Moment::At(now),
+    );
+    Ok(match judged {
+        // An unknown serial is named first, whatever the snapshot.
+        Err(r @ SignatureRefusal::UnknownCertificate { .. }) => Err(Refused::Signature(r)),
+        _ if d.satker != satker => Err(Refused::SignatureNotOfDocument),
+        Err(r) => Err(Refused::Signature(r)),
+        Ok(_) => Ok(()),
+    })
 }
 
 /// The hub's decision on an item sent by an enrolled device, and its indexing.
@@ -114,104 +125,50 @@ pub fn hub_receive(
 ) -> Result<Verdict, StoreError> {
     let item = match SignedItem::open(bytes) {
         Ok(i) => i,
-        Err(e) => return Ok(Err(e.to_string())),
+        Err(e) => return Ok(Err(Refused::Unreadable(e))),
     };
     if t.has_item(&item.address)? {
         return Ok(Ok(()));
     }
     if let Some(r) = trust::of_device(&node.store, &device)? {
-        return Ok(Err(format!(
-            "this device was {}; the hub stores nothing it sends from then on",
-            r.describe()
-        )));
+        return Ok(Err(Refused::DeviceRevoked(r)));
     }
     let DeviceRole::Satker { satker } = role else {
-        return Ok(Err(
-            "auditor devices are read-only; the hub stores nothing they send".into(),
-        ));
+        return Ok(Err(Refused::AuditorReadOnly));
     };
     let now = node.now();
     let scope = StreamId::Scope(satker.clone());
     let verdict: Verdict = match &item.item {
         Item::CertRequest(r) => {
             if r.key != item.author {
-                Err("certificate request is not signed by the key it asks to certify".into())
+                Err(Refused::RequestNotSelfSigned)
             } else if r.device != device {
-                Err("certificate request names another device".into())
+                Err(Refused::NamesAnotherDevice("certificate request"))
             } else if &r.satker != satker {
-                Err(format!(
-                    "this device is enrolled for satker {satker}, not {}",
-                    r.satker
-                ))
+                Err(Refused::OtherSatker {
+                    enrolled: satker.clone(),
+                    claimed: r.satker.clone(),
+                })
             } else if t.contains(Table::Request, &item.address.request_id())? {
                 // 128 bits make this unreachable by chance; never let it replace a
                 // request the CSO may already have reviewed.
-                Err(format!(
-                    "request id {} is already taken by another request; make the request again",
-                    item.address.request_id()
-                ))
+                Err(Refused::RequestIdTaken(item.address.request_id()))
             } else {
-                r.subject.validate().map_err(|e| e.to_string())
+                r.subject.validate().map_err(Refused::Invalid)
             }
         }
         Item::OperatorRequest(r) => operators::check_request(t, &item, r, device, satker)?,
         Item::Snapshot(s) => own_work(&item, device, "document snapshot", &s.satker, satker)
-            .and_then(|()| s.check_attachments().map_err(|e| e.to_string())),
-        Item::Signature(s) => match load(node, &s.snapshot)? {
-            None => Err(format!(
-                "signature refers to snapshot {} the hub does not hold",
-                s.snapshot.short()
-            )),
-            Some(snap) => match (&snap.item, certificate(node, &s.serial)?) {
-                (Item::Snapshot(d), Some(cert)) if d.doc_id == s.doc_id && &d.satker == satker => {
-                    if cert.key != item.author {
-                        Err(format!(
-                            "signature was not made with the key of certificate {}",
-                            s.serial
-                        ))
-                    } else if &cert.satker != satker {
-                        // A certificate binds its holder to one satker; the delivery
-                        // check would never count this signature, so it has no place in
-                        // this satker's stream either.
-                        Err(format!(
-                            "certificate {} is for satker {}; this device is enrolled for satker {satker}",
-                            s.serial, cert.satker
-                        ))
-                    } else if cert.subject.jabatan != s.jabatan {
-                        Err(format!(
-                            "certificate {} is for {}, not {}",
-                            s.serial,
-                            cert.subject.jabatan.title(),
-                            s.jabatan.title()
-                        ))
-                    } else if !cert.valid_at(now) {
-                        Err(format!("certificate {} is not valid now", s.serial))
-                    } else if let Some(reason) = revoked_at(t, &s.serial, now)? {
-                        Err(reason)
-                    } else {
-                        Ok(())
-                    }
-                }
-                (_, None) => Err(format!("certificate {} is unknown to the hub", s.serial)),
-                _ => Err("signature does not match its document".into()),
-            },
-        },
+            .and_then(|()| s.check_attachments().map_err(Refused::Invalid)),
+        Item::Signature(s) => check_signature(node, &item, s, satker, now)?,
         Item::Submission(sub) => match own_work(&item, device, "submission", &sub.satker, satker) {
             Ok(()) => check_submission(node, t, satker, device, sub, now)?,
             refused => refused,
         },
-        other => {
-            let name = other.kind().name();
-            let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
-                "an"
-            } else {
-                "a"
-            };
-            Err(format!("a satker device may not author {article} {name}"))
-        }
+        other => Err(Refused::MayNotAuthor(other.kind())),
     };
-    if let Err(reason) = verdict {
-        return Ok(Err(reason));
+    if verdict.is_err() {
+        return Ok(verdict);
     }
     t.put_item(bytes)?;
     let (log_seq, log_hash) = t.hub_log_append(item.address)?;
@@ -283,16 +240,17 @@ pub fn hub_receive(
 fn own_work(
     item: &SignedItem,
     device: NodeId,
-    what: &str,
+    what: &'static str,
     claimed: &str,
     enrolled: &str,
 ) -> Verdict {
     if item.author != device {
-        Err(format!("{what} was not authored by the sending device"))
+        Err(Refused::NotAuthoredBySender(what))
     } else if claimed != enrolled {
-        Err(format!(
-            "this device is enrolled for satker {enrolled}, not {claimed}"
-        ))
+        Err(Refused::OtherSatker {
+            enrolled: enrolled.to_string(),
+            claimed: claimed.to_string(),
+        })
     } else {
         Ok(())
     }
@@ -307,54 +265,47 @@ fn check_submission(
     now: Timestamp,
 ) -> Result<Verdict, StoreError> {
     if let Err(e) = sub.check_limits() {
-        return Ok(Err(e.to_string()));
+        return Ok(Err(Refused::Invalid(e)));
     }
     let role = match operators::standing(node, satker, &sub.operator, device, now)? {
         Ok(role) => role,
-        Err(reason) => return Ok(Err(reason)),
+        Err(refused) => return Ok(Err(refused)),
     };
     for d in &sub.documents {
         if !role.may_submit(d.kind) {
-            return Ok(Err(format!(
-                "document {}: a {} is submitted by an {}; operator {} is an {role}",
-                d.doc_id,
-                d.kind,
-                OperatorRole::for_kind(d.kind),
-                sub.operator
-            )));
+            return Ok(Err(Refused::OperatorMayNotSubmit {
+                doc_id: d.doc_id.clone(),
+                kind: d.kind,
+                operator: sub.operator.clone(),
+                role,
+            }));
         }
     }
+    let policy = policy(node)?;
     for d in &sub.documents {
         let Some(snap) = load(node, &d.snapshot)? else {
-            return Ok(Err(format!(
-                "document {}: its snapshot is not held by the hub",
-                d.doc_id
-            )));
+            return Ok(Err(Refused::SnapshotMissing(d.doc_id.clone())));
         };
         match &snap.item {
             Item::Snapshot(s) if s.doc_id == d.doc_id && s.kind == d.kind && s.satker == satker => {
             }
-            _ => {
-                return Ok(Err(format!(
-                    "document {}: the snapshot does not match the submission",
-                    d.doc_id
-                )))
-            }
+            _ => return Ok(Err(Refused::SnapshotMismatch(d.doc_id.clone()))),
         }
         // Only this satker's own record of the id counts: another satker's document
         // with the same id is another document, and this refusal must not tell of it.
         if let Some(rec) = docs::get(t, satker, &d.doc_id)? {
             if rec.state != DocState::Rejected {
-                return Ok(Err(format!(
-                    "document {} was already delivered (state {})",
-                    d.doc_id, rec.state
-                )));
+                return Ok(Err(Refused::AlreadyDelivered {
+                    doc_id: d.doc_id.clone(),
+                    state: rec.state,
+                }));
             }
         }
-        if let Err(reason) =
-            check_document_signatures(node, satker, d.kind, &d.snapshot, &d.signatures, now)?
-        {
-            return Ok(Err(format!("document {}: {reason}", d.doc_id)));
+        if let Err(why) = judge_document(node, satker, d, &policy, now)? {
+            return Ok(Err(Refused::Document {
+                doc_id: d.doc_id.clone(),
+                why: Box::new(why),
+            }));
         }
     }
     let waiting = attachments::needed_count(t, satker)?;
@@ -363,15 +314,16 @@ fn check_submission(
         .filter(|(_, c)| !matches!(attachments::is_needed(t, satker, c), Ok(true)))
         .count() as u64;
     if more > 0 && waiting + more > attachments::MAX_NEEDED_PER_SATKER {
-        return Ok(Err(format!(
-            "the hub still waits for {waiting} attachment chunk(s) of this satker's earlier submissions and takes at most {} at once; sync until they arrive (or are refused when they expire), then submit this again",
-            attachments::MAX_NEEDED_PER_SATKER
-        )));
+        return Ok(Err(Refused::ChunkBacklog {
+            waiting,
+            limit: attachments::MAX_NEEDED_PER_SATKER,
+        }));
     }
     Ok(Ok(()))
 }
 
 mod operators;
+mod refusal;
 
 #[cfg(test)]
 mod tests;

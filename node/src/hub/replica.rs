@@ -140,7 +140,9 @@ impl Replica for HubReplica {
                     Ok(v)
                 })
                 .map_err(local)?;
-            if let Err(reason) = verdict {
+            if let Err(refused) = verdict {
+                // The peer and the monitor get the refusal's plain message.
+                let reason = refused.to_string();
                 let address = Address::of(&it.bytes);
                 self.note_refusal(&address, &reason, true).map_err(local)?;
                 refusals.push(Refusal {

@@ -1,13 +1,16 @@
 //! `espm sign`: a signer signs a document as it stands now, with a certificate of this
-//! device, after the checks that the KPPN would make of that signature.
+//! device, after the judge has said the KPPN would count that signature.
 
-use serde_json::json;
 use storage::{Draft, SealedKey, Table};
-use sync_protocol::{document::AttachmentRef, policy::Policy, SecretKey};
+use sync_protocol::{
+    certificate::Jabatan,
+    document::AttachmentRef,
+    judge::{self, Document, Moment, Presented, SignatureRefusal},
+    SecretKey,
+};
 
 use super::documents::{doc_record, editable, load_draft, snapshot_of, unchanged_since};
 use crate::{
-    cli::run::Output,
     error::{NodeError, Result},
     node::Node,
     records::CertRecord,
@@ -15,8 +18,37 @@ use crate::{
         compose::{self, SignerRef},
         lockout,
     },
-    trust::{self, certificate},
+    trust,
 };
+
+/// A signature just made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signed {
+    /// The document.
+    pub doc_id: String,
+    /// The certificate signed under.
+    pub serial: String,
+    /// The signer's name on the certificate.
+    pub name: String,
+    /// The jabatan signed in.
+    pub jabatan: Jabatan,
+}
+
+/// Why this certificate may not sign, as `sign` tells the signer what to do about it.
+fn refused(refusal: SignatureRefusal) -> NodeError {
+    NodeError::user(match &refusal {
+        SignatureRefusal::NotValid { serial, .. } => {
+            format!("certificate {serial} is not valid now; ask the KPPN for a new one")
+        }
+        SignatureRefusal::Revoked { .. } => {
+            format!("{refusal}. Ask the KPPN's CSO for a new certificate (`espm signer request`)")
+        }
+        SignatureRefusal::NotTheCertificatesKey { serial } => {
+            format!("the key on this device does not match certificate {serial}")
+        }
+        _ => refusal.to_string(),
+    })
+}
 
 /// The draft's attachments with their chunk lists, as a snapshot carries them.
 fn attachments_with_chunks(node: &Node, draft: &Draft) -> Result<Vec<AttachmentRef>> {
@@ -32,14 +64,15 @@ fn attachments_with_chunks(node: &Node, draft: &Draft) -> Result<Vec<AttachmentR
     Ok(out)
 }
 
-/// `espm sign`
-pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result<Output> {
+/// Signs document `doc_id` as it stands now with the certificate `serial` of this
+/// device, whose key `passphrase` unseals: `espm sign`.
+pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result<Signed> {
     node.require_writer("sign")?;
     let satker = node.require_satker("sign")?.to_string();
     let mut rec = doc_record(node, doc_id)?;
     editable(&rec)?;
     let draft = load_draft(node, doc_id)?;
-    let cert = certificate(node, serial)?.ok_or_else(|| {
+    let credential = trust::credential(node, serial)?.ok_or_else(|| {
         NodeError::user(format!(
             "no certificate '{serial}' on this device; `espm signers` lists the usable ones"
         ))
@@ -51,33 +84,19 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
     let sealed: SealedKey = node.store.get(Table::Key, &cert_rec.request_id)?.ok_or_else(|| {
         NodeError::user(format!("the key for certificate {serial} is not on this device; sign on the device that requested it"))
     })?;
-    if cert.satker != satker {
-        return Err(NodeError::user(format!(
-            "certificate {serial} is for satker {}, not {satker}",
-            cert.satker
-        )));
-    }
+    let cert = &credential.certificate;
+    // Asked before the passphrase is tried, so a certificate that may not sign costs
+    // the signer no attempt against the lockout.
     let now = node.now();
-    if !cert.valid_at(now) {
-        return Err(NodeError::user(format!(
-            "certificate {serial} is not valid now; ask the KPPN for a new one"
-        )));
-    }
-    let policy = Policy::default();
-    if !policy.may_sign(rec.kind, cert.subject.jabatan) {
-        return Err(NodeError::user(format!(
-            "a {} must be signed by {}; certificate {serial} belongs to a {}",
-            rec.kind,
-            policy.describe(rec.kind),
-            cert.subject.jabatan.title()
-        )));
-    }
-    if let Some(r) = trust::of_certificate(&node.store, serial)? {
-        return Err(NodeError::user(format!(
-            "certificate {serial} was {}; it cannot sign anything new. Ask the KPPN's CSO for a new certificate (`espm signer request`)",
-            r.describe()
-        )));
-    }
+    let policy = node.policy()?;
+    judge::may_sign(
+        &credential,
+        rec.kind,
+        &satker,
+        &policy,
+        Moment::Pending(now),
+    )
+    .map_err(refused)?;
     let secret = lockout::unseal(
         node,
         &lockout::Guarded::Signer(serial.to_string()),
@@ -85,11 +104,6 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
         passphrase,
     )?;
     let key = SecretKey::from_bytes(&secret);
-    if key.public() != cert.key {
-        return Err(NodeError::user(format!(
-            "the key on this device does not match certificate {serial}"
-        )));
-    }
     // Reuse the current snapshot if the draft has not changed since it was taken, so
     // several signers sign the very same bytes.
     let current = match rec.snapshot {
@@ -130,6 +144,23 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
     };
     let sealed_sig = compose::sign(&mut rec, snapshot_addr, signer, &key, &satker, now);
     drop(key);
+    // The signature as the hub will judge it: made with the certificate's key over
+    // this very snapshot.
+    let doc = Document {
+        doc_id: &rec.doc_id,
+        kind: rec.kind,
+        satker: &satker,
+        snapshot: snapshot_addr,
+    };
+    if let Some(presented) = Presented::of(&sealed_sig) {
+        judge::signature(
+            &doc,
+            &presented,
+            std::slice::from_ref(&credential),
+            Moment::Pending(now),
+        )
+        .map_err(refused)?;
+    }
     node.store.write(|t| {
         if let Some(s) = &new_snapshot {
             t.put_item(&s.bytes)?;
@@ -139,12 +170,13 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
         Ok(())
     })?;
     node.store.flush()?;
-    Ok(Output::new(
-        json!({ "doc_id": doc_id, "serial": serial }),
-        format!(
-            "{} signed {doc_id} as {} (certificate {serial}).",
-            cert.subject.name,
-            cert.subject.jabatan.title()
-        ),
-    ))
+    Ok(Signed {
+        doc_id: doc_id.to_string(),
+        serial: serial.to_string(),
+        name: cert.subject.name.clone(),
+        jabatan: cert.subject.jabatan,
+    })
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,31 +1,95 @@
 //! `espm submit`: an active operator, proven by a fresh security code, queues signed
 //! documents as one submission for the KPPN.
 
-use std::collections::BTreeSet;
-
-use serde_json::json;
 use storage::Table;
 
-use sync_protocol::{operator::OperatorRole, policy::Policy, status::DocState};
+use sync_protocol::{
+    judge::{self, Document, Moment, Presented, SignatureRefusal},
+    operator::OperatorRole,
+    policy::Policy,
+    status::DocState,
+    Address, SignedItem,
+};
 
 use super::documents::{doc_record, load_draft, snapshot_of, unchanged_since};
 use crate::{
-    cli::run::Output,
     error::{NodeError, Result},
     node::Node,
-    records::OperatorRecord,
+    records::{DocRecord, OperatorRecord},
     satker::{compose, operators},
     trust,
 };
 
-/// `espm submit`
-pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Result<Output> {
+/// A submission queued for the KPPN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Queued {
+    /// Its id, as the operator sees it.
+    pub submission_id: String,
+    /// The documents it holds, in order.
+    pub doc_ids: Vec<String>,
+}
+
+/// The judge's answer on a document's signatures as the hub will judge them when it
+/// receives the submission: refused now, offline, if the hub would refuse it.
+fn judge_signatures(
+    node: &Node,
+    rec: &DocRecord,
+    snapshot: Address,
+    policy: &Policy,
+) -> Result<()> {
+    let id = &rec.doc_id;
+    let mut items: Vec<SignedItem> = Vec::with_capacity(rec.signatures.len());
+    for s in &rec.signatures {
+        let bytes = node.store.item(&s.address)?.ok_or_else(|| {
+            NodeError::user(format!(
+                "document {id}'s signature by {} is missing from this device; sign it again",
+                s.name
+            ))
+        })?;
+        items.push(SignedItem::open(&bytes)?);
+    }
+    let presented: Vec<Presented<'_>> = items.iter().filter_map(Presented::of).collect();
+    let credentials =
+        trust::credentials(node, presented.iter().map(|p| p.signature.serial.as_str()))?;
+    let doc = Document {
+        doc_id: id,
+        kind: rec.kind,
+        satker: &rec.satker,
+        snapshot,
+    };
+    let judgment = judge::document(
+        &doc,
+        &presented,
+        &credentials,
+        policy,
+        Moment::Pending(node.now()),
+    );
+    if let Some((_, refusal)) = judgment.first_refusal() {
+        return Err(NodeError::user(match refusal {
+            SignatureRefusal::Revoked { serial, revocation } => format!(
+                "document {id} is signed with certificate {serial}, which was {}; sign it again with a valid certificate",
+                revocation.describe()
+            ),
+            SignatureRefusal::NotValid { serial, .. } => format!(
+                "document {id} is signed with certificate {serial}, which is not valid now; sign it again with a valid certificate"
+            ),
+            other => format!("document {id}: {other}"),
+        }));
+    }
+    judgment
+        .complete
+        .map_err(|e| NodeError::user(format!("document {id}: {e}")))
+}
+
+/// Queues the signed documents `doc_ids` as one submission by `operator`, proven by the
+/// security `code`: `espm submit`.
+pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Result<Queued> {
     node.require_writer("submit")?;
     let satker = node.require_satker("submit")?.to_string();
     // Active, of this device, and proven by a right code (counted against the lockout)
     // before anything is said about the documents.
     let (op, step) = operators::admit(node, &satker, operator, code)?;
-    let policy = Policy::default();
+    let policy = node.policy()?;
     let mut recs = Vec::new();
     for id in doc_ids {
         let rec = doc_record(node, id)?;
@@ -55,19 +119,7 @@ pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Re
         }
         // The hub judges by when it receives the submission; a revocation this device has
         // already seen would make the hub refuse it, so say so now, offline.
-        for s in &rec.signatures {
-            if let Some(r) = trust::of_certificate(&node.store, &s.serial)? {
-                return Err(NodeError::user(format!(
-                    "document {id} is signed with certificate {}, which was {}; sign it again with a valid certificate",
-                    s.serial,
-                    r.describe()
-                )));
-            }
-        }
-        let roles: BTreeSet<_> = rec.signatures.iter().map(|s| s.jabatan).collect();
-        policy
-            .check(rec.kind, &roles)
-            .map_err(|e| NodeError::user(format!("document {id}: {e}")))?;
+        judge_signatures(node, &rec, snap_addr, &policy)?;
         recs.push(rec);
     }
     let (submission, sealed) =
@@ -102,17 +154,15 @@ pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Re
     }
     // The used step is durable with the submission, so a crash cannot let it back in.
     node.store.flush()?;
-    let ids: Vec<_> = submission
-        .documents
-        .iter()
-        .map(|d| d.doc_id.clone())
-        .collect();
-    Ok(Output::new(
-        json!({ "submission_id": submission.submission_id, "doc_ids": ids }),
-        format!(
-            "Queued submission {} with {} document(s). It goes to the KPPN at the next sync.",
-            submission.submission_id,
-            ids.len()
-        ),
-    ))
+    Ok(Queued {
+        submission_id: submission.submission_id.clone(),
+        doc_ids: submission
+            .documents
+            .iter()
+            .map(|d| d.doc_id.clone())
+            .collect(),
+    })
 }
+
+#[cfg(test)]
+mod tests;

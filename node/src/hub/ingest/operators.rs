@@ -6,7 +6,7 @@ use sync_protocol::{
     item::SignedItem, operator::OperatorRequest, operator::OperatorRole, NodeId, Timestamp,
 };
 
-use super::Verdict;
+use super::{Refused, Verdict};
 use crate::{
     node::Node,
     records::{hub_operator_key, operator_request_key, HubOperatorRecord},
@@ -24,47 +24,42 @@ pub(super) fn check_request(
     satker: &str,
 ) -> Result<Verdict, StoreError> {
     if item.author != device {
-        return Ok(Err(
-            "operator request was not authored by the sending device".into(),
-        ));
+        return Ok(Err(Refused::NotAuthoredBySender("operator request")));
     }
     if r.device != device {
-        return Ok(Err("operator request names another device".into()));
+        return Ok(Err(Refused::NamesAnotherDevice("operator request")));
     }
     if r.satker != satker {
-        return Ok(Err(format!(
-            "this device is enrolled for satker {satker}, not {}",
-            r.satker
-        )));
+        return Ok(Err(Refused::OtherSatker {
+            enrolled: satker.to_string(),
+            claimed: r.satker.clone(),
+        }));
     }
     if let Err(e) = r.validate() {
-        return Ok(Err(e.to_string()));
+        return Ok(Err(Refused::Invalid(e)));
     }
     if t.contains(
         Table::OperatorRequest,
         &operator_request_key(&item.address.request_id()),
     )? {
-        return Ok(Err(format!(
-            "request id {} is already taken by another request; make the request again",
-            item.address.request_id()
-        )));
+        return Ok(Err(Refused::RequestIdTaken(item.address.request_id())));
     }
     let existing: Option<HubOperatorRecord> =
         t.get(Table::HubOperator, &hub_operator_key(satker, &r.username))?;
     Ok(match existing {
         None => Ok(()),
         Some(op) => match op.activation {
-            None => Err(format!(
-                "operator {} of satker {satker} already has a pending activation request {}; the KPPN's CSO approves it, or revokes the operator once active",
-                r.username,
-                op.request.request_id()
-            )),
+            None => Err(Refused::OperatorPending {
+                username: r.username.clone(),
+                satker: satker.to_string(),
+                request_id: op.request.request_id(),
+            }),
             Some(a) => match trust::of_operator_in(t, &a)? {
                 Some(_) => Ok(()),
-                None => Err(format!(
-                    "operator {} of satker {satker} is already active; the KPPN's CSO must revoke it before it is activated again",
-                    r.username
-                )),
+                None => Err(Refused::OperatorActive {
+                    username: r.username.clone(),
+                    satker: satker.to_string(),
+                }),
             },
         },
     })
@@ -78,32 +73,36 @@ pub(super) fn standing(
     operator: &str,
     device: NodeId,
     at: Timestamp,
-) -> Result<Result<OperatorRole, String>, StoreError> {
+) -> Result<Result<OperatorRole, Refused>, StoreError> {
     let Some(op) = node
         .store
         .get::<HubOperatorRecord>(Table::HubOperator, &hub_operator_key(satker, operator))?
     else {
-        return Ok(Err(format!(
-            "operator {operator} was never activated for satker {satker} by this KPPN; the CSO activates operators (`espm operators approve`)"
-        )));
+        return Ok(Err(Refused::OperatorNeverActivated {
+            operator: operator.to_string(),
+            satker: satker.to_string(),
+        }));
     };
     let Some(activation) = op.activation else {
-        return Ok(Err(format!(
-            "operator {operator} of satker {satker} is not active: its request {} waits for the KPPN's CSO",
-            op.request.request_id()
-        )));
+        return Ok(Err(Refused::OperatorNotActive {
+            operator: operator.to_string(),
+            satker: satker.to_string(),
+            request_id: op.request.request_id(),
+        }));
     };
     if op.device != device {
-        return Ok(Err(format!(
-            "operator {operator} of satker {satker} is activated for another device, not this one"
-        )));
+        return Ok(Err(Refused::OperatorOfAnotherDevice {
+            operator: operator.to_string(),
+            satker: satker.to_string(),
+        }));
     }
     if let Some(r) = trust::of_operator(&node.store, &activation)? {
         if r.applies_to(at) {
-            return Ok(Err(format!(
-                "operator {operator} of satker {satker} was {}; the hub accepts nothing it submits from then on",
-                r.describe()
-            )));
+            return Ok(Err(Refused::OperatorRevoked {
+                operator: operator.to_string(),
+                satker: satker.to_string(),
+                revocation: r,
+            }));
         }
     }
     Ok(Ok(op.role))

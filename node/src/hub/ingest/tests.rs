@@ -50,7 +50,16 @@ fn hub(dir: &std::path::Path) -> Arc<Node> {
         after_hours_quota: 10,
         attachment_expiry_ms: crate::config::DEFAULT_ATTACHMENT_EXPIRY_MS,
     });
-    Arc::new(Node::create(dir, config, Some(CSO_PASSPHRASE)).unwrap().0)
+    let (node, authority) = Node::create(dir, config, Some(CSO_PASSPHRASE)).unwrap();
+    // As `espm init hub` does, the hub issues the default signing policy table.
+    let table = sync_protocol::policy::PolicyTable {
+        issued_at: node.now(),
+        policy: sync_protocol::policy::Policy::default(),
+    };
+    node.store
+        .write(|t| crate::policy::issue(t, &authority.unwrap(), table).map(|_| ()))
+        .unwrap();
+    Arc::new(node)
 }
 
 /// Runs a command on the hub as the CSO would at the hub's terminal.

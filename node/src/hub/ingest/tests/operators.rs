@@ -496,10 +496,12 @@ fn activation_for(op: &OperatorRecord, device: sync_protocol::NodeId) -> Operato
     }
 }
 
-fn offer(node: &Node, item: &SignedItem) -> Verdict {
+/// What the node answers to `item`, as the hub would read it in the refusal.
+fn offer(node: &Node, item: &SignedItem) -> Result<(), String> {
     node.store
         .write(|t| client_receive(node, t, &item.bytes))
         .unwrap()
+        .map_err(|refused| refused.to_string())
 }
 
 #[test]

@@ -495,4 +495,30 @@ fn no_item_only_the_hub_authority_issues_is_stored_from_a_satker_device() {
     }
 }
 
+#[test]
+fn a_signing_policy_table_a_satker_device_issued_itself_is_refused() {
+    // The rogue writes itself a table under which its PPSPM alone signs a Gaji.
+    let w = World::new();
+    let mut lax = sync_protocol::policy::Policy::default();
+    lax.rules.insert(
+        DocKind::Gaji,
+        sync_protocol::policy::AllOf(vec![sync_protocol::policy::AnyOf(vec![Jabatan::Ppspm])]),
+    );
+    let table = sync_protocol::policy::PolicyTable {
+        issued_at: clock::wall(),
+        policy: lax,
+    };
+    let sealed = SignedItem::seal(Item::PolicyTable(table), &w.rogue);
+    assert_refused(
+        &w.hub,
+        &w.rogue,
+        &sealed,
+        "a satker device may not author a signing policy table",
+    );
+    assert_eq!(
+        w.hub.policy().unwrap(),
+        sync_protocol::policy::Policy::default()
+    );
+}
+
 mod signatures;
