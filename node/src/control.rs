@@ -13,10 +13,10 @@ use zeroize::Zeroizing;
 
 use crate::{
     cli::run::{execute, Output, Secrets},
-    cli::upload::{Upload, MAX_ATTACHMENT_BYTES},
     cli::Command,
     error::{NodeError, Result},
     node::Node,
+    satker::upload::{Upload, MAX_ATTACHMENT_BYTES},
 };
 
 /// The socket's file name inside the data directory.

@@ -19,6 +19,7 @@ pub mod docs;
 pub mod drafts;
 pub mod error;
 pub mod hub;
+pub mod lockout;
 pub mod node;
 pub mod policy;
 pub mod records;

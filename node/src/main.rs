@@ -7,8 +7,9 @@ use anyhow::Context;
 use clap::Parser;
 use espm_node::{
     cli::{
+        path_of,
         run::{execute, init, is_init, Output, Secrets},
-        upload, Cli, Command,
+        Cli, Command,
     },
     control, demo,
     error::NodeError,
@@ -69,8 +70,8 @@ async fn run(cli: &Cli) -> anyhow::Result<Output> {
     let mut secrets = read_passphrase(&cli.command)?;
     // Read here, where the user typed the path, before any serving node sees the
     // command: that node's working directory is not the user's.
-    if let Some(file) = upload::path_of(&cli.command) {
-        secrets.upload = Some(upload::read_attachment(file, &dir)?);
+    if let Some(file) = path_of(&cli.command) {
+        secrets.upload = Some(espm_node::satker::upload::read_attachment(file, &dir)?);
     }
     if let Some(r) = control::forward(&dir, &cli.command, &secrets).await {
         return Ok(r?);

@@ -16,7 +16,7 @@ use crate::{
     config::{NodeConfig, CONFIG_KEY},
     error::{NodeError, Result},
     hub::limits::LiveConnections,
-    satker::lockout::{self, Guarded},
+    lockout::{self, Guarded},
 };
 
 /// Meta key of the hub authority's public key: learned from the hub identity on a
@@ -268,7 +268,13 @@ impl Node {
                 path.display()
             ))
         })?;
-        let secret = lockout::unseal(self, &Guarded::Authority, &sealed, passphrase)?;
+        let secret = lockout::unseal(
+            &self.store,
+            &*self.clock,
+            &Guarded::Authority,
+            &sealed,
+            passphrase,
+        )?;
         let key = SecretKey::from_bytes(&secret);
         if Some(key.public()) != self.authority_key()? {
             return Err(NodeError::user(format!(

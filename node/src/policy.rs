@@ -4,11 +4,9 @@
 //! held; `verify` judges a receipt by the table in force when the hub received it.
 
 use storage::{Store, StoreError, Txn};
-use sync_protocol::{
-    policy::PolicyTable, stream::StreamId, Address, Item, SecretKey, SignedItem, Timestamp,
-};
+use sync_protocol::{policy::PolicyTable, Address, Item, SignedItem, Timestamp};
 
-use crate::{hub::publish, records::PolicyIndex as Held, schema::POLICIES};
+use crate::{records::PolicyIndex as Held, schema::POLICIES};
 
 /// Records a policy table item in the same write as the item itself.
 pub fn record(t: &mut Txn<'_>, table: &PolicyTable, address: Address) -> Result<(), StoreError> {
@@ -19,23 +17,6 @@ pub fn record(t: &mut Txn<'_>, table: &PolicyTable, address: Address) -> Result<
         POLICIES.put(t, &held);
     }
     Ok(())
-}
-
-/// Seals `table` with the hub's authority key, publishes it in the trust stream, and
-/// makes it the table in force here.
-pub fn issue(
-    t: &mut Txn<'_>,
-    authority: &SecretKey,
-    table: PolicyTable,
-) -> Result<SignedItem, StoreError> {
-    let sealed = publish::issue(
-        t,
-        authority,
-        Item::PolicyTable(table.clone()),
-        Some(&StreamId::Trust),
-    )?;
-    record(t, &table, sealed.address)?;
-    Ok(sealed)
 }
 
 fn held(store: &Store) -> Result<Held, StoreError> {

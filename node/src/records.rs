@@ -217,3 +217,14 @@ pub struct PeerDraft {
 /// handful at most: only the authority issues them.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PolicyIndex(pub Vec<(Timestamp, Address)>);
+
+/// A revocation this node knows of.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RevocationRecord {
+    /// The revocation item.
+    pub address: Address,
+    /// From when.
+    pub at: Timestamp,
+    /// Why.
+    pub reason: String,
+}

@@ -10,9 +10,8 @@ use crate::{
     config::NodeConfig,
     records::{
         Attempts, Awaiting, CertRecord, DeviceRecord, DocRecord, HubOperatorRecord, Need, Notice,
-        OperatorRecord, PeerDraft, PolicyIndex, RefusalRecord, RequestRecord,
+        OperatorRecord, PeerDraft, PolicyIndex, RefusalRecord, RequestRecord, RevocationRecord,
     },
-    trust::RevocationRecord,
 };
 
 /// Document journey records, `SATKER/DOC_ID`.

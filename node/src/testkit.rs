@@ -354,7 +354,7 @@ impl World {
         let sealed = self
             .hub
             .store
-            .write(|t| crate::policy::issue(t, &authority, table))
+            .write(|t| crate::hub::publish::issue_policy(t, &authority, table))
             .expect("issue the table");
         self.hub.store.flush().expect("flush");
         sealed

@@ -3,7 +3,6 @@
 //! hub, in the trust stream or, for its operators, its notices stream). A revocation
 //! speaks from its own time on: what the hub received before it stays valid.
 
-use serde::{Deserialize, Serialize};
 use storage::{Store, StoreError, Txn};
 use sync_protocol::{
     certificate::Certificate,
@@ -17,16 +16,7 @@ use crate::{
     schema::{CERTS, REVOCATIONS},
 };
 
-/// A revocation this node knows of.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RevocationRecord {
-    /// The revocation item.
-    pub address: Address,
-    /// From when.
-    pub at: Timestamp,
-    /// Why.
-    pub reason: String,
-}
+pub use crate::records::RevocationRecord;
 
 impl RevocationRecord {
     /// Whether it covers what the hub received at `received`.
@@ -142,4 +132,43 @@ pub fn credentials<'a>(
         }
     }
     Ok(out)
+}
+
+/// Where an operator stands, as `espm operators` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// Its activation request waits for the CSO.
+    Pending,
+    /// Activated and not revoked.
+    Active,
+    /// Its activation was revoked.
+    Revoked(RevocationRecord),
+    /// Active, but locked on this device after wrong codes.
+    Locked(Timestamp),
+}
+
+impl Standing {
+    /// The contract's status word.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Standing::Pending => "pending",
+            Standing::Active => "active",
+            Standing::Revoked(_) => "revoked",
+            Standing::Locked(_) => "locked",
+        }
+    }
+}
+
+/// Pending, active or revoked, from the activation and its revocation: the one rule.
+pub fn standing_of(
+    activation: Option<&Address>,
+    revoked: impl FnOnce(&Address) -> Result<Option<RevocationRecord>, StoreError>,
+) -> Result<Standing, StoreError> {
+    Ok(match activation {
+        None => Standing::Pending,
+        Some(a) => match revoked(a)? {
+            Some(r) => Standing::Revoked(r),
+            None => Standing::Active,
+        },
+    })
 }

@@ -5,7 +5,6 @@
 pub mod render;
 pub mod run;
 pub mod setup;
-pub mod upload;
 
 use std::path::PathBuf;
 
@@ -411,5 +410,13 @@ impl Command {
             self,
             Command::Init(_) | Command::Serve | Command::Demo | Command::Bench(_)
         )
+    }
+}
+
+/// The file named on the command line of `draft attach`, or `None` for another command.
+pub fn path_of(cmd: &Command) -> Option<&PathBuf> {
+    match cmd {
+        Command::Draft(Draft::Attach { file, .. }) => Some(file),
+        _ => None,
     }
 }

@@ -9,8 +9,8 @@ use sync_protocol::{enrollment::DeviceRole, NodeId};
 use zeroize::Zeroizing;
 
 use super::{
-    render::output, setup, upload::Upload, Certs, Command, Devices, Draft, EnrollArgs, Init,
-    Operator, Operators, OperatorsArgs, Signer,
+    render::output, setup, Certs, Command, Devices, Draft, EnrollArgs, Init, Operator, Operators,
+    OperatorsArgs, Signer,
 };
 use crate::{
     auditor::verify,
@@ -18,8 +18,9 @@ use crate::{
     device::sync,
     docs,
     error::{NodeError, Result},
-    hub::{authority, monitor, processing, revoke},
+    hub::{authority, monitor, operators as hub_operators, processing, revoke},
     node::Node,
+    satker::upload::Upload,
     satker::{documents, operators, signers, signing, submit},
 };
 
@@ -160,10 +161,10 @@ pub async fn execute(
         Command::Operators(OperatorsArgs { action: None }) => Ok(output(&operators::list(&node)?)),
         Command::Operators(OperatorsArgs {
             action: Some(Operators::Requests),
-        }) => Ok(output(&operators::requests(&node)?)),
+        }) => Ok(output(&hub_operators::requests(&node)?)),
         Command::Operators(OperatorsArgs {
             action: Some(Operators::Approve { request_id }),
-        }) => Ok(output(&operators::approve(
+        }) => Ok(output(&hub_operators::approve(
             &node,
             &request_id,
             secrets.given(),
@@ -175,7 +176,7 @@ pub async fn execute(
                     satker,
                     reason,
                 }),
-        }) => Ok(output(&operators::revoke(
+        }) => Ok(output(&hub_operators::revoke(
             &node,
             &username,
             &satker,

@@ -129,7 +129,7 @@ pub fn init(dir: &Path, init: &Init, passphrase: Option<&str>) -> Result<Output>
                 issued_at: node.now(),
                 policy: Policy::default(),
             };
-            crate::policy::issue(t, authority_key, table)?;
+            crate::hub::publish::issue_policy(t, authority_key, table)?;
             Ok(())
         })?;
         node.store.flush()?;

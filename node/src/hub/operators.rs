@@ -13,8 +13,7 @@ use crate::{
     hub::publish::issue,
     node::Node,
     records::{hub_operator_key, operator_request_key, HubOperatorRecord, HUB_OPERATOR_PREFIX},
-    satker::operators::{standing_of, Standing},
-    trust,
+    trust::{self, standing_of, Standing},
 };
 
 /// One operator as the hub knows it.

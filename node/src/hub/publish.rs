@@ -3,7 +3,7 @@
 //! status updates), logs in its hash-chained log and publishes into a stream.
 
 use storage::{StoreError, StreamEntry, Txn};
-use sync_protocol::{stream::StreamId, Item, SignedItem};
+use sync_protocol::{policy::PolicyTable, stream::StreamId, Item, SecretKey, SignedItem};
 
 /// Seals an item with one of the hub's keys (the authority key for what binds trust,
 /// the service key for receipts and status updates), stores it, logs it, and
@@ -26,5 +26,22 @@ pub fn issue(
             },
         )?;
     }
+    Ok(sealed)
+}
+
+/// Seals `table` with the hub's authority key, publishes it in the trust stream, and
+/// makes it the table in force here.
+pub fn issue_policy(
+    t: &mut Txn<'_>,
+    authority: &SecretKey,
+    table: PolicyTable,
+) -> Result<SignedItem, StoreError> {
+    let sealed = issue(
+        t,
+        authority,
+        Item::PolicyTable(table.clone()),
+        Some(&StreamId::Trust),
+    )?;
+    crate::policy::record(t, &table, sealed.address)?;
     Ok(sealed)
 }

@@ -9,11 +9,11 @@ use sync_protocol::{
 };
 
 use crate::{
-    cli::upload::Upload,
     error::{NodeError, Result},
     node::Node,
     records::DocRecord,
     satker::compose,
+    satker::upload::Upload,
 };
 
 fn parse_assignments(pairs: &[String]) -> Result<Vec<(String, String)>> {

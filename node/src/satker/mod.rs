@@ -2,8 +2,8 @@
 
 pub mod compose;
 pub mod documents;
-pub mod lockout;
 pub mod operators;
 pub mod signers;
 pub mod signing;
 pub mod submit;
+pub mod upload;

@@ -18,13 +18,12 @@ use zeroize::Zeroizing;
 
 use crate::{
     error::{NodeError, Result},
+    lockout::{self, Guarded},
     node::Node,
     records::OperatorRecord,
-    satker::lockout::{self, Guarded},
-    trust::{self, RevocationRecord},
+    trust::{self},
+    trust::{standing_of, Standing},
 };
-
-pub use crate::hub::operators::{approve, requests, revoke};
 
 /// Domain of the key that seals TOTP secrets, so it can never equal a key the node key
 /// is used as or for elsewhere (TLS identity, device signatures).
@@ -103,45 +102,6 @@ fn same_code(a: &str, b: &str) -> bool {
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
-}
-
-/// Where an operator stands, as `espm operators` shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Standing {
-    /// Its activation request waits for the CSO.
-    Pending,
-    /// Activated and not revoked.
-    Active,
-    /// Its activation was revoked.
-    Revoked(RevocationRecord),
-    /// Active, but locked on this device after wrong codes.
-    Locked(Timestamp),
-}
-
-impl Standing {
-    /// The contract's status word.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Standing::Pending => "pending",
-            Standing::Active => "active",
-            Standing::Revoked(_) => "revoked",
-            Standing::Locked(_) => "locked",
-        }
-    }
-}
-
-/// Pending, active or revoked, from the activation and its revocation: the one rule.
-pub(crate) fn standing_of(
-    activation: Option<&sync_protocol::Address>,
-    revoked: impl FnOnce(&sync_protocol::Address) -> Result<Option<RevocationRecord>, StoreError>,
-) -> Result<Standing, StoreError> {
-    Ok(match activation {
-        None => Standing::Pending,
-        Some(a) => match revoked(a)? {
-            Some(r) => Standing::Revoked(r),
-            None => Standing::Active,
-        },
-    })
 }
 
 /// Where a device's operator stands on this device at `now`.

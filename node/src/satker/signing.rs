@@ -12,12 +12,10 @@ use sync_protocol::{
 use super::documents::{doc_record, editable, load_draft, snapshot_of, unchanged_since};
 use crate::{
     error::{NodeError, Result},
+    lockout,
     node::Node,
     records::CertRecord,
-    satker::{
-        compose::{self, SignerRef},
-        lockout,
-    },
+    satker::compose::{self, SignerRef},
     trust,
 };
 
@@ -98,7 +96,8 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
     )
     .map_err(refused)?;
     let secret = lockout::unseal(
-        node,
+        &node.store,
+        &*node.clock,
         &lockout::Guarded::Signer(serial.to_string()),
         &sealed,
         passphrase,

@@ -9,9 +9,10 @@ use crate::{
     hub::operators::{Activated, HubOperators, OperatorRequests, OperatorRevoked},
     satker::{
         documents::{Attached, Edited, Shown, Started},
-        operators::{OperatorAdded, OperatorList, Standing},
+        operators::{OperatorAdded, OperatorList},
         signers::{Requested, Signers},
     },
+    trust::Standing,
 };
 
 /// The URI as a QR code drawn with half blocks, two modules per character row, with

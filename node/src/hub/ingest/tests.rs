@@ -57,7 +57,7 @@ fn hub(dir: &std::path::Path) -> Arc<Node> {
         policy: sync_protocol::policy::Policy::default(),
     };
     node.store
-        .write(|t| crate::policy::issue(t, &authority.unwrap(), table).map(|_| ()))
+        .write(|t| crate::hub::publish::issue_policy(t, &authority.unwrap(), table).map(|_| ()))
         .unwrap();
     Arc::new(node)
 }

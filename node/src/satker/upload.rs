@@ -11,7 +11,7 @@ use std::{
     fs::{self, FileType, OpenOptions},
     io::{self, Read},
     os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt},
-    path::{Path, PathBuf},
+    path::Path,
 };
 
 use serde::{Deserialize, Serialize};
@@ -281,14 +281,6 @@ fn looks_like_text(bytes: &[u8]) -> bool {
         && text
             .chars()
             .all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t' | '\x0c'))
-}
-
-/// The file named on the command line of `draft attach`, or `None` for another command.
-pub fn path_of(cmd: &crate::cli::Command) -> Option<&PathBuf> {
-    match cmd {
-        crate::cli::Command::Draft(crate::cli::Draft::Attach { file, .. }) => Some(file),
-        _ => None,
-    }
 }
 
 /// Bytes as one base64 string in JSON: a quarter more than the bytes, where serde's

@@ -6,7 +6,7 @@ use storage::SealedKey;
 use sync_protocol::SecretKey;
 
 use super::*;
-use crate::config::NodeConfig;
+use crate::{config::NodeConfig, node::Node};
 
 #[test]
 fn five_wrong_attempts_lock_and_the_sixth_is_refused_unchecked() {
@@ -61,7 +61,7 @@ fn eight_parallel_wrong_passphrases_run_argon2_at_most_five_times_and_lock_the_s
                 (node.clone(), sealed.clone(), what.clone(), start.clone());
             std::thread::spawn(move || {
                 start.wait();
-                unseal(&node, &what, &sealed, "tebakan salah")
+                unseal(&node.store, &*node.clock, &what, &sealed, "tebakan salah")
                     .unwrap_err()
                     .to_string()
             })
@@ -79,7 +79,14 @@ fn eight_parallel_wrong_passphrases_run_argon2_at_most_five_times_and_lock_the_s
     assert!(checked <= MAX_FAILURES as usize, "{answers:#?}");
     assert_eq!(checked + refused, 8, "{answers:#?}");
     // Locked now: even the right passphrase waits.
-    let err = unseal(&node, &what, &sealed, "kata sandi yang benar").unwrap_err();
+    let err = unseal(
+        &node.store,
+        &*node.clock,
+        &what,
+        &sealed,
+        "kata sandi yang benar",
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("is locked"), "{err}");
 }
 
@@ -90,12 +97,19 @@ fn a_right_passphrase_starts_the_count_again() {
     let sealed = SealedKey::seal(&[4u8; 32], "kata sandi yang benar").unwrap();
     let what = Guarded::Signer("019-000002".into());
     for _ in 0..MAX_FAILURES - 1 {
-        unseal(&node, &what, &sealed, "tebakan salah").unwrap_err();
+        unseal(&node.store, &*node.clock, &what, &sealed, "tebakan salah").unwrap_err();
     }
     assert_eq!(
-        *unseal(&node, &what, &sealed, "kata sandi yang benar").unwrap(),
+        *unseal(
+            &node.store,
+            &*node.clock,
+            &what,
+            &sealed,
+            "kata sandi yang benar"
+        )
+        .unwrap(),
         [4u8; 32]
     );
-    let err = unseal(&node, &what, &sealed, "tebakan salah").unwrap_err();
+    let err = unseal(&node.store, &*node.clock, &what, &sealed, "tebakan salah").unwrap_err();
     assert!(err.to_string().contains("4 more"), "{err}");
 }

@@ -10,14 +10,13 @@
 //! Argon2id cost alone (storage::sealed_key).
 
 pub use crate::records::Attempts;
-use storage::{SealedKey, StoreError, Txn};
+use storage::{SealedKey, Store, StoreError, Txn};
 use sync_protocol::Timestamp;
 use zeroize::Zeroizing;
 
 use crate::{
-    clock,
+    clock::{self, Clock},
     error::{NodeError, Result},
-    node::Node,
     schema::LOCKOUTS,
 };
 
@@ -187,33 +186,33 @@ pub fn locked_until(
     Ok(attempts.locked_until.filter(|until| now < *until))
 }
 
-/// Unseals `sealed` with `passphrase`, counting the attempt before Argon2 runs.
+/// Unseals `sealed` with `passphrase`, counting the attempt in `store` before Argon2
+/// runs; `clock` says when.
 pub fn unseal(
-    node: &Node,
+    store: &Store,
+    clock: &dyn Clock,
     what: &Guarded,
     sealed: &SealedKey,
     passphrase: &str,
 ) -> Result<Zeroizing<[u8; 32]>> {
-    let now = node.now();
+    let now = clock.now();
     // Durable before Argon2 runs, so neither a parallel guess nor killing the program
     // mid-check escapes the count.
-    let admitted = node.store.write(|t| Ok(begin_in(t, what, now)))?;
-    node.store.flush()?;
+    let admitted = store.write(|t| Ok(begin_in(t, what, now)))?;
+    store.flush()?;
     let counted = admitted?;
     match sealed.open(passphrase) {
         Ok(secret) => {
-            node.store.write(|t| {
+            store.write(|t| {
                 succeed_in(t, what);
                 Ok(())
             })?;
-            node.store.flush()?;
+            store.flush()?;
             Ok(secret)
         }
         Err(StoreError::WrongPassphrase) => {
-            let refusal = node
-                .store
-                .write(|t| fail_in(t, what, counted, node.now()))?;
-            node.store.flush()?;
+            let refusal = store.write(|t| fail_in(t, what, counted, clock.now()))?;
+            store.flush()?;
             Err(refusal)
         }
         Err(other) => Err(other.into()),
