@@ -3,20 +3,16 @@
 use std::{net::SocketAddr, path::Path};
 
 use serde_json::json;
-use storage::Table;
-use sync_protocol::{
-    enrollment::{HubIdentity, AUTHORITY_BINDING_DOMAIN},
-    policy::{Policy, PolicyTable},
-    stream::StreamId,
-    Item, NodeId,
-};
+use sync_protocol::NodeId;
 
-use super::run::Output;
+use super::{
+    render::{output, Render},
+    run::Output,
+};
 use crate::{
     cli::Init,
     config::{parse_duration_ms, parse_service_hours, HubConfig, NodeConfig},
     error::{NodeError, Result},
-    hub::publish::issue,
     node::Node,
 };
 
@@ -100,58 +96,70 @@ pub fn init(dir: &Path, init: &Init, passphrase: Option<&str>) -> Result<Output>
         }
     };
     let (node, authority_key) = Node::create(dir, config, passphrase)?;
-    if let (NodeConfig::Hub(h), Some(authority_key)) = (&node.config, &authority_key) {
-        let authority = authority_key.public();
-        let identity = HubIdentity {
-            kppn: h.kppn.clone(),
-            name: h.name.clone(),
-            tz: h.tz.clone(),
-            node_id: node.node_id(),
-            authority,
-            service: node.service_key("init hub")?.public(),
-            binding_sig: node
-                .key
-                .sign(AUTHORITY_BINDING_DOMAIN, &authority.0)
-                .to_vec(),
-        };
-        node.store.write(|t| {
-            let sealed = issue(
-                t,
-                authority_key,
-                Item::HubIdentity(identity),
-                Some(&StreamId::Trust),
-            )?;
-            t.put(Table::Meta, "hub_identity", &sealed.address);
-            // The hub owns the signing policy table and distributes it after its
-            // identity, so a device knows the authority key before the table arrives.
-            // The one place the defaults of DESIGN.md §3 enter a store.
-            let table = PolicyTable {
-                issued_at: node.now(),
-                policy: Policy::default(),
-            };
-            crate::hub::publish::issue_policy(t, authority_key, table)?;
-            Ok(())
-        })?;
-        node.store.flush()?;
+    if let Some(authority_key) = &authority_key {
+        crate::hub::authority::found(&node, authority_key)?;
     }
-    let id = node.node_id().to_hex();
-    let text = format!(
-        "Created a {} node in {}.\nNode id: {id}\n{}",
-        node.config.role(),
-        dir.display(),
-        match &node.config {
-            NodeConfig::Hub(_) => "Give this id to every satker and auditor (`--hub-id`). Start it with `espm serve`.\nThe authority key that enrolls devices and issues certificates is sealed under the CSO's passphrase; every registration command asks for it.".to_string(),
-            _ => "Ask the KPPN administrator to enroll this id (`espm enroll`), then run `espm sync`.".to_string(),
-        }
-    );
-    Ok(Output::new(json!({ "node_id": id }), text))
+    Ok(output(&Created {
+        node_id: node.node_id(),
+        role: node.config.role(),
+        dir: dir.to_path_buf(),
+    }))
+}
+
+/// A node just created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Created {
+    /// Its id.
+    pub node_id: NodeId,
+    /// `hub`, `satker` or `auditor`.
+    pub role: &'static str,
+    /// Its data directory.
+    pub dir: std::path::PathBuf,
+}
+
+/// This node's id and role: `espm id`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// Its id.
+    pub node_id: NodeId,
+    /// `hub`, `satker` or `auditor`.
+    pub role: &'static str,
 }
 
 /// This node's id and role.
 pub fn id(node: &Node) -> Output {
-    let id = node.node_id().to_hex();
-    Output::new(
-        json!({ "node_id": id, "role": node.config.role() }),
-        format!("{id} ({})", node.config.role()),
-    )
+    output(&Identity {
+        node_id: node.node_id(),
+        role: node.config.role(),
+    })
+}
+
+impl Render for Created {
+    fn json(&self) -> serde_json::Value {
+        json!({ "node_id": self.node_id.to_hex() })
+    }
+
+    fn text(&self) -> String {
+        format!(
+            "Created a {} node in {}.\nNode id: {}\n{}",
+            self.role,
+            self.dir.display(),
+            self.node_id.to_hex(),
+            if self.role == "hub" {
+                "Give this id to every satker and auditor (`--hub-id`). Start it with `espm serve`.\nThe authority key that enrolls devices and issues certificates is sealed under the CSO's passphrase; every registration command asks for it."
+            } else {
+                "Ask the KPPN administrator to enroll this id (`espm enroll`), then run `espm sync`."
+            }
+        )
+    }
+}
+
+impl Render for Identity {
+    fn json(&self) -> serde_json::Value {
+        json!({ "node_id": self.node_id.to_hex(), "role": self.role })
+    }
+
+    fn text(&self) -> String {
+        format!("{} ({})", self.node_id.to_hex(), self.role)
+    }
 }

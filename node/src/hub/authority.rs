@@ -4,9 +4,10 @@
 use storage::Table;
 use sync_protocol::{
     certificate::{CertRequest, Certificate, Jabatan, Subject},
-    enrollment::{DeviceEnrollment, DeviceRole},
+    enrollment::{DeviceEnrollment, DeviceRole, HubIdentity, AUTHORITY_BINDING_DOMAIN},
+    policy::{Policy, PolicyTable},
     stream::StreamId,
-    Item, NodeId, SignedItem, Timestamp,
+    Item, NodeId, SecretKey, SignedItem, Timestamp,
 };
 
 use crate::{
@@ -211,4 +212,46 @@ pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Resul
         subject: req.subject,
         satker: req.satker,
     })
+}
+
+/// Makes a new hub's first statements with its authority key: its identity (binding its
+/// node key, authority key and service key) and the signing policy table, in the trust
+/// stream, where every device reads them first.
+pub fn found(node: &Node, authority_key: &SecretKey) -> Result<()> {
+    let NodeConfig::Hub(h) = &node.config else {
+        return Err(NodeError::user("only a hub has an authority key"));
+    };
+    let authority = authority_key.public();
+    let identity = HubIdentity {
+        kppn: h.kppn.clone(),
+        name: h.name.clone(),
+        tz: h.tz.clone(),
+        node_id: node.node_id(),
+        authority,
+        service: node.service_key("init hub")?.public(),
+        binding_sig: node
+            .key
+            .sign(AUTHORITY_BINDING_DOMAIN, &authority.0)
+            .to_vec(),
+    };
+    node.store.write(|t| {
+        let sealed = issue(
+            t,
+            authority_key,
+            Item::HubIdentity(identity),
+            Some(&StreamId::Trust),
+        )?;
+        t.put(Table::Meta, "hub_identity", &sealed.address);
+        // The hub owns the signing policy table and distributes it after its
+        // identity, so a device knows the authority key before the table arrives.
+        // The one place the defaults of DESIGN.md §3 enter a store.
+        let table = PolicyTable {
+            issued_at: node.now(),
+            policy: Policy::default(),
+        };
+        crate::hub::publish::issue_policy(t, authority_key, table)?;
+        Ok(())
+    })?;
+    node.store.flush()?;
+    Ok(())
 }
