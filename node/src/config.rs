@@ -3,9 +3,6 @@
 use serde::{Deserialize, Serialize};
 use sync_protocol::NodeId;
 
-/// Key under which the config lives in the meta table.
-pub const CONFIG_KEY: &str = "config";
-
 /// A hub's KPPN settings.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct HubConfig {

@@ -3,7 +3,7 @@
 //! record under that id, never the other satker's, and no refusal it receives says
 //! whether the id exists elsewhere.
 
-use storage::{Store, StoreError, Table, Txn};
+use storage::{Store, StoreError, Txn};
 
 use crate::{
     error::{NodeError, Result},
@@ -21,24 +21,24 @@ fn by_id_key(doc_id: &str, satker: &str) -> String {
 
 /// The record of `doc_id` of `satker`, as this write would leave it.
 pub fn get(t: &Txn<'_>, satker: &str, doc_id: &str) -> Result<Option<DocRecord>, StoreError> {
-    t.get(Table::Doc, &key(satker, doc_id))
+    crate::schema::DOCS.get_in(t, &key(satker, doc_id))
 }
 
 /// The record of `doc_id` of `satker`, read outside a write.
 pub fn load(store: &Store, satker: &str, doc_id: &str) -> Result<Option<DocRecord>, StoreError> {
-    store.get(Table::Doc, &key(satker, doc_id))
+    crate::schema::DOCS.get(store, &key(satker, doc_id))
 }
 
 /// Stores a record and its index entry in the caller's write.
 pub fn put(t: &mut Txn<'_>, rec: &DocRecord) {
-    t.put(Table::Doc, &key(&rec.satker, &rec.doc_id), rec);
-    t.put(Table::DocById, &by_id_key(&rec.doc_id, &rec.satker), &());
+    crate::schema::DOCS.put(t, &key(&rec.satker, &rec.doc_id), rec);
+    crate::schema::DOC_IDS.put(t, &by_id_key(&rec.doc_id, &rec.satker), &());
 }
 
 /// Every record, in satker and id order.
 pub fn all(store: &Store) -> Result<Vec<DocRecord>, StoreError> {
-    Ok(store
-        .list::<DocRecord>(Table::Doc, "")?
+    Ok(crate::schema::DOCS
+        .list(store, "")?
         .into_iter()
         .map(|(_, r)| r)
         .collect())
@@ -46,8 +46,8 @@ pub fn all(store: &Store) -> Result<Vec<DocRecord>, StoreError> {
 
 /// Every record of one satker.
 pub fn of_satker(store: &Store, satker: &str) -> Result<Vec<DocRecord>, StoreError> {
-    Ok(store
-        .list::<DocRecord>(Table::Doc, &format!("{satker}/"))?
+    Ok(crate::schema::DOCS
+        .list(store, &format!("{satker}/"))?
         .into_iter()
         .map(|(_, r)| r)
         .collect())
@@ -67,9 +67,8 @@ pub fn resolve(node: &Node, text: &str) -> Result<DocRecord> {
     if let Some(satker) = node.satker() {
         return load(&node.store, satker, text)?.ok_or_else(not_found);
     }
-    let satkers: Vec<String> = node
-        .store
-        .list::<()>(Table::DocById, &format!("{text}/"))?
+    let satkers: Vec<String> = crate::schema::DOC_IDS
+        .list(&node.store, &format!("{text}/"))?
         .into_iter()
         .filter_map(|(k, _)| k.rsplit_once('/').map(|(_, s)| s.to_string()))
         .collect();

@@ -19,7 +19,7 @@ use crate::records::PeerDraft;
 use std::{collections::HashMap, sync::Arc};
 
 use serde_bytes::ByteBuf;
-use storage::{draft::SyncState, Draft, StoreError, Table, Txn};
+use storage::{draft::SyncState, Draft, StoreError, Txn};
 use sync_protocol::{
     draft_sync::{Applied, DraftReplica, RefusalReason},
     enrollment::DeviceRole,
@@ -51,7 +51,8 @@ pub fn save_draft(t: &mut Txn<'_>, key: &str, draft: &mut Draft) {
 
 /// Stores saved draft bytes with the digest of their heads.
 fn put_draft(t: &mut Txn<'_>, key: &str, bytes: &[u8], digest: &Address) {
-    t.put(Table::Draft, key, &serde_bytes::Bytes::new(bytes));
+    // One copy per save: the write may run again, so it cannot take the bytes.
+    crate::schema::DRAFTS.put(t, key, &ByteBuf::from(bytes.to_vec()));
     DRAFT_HEADS.put(t, key, digest);
 }
 
@@ -264,7 +265,7 @@ impl NodeDraftReplica {
         if let Some(reason) = self.frozen(rec.as_ref()) {
             return refused(state, None, reason);
         }
-        let stored = store.get::<ByteBuf>(Table::Draft, key).map_err(local)?;
+        let stored = crate::schema::DRAFTS.get(store, key).map_err(local)?;
         let mut draft = match &stored {
             Some(b) => Draft::load(b).map_err(local)?,
             None => Draft::empty(),
@@ -425,10 +426,8 @@ impl DraftReplica for NodeDraftReplica {
             return Ok(None);
         };
         let mut state = self.take_state(doc_id, &key)?;
-        let mut draft = match self
-            .node
-            .store
-            .get::<ByteBuf>(Table::Draft, &key)
+        let mut draft = match crate::schema::DRAFTS
+            .get(&self.node.store, &key)
             .map_err(local)?
         {
             Some(b) => Draft::load(&b).map_err(local)?,

@@ -7,24 +7,17 @@ use std::{
     sync::Arc,
 };
 
-use storage::{SealedKey, Store, Table};
+use storage::{SealedKey, Store};
 use sync_protocol::{NodeId, PublicKey, SecretKey};
 use zeroize::Zeroizing;
 
 use crate::{
     clock::{Clock, WallClock},
-    config::{NodeConfig, CONFIG_KEY},
+    config::NodeConfig,
     error::{NodeError, Result},
     hub::limits::LiveConnections,
     lockout::{self, Guarded},
 };
-
-/// Meta key of the hub authority's public key: learned from the hub identity on a
-/// satker or auditor, recorded at `init` on the hub.
-pub const AUTHORITY_KEY: &str = "authority";
-/// Meta key of the hub service key (receipts, status updates), as the hub identity
-/// certifies it.
-pub const SERVICE_KEY: &str = "service";
 
 /// The shortest passphrase accepted for a sealed key (a signer's or the CSO's). The
 /// lockout only limits guesses on the device; a copied key file meets Argon2 alone.
@@ -39,10 +32,6 @@ pub fn check_new_passphrase(passphrase: &str, whose: &str) -> Result<()> {
     }
     Ok(())
 }
-/// Meta key of the hub's time zone as learned from the hub identity.
-pub const HUB_TZ_KEY: &str = "hub_tz";
-/// Meta key of an auditor's scope as learned from its own enrollment.
-pub const AUDITOR_SCOPE_KEY: &str = "scope";
 
 /// A node opened on its data directory.
 pub struct Node {
@@ -179,10 +168,10 @@ impl Node {
         };
         let store = Store::open(dir)?;
         store.write(|t| {
-            t.put(Table::Meta, CONFIG_KEY, &config);
+            crate::schema::CONFIG.put(t, &config);
             if let (Some(a), Some(s)) = (&authority, &service) {
-                t.put(Table::Meta, AUTHORITY_KEY, &a.public());
-                t.put(Table::Meta, SERVICE_KEY, &s.public());
+                crate::schema::AUTHORITY.put(t, &a.public());
+                crate::schema::SERVICE.put(t, &s.public());
             }
             Ok(())
         })?;
@@ -208,7 +197,7 @@ impl Node {
             )));
         }
         let store = Store::open(dir)?;
-        let config: NodeConfig = store.get(Table::Meta, CONFIG_KEY)?.ok_or_else(|| {
+        let config = crate::schema::CONFIG.get(&store)?.ok_or_else(|| {
             NodeError::user(format!(
                 "the node in {} was never fully initialized; remove it and run init again",
                 dir.display()
@@ -312,12 +301,12 @@ impl Node {
     /// The hub authority key this node trusts: recorded at `init` on the hub, learned
     /// from the hub identity elsewhere.
     pub fn authority_key(&self) -> Result<Option<PublicKey>> {
-        Ok(self.store.get(Table::Meta, AUTHORITY_KEY)?)
+        Ok(crate::schema::AUTHORITY.get(&self.store)?)
     }
 
     /// The hub service key this node trusts for receipts and status updates.
     pub fn service_public_key(&self) -> Result<Option<PublicKey>> {
-        Ok(self.store.get(Table::Meta, SERVICE_KEY)?)
+        Ok(crate::schema::SERVICE.get(&self.store)?)
     }
 
     /// The signing policy table in force on this node: the newest it holds.
@@ -338,7 +327,7 @@ impl Node {
         if let NodeConfig::Hub(h) = &self.config {
             return Ok(Some(h.tz.clone()));
         }
-        Ok(self.store.get(Table::Meta, HUB_TZ_KEY)?)
+        Ok(crate::schema::HUB_TZ.get(&self.store)?)
     }
 
     /// Refuses if this node is an auditor: auditors never write.

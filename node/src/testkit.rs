@@ -5,7 +5,7 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use storage::{SealedKey, Table};
+use storage::SealedKey;
 use sync_protocol::{
     certificate::Jabatan,
     document::{AttachmentRef, DocKind},
@@ -226,14 +226,12 @@ impl World {
         let cert = certificate(device, &serial)
             .expect("read certificate")
             .expect("the certificate reached the device");
-        let rec: CertRecord = device
-            .store
-            .get(Table::Cert, &serial)
+        let rec: CertRecord = crate::schema::CERTS
+            .get(&device.store, &serial)
             .expect("read")
             .expect("cert record");
-        let sealed: SealedKey = device
-            .store
-            .get(Table::Key, &rec.request_id)
+        let sealed: SealedKey = crate::schema::KEYS
+            .get(&device.store, &rec.request_id)
             .expect("read")
             .expect("sealed key");
         let key = SecretKey::from_bytes(&sealed.open(SIGNER).expect("open"));

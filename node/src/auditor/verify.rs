@@ -3,7 +3,6 @@
 //! receipt's time, and the signatures that count against the signing policy table in
 //! force then.
 
-use storage::Table;
 use sync_protocol::{
     judge::{self, Document, Moment, Presented, SignatureRefusal},
     receipt::Receipt,
@@ -11,7 +10,7 @@ use sync_protocol::{
     Address, Item, SignedItem,
 };
 
-use crate::{clock, error::Result, node::Node, records::CertRecord, trust};
+use crate::{clock, error::Result, node::Node, trust};
 
 /// One item that does not verify.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,9 +77,8 @@ fn signature_failure(node: &Node, item: &SignedItem, s: &DocSignature) -> Result
     Ok(
         match judge::signature(&doc, &presented, &credentials, Moment::At(s.signed_at)) {
             Ok(_) | Err(SignatureRefusal::Revoked { .. }) => None,
-            Err(SignatureRefusal::UnknownCertificate { serial }) => node
-                .store
-                .get::<CertRecord>(Table::Cert, &serial)?
+            Err(SignatureRefusal::UnknownCertificate { serial }) => crate::schema::CERTS
+                .get(&node.store, &serial)?
                 .map(|_| format!("certificate {serial} cannot be read")),
             Err(
                 SignatureRefusal::NotTheCertificatesKey { serial }

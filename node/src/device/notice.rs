@@ -116,8 +116,8 @@ mod tests {
             [DocState::Signed, DocState::Delivered, DocState::Received]
         );
         assert_eq!(rec.delivered_at, Some(Timestamp(20)));
-        assert!(store
-            .get::<Vec<Notice>>(storage::Table::EarlyNotice, &early_key("123456", "SPM-1"))
+        assert!(crate::schema::EARLY_NOTICES
+            .get(&store, &early_key("123456", "SPM-1"))
             .unwrap()
             .is_none());
     }

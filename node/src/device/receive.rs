@@ -2,7 +2,7 @@
 //! signed, or device items the hub has already checked and re-published, each indexed
 //! in the same write as the item.
 
-use storage::{StoreError, Table, Txn};
+use storage::{StoreError, Txn};
 use sync_protocol::{
     enrollment::DeviceRole,
     item::{Item, SignedItem},
@@ -15,8 +15,8 @@ use crate::{
     device::notice::{self, Notice},
     docs,
     hub::ingest::{Refused, Verdict},
-    node::{Node, AUDITOR_SCOPE_KEY, AUTHORITY_KEY, HUB_TZ_KEY, SERVICE_KEY},
-    records::{CertRecord, DeviceRecord, DocRecord, HistoryEntry, OperatorRecord, RequestRecord},
+    node::Node,
+    records::{CertRecord, DeviceRecord, DocRecord, HistoryEntry},
     trust,
 };
 
@@ -33,30 +33,30 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
         NodeConfig::Satker { hub_id, .. } | NodeConfig::Auditor { hub_id, .. } => *hub_id,
         NodeConfig::Hub(_) => return Ok(Err(Refused::HubDoesNotPull)),
     };
-    let authority = t.get::<sync_protocol::PublicKey>(Table::Meta, AUTHORITY_KEY)?;
+    let authority = crate::schema::AUTHORITY.get_in(t)?;
     let from_authority = authority == Some(item.author);
     // Receipts and status updates come from the hub's service key, which the hub
     // identity (signed by the authority) certifies.
-    let service = t.get::<sync_protocol::PublicKey>(Table::Meta, SERVICE_KEY)?;
+    let service = crate::schema::SERVICE.get_in(t)?;
     let from_service = service == Some(item.author);
     match &item.item {
         Item::HubIdentity(h) => {
             if h.node_id != pinned || !h.binding_holds() || h.authority != item.author {
                 return Ok(Err(Refused::HubIdentityMismatch));
             }
-            t.put(Table::Meta, AUTHORITY_KEY, &h.authority);
-            t.put(Table::Meta, SERVICE_KEY, &h.service);
-            t.put(Table::Meta, HUB_TZ_KEY, &h.tz);
+            crate::schema::AUTHORITY.put(t, &h.authority);
+            crate::schema::SERVICE.put(t, &h.service);
+            crate::schema::HUB_TZ.put(t, &h.tz);
         }
         Item::Enrollment(e) if from_authority => {
             // An auditor learns its scope from its own enrollment, as the hub granted it.
             if let (NodeConfig::Auditor { .. }, true, DeviceRole::Auditor { scope }) =
                 (&node.config, e.node_id == node.node_id(), &e.role)
             {
-                t.put(Table::Meta, AUDITOR_SCOPE_KEY, scope);
+                crate::schema::AUDITOR_SCOPE.put(t, scope);
             }
-            t.put(
-                Table::Device,
+            crate::schema::DEVICES.put(
+                t,
                 &e.node_id.to_hex(),
                 &DeviceRecord {
                     address: item.address,
@@ -66,17 +66,17 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
         }
         Item::Certificate(c) if from_authority => {
             let request_id = c.request.request_id();
-            t.put(
-                Table::Cert,
+            crate::schema::CERTS.put(
+                t,
                 &c.serial,
                 &CertRecord {
                     address: item.address,
                     request_id: request_id.clone(),
                 },
             );
-            if let Some(mut req) = t.get::<RequestRecord>(Table::Request, &request_id)? {
+            if let Some(mut req) = crate::schema::REQUESTS.get_in(t, &request_id)? {
                 req.serial = Some(c.serial.clone());
-                t.put(Table::Request, &request_id, &req);
+                crate::schema::REQUESTS.put(t, &request_id, &req);
             }
         }
         Item::Revocation(r) if from_authority => trust::record(t, r, item.address),
@@ -91,10 +91,10 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
             // Every device of the satker (and an auditor in scope) keeps it; only the
             // device whose pending request it answers activates its operator.
             if node.satker() == Some(a.satker.as_str()) && a.device == node.node_id() {
-                if let Some(mut op) = t.get::<OperatorRecord>(Table::Operator, &a.username)? {
+                if let Some(mut op) = crate::schema::OPERATORS.get_in(t, &a.username)? {
                     if op.request == a.request && op.role == a.role && op.activation.is_none() {
                         op.activation = Some(item.address);
-                        t.put(Table::Operator, &a.username, &op);
+                        crate::schema::OPERATORS.put(t, &a.username, &op);
                     }
                 }
             }

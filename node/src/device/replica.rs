@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use storage::{StoreError, Table};
+use storage::StoreError;
 use sync_protocol::{
     message::{FrameItem, Refusal},
     session::{Chunk, Replica},
@@ -80,8 +80,8 @@ impl DeviceReplica {
         // A device sends only its own satker's documents, so the refused ones are its.
         let satker = node.satker().unwrap_or_default().to_string();
         node.store.write(|t| {
-            t.put(
-                Table::Refusal,
+            crate::schema::REFUSALS.put(
+                t,
                 &addr.to_hex(),
                 &RefusalRecord {
                     reason: reason.to_string(),

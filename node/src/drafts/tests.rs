@@ -85,8 +85,8 @@ fn new_draft(node: &Node, doc_id: &str, field: &str, value: &str) {
 }
 
 fn load(node: &Node, key: &str) -> Option<Draft> {
-    node.store
-        .get::<ByteBuf>(Table::Draft, key)
+    crate::schema::DRAFTS
+        .get(&node.store, key)
         .unwrap()
         .map(|b| Draft::load(&b).unwrap())
 }
@@ -304,8 +304,8 @@ const HOSTILE: [u8; 16] = [0xab; 16];
 const MIB: u64 = 1024 * 1024;
 
 fn stored(node: &Node, key: &str) -> Option<Vec<u8>> {
-    node.store
-        .get::<ByteBuf>(Table::Draft, key)
+    crate::schema::DRAFTS
+        .get(&node.store, key)
         .unwrap()
         .map(|b| b.into_vec())
 }

@@ -1,7 +1,6 @@
 //! The registration authority on the hub: enrolling devices, issuing certificates.
 //! Every act here needs the authority key, unsealed with the CSO's passphrase.
 
-use storage::Table;
 use sync_protocol::{
     certificate::{CertRequest, Certificate, Jabatan, Subject},
     enrollment::{DeviceEnrollment, DeviceRole, HubIdentity, AUTHORITY_BINDING_DOMAIN},
@@ -81,7 +80,7 @@ pub fn enroll(
             r.describe()
         )));
     }
-    let existing: Option<DeviceRecord> = node.store.get(Table::Device, &id.to_hex())?;
+    let existing: Option<DeviceRecord> = crate::schema::DEVICES.get(&node.store, &id.to_hex())?;
     match existing {
         Some(d) if d.role == role => {}
         Some(_) => {
@@ -99,8 +98,8 @@ pub fn enroll(
                     enrolled_at: now,
                 };
                 let sealed = issue(t, &key, Item::Enrollment(e), Some(&StreamId::Trust))?;
-                t.put(
-                    Table::Device,
+                crate::schema::DEVICES.put(
+                    t,
                     &id.to_hex(),
                     &DeviceRecord {
                         address: sealed.address,
@@ -130,7 +129,7 @@ fn request_item(node: &Node, rec: &RequestRecord) -> Result<Option<CertRequest>>
 pub fn requests(node: &Node) -> Result<CertRequests> {
     node.require_hub("certs requests")?;
     let mut pending = Vec::new();
-    for (id, rec) in node.store.list::<RequestRecord>(Table::Request, "")? {
+    for (id, rec) in crate::schema::REQUESTS.list(&node.store, "")? {
         if rec.serial.is_some() {
             continue;
         }
@@ -158,11 +157,13 @@ pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Resul
     let NodeConfig::Hub(hub) = &node.config else {
         unreachable!("require_hub checked the role")
     };
-    let mut rec: RequestRecord = node.store.get(Table::Request, request_id)?.ok_or_else(|| {
-        NodeError::user(format!(
+    let mut rec: RequestRecord = crate::schema::REQUESTS
+        .get(&node.store, request_id)?
+        .ok_or_else(|| {
+            NodeError::user(format!(
             "no certificate request '{request_id}'; `espm certs requests` lists the pending ones"
         ))
-    })?;
+        })?;
     if let Some(serial) = &rec.serial {
         return Err(NodeError::user(format!(
             "request {request_id} was already approved as certificate {serial}"
@@ -194,8 +195,8 @@ pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Resul
             Item::Certificate(cert),
             Some(&StreamId::Notices(req.satker.clone())),
         )?;
-        t.put(
-            Table::Cert,
+        crate::schema::CERTS.put(
+            t,
             &serial,
             &CertRecord {
                 address: sealed.address,
@@ -203,7 +204,7 @@ pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Resul
             },
         );
         rec.serial = Some(serial.clone());
-        t.put(Table::Request, request_id, &rec);
+        crate::schema::REQUESTS.put(t, request_id, &rec);
         Ok(serial)
     })?;
     node.store.flush()?;
@@ -241,7 +242,7 @@ pub fn found(node: &Node, authority_key: &SecretKey) -> Result<()> {
             Item::HubIdentity(identity),
             Some(&StreamId::Trust),
         )?;
-        t.put(Table::Meta, "hub_identity", &sealed.address);
+        crate::schema::HUB_IDENTITY.put(t, &sealed.address);
         // The hub owns the signing policy table and distributes it after its
         // identity, so a device knows the authority key before the table arrives.
         // The one place the defaults of DESIGN.md §3 enter a store.

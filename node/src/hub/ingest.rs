@@ -3,7 +3,7 @@
 //! certificates the hub issued and the signing policy table it distributes), and the
 //! index updates that go into the same atomic write.
 
-use storage::{StoreError, StreamEntry, Table, Txn};
+use storage::{StoreError, StreamEntry, Txn};
 use sync_protocol::{
     enrollment::DeviceRole,
     item::{Item, SignedItem},
@@ -149,7 +149,7 @@ pub fn hub_receive(
                     enrolled: satker.clone(),
                     claimed: r.satker.clone(),
                 })
-            } else if t.contains(Table::Request, &item.address.request_id())? {
+            } else if crate::schema::REQUESTS.contains(t, &item.address.request_id())? {
                 // 128 bits make this unreachable by chance; never let it replace a
                 // request the CSO may already have reviewed.
                 Err(Refused::RequestIdTaken(item.address.request_id()))
@@ -181,7 +181,7 @@ pub fn hub_receive(
                 satker: r.satker.clone(),
                 serial: None,
             };
-            t.put(Table::Request, &item.address.request_id(), &rec);
+            crate::schema::REQUESTS.put(t, &item.address.request_id(), &rec);
         }
         Item::OperatorRequest(r) => {
             // Not published anywhere: the CSO reviews it here, and the answer (the
@@ -196,9 +196,9 @@ pub fn hub_receive(
                 sk_penunjukan: r.sk_penunjukan.clone(),
                 activation: None,
             };
-            t.put(Table::HubOperator, &key, &rec);
-            t.put(
-                Table::OperatorRequest,
+            crate::schema::HUB_OPERATORS.put(t, &key, &rec);
+            crate::schema::OPERATOR_REQUESTS.put(
+                t,
                 &operator_request_key(&item.address.request_id()),
                 &key,
             );

@@ -4,15 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use storage::Table;
 use sync_protocol::{document::DocKind, status::DocState, Item, SignedItem, Timestamp};
 
-use crate::{
-    docs,
-    error::Result,
-    node::Node,
-    records::{DocRecord, RefusalRecord},
-};
+use crate::{docs, error::Result, node::Node, records::DocRecord};
 
 /// One delivered document in the inbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,7 +96,7 @@ pub fn monitor(node: &Node) -> Result<Monitor> {
             .or_default() += 1;
     }
     let mut by_device: BTreeMap<String, (u64, String)> = BTreeMap::new();
-    for (_, r) in node.store.list::<RefusalRecord>(Table::Refusal, "")? {
+    for (_, r) in crate::schema::REFUSALS.list(&node.store, "")? {
         if let Some(d) = r.device {
             let e = by_device.entry(d).or_default();
             e.0 += 1;

@@ -2,7 +2,6 @@
 //! `operators requests`, `operators approve` (the activation, signed with the authority
 //! key) and `operators revoke`, both published into the satker's notices stream.
 
-use storage::Table;
 use sync_protocol::{
     operator::OperatorActivation, revocation::Revoked, stream::StreamId, Item, Timestamp,
 };
@@ -51,10 +50,7 @@ pub struct OperatorRevoked {
 /// `espm operators` on the hub: every satker's operators and where they stand.
 pub(crate) fn list(node: &Node) -> Result<HubOperators> {
     let mut rows = Vec::new();
-    for (_, op) in node
-        .store
-        .list::<HubOperatorRecord>(Table::HubOperator, HUB_OPERATOR_PREFIX)?
-    {
+    for (_, op) in crate::schema::HUB_OPERATORS.list(&node.store, HUB_OPERATOR_PREFIX)? {
         let standing = standing_of(op.activation.as_ref(), |a| {
             trust::of_operator(&node.store, a)
         })?;
@@ -70,8 +66,8 @@ pub(crate) fn list(node: &Node) -> Result<HubOperators> {
 pub fn requests(node: &Node) -> Result<OperatorRequests> {
     node.require_hub("operators requests")?;
     Ok(OperatorRequests(
-        node.store
-            .list::<HubOperatorRecord>(Table::HubOperator, HUB_OPERATOR_PREFIX)?
+        crate::schema::HUB_OPERATORS
+            .list(&node.store, HUB_OPERATOR_PREFIX)?
             .into_iter()
             .map(|(_, r)| r)
             .filter(|r| r.activation.is_none())
@@ -87,13 +83,11 @@ pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Resul
             "no operator activation request '{request_id}'; `espm operators requests` lists the pending ones"
         ))
     };
-    let key_of: String = node
-        .store
-        .get(Table::OperatorRequest, &operator_request_key(request_id))?
+    let key_of: String = crate::schema::OPERATOR_REQUESTS
+        .get(&node.store, &operator_request_key(request_id))?
         .ok_or_else(unknown)?;
-    let mut rec: HubOperatorRecord = node
-        .store
-        .get(Table::HubOperator, &key_of)?
+    let mut rec: HubOperatorRecord = crate::schema::HUB_OPERATORS
+        .get(&node.store, &key_of)?
         .ok_or_else(unknown)?;
     if rec.request.request_id() != request_id {
         return Err(NodeError::user(format!(
@@ -133,7 +127,7 @@ pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Resul
             Some(&StreamId::Notices(rec.satker.clone())),
         )?;
         rec.activation = Some(sealed.address);
-        t.put(Table::HubOperator, &key_of, &rec);
+        crate::schema::HUB_OPERATORS.put(t, &key_of, &rec);
         Ok(())
     })?;
     node.store.flush()?;
@@ -150,9 +144,7 @@ pub fn revoke(
 ) -> Result<OperatorRevoked> {
     node.require_hub("operators revoke")?;
     let reason = reason_given(reason)?;
-    let rec: HubOperatorRecord = node
-        .store
-        .get(Table::HubOperator, &hub_operator_key(satker, username))?
+    let rec: HubOperatorRecord = crate::schema::HUB_OPERATORS.get(&node.store, &hub_operator_key(satker, username))?
         .ok_or_else(|| {
             NodeError::user(format!(
                 "no operator '{username}' of satker {satker} at this hub; `espm operators` lists them"

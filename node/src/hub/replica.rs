@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use storage::{StoreError, Table};
+use storage::StoreError;
 use sync_protocol::{
     enrollment::DeviceRole,
     message::{FrameItem, Refusal},
@@ -55,8 +55,8 @@ impl HubReplica {
     ) -> Result<(), StoreError> {
         tracing::warn!(device = %self.device, item = %address.short(), %reason, by_hub, "refused an item");
         self.node.store.write(|t| {
-            t.put(
-                Table::Refusal,
+            crate::schema::REFUSALS.put(
+                t,
                 &address.to_hex(),
                 &RefusalRecord {
                     reason: reason.to_string(),

@@ -1,7 +1,6 @@
 //! The registration authority withdraws trust: `espm devices revoke` for a lost or
 //! stolen device, `espm certs revoke` for a signer who may no longer sign.
 
-use storage::Table;
 use sync_protocol::{
     revocation::{Revocation, Revoked},
     stream::StreamId,
@@ -13,7 +12,6 @@ use crate::{
     hub::limits::REVOKED_REASON,
     hub::publish::issue,
     node::Node,
-    records::{CertRecord, DeviceRecord},
     trust,
 };
 
@@ -79,9 +77,8 @@ pub fn device(
 ) -> Result<RevokedDevice> {
     node.require_hub("devices revoke")?;
     let reason = reason_given(reason)?;
-    if node
-        .store
-        .get::<DeviceRecord>(Table::Device, &id.to_hex())?
+    if crate::schema::DEVICES
+        .get(&node.store, &id.to_hex())?
         .is_none()
     {
         return Err(NodeError::user(format!(
@@ -113,7 +110,7 @@ pub fn certificate(
 ) -> Result<RevokedCertificate> {
     node.require_hub("certs revoke")?;
     let reason = reason_given(reason)?;
-    if node.store.get::<CertRecord>(Table::Cert, serial)?.is_none() {
+    if crate::schema::CERTS.get(&node.store, serial)?.is_none() {
         return Err(NodeError::user(format!(
             "no certificate with serial '{serial}' was issued by this hub; serials look like 019-000001"
         )));

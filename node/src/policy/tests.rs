@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use storage::Table;
 use sync_protocol::{
     certificate::Jabatan,
     document::DocKind,
@@ -129,10 +128,8 @@ fn the_hub_refuses_a_submission_that_misses_the_table_it_distributes() {
         reason,
         format!("refused by the hub: document {doc}: spm needs PPSPM, and KPA; present: PPSPM")
     );
-    let refusals: BTreeMap<String, RefusalRecord> = w
-        .hub
-        .store
-        .list::<RefusalRecord>(Table::Refusal, "")
+    let refusals: BTreeMap<String, RefusalRecord> = crate::schema::REFUSALS
+        .list(&w.hub.store, "")
         .unwrap()
         .into_iter()
         .collect();

@@ -1,7 +1,7 @@
 //! Drafts on a satker device: new, edit, attach, show. Signing and submitting are in
 //! [`super::signing`] and [`super::submit`].
 
-use storage::{Draft, StoreError, Table};
+use storage::{Draft, StoreError};
 use sync_protocol::{
     document::{DocKind, DocumentSnapshot},
     status::DocState,
@@ -31,11 +31,14 @@ pub(super) fn doc_record(node: &Node, doc_id: &str) -> Result<DocRecord> {
 }
 
 pub(super) fn load_draft(node: &Node, doc_id: &str) -> Result<Draft> {
-    let bytes: serde_bytes::ByteBuf = node.store.get(Table::Draft, doc_id)?.ok_or_else(|| {
-        NodeError::user(format!(
-            "no draft '{doc_id}' on this device; `espm status` lists the documents"
-        ))
-    })?;
+    let bytes: serde_bytes::ByteBuf =
+        crate::schema::DRAFTS
+            .get(&node.store, doc_id)?
+            .ok_or_else(|| {
+                NodeError::user(format!(
+                    "no draft '{doc_id}' on this device; `espm status` lists the documents"
+                ))
+            })?;
     Ok(Draft::load(&bytes)?)
 }
 
@@ -50,8 +53,8 @@ fn edit_draft(
     doc_id: &str,
     edit: impl FnOnce(&mut Draft) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let bytes: serde_bytes::ByteBuf = t
-        .get(Table::Draft, doc_id)?
+    let bytes: serde_bytes::ByteBuf = crate::schema::DRAFTS
+        .get_in(t, doc_id)?
         .ok_or_else(|| StoreError::Draft(format!("draft {doc_id} vanished while editing")))?;
     let mut draft = Draft::load(&bytes)?;
     edit(&mut draft)?;
@@ -186,10 +189,7 @@ pub fn attach(node: &Node, doc_id: &str, upload: &Upload) -> Result<Attached> {
 /// `espm draft show`
 pub fn show(node: &Node, doc_id: &str) -> Result<Shown> {
     let rec = doc_record(node, doc_id)?;
-    let (fields, attachments) = match node
-        .store
-        .get::<serde_bytes::ByteBuf>(Table::Draft, &rec.doc_id)?
-    {
+    let (fields, attachments) = match crate::schema::DRAFTS.get(&node.store, &rec.doc_id)? {
         Some(b) => {
             let d = Draft::load(&b)?;
             (d.fields()?, d.attachments()?)

@@ -8,7 +8,7 @@
 //! authority key; the activation syncs back and only then may the operator submit.
 
 use sha2::{Digest, Sha256};
-use storage::{SealedSecret, StoreError, Table, Txn};
+use storage::{SealedSecret, StoreError, Txn};
 use sync_protocol::{
     operator::{validate_username, OperatorRequest, OperatorRole},
     Item, SignedItem, Timestamp,
@@ -165,11 +165,13 @@ pub(super) fn admit(
     username: &str,
     code: &str,
 ) -> Result<(OperatorRecord, u64)> {
-    let op: OperatorRecord = node.store.get(Table::Operator, username)?.ok_or_else(|| {
-        NodeError::user(format!(
-            "no operator '{username}' on this device; create one with `espm operator add`"
-        ))
-    })?;
+    let op: OperatorRecord = crate::schema::OPERATORS
+        .get(&node.store, username)?
+        .ok_or_else(|| {
+            NodeError::user(format!(
+                "no operator '{username}' on this device; create one with `espm operator add`"
+            ))
+        })?;
     let now = node.now();
     if let Some(refusal) = not_active(&op, &standing(node, &op, now)?) {
         return Err(refusal);
@@ -189,8 +191,8 @@ pub(super) fn admit(
         let Some(step) = step else {
             return Ok(Err(lockout::fail_in(t, &what, counted, now)?));
         };
-        let last = t
-            .get::<OperatorRecord>(Table::Operator, username)?
+        let last = crate::schema::OPERATORS
+            .get_in(t, username)?
             .and_then(|current| current.last_step);
         if let Some(last) = last.filter(|last| step <= *last) {
             // A used code proves nothing now: it stays counted as an attempt that was
@@ -232,10 +234,7 @@ pub fn add(node: &Node, username: &str, role: &str, sk: Option<&str>) -> Result<
     validate_username(username).map_err(|e| NodeError::user(format!("{e}; choose another")))?;
     let role: OperatorRole = role.parse()?;
     let now = node.now();
-    if let Some(existing) = node
-        .store
-        .get::<OperatorRecord>(Table::Operator, username)?
-    {
+    if let Some(existing) = crate::schema::OPERATORS.get(&node.store, username)? {
         match standing(node, &existing, now)? {
             Standing::Revoked(_) => {}
             Standing::Pending => {
@@ -279,7 +278,7 @@ pub fn add(node: &Node, username: &str, role: &str, sk: Option<&str>) -> Result<
     };
     node.store.write(|t| {
         crate::satker::compose::queue_own(t, node.node_id(), &sealed)?;
-        t.put(Table::Operator, username, &rec);
+        crate::schema::OPERATORS.put(t, username, &rec);
         // A new secret starts a new count: wrong codes for the revoked one say nothing.
         lockout::succeed_in(t, &Guarded::Operator(username.to_string()));
         Ok(())
@@ -301,7 +300,7 @@ pub fn list(node: &Node) -> Result<OperatorList> {
     node.require_satker("operators")?;
     let now = node.now();
     let mut rows = Vec::new();
-    for (_, op) in node.store.list::<OperatorRecord>(Table::Operator, "")? {
+    for (_, op) in crate::schema::OPERATORS.list(&node.store, "")? {
         let s = standing(node, &op, now)?;
         rows.push((op, s));
     }
@@ -358,14 +357,12 @@ mod tests {
         let node = satker_node(dir.path());
         add(&node, "operator01", "operator-satker", None).unwrap();
         add(&node, "operator02", "operator-satker", None).unwrap();
-        let one: OperatorRecord = node
-            .store
-            .get(Table::Operator, "operator01")
+        let one: OperatorRecord = crate::schema::OPERATORS
+            .get(&node.store, "operator01")
             .unwrap()
             .unwrap();
-        let mut two: OperatorRecord = node
-            .store
-            .get(Table::Operator, "operator02")
+        let mut two: OperatorRecord = crate::schema::OPERATORS
+            .get(&node.store, "operator02")
             .unwrap()
             .unwrap();
         assert!(open_secret(&node, &two).is_ok());
@@ -385,9 +382,8 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains(&request_id), "{err}");
-        let rec: OperatorRecord = node
-            .store
-            .get(Table::Operator, "operator01")
+        let rec: OperatorRecord = crate::schema::OPERATORS
+            .get(&node.store, "operator01")
             .unwrap()
             .unwrap();
         assert_eq!(rec.request.request_id(), request_id);

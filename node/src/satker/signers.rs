@@ -1,6 +1,6 @@
 //! Signer keys on a satker device (operators: `operators.rs`).
 
-use storage::{SealedKey, Table};
+use storage::SealedKey;
 use sync_protocol::{
     certificate::{CertRequest, Jabatan, Subject},
     Item, SecretKey, SignedItem,
@@ -9,7 +9,7 @@ use sync_protocol::{
 use crate::{
     error::{NodeError, Result},
     node::Node,
-    records::{CertRecord, RequestRecord},
+    records::RequestRecord,
     trust,
     trust::certificate,
 };
@@ -95,8 +95,8 @@ pub fn request(node: &Node, passphrase: &str, a: RequestArgs) -> Result<Requeste
             satker: req.satker.clone(),
             serial: None,
         };
-        t.put(Table::Request, &request_id, &rec);
-        t.put(Table::Key, &request_id, &sealed_key);
+        crate::schema::REQUESTS.put(t, &request_id, &rec);
+        crate::schema::KEYS.put(t, &request_id, &sealed_key);
         Ok(())
     })?;
     node.store.flush()?;
@@ -111,10 +111,9 @@ pub fn request(node: &Node, passphrase: &str, a: RequestArgs) -> Result<Requeste
 pub fn list(node: &Node) -> Result<Signers> {
     let now = node.now();
     let mut rows = Vec::new();
-    for (serial, rec) in node.store.list::<CertRecord>(Table::Cert, "")? {
-        if node
-            .store
-            .get::<SealedKey>(Table::Key, &rec.request_id)?
+    for (serial, rec) in crate::schema::CERTS.list(&node.store, "")? {
+        if crate::schema::KEYS
+            .get(&node.store, &rec.request_id)?
             .is_none()
         {
             continue;
@@ -135,9 +134,8 @@ pub fn list(node: &Node) -> Result<Signers> {
             });
         }
     }
-    let pending = node
-        .store
-        .list::<RequestRecord>(Table::Request, "")?
+    let pending = crate::schema::REQUESTS
+        .list(&node.store, "")?
         .into_iter()
         .filter(|(_, r)| r.serial.is_none())
         .count();
@@ -171,7 +169,10 @@ mod tests {
         };
         let out = request(&node, passphrase, args).unwrap();
         let request_id = out.request_id.as_str();
-        let sealed: SealedKey = node.store.get(Table::Key, request_id).unwrap().unwrap();
+        let sealed: SealedKey = crate::schema::KEYS
+            .get(&node.store, request_id)
+            .unwrap()
+            .unwrap();
         let key = SecretKey::from_bytes(&sealed.open(passphrase).unwrap());
         let public = key.public();
         // Closed, so nothing the store still had to write is missing from the scan.

@@ -1,7 +1,7 @@
 //! `espm sign`: a signer signs a document as it stands now, with a certificate of this
 //! device, after the judge has said the KPPN would count that signature.
 
-use storage::{Draft, SealedKey, Table};
+use storage::{Draft, SealedKey};
 use sync_protocol::{
     certificate::Jabatan,
     document::AttachmentRef,
@@ -75,11 +75,10 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
             "no certificate '{serial}' on this device; `espm signers` lists the usable ones"
         ))
     })?;
-    let cert_rec: CertRecord = node
-        .store
-        .get(Table::Cert, serial)?
+    let cert_rec: CertRecord = crate::schema::CERTS
+        .get(&node.store, serial)?
         .ok_or_else(|| NodeError::user(format!("no certificate '{serial}'")))?;
-    let sealed: SealedKey = node.store.get(Table::Key, &cert_rec.request_id)?.ok_or_else(|| {
+    let sealed: SealedKey = crate::schema::KEYS.get(&node.store, &cert_rec.request_id)?.ok_or_else(|| {
         NodeError::user(format!("the key for certificate {serial} is not on this device; sign on the device that requested it"))
     })?;
     let cert = &credential.certificate;

@@ -1,8 +1,6 @@
 //! `espm submit`: an active operator, proven by a fresh security code, queues signed
 //! documents as one submission for the KPPN.
 
-use storage::Table;
-
 use sync_protocol::{
     judge::{self, Document, Moment, Presented, SignatureRefusal},
     operator::OperatorRole,
@@ -128,8 +126,8 @@ pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Re
         // Checked again under the write lock: two submits with one code may run at
         // once through a serving node's control socket, and only one may pass; and a
         // background sync may have stored a revocation since the code was checked.
-        let mut current: OperatorRecord = t
-            .get(Table::Operator, operator)?
+        let mut current: OperatorRecord = crate::schema::OPERATORS
+            .get_in(t, operator)?
             .unwrap_or_else(|| op.clone());
         if let Some(last) = current.last_step.filter(|last| step <= *last) {
             return Ok(Some(operators::code_used(operator, step, last)));
@@ -146,7 +144,7 @@ pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Re
         }
         compose::queue(t, node.node_id(), &submission, &sealed, &mut recs)?;
         current.last_step = Some(step);
-        t.put(Table::Operator, operator, &current);
+        crate::schema::OPERATORS.put(t, operator, &current);
         Ok(None)
     })?;
     if let Some(refusal) = refused {

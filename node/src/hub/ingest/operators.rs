@@ -1,7 +1,7 @@
 //! The hub's operator rules at ingest: who may ask for an operator's activation, and
 //! whether the operator a submission names may submit it.
 
-use storage::{StoreError, Table, Txn};
+use storage::{StoreError, Txn};
 use sync_protocol::{
     item::SignedItem, operator::OperatorRequest, operator::OperatorRole, NodeId, Timestamp,
 };
@@ -38,14 +38,13 @@ pub(super) fn check_request(
     if let Err(e) = r.validate() {
         return Ok(Err(Refused::Invalid(e)));
     }
-    if t.contains(
-        Table::OperatorRequest,
-        &operator_request_key(&item.address.request_id()),
-    )? {
+    if crate::schema::OPERATOR_REQUESTS
+        .contains(t, &operator_request_key(&item.address.request_id()))?
+    {
         return Ok(Err(Refused::RequestIdTaken(item.address.request_id())));
     }
     let existing: Option<HubOperatorRecord> =
-        t.get(Table::HubOperator, &hub_operator_key(satker, &r.username))?;
+        crate::schema::HUB_OPERATORS.get_in(t, &hub_operator_key(satker, &r.username))?;
     Ok(match existing {
         None => Ok(()),
         Some(op) => match op.activation {
@@ -74,9 +73,8 @@ pub(super) fn standing(
     device: NodeId,
     at: Timestamp,
 ) -> Result<Result<OperatorRole, Refused>, StoreError> {
-    let Some(op) = node
-        .store
-        .get::<HubOperatorRecord>(Table::HubOperator, &hub_operator_key(satker, operator))?
+    let Some(op) =
+        crate::schema::HUB_OPERATORS.get(&node.store, &hub_operator_key(satker, operator))?
     else {
         return Ok(Err(Refused::OperatorNeverActivated {
             operator: operator.to_string(),

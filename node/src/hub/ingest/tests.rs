@@ -28,7 +28,6 @@ use crate::{
     hub::replica::HubReplica,
     records::{CertRecord, DeviceRecord, DocRecord, HubOperatorRecord, RefusalRecord},
 };
-use storage::Table;
 
 /// The satker the devices under test are enrolled for.
 const SATKER: &str = "123456";
@@ -223,14 +222,14 @@ impl Holdings {
                     (s, head)
                 })
                 .collect(),
-            requests: store.list(Table::Request, "").unwrap(),
-            docs: store.list(Table::Doc, "").unwrap(),
-            certs: store.list(Table::Cert, "").unwrap(),
-            devices: store.list(Table::Device, "").unwrap(),
-            operators: store
-                .list(Table::HubOperator, crate::records::HUB_OPERATOR_PREFIX)
+            requests: crate::schema::REQUESTS.list(store, "").unwrap(),
+            docs: crate::schema::DOCS.list(store, "").unwrap(),
+            certs: crate::schema::CERTS.list(store, "").unwrap(),
+            devices: crate::schema::DEVICES.list(store, "").unwrap(),
+            operators: crate::schema::HUB_OPERATORS
+                .list(store, crate::records::HUB_OPERATOR_PREFIX)
                 .unwrap(),
-            operator_requests: store.list(Table::OperatorRequest, "").unwrap(),
+            operator_requests: crate::schema::OPERATOR_REQUESTS.list(store, "").unwrap(),
         }
     }
 }
@@ -245,9 +244,8 @@ fn assert_refused(hub: &Arc<Node>, device: &SecretKey, item: &SignedItem, reason
     assert_eq!(refusals[0].address, item.address);
     assert_eq!(refusals[0].reason, reason);
     assert_eq!(hub.store.item(&item.address).unwrap(), None);
-    let logged: RefusalRecord = hub
-        .store
-        .get(Table::Refusal, &item.address.to_hex())
+    let logged: RefusalRecord = crate::schema::REFUSALS
+        .get(&hub.store, &item.address.to_hex())
         .unwrap()
         .expect("the hub logs every refusal");
     assert_eq!(logged.reason, reason);

@@ -15,7 +15,7 @@ use super::{hub, SATKER};
 use crate::{
     clock,
     hub::{ingest::*, replica::HubReplica},
-    records::{DocRecord, RefusalRecord},
+    records::RefusalRecord,
     satker::compose,
 };
 
@@ -111,9 +111,8 @@ fn the_hub_refuses_everything_an_auditor_pushes_and_stores_none_of_it() {
         assert_eq!(refusal.address, item.address);
         assert_eq!(refusal.reason, AUDITOR_REFUSAL);
         assert_eq!(hub.store.item(&item.address).unwrap(), None);
-        let logged: RefusalRecord = hub
-            .store
-            .get(Table::Refusal, &item.address.to_hex())
+        let logged: RefusalRecord = crate::schema::REFUSALS
+            .get(&hub.store, &item.address.to_hex())
             .unwrap()
             .unwrap();
         assert_eq!(logged.reason, AUDITOR_REFUSAL);
@@ -121,9 +120,9 @@ fn the_hub_refuses_everything_an_auditor_pushes_and_stores_none_of_it() {
     }
     assert_eq!(hub.store.hub_log_len().unwrap(), logged_before);
     assert_eq!(hub.store.head(&StreamId::Scope(SATKER.into())).unwrap(), 0);
-    let requests = hub.store.list::<RequestRecord>(Table::Request, "").unwrap();
+    let requests = crate::schema::REQUESTS.list(&hub.store, "").unwrap();
     assert!(requests.is_empty(), "{requests:?}");
-    let docs = hub.store.list::<DocRecord>(Table::Doc, "").unwrap();
+    let docs = crate::schema::DOCS.list(&hub.store, "").unwrap();
     assert!(docs.is_empty(), "{docs:?}");
 }
 

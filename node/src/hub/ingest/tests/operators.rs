@@ -22,7 +22,6 @@ use crate::{
     config::NodeConfig,
     device::receive::client_receive,
     hub::ingest::*,
-    node::AUTHORITY_KEY,
     records::{hub_operator_key, DocRecord, HubOperatorRecord, OperatorRecord},
     satker::compose::{self, SignerRef},
 };
@@ -112,9 +111,8 @@ impl World {
     }
 
     fn hub_operator(&self, satker: &str, username: &str) -> Option<HubOperatorRecord> {
-        self.hub
-            .store
-            .get(Table::HubOperator, &hub_operator_key(satker, username))
+        crate::schema::HUB_OPERATORS
+            .get(&self.hub.store, &hub_operator_key(satker, username))
             .unwrap()
     }
 
@@ -468,7 +466,7 @@ fn satker_with_pending_operator(
     let node = Arc::new(Node::create(dir, config, None).unwrap().0);
     node.store
         .write(|t| {
-            t.put(Table::Meta, AUTHORITY_KEY, &authority.public());
+            crate::schema::AUTHORITY.put(t, &authority.public());
             Ok(())
         })
         .unwrap();
@@ -480,7 +478,10 @@ fn satker_with_pending_operator(
             sk_penunjukan: None,
         }),
     );
-    let op: OperatorRecord = node.store.get(Table::Operator, OPERATOR).unwrap().unwrap();
+    let op: OperatorRecord = crate::schema::OPERATORS
+        .get(&node.store, OPERATOR)
+        .unwrap()
+        .unwrap();
     assert_eq!(op.activation, None);
     (node, op)
 }
@@ -518,7 +519,10 @@ fn a_satker_node_refuses_an_operator_activation_not_signed_by_the_authority() {
         Err("operator activation is not signed by the hub key that issues it (authority or service key of the hub this node pinned)".into())
     );
     assert_eq!(node.store.item(&forged.address).unwrap(), None);
-    let still: OperatorRecord = node.store.get(Table::Operator, OPERATOR).unwrap().unwrap();
+    let still: OperatorRecord = crate::schema::OPERATORS
+        .get(&node.store, OPERATOR)
+        .unwrap()
+        .unwrap();
     assert_eq!(still.activation, None);
 
     // The same activation signed by the pinned authority activates the operator.
@@ -527,7 +531,10 @@ fn a_satker_node_refuses_an_operator_activation_not_signed_by_the_authority() {
         &authority,
     );
     assert_eq!(offer(&node, &real), Ok(()));
-    let active: OperatorRecord = node.store.get(Table::Operator, OPERATOR).unwrap().unwrap();
+    let active: OperatorRecord = crate::schema::OPERATORS
+        .get(&node.store, OPERATOR)
+        .unwrap()
+        .unwrap();
     assert_eq!(active.activation, Some(real.address));
 }
 
@@ -544,6 +551,9 @@ fn a_satker_node_activates_no_operator_with_an_activation_for_another_device() {
     );
     assert_eq!(offer(&node, &elsewhere), Ok(()));
     assert!(node.store.item(&elsewhere.address).unwrap().is_some());
-    let still: OperatorRecord = node.store.get(Table::Operator, OPERATOR).unwrap().unwrap();
+    let still: OperatorRecord = crate::schema::OPERATORS
+        .get(&node.store, OPERATOR)
+        .unwrap()
+        .unwrap();
     assert_eq!(still.activation, None);
 }

@@ -161,9 +161,8 @@ fn assert_stored(hub: &Arc<Node>, device: &SecretKey, item: &SignedItem) {
     let refusals = push(hub, device, &[item]);
     assert!(refusals.is_empty(), "{refusals:?}");
     assert!(hub.store.item(&item.address).unwrap().is_some());
-    let logged: Option<RefusalRecord> = hub
-        .store
-        .get(Table::Refusal, &item.address.to_hex())
+    let logged: Option<RefusalRecord> = crate::schema::REFUSALS
+        .get(&hub.store, &item.address.to_hex())
         .unwrap();
     assert!(logged.is_none(), "{logged:?}");
 }
