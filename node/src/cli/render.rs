@@ -3,6 +3,7 @@
 //! this module only formats, one `impl Render` per result type, grouped by room.
 
 mod hub;
+pub(crate) mod sync;
 
 use crate::cli::run::Output;
 

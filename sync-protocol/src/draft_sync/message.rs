@@ -183,12 +183,4 @@ impl DraftMessage {
         }
         Ok(msg)
     }
-
-    /// Whether these bytes, the first message on a stream, open a draft-sync stream.
-    pub fn opens_stream(bytes: &[u8]) -> bool {
-        matches!(
-            DraftMessage::decode(bytes),
-            Ok(DraftMessage::DraftHello { .. })
-        )
-    }
 }
