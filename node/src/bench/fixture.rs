@@ -37,7 +37,6 @@ use crate::{
         compose::{self, SignerRef},
         operators, signers,
     },
-    transport,
     transport::tls,
     trust::certificate,
 };
@@ -105,13 +104,7 @@ impl Hub {
             Some(PASSPHRASE),
         )?;
         let node = Arc::new(Node::open(dir)?);
-        let admit_node = node.clone();
-        let admit: Arc<dyn Fn(&NodeId) -> bool + Send + Sync> =
-            Arc::new(move |id: &NodeId| crate::hub::admit::device(&admit_node, id).is_some());
-        let endpoint = transport::server_endpoint(
-            (Ipv4Addr::LOCALHOST, 0).into(),
-            tls::server_config(&node.key, admit)?,
-        )?;
+        let endpoint = crate::hub::admit::endpoint(&node, (Ipv4Addr::LOCALHOST, 0).into())?;
         let addr = endpoint
             .local_addr()
             .map_err(NodeError::io("read the hub's UDP address"))?;
