@@ -16,12 +16,12 @@ use std::{
 
 use espm_node::{
     transport::impair::{Impairment, Relay, RelayConfig},
-    transport::{connect, recv_message, send_message},
+    transport::{connect, open_stream, recv_message, send_message},
 };
 use support::*;
 use sync_protocol::{
-    attachment::chunk_addresses, encoding::FORMAT_VERSION, message::Message, stream::VersionVector,
-    Address, SecretKey,
+    attachment::chunk_addresses, encoding::FORMAT_VERSION, framing::StreamKind, message::Message,
+    stream::VersionVector, Address, SecretKey,
 };
 
 /// A file that starts like a PDF, `len` bytes, different per `seed`.
@@ -60,7 +60,9 @@ fn chunks_served(hub: &Hub, dir: &Path, chunks: &[Address]) -> usize {
         let (_endpoint, conn) = connect(&key, hub_id, addr, Duration::from_secs(10))
             .await
             .expect("connect");
-        let (mut send, mut recv) = conn.open_bi().await.expect("open a stream");
+        let (mut send, mut recv) = open_stream(&conn, StreamKind::Reconciliation)
+            .await
+            .expect("open a stream");
         let hello = Message::Hello {
             version: FORMAT_VERSION,
             want: VersionVector::new(),

@@ -25,6 +25,7 @@ pub type Target = fn(&[u8]);
 /// Every target by name.
 pub const TARGETS: &[(&str, Target)] = &[
     ("framing", framing),
+    ("stream-header", stream_header),
     ("wire-message", wire_message),
     ("draft-message", draft_message),
     ("signed-item", signed_item),
@@ -74,6 +75,19 @@ pub fn framing(data: &[u8]) {
             assert!(piece.is_empty(), "the decoder stopped taking input");
             return;
         }
+    }
+}
+
+/// The header that opens every stream: read or refused, and what is read is exactly
+/// what this build writes for that kind.
+pub fn stream_header(data: &[u8]) {
+    use sync_protocol::framing::StreamHeader;
+    if let Ok(h) = StreamHeader::decode(data) {
+        assert_eq!(
+            StreamHeader::new(h.kind).encode().as_slice(),
+            data,
+            "a header read differently from how it is written"
+        );
     }
 }
 

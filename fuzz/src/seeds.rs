@@ -334,6 +334,14 @@ pub fn for_target(name: &str) -> Vec<Vec<u8>> {
                 framed
             })
             .collect(),
+        "stream-header" => sync_protocol::framing::StreamKind::ALL
+            .iter()
+            .map(|k| {
+                sync_protocol::framing::StreamHeader::new(*k)
+                    .encode()
+                    .to_vec()
+            })
+            .collect(),
         "wire-message" => wire_messages(),
         "draft-message" => draft_messages(),
         "signed-item" => signed_items(),

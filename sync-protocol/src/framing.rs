@@ -5,8 +5,123 @@
 //! in, and its buffer grows only with the bytes that actually arrived, never to the
 //! length a peer merely announced: a peer that announces a megabyte and sends ten bytes
 //! costs ten bytes. Its output depends on nothing but its input, so it can be fuzzed.
+//!
+//! Before its first message, every stream a device opens carries a [`StreamHeader`]
+//! naming what the stream is for and the format it speaks, so the hub dispatches on
+//! what the device said instead of guessing from the first message.
 
-use crate::ProtocolError;
+use crate::{encoding::FORMAT_VERSION, ProtocolError};
+
+/// The bytes every stream header begins with, so a peer that writes something else
+/// first (an espm from before stream headers, or not espm at all) is told so plainly.
+pub const STREAM_MAGIC: [u8; 4] = *b"espm";
+
+/// Bytes of a stream header: the magic, the kind, the format version.
+pub const HEADER_BYTES: usize = STREAM_MAGIC.len() + 2;
+
+/// What a stream carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StreamKind {
+    /// A reconciliation session (`crate::session`).
+    Reconciliation,
+    /// A draft-sync session (`crate::draft_sync`).
+    DraftSync,
+}
+
+impl StreamKind {
+    /// Every kind, in the order of their codes.
+    pub const ALL: [StreamKind; 2] = [StreamKind::Reconciliation, StreamKind::DraftSync];
+
+    /// The kind's byte in the header.
+    pub fn code(self) -> u8 {
+        match self {
+            StreamKind::Reconciliation => 1,
+            StreamKind::DraftSync => 2,
+        }
+    }
+
+    /// The kind with this header byte, if there is one.
+    pub fn from_code(code: u8) -> Option<StreamKind> {
+        StreamKind::ALL.into_iter().find(|k| k.code() == code)
+    }
+
+    /// What the kind is called in messages people read.
+    pub fn name(self) -> &'static str {
+        match self {
+            StreamKind::Reconciliation => "sync",
+            StreamKind::DraftSync => "draft sync",
+        }
+    }
+}
+
+/// The first bytes of a stream: its kind and the format version its messages are in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamHeader {
+    /// What the stream carries.
+    pub kind: StreamKind,
+    /// The format version of its messages; this build speaks [`FORMAT_VERSION`].
+    pub version: u8,
+}
+
+impl StreamHeader {
+    /// The header this build writes for a stream of `kind`.
+    pub fn new(kind: StreamKind) -> StreamHeader {
+        StreamHeader {
+            kind,
+            version: FORMAT_VERSION,
+        }
+    }
+
+    /// The header's bytes on the wire.
+    pub fn encode(&self) -> [u8; HEADER_BYTES] {
+        let mut out = [0u8; HEADER_BYTES];
+        out[..STREAM_MAGIC.len()].copy_from_slice(&STREAM_MAGIC);
+        out[STREAM_MAGIC.len()] = self.kind.code();
+        out[STREAM_MAGIC.len() + 1] = self.version;
+        out
+    }
+
+    /// Reads a header this build can serve from exactly [`HEADER_BYTES`] bytes. A header
+    /// of another length, without the magic, of a kind this build does not know, or in
+    /// another format version is refused, naming what it found.
+    pub fn decode(bytes: &[u8]) -> Result<StreamHeader, ProtocolError> {
+        let [m0, m1, m2, m3, kind, version] =
+            <[u8; HEADER_BYTES]>::try_from(bytes).map_err(|_| {
+                ProtocolError::Violation(format!(
+                    "a stream header is {HEADER_BYTES} bytes; this one is {}",
+                    bytes.len()
+                ))
+            })?;
+        if [m0, m1, m2, m3] != STREAM_MAGIC {
+            return Err(ProtocolError::Violation(
+                "the stream does not begin with an espm stream header; the peer may run an espm older than this node, which it must update"
+                    .into(),
+            ));
+        }
+        let Some(kind) = StreamKind::from_code(kind) else {
+            return Err(ProtocolError::Violation(format!(
+                "the stream header names stream kind {kind}, which this node does not know ({})",
+                known_kinds()
+            )));
+        };
+        if version != FORMAT_VERSION {
+            return Err(ProtocolError::Violation(format!(
+                "the {} stream header names format version {version}, and this node speaks version {FORMAT_VERSION}; update the older of the two",
+                kind.name()
+            )));
+        }
+        Ok(StreamHeader { kind, version })
+    }
+}
+
+/// The kinds this build knows, as "1 is sync, 2 is draft sync".
+fn known_kinds() -> String {
+    StreamKind::ALL
+        .iter()
+        .map(|k| format!("{} is {}", k.code(), k.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// Bytes of the length prefix in front of every message body.
 pub const PREFIX_BYTES: usize = 4;

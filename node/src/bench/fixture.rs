@@ -15,22 +15,28 @@ use storage::{SealedKey, Table};
 use sync_protocol::{
     certificate::Jabatan,
     document::{AttachmentRef, DocKind},
+    enrollment::DeviceRole,
     submission::MAX_SPM_PER_SUBMISSION,
     NodeId, SecretKey, SignedItem,
 };
-use zeroize::Zeroizing;
 
 use super::{measure::sync, DOC_TEXT_BYTES};
 use crate::{
-    cli::run::{self as commands, Secrets},
-    cli::{self, Certs, Command, EnrollArgs, Init},
+    cli::run::{self as commands},
+    cli::Init,
     clock,
     error::{NodeError, Result},
-    hub::limits::{Admission, HubLimits},
+    hub::{
+        authority,
+        limits::{Admission, HubLimits},
+        operators as hub_operators,
+    },
     node::Node,
-    records::{CertRecord, DocRecord},
-    satker::compose::{self, SignerRef},
-    transport,
+    records::{CertRecord, DocRecord, OperatorRecord},
+    satker::{
+        compose::{self, SignerRef},
+        operators, signers,
+    },
     transport::tls,
     trust::certificate,
 };
@@ -98,13 +104,7 @@ impl Hub {
             Some(PASSPHRASE),
         )?;
         let node = Arc::new(Node::open(dir)?);
-        let admit_node = node.clone();
-        let admit: Arc<dyn Fn(&NodeId) -> bool + Send + Sync> =
-            Arc::new(move |id: &NodeId| crate::hub::admit::device(&admit_node, id).is_some());
-        let endpoint = transport::server_endpoint(
-            (Ipv4Addr::LOCALHOST, 0).into(),
-            tls::server_config(&node.key, admit)?,
-        )?;
+        let endpoint = crate::hub::admit::endpoint(&node, (Ipv4Addr::LOCALHOST, 0).into())?;
         let addr = endpoint
             .local_addr()
             .map_err(NodeError::io("read the hub's UDP address"))?;
@@ -130,21 +130,10 @@ impl Hub {
 
     /// Enrolls the device key `id` for `satker`, as `espm enroll` does.
     pub async fn enroll(&self, id: NodeId, satker: &str) -> Result<()> {
-        commands::execute(
-            self.node.clone(),
-            Command::Enroll(EnrollArgs {
-                node_id: id.to_hex(),
-                satker: Some(satker.to_string()),
-                auditor: false,
-                scope: Vec::new(),
-            }),
-            &Secrets {
-                passphrase: Some(Zeroizing::new(PASSPHRASE.to_string())),
-                ..Secrets::default()
-            },
-            false,
-        )
-        .await?;
+        let role = DeviceRole::Satker {
+            satker: satker.to_string(),
+        };
+        authority::enroll(&self.node, id, role, Some(PASSPHRASE))?;
         Ok(())
     }
 
@@ -262,13 +251,11 @@ pub(super) const OPERATOR: &str = "operator01";
 /// approve both (the hub accepts submissions only from operators it activated), and
 /// unseals the key.
 pub(super) async fn certify_signer(hub: &Hub, node: &Arc<Node>) -> Result<Signer> {
-    let secrets = Secrets {
-        passphrase: Some(Zeroizing::new(PASSPHRASE.to_string())),
-        ..Secrets::default()
-    };
-    let requested = commands::execute(
-        node.clone(),
-        Command::Signer(cli::Signer::Request {
+    let satker = node.require_satker("bench")?.to_string();
+    signers::request(
+        node,
+        PASSPHRASE,
+        signers::RequestArgs {
             name: "Siti Rahma".into(),
             nip: "198001012005012001".into(),
             nik: "3171234567890123".into(),
@@ -276,55 +263,26 @@ pub(super) async fn certify_signer(hub: &Hub, node: &Arc<Node>) -> Result<Signer
             email: "siti@kemenkeu.go.id".into(),
             unit: None,
             instansi: String::new(),
-        }),
-        &secrets,
-        false,
-    )
-    .await?;
-    let request_id = requested.json["request_id"]
-        .as_str()
-        .ok_or_else(|| NodeError::user("bench: signer request printed no request_id"))?
-        .to_string();
-    let added = commands::execute(
-        node.clone(),
-        Command::Operator(cli::Operator::Add {
-            username: OPERATOR.into(),
-            role: "operator-satker".into(),
-            sk_penunjukan: None,
-        }),
-        &secrets,
-        false,
-    )
-    .await?;
-    let operator_request = added.json["request_id"]
-        .as_str()
-        .ok_or_else(|| NodeError::user("bench: operator add printed no request_id"))?
-        .to_string();
+        },
+    )?;
+    operators::add(node, OPERATOR, "operator-satker", None)?;
+    // The activation request is the operator's record on this device, as it queued it.
+    let operator_request = node
+        .store
+        .get::<OperatorRecord>(Table::Operator, OPERATOR)?
+        .ok_or_else(|| NodeError::user("bench: operator add left no operator record"))?
+        .request
+        .request_id();
     sync(node, hub).await?;
-    commands::execute(
-        hub.node.clone(),
-        Command::Operators(cli::OperatorsArgs {
-            action: Some(cli::Operators::Approve {
-                request_id: operator_request,
-            }),
-        }),
-        &secrets,
-        false,
-    )
-    .await?;
-    let approved = commands::execute(
-        hub.node.clone(),
-        Command::Certs(Certs::Approve {
-            request_id: request_id.clone(),
-        }),
-        &secrets,
-        false,
-    )
-    .await?;
-    let serial = approved.json["serial"]
-        .as_str()
-        .ok_or_else(|| NodeError::user("bench: certs approve printed no serial"))?
-        .to_string();
+    hub_operators::approve(&hub.node, &operator_request, Some(PASSPHRASE))?;
+    // The hub's list of pending requests names this satker's one, the only one it made.
+    let request_id = authority::requests(&hub.node)?
+        .0
+        .into_iter()
+        .find(|(_, pending)| pending.satker == satker)
+        .map(|(id, _)| id)
+        .ok_or_else(|| NodeError::user("bench: the signer request did not reach the hub"))?;
+    let serial = authority::approve(&hub.node, &request_id, Some(PASSPHRASE))?.serial;
     sync(node, hub).await?;
     let cert = certificate(node, &serial)?.ok_or_else(|| {
         NodeError::user(format!(

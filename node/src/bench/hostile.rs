@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use sync_protocol::{
     encoding::FORMAT_VERSION,
+    framing::StreamKind,
     message::{FrameItem, Message, MAX_FRAME_ITEMS, MAX_ITEM_BYTES, MAX_MESSAGE_BYTES},
     stream::{StreamId, VersionVector},
     NodeId, SecretKey,
@@ -19,7 +20,7 @@ use crate::{
     error::{NodeError, Result},
     hub::limits::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_DEVICE},
     transport::tls::MAX_CONCURRENT_STREAMS,
-    transport::{self, recv_message, send_message},
+    transport::{self, open_stream, recv_message, send_message},
 };
 
 /// The satker the hostile devices are enrolled for; no good device belongs to it.
@@ -40,10 +41,6 @@ pub(super) async fn enrolled(hub: &Hub) -> Result<SecretKey> {
     let key = SecretKey::generate();
     hub.enroll(key.public(), HOSTILE_SATKER).await?;
     Ok(key)
-}
-
-fn stream_error(e: impl std::fmt::Display) -> NodeError {
-    NodeError::Transport(format!("could not open a stream to the hub: {e}"))
 }
 
 /// The name of a message, for reports that must not dump a megabyte frame.
@@ -171,7 +168,7 @@ pub(super) async fn oversized_message(hub: &Hub, key: SecretKey) -> Violation {
     let started = Instant::now();
     let run = async {
         let (endpoint, conn) = transport::connect(&key, hub.id(), hub.addr, CASE_TIMEOUT).await?;
-        let (mut send, mut recv) = conn.open_bi().await.map_err(stream_error)?;
+        let (mut send, mut recv) = open_stream(&conn, StreamKind::Reconciliation).await?;
         let len = u32::try_from(MAX_MESSAGE_BYTES + 1).unwrap_or(u32::MAX);
         send.write_all(&len.to_be_bytes())
             .await
@@ -206,7 +203,7 @@ pub(super) async fn too_many_items(hub: &Hub, key: SecretKey) -> Violation {
     let me = key.public();
     let run = async {
         let (endpoint, conn) = transport::connect(&key, hub.id(), hub.addr, CASE_TIMEOUT).await?;
-        let (mut send, mut recv) = conn.open_bi().await.map_err(stream_error)?;
+        let (mut send, mut recv) = open_stream(&conn, StreamKind::Reconciliation).await?;
         let pos = hello(&mut send, &mut recv, me).await?;
         let n = MAX_FRAME_ITEMS as u64 + 1;
         let frame = Message::Frame {
@@ -281,7 +278,7 @@ pub(super) async fn oversized_item(hub: &Hub, key: SecretKey) -> Violation {
     let me = key.public();
     let run = async {
         let (endpoint, conn) = transport::connect(&key, hub.id(), hub.addr, CASE_TIMEOUT).await?;
-        let (mut send, mut recv) = conn.open_bi().await.map_err(stream_error)?;
+        let (mut send, mut recv) = open_stream(&conn, StreamKind::Reconciliation).await?;
         let pos = hello(&mut send, &mut recv, me).await?;
         let frame = Message::Frame {
             stream: StreamId::Origin(me),
@@ -298,7 +295,7 @@ pub(super) async fn oversized_item(hub: &Hub, key: SecretKey) -> Violation {
             // A refusal, unlike a violation, must leave the session and the connection
             // usable: finish this session, then run a second one on the same connection.
             finish_session(&mut send, &mut recv).await?;
-            let (mut send, mut recv) = conn.open_bi().await.map_err(stream_error)?;
+            let (mut send, mut recv) = open_stream(&conn, StreamKind::Reconciliation).await?;
             hello(&mut send, &mut recv, me).await?;
             finish_session(&mut send, &mut recv).await?;
             observed.push_str("; the session then ended cleanly and a second session on the same connection completed");
@@ -341,13 +338,15 @@ pub(super) async fn too_many_streams(hub: &Hub, key: SecretKey) -> Violation {
         let mut streams = Vec::new();
         let mut blocked = false;
         while streams.len() < MAX_STREAM_TRIES as usize {
-            match tokio::time::timeout(STREAM_WAIT, conn.open_bi()).await {
+            match tokio::time::timeout(STREAM_WAIT, open_stream(&conn, StreamKind::Reconciliation))
+                .await
+            {
                 Ok(Ok((mut send, recv))) => {
                     // Data makes the stream exist at the hub, not only in our bookkeeping.
                     send_message(&mut send, &hello).await?;
                     streams.push((send, recv));
                 }
-                Ok(Err(e)) => return Err(stream_error(e)),
+                Ok(Err(e)) => return Err(e),
                 Err(_) => {
                     blocked = true;
                     break;
@@ -436,7 +435,8 @@ async fn unfinished_messages(
     let mut written = 0;
     let mut streams = Vec::new();
     for _ in 0..MAX_CONCURRENT_STREAMS {
-        let Ok(Ok((mut send, recv))) = tokio::time::timeout(STREAM_WAIT, conn.open_bi()).await
+        let Ok(Ok((mut send, recv))) =
+            tokio::time::timeout(STREAM_WAIT, open_stream(&conn, StreamKind::Reconciliation)).await
         else {
             break;
         };

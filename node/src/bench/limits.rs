@@ -14,7 +14,7 @@ use serde_json::json;
 use super::{
     fixture::{generate, hub_and_satker, temp_root},
     hostile, idle,
-    measure::{check_delivered, marks, payload, sync},
+    measure::{check_delivered, marks, payload, sync, wire_bytes},
     rate, rss,
 };
 use crate::{
@@ -76,7 +76,7 @@ pub(super) async fn run(docs: usize, wait_idle: bool) -> Result<Output> {
     let all_enforced = tested.iter().all(|v| v.enforced == Some(true));
     let skipped = violations.len() - tested.len();
     let docs_per_sec = rate(docs, good.seconds);
-    let wire_bytes = good.wire_bytes();
+    let wire_bytes = wire_bytes(&good);
     let peak = rss::peak_rss_bytes();
     let json = json!({
         "scenario": "limits",

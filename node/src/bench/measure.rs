@@ -1,106 +1,54 @@
-//! A timed client sync as `espm sync` runs it, and the accounting of what it carried:
-//! wire bytes from the driver, payload from the stream positions before and after.
+//! A timed client sync, run by the very function `espm sync` runs
+//! ([`crate::device::sync::sync_once`]), and the accounting of what it carried: wire
+//! bytes from the driver, payload from the stream positions before and after.
 
-use std::{
-    net::SocketAddr,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use sync_protocol::{
-    session::{Config, Session, Stats},
-    stream::StreamId,
-    NodeId,
-};
+use sync_protocol::{stream::StreamId, NodeId};
 
 use super::fixture::Hub;
 use crate::{
-    device::replica::DeviceReplica,
+    device::sync::{sync_once, SyncOptions, Synced},
     error::{NodeError, Result},
     node::Node,
-    transport::{self, WireStats},
 };
 
 /// How long one sync may take before the benchmark gives up.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(1800);
 
-/// What one client sync moved, as the dialling side saw it.
-pub(super) struct SyncRun {
-    /// Bytes, messages and driver flights on the sync stream.
-    pub wire: WireStats,
-    /// The session's own counters.
-    pub stats: Stats,
-    /// From just before dialling until the sync call returned.
-    pub seconds: f64,
-    /// From just before dialling until the QUIC connection was established.
-    pub connect_seconds: f64,
+/// What one client sync moved, as the dialling side saw it: `espm sync`'s own result.
+pub(super) type SyncRun = Synced;
+
+/// Bytes both ways of everything the sync put on the wire: the reconciliation streams
+/// and the draft stream beside them, headers and length prefixes included.
+pub(super) fn wire_bytes(run: &SyncRun) -> u64 {
+    run.wire.sent_bytes
+        + run.wire.received_bytes
+        + run.drafts.sent_bytes
+        + run.drafts.received_bytes
 }
 
-impl SyncRun {
-    /// Bytes both ways, length prefixes included.
-    pub fn wire_bytes(&self) -> u64 {
-        self.wire.sent_bytes + self.wire.received_bytes
-    }
-}
-
-/// One reconciliation of `node` with the hub on its loopback address.
+/// One sync of `node` with the hub on its loopback address.
 pub(super) async fn sync(node: &Arc<Node>, hub: &Hub) -> Result<SyncRun> {
-    sync_via(node, hub.id(), hub.addr).await
+    sync_via(node, hub.addr).await
 }
 
-/// One reconciliation of `node` with the hub `hub_id` dialled at `addr` (the hub itself
-/// or a relay in front of it), run the way `espm sync` runs it but keeping the wire
-/// statistics.
+/// One sync of `node`, exactly as `espm sync` runs it, with its pinned hub dialled at
+/// `addr` (the hub itself or a relay in front of it).
 ///
-/// The time covers building the client's TLS config, the QUIC handshake, opening the
-/// stream and the whole session, until the device holds everything the hub's Done named
-/// and has ended its side of the stream. Closing the connection afterwards is not
-/// included.
-pub(super) async fn sync_via(
-    node: &Arc<Node>,
-    hub_id: NodeId,
-    addr: SocketAddr,
-) -> Result<SyncRun> {
-    let work = async {
-        let started = Instant::now();
-        let (endpoint, conn) = transport::connect(&node.key, hub_id, addr, SYNC_TIMEOUT).await?;
-        let connect_seconds = started.elapsed().as_secs_f64();
-        let result = async {
-            let (mut send, mut recv) = conn.open_bi().await.map_err(|e| {
-                NodeError::Transport(format!("could not open a stream to the hub: {e}"))
-            })?;
-            let mut replica = DeviceReplica::new(node.clone());
-            let mut session = Session::client(Config::default(), &replica)?;
-            let wire =
-                transport::run_session(&mut session, &mut replica, &mut send, &mut recv, |_, _| {})
-                    .await?;
-            Ok::<_, NodeError>(SyncRun {
-                wire,
-                stats: session.stats().clone(),
-                seconds: started.elapsed().as_secs_f64(),
-                connect_seconds,
-            })
-        }
-        .await;
-        conn.close(0u32.into(), b"done");
-        let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
-        result
+/// Its `seconds` cover building the client's TLS config, the QUIC handshake and every
+/// session, until the device holds everything the hub's Done named and has ended its
+/// side of the streams; closing the connection afterwards is not included.
+pub(super) async fn sync_via(node: &Arc<Node>, addr: SocketAddr) -> Result<SyncRun> {
+    let options = SyncOptions {
+        dial: Some(addr),
+        ..SyncOptions::within(SYNC_TIMEOUT)
     };
-    let run = tokio::time::timeout(SYNC_TIMEOUT, work)
-        .await
-        .map_err(|_| NodeError::Unreachable {
-            addr: addr.to_string(),
-            detail: format!(
-                "the benchmark sync did not finish within {} s",
-                SYNC_TIMEOUT.as_secs()
-            ),
-        })??;
-    if let Some((_, r)) = run.stats.refused_by_peer.first() {
+    let run = sync_once(node.clone(), options).await?;
+    if let Some(r) = run.refused.first() {
         return Err(NodeError::user(format!(
-            "the hub refused {} item(s) during the benchmark (first: item {}: {}); the measurement would be meaningless",
-            run.stats.refused_by_peer.len(),
-            r.address.short(),
-            r.reason
+            "the hub refused {} item(s) during the benchmark (first: {r}); the measurement would be meaningless",
+            run.refused.len(),
         )));
     }
     Ok(run)

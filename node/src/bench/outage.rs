@@ -31,7 +31,8 @@ use tokio::task::JoinHandle;
 use super::{
     fixture::{generate, generate_with_attachment, hub_and_satker, temp_root, Hub},
     measure::{
-        check_delivered, marks, origin_payload, origin_progress, payload, sync_via, SyncRun,
+        check_delivered, marks, origin_payload, origin_progress, payload, sync_via, wire_bytes,
+        SyncRun,
     },
     rate, rss,
 };
@@ -189,9 +190,9 @@ fn check_receipts(hub: &Node, satker: &Node) -> Result<u64> {
 
 /// Starts a sync of `satker` through the relay as a task of its own, so the benchmark
 /// can cut the link or kill it while it runs.
-fn spawn_sync(satker: &Arc<Node>, hub_id: sync_protocol::NodeId, relay: &Relay) -> SyncTask {
+fn spawn_sync(satker: &Arc<Node>, relay: &Relay) -> SyncTask {
     let (node, addr) = (satker.clone(), relay.addr());
-    tokio::spawn(async move { sync_via(&node, hub_id, addr).await })
+    tokio::spawn(async move { sync_via(&node, addr).await })
 }
 
 /// A sync running as a task of its own.
@@ -323,7 +324,7 @@ async fn kill_and_resume(
     let threshold = relay.stats().up.forwarded_bytes
         + item_bytes
         + (setup.attachment_bytes as f64 * KILL_AT) as u64;
-    let mut task = spawn_sync(satker, hub.id(), relay);
+    let mut task = spawn_sync(satker, relay);
     wait_for_upload(relay, threshold, &mut task, "the kill").await?;
     // The laptop lid closes: the link goes first, so the dying connection's goodbye is
     // lost as a killed process's would never be sent.
@@ -349,10 +350,9 @@ async fn kill_and_resume(
     let remembered = replica::hub_acked(satker, &origin)?.unwrap_or(0);
     let (pos_before, _) = origin_progress(&hub.node, satker)?;
     relay.set_link(true);
-    let run = sync_via(satker, hub.id(), relay.addr()).await?;
+    let run = sync_via(satker, relay.addr()).await?;
     let (pos_after, _) = origin_progress(&hub.node, satker)?;
     let resent_items = run
-        .stats
         .sent_items
         .saturating_sub(pos_after.saturating_sub(pos_before));
     // A session sends its stream in order from where it remembers the hub's ack, so
@@ -364,7 +364,7 @@ async fn kill_and_resume(
         streams,
         resent_items,
         resent_item_bytes,
-        resent_chunks: run.stats.sent_chunks.saturating_sub(stored),
+        resent_chunks: run.sent_chunks.saturating_sub(stored),
         run,
     })
 }
@@ -393,7 +393,7 @@ pub(super) async fn run(docs: usize, setup: &Setup) -> Result<Output> {
     let (needed_items, item_bytes) = origin_payload(&satker, held, head)?;
     let needed_chunks = chunks.saturating_sub(held_chunks(&hub.node, &first)?);
     let start = relay.stats();
-    let mut task = spawn_sync(&satker, hub.id(), &relay);
+    let mut task = spawn_sync(&satker, &relay);
     let mut cuts = Vec::with_capacity(CUTS.len());
     for (n, fraction) in CUTS.into_iter().enumerate() {
         // Items cross before any chunk, so past them the bytes measure the attachment.
@@ -423,8 +423,8 @@ pub(super) async fn run(docs: usize, setup: &Setup) -> Result<Output> {
         .forwarded_bytes
         .saturating_sub(start.up.forwarded_bytes);
     let up_payload = item_bytes + first.size;
-    let resent_items = run.stats.sent_items.saturating_sub(needed_items);
-    let resent_chunks = run.stats.sent_chunks.saturating_sub(needed_chunks);
+    let resent_items = run.sent_items.saturating_sub(needed_items);
+    let resent_chunks = run.sent_chunks.saturating_sub(needed_chunks);
 
     let second = generate_with_attachment(
         &satker,
@@ -452,7 +452,7 @@ pub(super) async fn run(docs: usize, setup: &Setup) -> Result<Output> {
         "synced_docs": synced,
         "seconds": run.seconds,
         "docs_per_sec": rate(synced, run.seconds),
-        "wire_bytes": run.wire_bytes(),
+        "wire_bytes": wire_bytes(&run),
         "payload_bytes": payload_bytes,
         "payload_items": items,
         "round_trips": run.wire.round_trips,
@@ -473,10 +473,10 @@ pub(super) async fn run(docs: usize, setup: &Setup) -> Result<Output> {
         "outages_within_bound": outages_within,
         "up_forwarded_bytes": up_bytes,
         "up_payload_bytes": up_payload,
-        "sent_items": run.stats.sent_items,
+        "sent_items": run.sent_items,
         "needed_items": needed_items,
         "resent_items": resent_items,
-        "sent_chunks": run.stats.sent_chunks,
+        "sent_chunks": run.sent_chunks,
         "needed_chunks": needed_chunks,
         "resent_chunks": resent_chunks,
         "resume": {
@@ -485,8 +485,8 @@ pub(super) async fn run(docs: usize, setup: &Setup) -> Result<Output> {
             "chunks": chunk_count(&second),
             "streams_in_flight": resume.streams,
             "seconds": resume.run.seconds,
-            "sent_items": resume.run.stats.sent_items,
-            "sent_chunks": resume.run.stats.sent_chunks,
+            "sent_items": resume.run.sent_items,
+            "sent_chunks": resume.run.sent_chunks,
             "resent_items": resume.resent_items,
             "resent_item_bytes": resume.resent_item_bytes,
             "resent_chunks": resume.resent_chunks,
@@ -528,22 +528,22 @@ pub(super) async fn run(docs: usize, setup: &Setup) -> Result<Output> {
          {} chunks, {} items and {} chunks of them already at the hub: {} bytes resent, bound {} ({} stream(s) x {frame}): {}\n\
          {receipts} documents have their receipts and both attachments are complete\n\
          wire bytes: {} for {payload_bytes} payload bytes of {items} items and {} chunks; {} flights; peak RSS {}",
-        run.stats.sent_items,
-        run.stats.sent_chunks,
+        run.sent_items,
+        run.sent_chunks,
         up_bytes as f64 / up_payload as f64,
         KILL_AT * 100.0,
         resume.chunks_held,
         chunk_count(&second),
-        resume.run.stats.sent_items,
-        resume.run.stats.sent_chunks,
+        resume.run.sent_items,
+        resume.run.sent_chunks,
         resume.resent_items,
         resume.resent_chunks,
         resume.resent_bytes(),
         resume_bound,
         resume.streams,
         yes(resent_within_bound),
-        run.wire_bytes(),
-        run.stats.sent_chunks,
+        wire_bytes(&run),
+        run.sent_chunks,
         run.wire.round_trips,
         rss::rss_text(peak),
     ));

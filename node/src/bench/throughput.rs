@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{
     fixture::{certify_signer, generate, hub_and_satker, temp_root, Hub, FIRST_SATKER},
-    measure::{check_delivered, marks, payload, scope_of, sync, SyncRun},
+    measure::{check_delivered, marks, payload, scope_of, sync, wire_bytes},
     report, Figures,
 };
 use crate::{
@@ -30,7 +30,7 @@ pub(super) async fn ingest(docs: usize) -> Result<Output> {
         docs,
         what: format!("one satker delivered {docs} documents to the hub"),
         seconds: run.seconds,
-        wire_bytes: run.wire_bytes(),
+        wire_bytes: wire_bytes(&run),
         payload_bytes,
         items,
         flights: run.wire.round_trips,
@@ -87,7 +87,7 @@ pub(super) async fn fanin(docs: usize, satkers: usize) -> Result<Output> {
         docs,
         what: format!("{satkers} satkers delivered {docs} documents to one hub concurrently"),
         seconds,
-        wire_bytes: runs.iter().map(SyncRun::wire_bytes).sum(),
+        wire_bytes: runs.iter().map(wire_bytes).sum(),
         payload_bytes,
         items,
         flights: runs.iter().map(|r| r.wire.round_trips).max().unwrap_or(0),
@@ -122,7 +122,7 @@ pub(super) async fn pull(docs: usize) -> Result<Output> {
         docs,
         what: format!("a second device of the satker pulled {docs} documents from the hub"),
         seconds: run.seconds,
-        wire_bytes: run.wire_bytes(),
+        wire_bytes: wire_bytes(&run),
         payload_bytes,
         items,
         flights: run.wire.round_trips,

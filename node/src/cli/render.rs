@@ -6,6 +6,7 @@ mod docs;
 mod hub;
 mod satker;
 mod signing;
+pub(crate) mod sync;
 mod verify;
 
 use crate::cli::run::Output;

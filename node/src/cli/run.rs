@@ -9,8 +9,9 @@ use sync_protocol::{enrollment::DeviceRole, NodeId};
 use zeroize::Zeroizing;
 
 use super::{
-    render::output, setup, Certs, Command, Devices, Draft, EnrollArgs, Init, Operator, Operators,
-    OperatorsArgs, Signer,
+    render::{output, sync::ProgressLine},
+    setup, Certs, Command, Devices, Draft, EnrollArgs, Init, Operator, Operators, OperatorsArgs,
+    Signer,
 };
 use crate::{
     auditor::verify,
@@ -216,7 +217,16 @@ pub async fn execute(
         }
         Command::Reject(a) => Ok(output(&processing::reject(&node, &a.doc_id, &a.reason)?)),
         Command::Monitor => Ok(output(&monitor::monitor(&node)?)),
-        Command::Sync(a) => sync::sync_command(node, a.timeout, show_progress).await,
+        Command::Sync(a) => {
+            let line = show_progress.then(ProgressLine::start);
+            let options = sync::SyncOptions {
+                progress: line.as_ref().map(ProgressLine::feed),
+                ..sync::SyncOptions::within(std::time::Duration::from_secs(a.timeout.max(1)))
+            };
+            let synced = sync::sync(node, options).await;
+            drop(line);
+            Ok(output(&synced?))
+        }
         Command::Verify => Ok(output(&verify::verify(&node)?)),
     }
 }

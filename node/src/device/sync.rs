@@ -1,43 +1,98 @@
-//! `espm sync`: one reconciliation with the hub, as the CLI and the background loop run it.
+//! One sync of a device with its hub: [`sync_once`] is the one sync function, which
+//! `espm sync` ([`sync`]), the background loop of `espm serve` ([`client_loop`]) and every
+//! `espm bench` scenario run. It reports progress through a callback, so the terminal's
+//! progress bar stays front-end code.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
-use serde_json::json;
-use sync_protocol::session::{Config, Replica, Session};
+use sync_protocol::{
+    framing::{StreamKind, HEADER_BYTES},
+    session::{Config, Replica, Session},
+};
 
-use crate::cli::run::Output;
 use crate::{
     config::NodeConfig,
     device::replica::DeviceReplica,
     drafts::{self, DraftSyncStats},
     error::{NodeError, Result},
     node::Node,
-    transport::{connect, run_session, WireStats},
+    transport::{
+        blocking, connect, drive, not_admitted, open_stream, refusal, Deadlines, Reconcile,
+        Refusal, WireStats,
+    },
 };
-
-/// The terminal's progress line during `espm sync`.
-const BAR_TEMPLATE: &str = "{spinner} [{bar:24}] {pos}/{len} items up · {msg}";
 
 /// What one sync moved.
 #[derive(Debug, Default, Clone)]
-pub struct SyncSummary {
+pub struct Synced {
     /// Items sent to the hub.
     pub sent_items: u64,
     /// Items received from the hub.
     pub received_items: u64,
-    /// Bytes sent on the wire.
-    pub sent_bytes: u64,
-    /// Bytes received on the wire.
-    pub received_bytes: u64,
-    /// Items the hub refused, with its reasons.
-    pub refused: Vec<String>,
     /// Attachment chunks sent.
     pub sent_chunks: u64,
     /// Attachment chunks received.
     pub received_chunks: u64,
+    /// Items the hub refused, each as "item ADDRESS: reason".
+    pub refused: Vec<String>,
+    /// What crossed the wire on the reconciliation streams, stream headers included.
+    pub wire: WireStats,
     /// What the draft sync with the hub moved (satker devices only).
     pub drafts: DraftSyncStats,
+    /// From just before dialling until every session was finished (closing the
+    /// connection afterwards is not included).
+    pub seconds: f64,
+    /// From just before dialling until the QUIC connection was established.
+    pub connect_seconds: f64,
+}
+
+/// How far a running sync has got, for a progress display.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncProgress {
+    /// This session's items the hub has acknowledged.
+    pub acked_items: u64,
+    /// This session's items to send in all (it grows if the node makes more meanwhile).
+    pub items_to_send: u64,
+    /// Bytes sent on the wire.
+    pub sent_bytes: u64,
+    /// Attachment chunks sent.
+    pub sent_chunks: u64,
+    /// Items received.
+    pub received_items: u64,
+    /// Bytes received on the wire.
+    pub received_bytes: u64,
+    /// Attachment chunks received.
+    pub received_chunks: u64,
+}
+
+/// Where a sync reports its progress; called off the async threads, after each message.
+pub type OnProgress = Arc<dyn Fn(&SyncProgress) + Send + Sync>;
+
+/// How to run one sync.
+#[derive(Clone)]
+pub struct SyncOptions {
+    /// The longest the whole sync may take.
+    pub timeout: Duration,
+    /// Dial this address instead of the configured hub address (a relay in front of
+    /// the hub, say); the hub's key is still the pinned one.
+    pub dial: Option<SocketAddr>,
+    /// Where to report progress, if anywhere.
+    pub progress: Option<OnProgress>,
+}
+
+impl SyncOptions {
+    /// A sync of the configured hub within `timeout`, reporting no progress.
+    pub fn within(timeout: Duration) -> SyncOptions {
+        SyncOptions {
+            timeout,
+            dial: None,
+            progress: None,
+        }
+    }
 }
 
 async fn resolve(addr: &str) -> Result<SocketAddr> {
@@ -53,12 +108,22 @@ async fn resolve(addr: &str) -> Result<SocketAddr> {
     })
 }
 
-/// Runs one reconciliation with the pinned hub.
-pub async fn sync_once(
-    node: Arc<Node>,
-    timeout: Duration,
-    bar: Option<&ProgressBar>,
-) -> Result<SyncSummary> {
+/// `espm sync`: one sync with the pinned hub, which fails if the hub refused any item.
+pub async fn sync(node: Arc<Node>, options: SyncOptions) -> Result<Synced> {
+    let s = sync_once(node, options).await?;
+    if !s.refused.is_empty() {
+        return Err(NodeError::Refused(format!(
+            "the hub refused {} item(s): {}. The documents concerned are marked rejected; correct them and submit again",
+            s.refused.len(),
+            s.refused.join("; ")
+        )));
+    }
+    Ok(s)
+}
+
+/// Runs one sync with the pinned hub: the reconciliation sessions and, alongside on the
+/// same connection, the draft sync. Items the hub refused are reported, not an error.
+pub async fn sync_once(node: Arc<Node>, options: SyncOptions) -> Result<Synced> {
     let (hub, hub_id) =
         match &node.config {
             NodeConfig::Satker { hub, hub_id, .. } | NodeConfig::Auditor { hub, hub_id } => {
@@ -68,21 +133,27 @@ pub async fn sync_once(
                 "the hub does not sync with anyone; run `espm sync` on a satker or auditor node",
             )),
         };
-    let addr = resolve(&hub).await?;
+    let timeout = options.timeout;
     let work = async {
+        let addr = match options.dial {
+            Some(addr) => addr,
+            None => resolve(&hub).await?,
+        };
+        let started = Instant::now();
         let (endpoint, conn) = connect(&node.key, hub_id, addr, timeout).await?;
+        let connect_seconds = started.elapsed().as_secs_f64();
         let sessions = async {
-            let mut summary = SyncSummary::default();
+            let mut synced = Synced::default();
             // A node that learns new streams in a session (an auditor learning its scope
             // from its own enrollment) follows them at once, on the same connection.
             for _ in 0..MAX_SESSIONS {
-                let before = following(&node)?;
-                one_session(&node, &conn, bar, &mut summary).await?;
-                if following(&node)? == before {
+                let before = following(&node).await?;
+                one_session(&node, &conn, options.progress.clone(), &mut synced).await?;
+                if following(&node).await? == before {
                     break;
                 }
             }
-            Ok::<_, NodeError>(summary)
+            Ok::<_, NodeError>(synced)
         };
         // Drafts travel on their own stream alongside, so they cost no extra round trip.
         let drafts = async {
@@ -90,10 +161,13 @@ pub async fn sync_once(
                 .await
                 .map_err(|e| refine(e, &conn, &node))
         };
-        let (summary, drafts) = tokio::join!(sessions, drafts);
-        let result = summary.and_then(|mut summary| {
-            summary.drafts = drafts?;
-            Ok(summary)
+        let (synced, drafts) = tokio::join!(sessions, drafts);
+        let seconds = started.elapsed().as_secs_f64();
+        let result = synced.and_then(|mut synced| {
+            synced.drafts = drafts?;
+            synced.seconds = seconds;
+            synced.connect_seconds = connect_seconds;
+            Ok(synced)
         });
         conn.close(0u32.into(), b"done");
         let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
@@ -111,51 +185,41 @@ pub async fn sync_once(
 const MAX_SESSIONS: usize = 2;
 
 /// The streams this node follows now.
-fn following(node: &Arc<Node>) -> Result<Vec<sync_protocol::stream::StreamId>> {
+async fn following(node: &Arc<Node>) -> Result<Vec<sync_protocol::stream::StreamId>> {
     let replica = DeviceReplica::new(node.clone());
-    Ok(replica.wanted()?.into_keys().collect())
+    Ok(blocking(move || replica.wanted())
+        .await??
+        .into_keys()
+        .collect())
 }
 
-/// One reconciliation on its own stream of `conn`, added into `summary`.
+/// One reconciliation on its own stream of `conn`, added into `synced`.
 async fn one_session(
     node: &Arc<Node>,
     conn: &quinn::Connection,
-    bar: Option<&ProgressBar>,
-    summary: &mut SyncSummary,
+    progress: Option<OnProgress>,
+    synced: &mut Synced,
 ) -> Result<()> {
-    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| {
-        refine(
-            NodeError::Transport(format!("could not open a stream to the hub: {e}")),
-            conn,
-            node,
-        )
-    })?;
-    let mut replica = DeviceReplica::new(node.clone());
-    let mut session = Session::client(Config::default(), &replica)?;
-    // A second view of the store for the progress display: the session holds the first
-    // one mutably while it runs.
-    let heads = DeviceReplica::new(node.clone());
-    let wire = run_session(
-        &mut session,
-        &mut replica,
-        &mut send,
-        &mut recv,
-        |s, w: &WireStats| {
-            if let Some(b) = bar {
-                show_progress(b, s, &heads, w);
-            }
-        },
-    )
-    .await
-    .map_err(|e| refine(e, conn, node))?;
-    let stats = session.stats();
-    summary.sent_items += stats.sent_items;
-    summary.received_items += stats.received_items;
-    summary.sent_bytes += wire.sent_bytes;
-    summary.received_bytes += wire.received_bytes;
-    summary.sent_chunks += stats.sent_chunks;
-    summary.received_chunks += stats.received_chunks;
-    summary.refused.extend(
+    let (mut send, mut recv) = open_stream(conn, StreamKind::Reconciliation)
+        .await
+        .map_err(|e| refine(e, conn, node))?;
+    let replica = DeviceReplica::new(node.clone());
+    // The client's Hello says what this node holds, which the store tells.
+    let mut exchange = blocking(move || Reconcile::client(Config::default(), replica)).await??;
+    if let Some(report) = progress {
+        exchange = exchange.on_progress(Box::new(move |s, r, w| report(&progress_of(s, r, w))));
+    }
+    let (done, wire) = drive(exchange, &mut send, &mut recv, &Deadlines::default())
+        .await
+        .map_err(|e| refine(e, conn, node))?;
+    let stats = done.session.stats();
+    synced.sent_items += stats.sent_items;
+    synced.received_items += stats.received_items;
+    synced.sent_chunks += stats.sent_chunks;
+    synced.received_chunks += stats.received_chunks;
+    synced.wire.add(&wire);
+    synced.wire.sent_bytes += HEADER_BYTES as u64;
+    synced.refused.extend(
         stats
             .refused_by_peer
             .iter()
@@ -164,105 +228,29 @@ async fn one_session(
     Ok(())
 }
 
-/// The bar counts our items acknowledged by the hub against all we have to send; the
-/// message adds bytes and chunks both ways, since what the hub will send is not known
-/// in advance.
-fn show_progress(bar: &ProgressBar, s: &Session, heads: &DeviceReplica, w: &WireStats) {
-    if let Ok((done, total)) = s.upload_progress(heads) {
-        bar.set_length(total);
-        bar.set_position(done);
-    }
+/// Where `s` stands: our items acknowledged by the hub against all there are to send,
+/// and bytes and chunks both ways, since what the hub will send is not known in advance.
+fn progress_of(s: &Session, replica: &DeviceReplica, w: &WireStats) -> SyncProgress {
+    let (acked_items, items_to_send) = s.upload_progress(replica).unwrap_or_default();
     let st = s.stats();
-    bar.set_message(format!(
-        "up {} in {} chunks · down {} items, {} in {} chunks",
-        HumanBytes(w.sent_bytes),
-        st.sent_chunks,
-        st.received_items,
-        HumanBytes(w.received_bytes),
-        st.received_chunks
-    ));
+    SyncProgress {
+        acked_items,
+        items_to_send,
+        sent_bytes: w.sent_bytes,
+        sent_chunks: st.sent_chunks,
+        received_items: st.received_items,
+        received_bytes: w.received_bytes,
+        received_chunks: st.received_chunks,
+    }
 }
 
-/// A hub that rejects our client certificate says so only when we first read; name
-/// that case plainly instead of as a broken connection.
+/// A hub that refuses our key says so only once the handshake looked complete, at the
+/// first read or write; its TLS alert, the connection's close code, tells that case
+/// from a broken link.
 fn refine(e: NodeError, conn: &quinn::Connection, node: &Node) -> NodeError {
-    let closed = conn
-        .close_reason()
-        .map(|r| r.to_string())
-        .unwrap_or_default();
-    let text = format!("{e} {closed}").to_lowercase();
-    if text.contains("certificate")
-        || text.contains("not admitted")
-        || text.contains("crypto")
-        || text.contains("alert")
-    {
-        return NodeError::Refused(format!(
-            "the hub refused this device: node {} is not enrolled (or was blocked). Ask the KPPN administrator to run `espm enroll {}`",
-            node.node_id().to_hex(),
-            node.node_id().to_hex()
-        ));
-    }
-    e
-}
-
-/// `espm sync`
-pub async fn sync_command(node: Arc<Node>, timeout_s: u64, show_progress: bool) -> Result<Output> {
-    let bar = show_progress.then(|| {
-        let b = ProgressBar::new(0);
-        b.set_style(
-            ProgressStyle::with_template(BAR_TEMPLATE)
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        b.set_message("connecting to the hub…");
-        b.enable_steady_tick(Duration::from_millis(120));
-        b
-    });
-    let result = sync_once(node, Duration::from_secs(timeout_s.max(1)), bar.as_ref()).await;
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
-    let s = result?;
-    if !s.refused.is_empty() {
-        return Err(NodeError::Refused(format!(
-            "the hub refused {} item(s): {}. The documents concerned are marked rejected; correct them and submit again",
-            s.refused.len(),
-            s.refused.join("; ")
-        )));
-    }
-    let mut out = Output::new(
-        json!({ "sent_items": s.sent_items, "received_items": s.received_items, "sent_bytes": s.sent_bytes, "received_bytes": s.received_bytes, "sent_chunks": s.sent_chunks, "received_chunks": s.received_chunks }),
-        format!(
-            "Synced with the hub: sent {} item(s) and {} attachment chunk(s) ({}), received {} item(s) and {} chunk(s) ({}).",
-            s.sent_items,
-            s.sent_chunks,
-            HumanBytes(s.sent_bytes),
-            s.received_items,
-            s.received_chunks,
-            HumanBytes(s.received_bytes)
-        ),
-    );
-    add_drafts(&mut out, &s.drafts);
-    Ok(out)
-}
-
-/// Adds the draft sync's counts to `espm sync`'s output. A refused draft is reported,
-/// not an error: a device refuses edits to a document it has already signed.
-fn add_drafts(out: &mut Output, d: &DraftSyncStats) {
-    out.json["drafts_announced"] = json!(d.announced);
-    out.json["drafts_in_step"] = json!(d.in_step);
-    out.json["drafts_updated"] = json!(d.updated);
-    out.json["draft_sent_bytes"] = json!(d.sent_bytes);
-    out.json["draft_received_bytes"] = json!(d.received_bytes);
-    out.json["drafts_refused"] = json!(d.refused);
-    if d.in_step + d.updated > 0 {
-        out.text.push_str(&format!(
-            " Drafts: {} in step with the hub, {} updated with edits from other devices.",
-            d.in_step, d.updated
-        ));
-    }
-    for r in &d.refused {
-        out.text.push_str(&format!("\n{r}"));
+    match conn.close_reason().as_ref().and_then(refusal) {
+        Some(Refusal::NotAdmitted) => not_admitted(node.node_id()),
+        _ => e,
     }
 }
 
@@ -271,7 +259,7 @@ fn add_drafts(out: &mut Output, d: &DraftSyncStats) {
 pub(crate) async fn client_loop(node: Arc<Node>) -> Result<()> {
     let mut failures = 0u32;
     loop {
-        match sync_once(node.clone(), Duration::from_secs(60), None).await {
+        match sync_once(node.clone(), SyncOptions::within(Duration::from_secs(60))).await {
             Ok(s) => {
                 if failures > 0 || s.sent_items + s.received_items > 0 {
                     eprintln!(
@@ -308,11 +296,4 @@ pub(crate) async fn client_loop(node: Arc<Node>) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_progress_template_is_valid() {
-        assert!(ProgressStyle::with_template(BAR_TEMPLATE).is_ok());
-    }
-}
+mod tests;

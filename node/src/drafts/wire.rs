@@ -1,20 +1,22 @@
 //! The draft-sync session over one QUIC bidirectional stream: the device opens it on
-//! its connection to the hub after the reconciliation stream, and the hub serves it
-//! when the stream's first message is a draft Hello.
+//! its connection to the hub alongside the reconciliation stream, with a header saying
+//! it carries draft sync, and the hub serves it when the header says so. The
+//! transport's one driver runs it through [`DraftExchange`].
 
 use std::{sync::Arc, time::Duration};
 
 use sync_protocol::{
     draft_sync::{DraftMessage, DraftReplica, DraftSession, DraftStats},
     enrollment::DeviceRole,
-    NodeId,
+    framing::{StreamKind, HEADER_BYTES},
+    NodeId, ProtocolError,
 };
 
 use super::NodeDraftReplica;
 use crate::{
-    error::{NodeError, Result},
+    error::Result,
     node::Node,
-    transport::{recv_bytes, send_bytes},
+    transport::{blocking, drive, open_stream, Deadlines, Ending, Exchange},
 };
 
 /// Sessions one sync runs at most when either side has more changed drafts than one
@@ -23,9 +25,6 @@ const MAX_SESSIONS: usize = 16;
 
 /// How long to wait for the peer to end its side once the session is done.
 const LINGER: Duration = Duration::from_secs(10);
-
-/// How long to try to deliver an Abort.
-const ABORT_WAIT: Duration = Duration::from_secs(2);
 
 /// What one draft sync moved, for summaries and logs.
 #[derive(Clone, Debug, Default)]
@@ -69,137 +68,102 @@ pub async fn run_client(conn: &quinn::Connection, node: Arc<Node>) -> Result<Dra
         return Ok(total);
     }
     for _ in 0..MAX_SESSIONS {
-        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| {
-            NodeError::Transport(format!("could not open the draft stream to the hub: {e}"))
-        })?;
-        let mut replica = NodeDraftReplica::device(node.clone())?;
-        let mut session = DraftSession::client(&replica)?;
-        drive(
-            &mut session,
-            &mut replica,
-            &mut send,
-            &mut recv,
-            &node,
-            &mut total,
-        )
-        .await?;
-        total.add(session.stats(), "the hub");
-        if !session.stats().more {
+        let (mut send, mut recv) = open_stream(conn, StreamKind::DraftSync).await?;
+        let opened = node.clone();
+        // Announcing reads the store, so it runs where the session's other store work does.
+        let exchange = blocking(move || {
+            let replica = NodeDraftReplica::device(opened.clone())?;
+            let session = DraftSession::client(&replica)?;
+            Ok::<_, crate::error::NodeError>(DraftExchange {
+                session,
+                replica,
+                node: opened,
+            })
+        })
+        .await??;
+        let (done, wire) = drive(exchange, &mut send, &mut recv, &Deadlines::default()).await?;
+        total.sent_bytes += HEADER_BYTES as u64 + wire.sent_bytes;
+        total.received_bytes += wire.received_bytes;
+        total.add(done.session.stats(), "the hub");
+        if !done.session.stats().more {
             break;
         }
     }
     Ok(total)
 }
 
-/// Serves one draft-sync stream for `device`, enrolled as `role`; `first` is the
-/// stream's first message, already read to tell the stream's kind.
+/// Serves one draft-sync stream for `device`, enrolled as `role`, whose header was read
+/// already, within `deadlines`.
 pub async fn serve_stream(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
-    first: &[u8],
     node: Arc<Node>,
     device: NodeId,
     role: &DeviceRole,
+    deadlines: &Deadlines,
 ) -> Result<DraftSyncStats> {
+    let exchange = DraftExchange {
+        session: DraftSession::server(),
+        replica: NodeDraftReplica::hub(node.clone(), device, role),
+        node,
+    };
+    let (done, wire) = drive(exchange, &mut send, &mut recv, deadlines).await?;
     let mut total = DraftSyncStats {
-        received_bytes: 4 + first.len() as u64,
+        sent_bytes: wire.sent_bytes,
+        received_bytes: HEADER_BYTES as u64 + wire.received_bytes,
         ..Default::default()
     };
-    let mut replica = NodeDraftReplica::hub(node.clone(), device, role);
-    let mut session = DraftSession::server();
-    let opened = DraftMessage::decode(first).and_then(|m| session.handle(m, &mut replica));
-    if let Err(e) = opened {
-        abort(&mut send, &e.to_string()).await;
-        return Err(e.into());
-    }
-    drive(
-        &mut session,
-        &mut replica,
-        &mut send,
-        &mut recv,
-        &node,
-        &mut total,
-    )
-    .await?;
-    total.add(session.stats(), "the device");
+    total.add(done.session.stats(), "the device");
     Ok(total)
 }
 
-/// Drives `session` to completion over one stream.
-async fn drive(
-    session: &mut DraftSession,
-    replica: &mut impl DraftReplica,
-    send: &mut quinn::SendStream,
-    recv: &mut quinn::RecvStream,
-    node: &Node,
-    total: &mut DraftSyncStats,
-) -> Result<()> {
-    loop {
-        loop {
-            match session.poll_transmit(replica) {
-                Ok(Some(msg)) => total.sent_bytes += send_bytes(send, &msg.encode()).await? as u64,
-                Ok(None) => break,
-                Err(e) => {
-                    abort(send, &e.to_string()).await;
-                    return Err(e.into());
-                }
-            }
-        }
-        if session.is_done() {
-            // What both sides agreed on is worth keeping even if the link drops now.
-            node.store.flush()?;
-            send.finish().map_err(|_| {
-                NodeError::Transport("the draft stream was closed before it finished".into())
-            })?;
-            linger(recv).await;
-            return Ok(());
-        }
-        let bytes = recv_bytes(recv).await?.ok_or_else(|| {
-            NodeError::Transport("the peer closed the draft stream before it finished".into())
-        })?;
-        total.received_bytes += 4 + bytes.len() as u64;
-        let msg = match DraftMessage::decode(&bytes) {
-            Ok(m) => m,
-            Err(e) => {
-                abort(send, &e.to_string()).await;
-                return Err(e.into());
-            }
-        };
-        let peer_aborted = matches!(msg, DraftMessage::DraftAbort { .. });
-        if let Err(e) = session.handle(msg, replica) {
-            if !peer_aborted {
-                abort(send, &e.to_string()).await;
-            }
-            return Err(e.into());
-        }
-    }
+/// A draft-sync session and its replica, as the transport's driver runs them.
+struct DraftExchange<R> {
+    session: DraftSession,
+    replica: R,
+    /// Whose store to flush once the session is done.
+    node: Arc<Node>,
 }
 
-/// Best effort: tells the peer why the stream ends, without letting a stuck peer hold us.
-async fn abort(send: &mut quinn::SendStream, reason: &str) {
-    let msg = DraftMessage::DraftAbort {
-        reason: reason.to_string(),
-    };
-    if let Ok(Ok(_)) = tokio::time::timeout(ABORT_WAIT, send_bytes(send, &msg.encode())).await {
-        let _ = send.finish();
-    }
-}
+impl<R: DraftReplica + Send + 'static> Exchange for DraftExchange<R> {
+    type Message = DraftMessage;
+    const KIND: StreamKind = StreamKind::DraftSync;
 
-/// Waits for the peer to end its side, so our last message is known delivered before
-/// anyone closes the connection; the sync already succeeded, so problems are only logged.
-async fn linger(recv: &mut quinn::RecvStream) {
-    let drain = async {
-        while let Some(bytes) = recv_bytes(recv).await? {
-            tracing::debug!(
-                bytes = bytes.len(),
-                "ignored a draft message after the session was done"
-            );
-        }
-        Ok::<(), NodeError>(())
-    };
-    match tokio::time::timeout(LINGER, drain).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::debug!(error = %e, "the peer did not end the draft stream cleanly"),
-        Err(_) => tracing::debug!("the peer did not end the draft stream in time"),
+    fn decode(body: &[u8]) -> Result<DraftMessage, ProtocolError> {
+        DraftMessage::decode(body)
+    }
+
+    fn encode(msg: &DraftMessage) -> Vec<u8> {
+        msg.encode()
+    }
+
+    fn abort_message(reason: String) -> DraftMessage {
+        DraftMessage::DraftAbort { reason }
+    }
+
+    fn is_abort(msg: &DraftMessage) -> bool {
+        matches!(msg, DraftMessage::DraftAbort { .. })
+    }
+
+    fn handle(&mut self, msg: DraftMessage) -> Result<(), ProtocolError> {
+        self.session.handle(msg, &mut self.replica)
+    }
+
+    fn poll_transmit(&mut self) -> Result<Option<DraftMessage>, ProtocolError> {
+        self.session.poll_transmit(&mut self.replica)
+    }
+
+    fn is_done(&self) -> bool {
+        self.session.is_done()
+    }
+
+    fn ending(&self) -> Ending {
+        Ending::Linger(LINGER)
+    }
+
+    fn finished(&mut self) -> Result<()> {
+        // What both sides agreed on is worth keeping even if the link drops now.
+        self.node.store.flush()?;
+        Ok(())
     }
 }

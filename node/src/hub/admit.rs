@@ -1,15 +1,15 @@
 //! Admitting devices: the hub's listener, bounded at accept, and each device
-//! connection's streams (a reconciliation session or a draft sync), each under the
-//! deadlines of [`super::limits`]; and the sweep that refuses submissions whose
+//! connection's streams (a reconciliation session or a draft sync, as the stream's
+//! header says), each under the deadlines of [`super::limits`]; and the sweep that refuses submissions whose
 //! attachments never arrived.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use storage::Table;
 use sync_protocol::{
-    draft_sync::DraftMessage,
-    message::{cut_text, Message},
-    session::{Config, Session},
+    framing::{StreamKind, HEADER_BYTES},
+    message::cut_text,
+    session::Config,
 };
 
 use super::{
@@ -24,9 +24,7 @@ use crate::{
     error::{NodeError, Result},
     node::Node,
     records::DeviceRecord,
-    transport::{
-        recv_bytes_within, run_session_within, send_message, server_endpoint, tls, Deadlines,
-    },
+    transport::{drive, recv_header, server_endpoint, tls, Deadlines, Reconcile},
 };
 
 /// Refuses submissions whose attachments did not arrive in time, now and then: often
@@ -64,10 +62,15 @@ pub(crate) fn device(node: &Node, id: &sync_protocol::NodeId) -> Option<DeviceRe
         .flatten()
 }
 
-pub(crate) async fn hub_loop(node: Arc<Node>, addr: SocketAddr) -> Result<()> {
+/// The hub's endpoint on `addr`; its TLS admits only enrolled, unrevoked devices.
+pub(crate) fn endpoint(node: &Arc<Node>, addr: SocketAddr) -> Result<quinn::Endpoint> {
     let admit_node = node.clone();
     let admit = Arc::new(move |id: &sync_protocol::NodeId| device(&admit_node, id).is_some());
-    let endpoint = server_endpoint(addr, tls::server_config(&node.key, admit)?)?;
+    server_endpoint(addr, tls::server_config(&node.key, admit)?)
+}
+
+pub(crate) async fn hub_loop(node: Arc<Node>, addr: SocketAddr) -> Result<()> {
+    let endpoint = endpoint(&node, addr)?;
     eprintln!(
         "espm hub {} listening on {addr} (QUIC, ALPN espm/1)",
         node.node_id()
@@ -213,7 +216,9 @@ fn close_reason(reason: &str) -> &str {
     cut_text(reason, MAX_CLOSE_REASON)
 }
 
-/// One stream a device opened: a reconciliation session or a draft sync.
+/// One stream a device opened: a reconciliation session or a draft sync, as its header
+/// says. A header this hub cannot serve fails the stream, and so the connection, with
+/// the header's fault as the reason.
 async fn serve_stream(
     node: Arc<Node>,
     peer: sync_protocol::NodeId,
@@ -222,76 +227,29 @@ async fn serve_stream(
     mut recv: quinn::RecvStream,
     deadlines: Deadlines,
 ) -> Result<()> {
-    // The first message tells the stream's kind: a draft sync opens with its own
-    // Hello; anything else opens a reconciliation session.
-    let Some(first) = recv_bytes_within(&mut recv, &deadlines).await? else {
+    let Some(kind) = recv_header(&mut recv, &deadlines).await? else {
         return Ok(());
     };
-    if DraftMessage::opens_stream(&first) {
-        let d = drafts::serve_stream(send, recv, &first, node.clone(), peer, &role).await?;
-        tracing::info!(device = %peer, in_step = d.in_step, updated = d.updated, refused = d.refused.len(), "draft sync finished");
-        return Ok(());
-    }
-    let mut replica = HubReplica::new(node.clone(), peer, role);
-    let mut session = Session::server(Config::default());
-    open_session(&mut session, &mut replica, &mut send, &first).await?;
-    let stats = run_session_within(
-        &mut session,
-        &mut replica,
-        &mut send,
-        &mut recv,
-        &deadlines,
-        |_, _| {},
-    )
-    .await?;
-    tracing::info!(
-        device = %peer,
-        received = session.stats().received_items,
-        sent = session.stats().sent_items,
-        bytes_in = stats.received_bytes + 4 + first.len() as u64,
-        bytes_out = stats.sent_bytes,
-        "sync session finished"
-    );
-    Ok(())
-}
-
-/// Feeds a reconciliation session the first message, read before the stream's kind was
-/// known, answering a bad one with an Abort as `run_session` would.
-async fn open_session(
-    session: &mut Session,
-    replica: &mut HubReplica,
-    send: &mut quinn::SendStream,
-    first: &[u8],
-) -> Result<()> {
-    let opened = Message::decode(first).and_then(|m| session.handle(m, replica));
-    if let Err(e) = opened {
-        let abort = Message::Abort {
-            reason: e.to_string(),
-        };
-        if let Ok(Ok(_)) =
-            tokio::time::timeout(Duration::from_secs(2), send_message(send, &abort)).await
-        {
-            let _ = send.finish();
+    match kind {
+        StreamKind::DraftSync => {
+            let d = drafts::serve_stream(send, recv, node, peer, &role, &deadlines).await?;
+            tracing::info!(device = %peer, in_step = d.in_step, updated = d.updated, refused = d.refused.len(), "draft sync finished");
         }
-        return Err(e.into());
+        StreamKind::Reconciliation => {
+            let exchange = Reconcile::server(Config::default(), HubReplica::new(node, peer, role));
+            let (done, wire) = drive(exchange, &mut send, &mut recv, &deadlines).await?;
+            tracing::info!(
+                device = %peer,
+                received = done.session.stats().received_items,
+                sent = done.session.stats().sent_items,
+                bytes_in = HEADER_BYTES as u64 + wire.received_bytes,
+                bytes_out = wire.sent_bytes,
+                "sync session finished"
+            );
+        }
     }
     Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_long_close_reason_is_cut_on_a_character_boundary() {
-        assert_eq!(close_reason("frame refused"), "frame refused");
-        // "é" is two bytes; 300 of them straddle the limit mid-character.
-        let long = "é".repeat(300);
-        let cut = close_reason(&long);
-        assert!(cut.len() <= MAX_CLOSE_REASON);
-        assert_eq!(cut.len(), MAX_CLOSE_REASON);
-        assert!(cut.chars().all(|c| c == 'é'));
-        let odd = format!("x{long}");
-        assert_eq!(close_reason(&odd).len(), MAX_CLOSE_REASON - 1);
-    }
-}
+mod tests;

@@ -1,8 +1,22 @@
 //! The transport against real QUIC on loopback: admission, pinning, framing limits.
 
-use std::sync::Arc;
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 
-use super::*;
+use sync_protocol::{
+    framing::encode_frame,
+    message::{Message, MAX_MESSAGE_BYTES},
+    NodeId, SecretKey,
+};
+
+use super::{
+    connect::{connection_error, lost},
+    *,
+};
+use crate::error::NodeError;
 
 /// A Done naming nothing: the smallest well-formed message.
 fn done() -> Message {
@@ -222,4 +236,70 @@ async fn messages_written_in_one_piece_are_read_one_at_a_time_and_in_pieces_whol
     }
     send.finish().unwrap();
     assert_eq!(serve.await.unwrap(), expected);
+}
+
+/// A connection the hub closed with `code`, saying `reason`.
+fn closed_by_hub(code: quinn::TransportErrorCode, reason: &str) -> quinn::ConnectionError {
+    quinn::ConnectionError::ConnectionClosed(quinn::ConnectionClose {
+        error_code: code,
+        frame_type: None,
+        reason: reason.as_bytes().to_vec().into(),
+    })
+}
+
+/// A connection this node's own TLS gave up with `code`, saying `reason`.
+fn failed_here(code: quinn::TransportErrorCode, reason: &str) -> quinn::ConnectionError {
+    quinn::ConnectionError::TransportError(quinn_proto::TransportError {
+        code,
+        frame: None,
+        reason: reason.into(),
+    })
+}
+
+/// TLS alert access_denied (RFC 8446 §6.2): the hub's refusal of a key it does not admit.
+const ACCESS_DENIED: u8 = 49;
+
+/// TLS alert unknown_ca (RFC 8446 §6.2): this node's refusal of a key that is not the pinned hub's.
+const UNKNOWN_CA: u8 = 48;
+
+#[test]
+fn the_hubs_refusal_of_this_key_is_told_by_its_tls_alert_and_not_by_any_text() {
+    let denied = quinn::TransportErrorCode::crypto(ACCESS_DENIED);
+    // No reason text at all: the code alone says the hub refused the key.
+    assert!(
+        matches!(lost(&closed_by_hub(denied, "")), NodeError::Refused(_)),
+        "{:?}",
+        lost(&closed_by_hub(denied, ""))
+    );
+    // Every word the old text search looked for, under a code that means something else.
+    let wordy = "espm: this node's key is not admitted by the hub (certificate, crypto alert)";
+    let other = closed_by_hub(quinn::TransportErrorCode::PROTOCOL_VIOLATION, wordy);
+    assert!(
+        matches!(lost(&other), NodeError::Transport(_)),
+        "{:?}",
+        lost(&other)
+    );
+}
+
+#[test]
+fn this_nodes_refusal_of_a_hub_key_is_told_by_its_tls_alert_and_not_by_any_text() {
+    let hub: SocketAddr = (Ipv4Addr::LOCALHOST, 7000).into();
+    let me = SecretKey::generate().public();
+    let unknown = failed_here(quinn::TransportErrorCode::crypto(UNKNOWN_CA), "");
+    match connection_error(&unknown, hub, me) {
+        NodeError::Refused(msg) => assert!(msg.contains("--hub-id"), "{msg}"),
+        other => panic!("expected the pinned hub id to be named, got {other:?}"),
+    }
+    let wordy = failed_here(
+        quinn::TransportErrorCode::PROTOCOL_VIOLATION,
+        "espm: the server certificate is not the pinned hub id",
+    );
+    assert!(
+        matches!(
+            connection_error(&wordy, hub, me),
+            NodeError::Unreachable { .. }
+        ),
+        "{:?}",
+        connection_error(&wordy, hub, me)
+    );
 }

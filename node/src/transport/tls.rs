@@ -11,7 +11,7 @@ use rustls::{
     crypto::{ring, verify_tls13_signature, CryptoProvider, WebPkiSupportedAlgorithms},
     pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime},
     server::danger::{ClientCertVerified, ClientCertVerifier},
-    DigitallySignedStruct, DistinguishedName, SignatureScheme,
+    AlertDescription, CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme,
 };
 use sync_protocol::{NodeId, PublicKey, SecretKey};
 use x509_parser::oid_registry::OID_SIG_ED25519;
@@ -25,13 +25,33 @@ pub const ALPN: &[u8] = b"espm/1";
 /// the pinned key, but QUIC needs a syntactically valid name.
 pub const SERVER_NAME: &str = "espm-hub";
 
-/// Text of the client's rejection of a hub with the wrong key; the transport looks for it
-/// in connection errors to tell a wrong hub id apart from a broken link.
-pub(crate) const HUB_ID_MISMATCH: &str = "espm: the server certificate is not the pinned hub id";
+/// How this node's TLS refuses a hub whose key is not the pinned hub id: as a certificate
+/// of an unknown issuer, which rustls sends, and reports here, as the alert unknown_ca.
+const NOT_THE_PINNED_HUB: CertificateError = CertificateError::UnknownIssuer;
 
-/// Text of the hub's rejection of a client key it does not admit; it travels to the
-/// client in the connection close, so the client can say why it was turned away.
-pub(crate) const CLIENT_NOT_ADMITTED: &str = "espm: this node's key is not admitted by the hub";
+/// How the hub's TLS refuses a client key it does not admit: as a failed application
+/// check, which rustls sends as the alert access_denied. The client tells this refusal
+/// from every other failure by that code alone.
+const NOT_ADMITTED: CertificateError = CertificateError::ApplicationVerificationFailure;
+
+/// How the hub's TLS refuses a client certificate it cannot read (not ed25519, or
+/// malformed): bad_certificate, which no espm client ever earns.
+const UNUSABLE: CertificateError = CertificateError::BadEncoding;
+
+/// The QUIC error code of the TLS alert rustls sends for `e`.
+fn alert_code(e: CertificateError) -> quinn::TransportErrorCode {
+    quinn::TransportErrorCode::crypto(u8::from(AlertDescription::from(e)))
+}
+
+/// The code a connection ends with when the hub's TLS refused the client's key.
+pub(crate) fn not_admitted_code() -> quinn::TransportErrorCode {
+    alert_code(NOT_ADMITTED)
+}
+
+/// The code a connection ends with when the client's TLS refused the hub's key.
+pub(crate) fn not_the_pinned_hub_code() -> quinn::TransportErrorCode {
+    alert_code(NOT_THE_PINNED_HUB)
+}
 
 /// How often each side pings a quiet connection, so a live peer's connection stays open.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(10);
@@ -259,7 +279,7 @@ impl ServerCertVerifier for PinnedServer {
         // and offline nodes may have clocks that are far off.
         match node_id_of_cert(end_entity) {
             Ok(id) if id == self.hub_id => Ok(ServerCertVerified::assertion()),
-            _ => Err(rustls::Error::General(HUB_ID_MISMATCH.into())),
+            _ => Err(rustls::Error::InvalidCertificate(NOT_THE_PINNED_HUB)),
         }
     }
 
@@ -322,11 +342,11 @@ impl ClientCertVerifier for AdmittedClient {
             Ok(id) if (self.admit)(&id) => Ok(ClientCertVerified::assertion()),
             Ok(id) => {
                 tracing::info!(node = %id, "refused a node whose key is not admitted");
-                Err(rustls::Error::General(CLIENT_NOT_ADMITTED.into()))
+                Err(rustls::Error::InvalidCertificate(NOT_ADMITTED))
             }
             Err(e) => {
                 tracing::info!(error = %e, "refused a client with an unusable certificate");
-                Err(rustls::Error::General(CLIENT_NOT_ADMITTED.into()))
+                Err(rustls::Error::InvalidCertificate(UNUSABLE))
             }
         }
     }
@@ -384,6 +404,17 @@ mod tests {
             .self_signed(&kp)
             .unwrap();
         assert!(node_id_of_cert(cert.der()).is_err());
+    }
+
+    #[test]
+    fn the_two_refusals_travel_as_distinct_tls_alerts() {
+        // access_denied and unknown_ca (RFC 8446 §6.2): what a peer sees on the wire.
+        assert_eq!(not_admitted_code(), quinn::TransportErrorCode::crypto(49));
+        assert_eq!(
+            not_the_pinned_hub_code(),
+            quinn::TransportErrorCode::crypto(48)
+        );
+        assert_ne!(alert_code(UNUSABLE), not_admitted_code());
     }
 
     #[test]

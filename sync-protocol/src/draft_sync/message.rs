@@ -75,8 +75,9 @@ pub struct DraftRefusal {
     pub reason: RefusalReason,
 }
 
-/// A draft-sync message as it crosses the wire. Its tags differ from every
-/// [`crate::message::Message`] tag, so the first message tells the two stream kinds apart.
+/// A draft-sync message as it crosses the wire, on a stream whose header says it carries
+/// draft sync. Its tags differ from every [`crate::message::Message`] tag, so one sent on
+/// the wrong kind of stream fails to decode rather than passing for another message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DraftMessage {
@@ -182,13 +183,5 @@ impl DraftMessage {
             DraftMessage::DraftAbort { .. } => {}
         }
         Ok(msg)
-    }
-
-    /// Whether these bytes, the first message on a stream, open a draft-sync stream.
-    pub fn opens_stream(bytes: &[u8]) -> bool {
-        matches!(
-            DraftMessage::decode(bytes),
-            Ok(DraftMessage::DraftHello { .. })
-        )
     }
 }

@@ -340,3 +340,95 @@ fn every_draft_message_at_its_largest_honest_size_fits_the_message_limit() {
         .encode(),
     );
 }
+
+#[test]
+fn a_stream_header_of_each_kind_reads_back_as_written() {
+    for kind in StreamKind::ALL {
+        let bytes = StreamHeader::new(kind).encode();
+        assert_eq!(&bytes[..4], b"espm");
+        let read = StreamHeader::decode(&bytes).unwrap();
+        assert_eq!(read.kind, kind);
+        assert_eq!(read.version, FORMAT_VERSION);
+    }
+    // Each kind has a code of its own.
+    assert_ne!(
+        StreamKind::Reconciliation.code(),
+        StreamKind::DraftSync.code()
+    );
+}
+
+#[test]
+fn a_stream_header_of_an_unknown_kind_is_refused_naming_the_kind_and_those_known() {
+    let mut bytes = StreamHeader::new(StreamKind::Reconciliation).encode();
+    bytes[4] = 9;
+    let e = StreamHeader::decode(&bytes).unwrap_err().to_string();
+    assert!(e.contains("stream kind 9"), "{e}");
+    assert!(e.contains("1 is sync, 2 is draft sync"), "{e}");
+}
+
+#[test]
+fn a_stream_header_in_another_format_version_is_refused_naming_both_versions() {
+    let mut bytes = StreamHeader::new(StreamKind::DraftSync).encode();
+    bytes[5] = FORMAT_VERSION + 1;
+    let e = StreamHeader::decode(&bytes).unwrap_err().to_string();
+    assert!(
+        e.contains(&format!("format version {}", FORMAT_VERSION + 1))
+            && e.contains(&format!("speaks version {FORMAT_VERSION}")),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_stream_that_opens_with_a_message_instead_of_a_header_is_refused() {
+    // What an espm from before stream headers writes first: a message's length prefix.
+    let hello = Message::Hello {
+        version: FORMAT_VERSION,
+        want: VersionVector::new(),
+        offer: Vec::new(),
+    };
+    let framed = encode_frame(&hello.encode(), MAX_MESSAGE_BYTES).unwrap();
+    let e = StreamHeader::decode(&framed[..HEADER_BYTES])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("does not begin with an espm stream header"),
+        "{e}"
+    );
+    for len in [0, 1, HEADER_BYTES - 1, HEADER_BYTES + 1] {
+        assert!(
+            StreamHeader::decode(&vec![b'e'; len]).is_err(),
+            "{len} bytes"
+        );
+    }
+}
+
+#[test]
+fn any_bytes_either_fail_to_read_as_a_header_or_are_one_written_by_this_build() {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut accepted = 0;
+    for _ in 0..20_000 {
+        let len = (next() % 9) as usize;
+        let mut input: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        // Mostly the magic, so the kind and version bytes get exercised.
+        if input.len() >= 4 && next() % 4 != 0 {
+            input[..4].copy_from_slice(&STREAM_MAGIC);
+            if input.len() > 4 {
+                input[4] = (next() % 4) as u8;
+            }
+            if input.len() > 5 {
+                input[5] = (next() % 3) as u8;
+            }
+        }
+        if let Ok(h) = StreamHeader::decode(&input) {
+            assert_eq!(h.encode().as_slice(), input.as_slice());
+            accepted += 1;
+        }
+    }
+    assert!(accepted > 0, "the generator never made a valid header");
+}

@@ -5,6 +5,7 @@ use std::{net::Ipv4Addr, net::SocketAddr, sync::Arc, time::Duration};
 
 use sync_protocol::{
     encoding::FORMAT_VERSION,
+    framing::StreamKind,
     message::{Message, MAX_ITEM_BYTES, MAX_MESSAGE_BYTES},
     stream::VersionVector,
     NodeId, SecretKey,
@@ -125,9 +126,16 @@ fn hello() -> Message {
 }
 
 impl Client {
+    /// Opens a stream whose header says it carries a reconciliation session.
+    async fn open_sync_stream(&self) -> (quinn::SendStream, quinn::RecvStream) {
+        transport::open_stream(&self.conn, StreamKind::Reconciliation)
+            .await
+            .unwrap()
+    }
+
     /// Opens a session and has the hub answer its Hello: the connection is being served.
     async fn opens_a_session(&self) -> (quinn::SendStream, quinn::RecvStream) {
-        let (mut send, mut recv) = self.conn.open_bi().await.unwrap();
+        let (mut send, mut recv) = self.open_sync_stream().await;
         send_message(&mut send, &hello()).await.unwrap();
         let answer = tokio::time::timeout(PATIENCE, recv_message(&mut recv))
             .await
@@ -241,7 +249,7 @@ async fn a_message_announced_one_byte_over_the_limit_closes_the_connection_namin
     let hub = TestHub::start(limits()).await;
     let key = hub.device().await;
     let client = hub.connect(&key).await.unwrap();
-    let (mut send, _recv) = client.conn.open_bi().await.unwrap();
+    let (mut send, _recv) = client.open_sync_stream().await;
     let len = u32::try_from(needed + 1).unwrap();
     send.write_all(&len.to_be_bytes()).await.unwrap();
     let (code, reason) = client
@@ -277,7 +285,7 @@ async fn a_message_trickling_in_slower_than_the_deadline_ends_the_connection_wit
     let hub = TestHub::start(short("message")).await;
     let key = hub.device().await;
     let client = hub.connect(&key).await.unwrap();
-    let (mut send, _recv) = client.conn.open_bi().await.unwrap();
+    let (mut send, _recv) = client.open_sync_stream().await;
     send.write_all(&1000u32.to_be_bytes()).await.unwrap();
     // A byte every 100 ms: always something new well within the wait deadline, but the
     // whole message would take 100 s.

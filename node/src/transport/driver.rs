@@ -1,0 +1,372 @@
+//! The one loop that drives a sans-IO session over a QUIC stream, whatever the stream
+//! carries: each session implements [`Exchange`] through a thin adapter ([`Reconcile`]
+//! here, the draft sync's in `crate::drafts`), and [`drive`] runs it within the
+//! deadlines it is given, with one Abort path and one accounting of the wire.
+//!
+//! Every call into the session, and so into its replica, which writes and flushes the
+//! store, runs on tokio's blocking pool ([`blocking`]): an fsync never holds an async
+//! worker thread, so a hub writing one device's frame still answers every other
+//! device. The session moves to the pool for one turn (handle one message, take what
+//! there is to send) and back, so a stream holds a blocking thread only while its
+//! store work runs, never while it waits for its peer.
+
+use std::time::Duration;
+
+use sync_protocol::{
+    framing::{StreamKind, PREFIX_BYTES},
+    message::{cut_text, Message, MAX_ABORT_REASON_BYTES},
+    session::{Replica, Session, Side},
+    ProtocolError,
+};
+
+use super::{
+    tls,
+    wire::{abort, recv_bytes, recv_bytes_within, send_bytes_within},
+    Deadlines, WireStats,
+};
+use crate::error::{NodeError, Result};
+
+/// Encoded bytes one turn takes from a session before they are written: enough for a
+/// window of frames, little enough that a session with much to send holds little.
+const TURN_BYTES: usize = 256 * 1024;
+
+/// A sans-IO session with its replica, as [`drive`] runs it.
+pub trait Exchange: Send + 'static {
+    /// The session's messages.
+    type Message: Send + 'static;
+    /// What the stream carries.
+    const KIND: StreamKind;
+    /// A message off the wire.
+    fn decode(body: &[u8]) -> Result<Self::Message, ProtocolError>;
+    /// A message for the wire.
+    fn encode(msg: &Self::Message) -> Vec<u8>;
+    /// The message that tells the peer why this side gives up.
+    fn abort_message(reason: String) -> Self::Message;
+    /// Whether `msg` is the peer giving up (answering it with an Abort tells it nothing).
+    fn is_abort(msg: &Self::Message) -> bool;
+    /// Feeds one message from the peer.
+    fn handle(&mut self, msg: Self::Message) -> Result<(), ProtocolError>;
+    /// The next message to send, if any.
+    fn poll_transmit(&mut self) -> Result<Option<Self::Message>, ProtocolError>;
+    /// Whether this side's session is finished.
+    fn is_done(&self) -> bool;
+    /// What this side does once its session is finished.
+    fn ending(&self) -> Ending;
+    /// Runs once when the session is first found finished, before the stream is ended.
+    fn finished(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Runs after each message from the peer is handled, with what crossed so far.
+    fn progress(&mut self, _wire: &WireStats) {}
+}
+
+/// What a side does once its session is finished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// End our side of the stream and return at once: the device's reconciliation,
+    /// whose last acks the hub does not need (the next Hello says where it stands), so
+    /// waiting for them would cost a round trip.
+    Leave,
+    /// Keep answering (chunks asked for late, resends) until the peer ends the stream or
+    /// goes quiet: the hub's reconciliation after its Done.
+    Answer,
+    /// End our side and wait up to this long for the peer to end its own, so our last
+    /// message is known delivered before anyone closes the connection; what arrives
+    /// meanwhile is ignored: the draft sync.
+    Linger(Duration),
+}
+
+/// Runs `work`, which reads or writes the store, on tokio's blocking pool, so that no
+/// fsync holds an async worker thread. Works on any runtime, current-thread included.
+pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| NodeError::Transport(format!("store work stopped unexpectedly: {e}")))
+}
+
+/// An exchange between turns, with whether its [`Exchange::finished`] already ran.
+struct Driven<E> {
+    exchange: E,
+    finished: bool,
+}
+
+/// What one turn produced.
+struct Turn {
+    /// Encoded messages to write, in order.
+    out: Vec<Vec<u8>>,
+    /// The turn stopped at [`TURN_BYTES`]; take more before waiting for the peer.
+    more: bool,
+    /// The session is finished.
+    done: bool,
+}
+
+/// Why a turn failed, and whether the peer should hear of it.
+struct Failed {
+    error: NodeError,
+    tell_peer: bool,
+}
+
+impl<E: Exchange> Driven<E> {
+    /// One turn on the blocking pool: `incoming` handled, then what there is to send.
+    fn turn(&mut self, incoming: Option<Vec<u8>>, wire: &WireStats) -> Result<Turn, Failed> {
+        let told = |e: ProtocolError| Failed {
+            error: e.into(),
+            tell_peer: true,
+        };
+        if let Some(body) = incoming {
+            let msg = E::decode(&body).map_err(told)?;
+            let peer_aborted = E::is_abort(&msg);
+            self.exchange.handle(msg).map_err(|e| Failed {
+                error: e.into(),
+                tell_peer: !peer_aborted,
+            })?;
+            self.exchange.progress(wire);
+        }
+        let (mut out, mut bytes) = (Vec::new(), 0);
+        while bytes < TURN_BYTES {
+            let Some(msg) = self.exchange.poll_transmit().map_err(told)? else {
+                let done = self.exchange.is_done();
+                if done && !self.finished {
+                    self.finished = true;
+                    self.exchange.finished().map_err(|error| Failed {
+                        error,
+                        tell_peer: false,
+                    })?;
+                }
+                return Ok(Turn {
+                    out,
+                    more: false,
+                    done,
+                });
+            };
+            let body = E::encode(&msg);
+            bytes += body.len();
+            out.push(body);
+        }
+        Ok(Turn {
+            out,
+            more: true,
+            done: false,
+        })
+    }
+}
+
+/// Drives `exchange` to its end over one bidirectional stream whose header is already
+/// written or read, within `deadlines`; returns it, finished, and what crossed the wire.
+pub async fn drive<E: Exchange>(
+    exchange: E,
+    send: &mut quinn::SendStream,
+    recv: &mut quinn::RecvStream,
+    deadlines: &Deadlines,
+) -> Result<(E, WireStats)> {
+    let name = E::KIND.name();
+    // After its Done the hub only answers late requests; a device that neither asks
+    // nor leaves (its keep-alives hold the connection) is not waited for longer than a
+    // silent connection would be.
+    let after_done = Deadlines {
+        wait: deadlines.wait.min(tls::IDLE_TIMEOUT),
+        ..*deadlines
+    };
+    let mut driven = Driven {
+        exchange,
+        finished: false,
+    };
+    let mut wire = WireStats::default();
+    let mut incoming = None;
+    let mut flight = false;
+    loop {
+        let seen = wire.clone();
+        let body = incoming.take();
+        let (back, turn) = blocking(move || {
+            let turn = driven.turn(body, &seen);
+            (driven, turn)
+        })
+        .await?;
+        driven = back;
+        let turn = match turn {
+            Ok(turn) => turn,
+            Err(Failed { error, tell_peer }) => {
+                if tell_peer {
+                    let reason = cut_text(&error.to_string(), MAX_ABORT_REASON_BYTES).to_string();
+                    abort(send, &E::encode(&E::abort_message(reason))).await;
+                }
+                return Err(error);
+            }
+        };
+        for body in &turn.out {
+            wire.sent_bytes += send_bytes_within(send, body, deadlines).await? as u64;
+            wire.sent_messages += 1;
+            flight = true;
+        }
+        if turn.more {
+            continue;
+        }
+        let waiting = match (turn.done, driven.exchange.ending()) {
+            (false, _) => deadlines,
+            (true, Ending::Answer) => &after_done,
+            (true, Ending::Leave) => {
+                finish(send, name)?;
+                break;
+            }
+            (true, Ending::Linger(longest)) => {
+                finish(send, name)?;
+                linger(recv, longest, name).await;
+                break;
+            }
+        };
+        if flight {
+            wire.round_trips += 1;
+            flight = false;
+        }
+        match recv_bytes_within(recv, waiting).await {
+            Ok(Some(body)) => {
+                wire.received_bytes += (PREFIX_BYTES + body.len()) as u64;
+                wire.received_messages += 1;
+                incoming = Some(body);
+            }
+            Ok(None) if turn.done => {
+                // The peer has all it needs and ended its side; so do we.
+                let _ = send.finish();
+                break;
+            }
+            Ok(None) => {
+                return Err(NodeError::Transport(format!(
+                    "the peer closed the {name} stream before it finished"
+                )))
+            }
+            Err(NodeError::Protocol(e)) => {
+                let reason = cut_text(&e.to_string(), MAX_ABORT_REASON_BYTES).to_string();
+                abort(send, &E::encode(&E::abort_message(reason))).await;
+                return Err(e.into());
+            }
+            Err(e) if turn.done => {
+                // The peer left without ending the stream, or went quiet: it was
+                // finished, so this is how it says goodbye, not a failure.
+                tracing::debug!(error = %e, "the peer left after this side was done");
+                let _ = send.finish();
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((driven.exchange, wire))
+}
+
+/// Ends our side of the stream.
+fn finish(send: &mut quinn::SendStream, name: &str) -> Result<()> {
+    send.finish().map_err(|_| {
+        NodeError::Transport(format!(
+            "the {name} stream was closed before it could finish"
+        ))
+    })
+}
+
+/// Waits up to `longest` for the peer to end its side; the session already succeeded,
+/// so problems are only logged.
+async fn linger(recv: &mut quinn::RecvStream, longest: Duration, name: &str) {
+    let drain = async {
+        while let Some(bytes) = recv_bytes(recv).await? {
+            tracing::debug!(
+                bytes = bytes.len(),
+                stream = name,
+                "ignored a message after the session was done"
+            );
+        }
+        Ok::<(), NodeError>(())
+    };
+    match tokio::time::timeout(longest, drain).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, stream = name, "the peer did not end the stream cleanly")
+        }
+        Err(_) => tracing::debug!(stream = name, "the peer did not end the stream in time"),
+    }
+}
+
+/// What a reconciliation session reports as it goes: the session, its replica (for the
+/// store's view of what is left to send) and what crossed the wire so far.
+pub type ReconcileProgress<R> = Box<dyn FnMut(&Session, &R, &WireStats) + Send>;
+
+/// A reconciliation session and the replica it reads and writes, as the driver runs it.
+pub struct Reconcile<R> {
+    /// The session.
+    pub session: Session,
+    /// Its view of the store.
+    pub replica: R,
+    progress: Option<ReconcileProgress<R>>,
+}
+
+impl<R: Replica + Send + 'static> Reconcile<R> {
+    /// The dialling side. It reads the store, so run it through [`blocking`].
+    pub fn client(config: sync_protocol::session::Config, replica: R) -> Result<Self> {
+        Ok(Reconcile {
+            session: Session::client(config, &replica)?,
+            replica,
+            progress: None,
+        })
+    }
+
+    /// The hub's side.
+    pub fn server(config: sync_protocol::session::Config, replica: R) -> Self {
+        Reconcile {
+            session: Session::server(config),
+            replica,
+            progress: None,
+        }
+    }
+
+    /// Calls `progress` after each message from the peer, on the blocking pool.
+    pub fn on_progress(mut self, progress: ReconcileProgress<R>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+}
+
+impl<R: Replica + Send + 'static> Exchange for Reconcile<R> {
+    type Message = Message;
+    const KIND: StreamKind = StreamKind::Reconciliation;
+
+    fn decode(body: &[u8]) -> Result<Message, ProtocolError> {
+        Message::decode(body)
+    }
+
+    fn encode(msg: &Message) -> Vec<u8> {
+        msg.encode()
+    }
+
+    fn abort_message(reason: String) -> Message {
+        Message::Abort { reason }
+    }
+
+    fn is_abort(msg: &Message) -> bool {
+        matches!(msg, Message::Abort { .. })
+    }
+
+    fn handle(&mut self, msg: Message) -> Result<(), ProtocolError> {
+        self.session.handle(msg, &mut self.replica)
+    }
+
+    fn poll_transmit(&mut self) -> Result<Option<Message>, ProtocolError> {
+        self.session.poll_transmit(&mut self.replica)
+    }
+
+    fn is_done(&self) -> bool {
+        self.session.is_done()
+    }
+
+    fn ending(&self) -> Ending {
+        match self.session.side() {
+            Side::Client => Ending::Leave,
+            Side::Server => Ending::Answer,
+        }
+    }
+
+    fn progress(&mut self, wire: &WireStats) {
+        if let Some(p) = &mut self.progress {
+            p(&self.session, &self.replica, wire);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
