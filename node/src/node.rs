@@ -15,7 +15,7 @@ use crate::{
     clock::{Clock, WallClock},
     config::NodeConfig,
     error::{NodeError, Result},
-    hub::limits::LiveConnections,
+    live::LiveConnections,
     lockout::{self, Guarded},
 };
 

@@ -11,7 +11,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use storage::{SealedKey, Table};
 use sync_protocol::{
     certificate::Jabatan,
     document::{AttachmentRef, DocKind},
@@ -32,7 +31,7 @@ use crate::{
         operators as hub_operators,
     },
     node::Node,
-    records::{CertRecord, DocRecord, OperatorRecord},
+    records::DocRecord,
     satker::{
         compose::{self, SignerRef},
         operators, signers,
@@ -267,9 +266,8 @@ pub(super) async fn certify_signer(hub: &Hub, node: &Arc<Node>) -> Result<Signer
     )?;
     operators::add(node, OPERATOR, "operator-satker", None)?;
     // The activation request is the operator's record on this device, as it queued it.
-    let operator_request = node
-        .store
-        .get::<OperatorRecord>(Table::Operator, OPERATOR)?
+    let operator_request = crate::schema::OPERATORS
+        .get(&node.store, OPERATOR)?
         .ok_or_else(|| NodeError::user("bench: operator add left no operator record"))?
         .request
         .request_id();
@@ -289,13 +287,11 @@ pub(super) async fn certify_signer(hub: &Hub, node: &Arc<Node>) -> Result<Signer
             "bench: certificate {serial} did not reach the satker"
         ))
     })?;
-    let rec: CertRecord = node
-        .store
-        .get(Table::Cert, &serial)?
+    let rec = crate::schema::CERTS
+        .get(&node.store, &serial)?
         .ok_or_else(|| NodeError::user(format!("bench: no record of certificate {serial}")))?;
-    let sealed: SealedKey = node
-        .store
-        .get(Table::Key, &rec.request_id)?
+    let sealed = crate::schema::KEYS
+        .get(&node.store, &rec.request_id)?
         .ok_or_else(|| NodeError::user("bench: the signer key is not on the satker node"))?;
     let key = SecretKey::from_bytes(&*sealed.open(PASSPHRASE)?);
     if key.public() != cert.key {

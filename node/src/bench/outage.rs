@@ -121,9 +121,7 @@ fn chunk_count(att: &AttachmentRef) -> u64 {
 fn held_chunks(hub: &Node, att: &AttachmentRef) -> Result<u64> {
     let mut held = 0;
     for c in distinct_chunks(att) {
-        let chunk = hub
-            .store
-            .get::<serde_bytes::ByteBuf>(storage::Table::Chunk, &c.to_hex())?;
+        let chunk = crate::schema::CHUNKS.get(&hub.store, &c.to_hex())?;
         held += u64::from(chunk.is_some());
     }
     Ok(held)
@@ -141,10 +139,7 @@ fn streams_in_flight(hub: &Node, satker: &Node, att: &AttachmentRef) -> Result<u
 fn check_attachment(hub: &Node, att: &AttachmentRef) -> Result<()> {
     let mut parts = Vec::with_capacity(att.chunks.len());
     for c in &att.chunks {
-        match hub
-            .store
-            .get::<serde_bytes::ByteBuf>(storage::Table::Chunk, &c.to_hex())?
-        {
+        match crate::schema::CHUNKS.get(&hub.store, &c.to_hex())? {
             Some(b) if Address::of(&b) == *c => parts.push(b.into_vec()),
             Some(_) => {
                 return Err(NodeError::user(format!(

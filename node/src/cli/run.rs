@@ -159,7 +159,11 @@ pub async fn execute(
             &role,
             sk_penunjukan.as_deref(),
         )?)),
-        Command::Operators(OperatorsArgs { action: None }) => Ok(output(&operators::list(&node)?)),
+        Command::Operators(OperatorsArgs { action: None }) => match node.config {
+            // The hub lists every satker's operators; a device lists its own.
+            crate::config::NodeConfig::Hub(_) => Ok(output(&hub_operators::list(&node)?)),
+            _ => Ok(output(&operators::list(&node)?)),
+        },
         Command::Operators(OperatorsArgs {
             action: Some(Operators::Requests),
         }) => Ok(output(&hub_operators::requests(&node)?)),

@@ -14,10 +14,10 @@ use crate::{
     config::NodeConfig,
     device::notice::{self, Notice},
     docs,
-    hub::ingest::{Refused, Verdict},
     node::Node,
     records::{CertRecord, DeviceRecord, DocRecord, HistoryEntry},
     trust,
+    verdict::{Refused, Verdict},
 };
 
 /// A satker or auditor node's decision on an item from the hub, and its indexing.

@@ -19,10 +19,10 @@ use crate::{
     attachments,
     config::NodeConfig,
     docs,
-    hub::ingest::Verdict,
     node::Node,
     records::RefusalRecord,
     schema::{AUDITOR_SCOPE, PEER_ACKED},
+    verdict::Verdict,
 };
 
 fn local(e: StoreError) -> ProtocolError {

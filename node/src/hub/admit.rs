@@ -5,7 +5,6 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use storage::Table;
 use sync_protocol::{
     framing::{StreamKind, HEADER_BYTES},
     message::cut_text,
@@ -56,8 +55,8 @@ pub(crate) fn device(node: &Node, id: &sync_protocol::NodeId) -> Option<DeviceRe
     if !matches!(crate::trust::of_device(&node.store, id), Ok(None)) {
         return None;
     }
-    node.store
-        .get::<DeviceRecord>(Table::Device, &id.to_hex())
+    crate::schema::DEVICES
+        .get(&node.store, &id.to_hex())
         .ok()
         .flatten()
 }

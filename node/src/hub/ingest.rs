@@ -23,7 +23,7 @@ use crate::{
     trust,
 };
 
-pub use refusal::{DocumentRefusal, Refused, Verdict};
+pub use crate::verdict::{DocumentRefusal, Refused, Verdict};
 
 fn load(node: &Node, addr: &sync_protocol::Address) -> Result<Option<SignedItem>, StoreError> {
     node.store
@@ -323,7 +323,6 @@ fn check_submission(
 }
 
 mod operators;
-mod refusal;
 
 #[cfg(test)]
 mod tests;

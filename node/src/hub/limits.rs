@@ -8,13 +8,8 @@
 //! beyond its share are closed with the limit named, and a peer that is too slow or
 //! stays too long is dropped with the deadline named.
 
-use std::{
-    collections::BTreeMap,
-    sync::{Arc, Mutex, PoisonError},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
-use sync_protocol::NodeId;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::transport::Deadlines;
@@ -33,14 +28,7 @@ pub const MAX_CONNECTIONS_PER_DEVICE: usize = 2;
 /// device cannot hold a connection, and what it buffered, for ever.
 pub const SESSION_DEADLINE: Duration = Duration::from_secs(30 * 60);
 
-/// The QUIC application close code for a device the hub does not (or no longer) admit.
-pub const NOT_ADMITTED: u32 = 1;
-
-/// The close code for a connection beyond a limit on connections.
-pub const OVER_LIMIT: u32 = 3;
-
-/// The close code for a connection that outlived a deadline.
-pub const DEADLINE_PASSED: u32 = 4;
+pub use crate::transport::close::{DEADLINE_PASSED, NOT_ADMITTED, OVER_LIMIT};
 
 /// The reason a revoked device's live connections are closed with.
 pub const REVOKED_REASON: &str = "this device was revoked";
@@ -131,84 +119,7 @@ pub struct Permit {
     _held: OwnedSemaphorePermit,
 }
 
-/// The hub's live device connections, by device key.
-#[derive(Default)]
-pub struct LiveConnections {
-    devices: Mutex<BTreeMap<NodeId, Vec<quinn::Connection>>>,
-}
-
-impl LiveConnections {
-    /// Records `conn` as one of `device`'s live connections, unless the device already
-    /// holds `limit`; then the error names how many it holds. Unrecorded when the
-    /// returned guard drops.
-    pub fn register(
-        self: &Arc<Self>,
-        device: NodeId,
-        conn: &quinn::Connection,
-        limit: usize,
-    ) -> Result<Registered, usize> {
-        let mut devices = self.devices.lock().unwrap_or_else(PoisonError::into_inner);
-        let live = devices.entry(device).or_default();
-        if live.len() >= limit {
-            return Err(live.len());
-        }
-        live.push(conn.clone());
-        Ok(Registered {
-            live: self.clone(),
-            device,
-            id: conn.stable_id(),
-        })
-    }
-
-    /// Closes every live connection of `device` with `reason`; returns how many.
-    pub fn close_device(&self, device: &NodeId, reason: &str) -> usize {
-        let conns = self
-            .devices
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(device)
-            .unwrap_or_default();
-        for conn in &conns {
-            conn.close(NOT_ADMITTED.into(), reason.as_bytes());
-        }
-        if !conns.is_empty() {
-            tracing::info!(device = %device, connections = conns.len(), reason, "closed the device's live connections");
-        }
-        conns.len()
-    }
-
-    /// How many live connections `device` holds.
-    pub fn count(&self, device: &NodeId) -> usize {
-        self.devices
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(device)
-            .map_or(0, Vec::len)
-    }
-}
-
-/// A connection's entry in [`LiveConnections`]; removed when dropped.
-pub struct Registered {
-    live: Arc<LiveConnections>,
-    device: NodeId,
-    id: usize,
-}
-
-impl Drop for Registered {
-    fn drop(&mut self) {
-        let mut devices = self
-            .live
-            .devices
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(live) = devices.get_mut(&self.device) {
-            live.retain(|c| c.stable_id() != self.id);
-            if live.is_empty() {
-                devices.remove(&self.device);
-            }
-        }
-    }
-}
+pub use crate::live::{LiveConnections, Registered};
 
 #[cfg(test)]
 mod tests;

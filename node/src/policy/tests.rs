@@ -13,8 +13,8 @@ use sync_protocol::{
 };
 
 use crate::{
-    config::NodeConfig, device::receive::client_receive, hub::ingest::Verdict, node::Node,
-    records::RefusalRecord, testkit::World,
+    config::NodeConfig, device::receive::client_receive, node::Node, records::RefusalRecord,
+    testkit::World, verdict::Verdict,
 };
 
 const SATKER: &str = "123456";

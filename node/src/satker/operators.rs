@@ -219,14 +219,9 @@ pub struct OperatorAdded {
     pub otpauth_uri: Zeroizing<String>,
 }
 
-/// The operators a node knows.
+/// A satker device's own operators, with where each stands here.
 #[derive(Clone, Debug)]
-pub enum OperatorList {
-    /// On a satker device: its own, with where each stands here.
-    Device(Vec<(OperatorRecord, Standing)>),
-    /// On the hub: every satker's.
-    Hub(crate::hub::operators::HubOperators),
-}
+pub struct OperatorList(pub Vec<(OperatorRecord, Standing)>);
 
 /// `espm operator add`
 pub fn add(node: &Node, username: &str, role: &str, sk: Option<&str>) -> Result<OperatorAdded> {
@@ -292,11 +287,9 @@ pub fn add(node: &Node, username: &str, role: &str, sk: Option<&str>) -> Result<
     })
 }
 
-/// `espm operators`: this device's operators, or on the hub every satker's.
+/// `espm operators` on a satker device: its own operators (the hub lists every
+/// satker's with `hub::operators::list`).
 pub fn list(node: &Node) -> Result<OperatorList> {
-    if node.service.is_some() {
-        return Ok(OperatorList::Hub(crate::hub::operators::list(node)?));
-    }
     node.require_satker("operators")?;
     let now = node.now();
     let mut rows = Vec::new();
@@ -304,7 +297,7 @@ pub fn list(node: &Node) -> Result<OperatorList> {
         let s = standing(node, &op, now)?;
         rows.push((op, s));
     }
-    Ok(OperatorList::Device(rows))
+    Ok(OperatorList(rows))
 }
 
 #[cfg(test)]

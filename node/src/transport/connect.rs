@@ -8,11 +8,8 @@ use std::{
 
 use sync_protocol::{framing::StreamKind, NodeId, SecretKey};
 
-use super::{tls, wire::send_header};
-use crate::{
-    error::{NodeError, Result},
-    hub::limits,
-};
+use super::{close, tls, wire::send_header};
+use crate::error::{NodeError, Result};
 
 /// A server endpoint bound to `addr`.
 pub fn server_endpoint(addr: SocketAddr, config: quinn::ServerConfig) -> Result<quinn::Endpoint> {
@@ -102,7 +99,7 @@ pub fn refusal(e: &quinn::ConnectionError) -> Option<Refusal> {
             Some(Refusal::NotThePinnedHub)
         }
         quinn::ConnectionError::ApplicationClosed(c)
-            if c.error_code == limits::NOT_ADMITTED.into() =>
+            if c.error_code == close::NOT_ADMITTED.into() =>
         {
             Some(Refusal::Dismissed(
                 String::from_utf8_lossy(&c.reason).into_owned(),

@@ -1,6 +1,6 @@
 //! The one loop that drives a sans-IO session over a QUIC stream, whatever the stream
 //! carries: each session implements [`Exchange`] through a thin adapter ([`Reconcile`]
-//! here, the draft sync's in `crate::drafts`), and [`drive`] runs it within the
+//! here, the draft sync's beside the drafts), and [`drive`] runs it within the
 //! deadlines it is given, with one Abort path and one accounting of the wire.
 //!
 //! Every call into the session, and so into its replica, which writes and flushes the

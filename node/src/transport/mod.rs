@@ -6,6 +6,7 @@
 //! It must never decide what a peer may do: that is the sessions' and the replicas'
 //! work. It only carries bytes, within deadlines, and names what went wrong by code.
 
+pub mod close;
 mod connect;
 mod driver;
 pub mod impair;

@@ -52,36 +52,28 @@ impl Render for OperatorAdded {
 
 impl Render for OperatorList {
     fn json(&self) -> serde_json::Value {
-        match self {
-            OperatorList::Hub(h) => h.json(),
-            OperatorList::Device(rows) => rows
-                .iter()
-                .map(|(op, s)| {
-                    let mut v = json!({
-                        "username": op.username,
-                        "role": op.role.as_str(),
-                        "status": s.as_str(),
-                        "request_id": op.request.request_id(),
-                    });
-                    match s {
-                        Standing::Revoked(r) => v["reason"] = json!(r.reason),
-                        Standing::Locked(until) => {
-                            v["locked_until"] = json!(clock::rfc3339(*until))
-                        }
-                        _ => {}
-                    }
-                    v
-                })
-                .collect::<Vec<_>>()
-                .into(),
-        }
+        self.0
+            .iter()
+            .map(|(op, s)| {
+                let mut v = json!({
+                    "username": op.username,
+                    "role": op.role.as_str(),
+                    "status": s.as_str(),
+                    "request_id": op.request.request_id(),
+                });
+                match s {
+                    Standing::Revoked(r) => v["reason"] = json!(r.reason),
+                    Standing::Locked(until) => v["locked_until"] = json!(clock::rfc3339(*until)),
+                    _ => {}
+                }
+                v
+            })
+            .collect::<Vec<_>>()
+            .into()
     }
 
     fn text(&self) -> String {
-        let rows = match self {
-            OperatorList::Hub(h) => return h.text(),
-            OperatorList::Device(rows) => rows,
-        };
+        let rows = &self.0;
         if rows.is_empty() {
             return "No operators on this device; add one with `espm operator add`.".into();
         }

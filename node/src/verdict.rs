@@ -1,5 +1,5 @@
-//! Why a node refuses an item a peer sent: the hub what a device pushes, a device what
-//! the hub serves. Each reason is a variant; its `Display` is the message the peer gets
+//! The verdict on an arriving item, shared by both ends of a sync: why a node refuses
+//! an item a peer sent, the hub what a device pushes, a device what the hub serves. Each reason is a variant; its `Display` is the message the peer gets
 //! in `Refusal.reason` and the KPPN's monitor shows, so no code ever reads that text.
 
 use std::fmt;
