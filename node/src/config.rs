@@ -56,12 +56,20 @@ pub enum NodeConfig {
     Hub(HubConfig),
     /// A satker node pinned to a hub.
     Satker {
+        /// The satker code.
         satker: String,
+        /// The hub's address, host:port.
         hub: String,
+        /// The hub's node key, pinned at enrollment.
         hub_id: NodeId,
     },
     /// An auditor node pinned to a hub.
-    Auditor { hub: String, hub_id: NodeId },
+    Auditor {
+        /// The hub's address, host:port.
+        hub: String,
+        /// The hub's node key, pinned at enrollment.
+        hub_id: NodeId,
+    },
 }
 
 impl NodeConfig {

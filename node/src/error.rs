@@ -13,7 +13,12 @@ pub enum NodeError {
     Tls(String),
     /// The hub could not be reached.
     #[error("cannot reach the hub at {addr}: {detail}. Check the link and the address, or try again later")]
-    Unreachable { addr: String, detail: String },
+    Unreachable {
+        /// The address tried.
+        addr: String,
+        /// What the connection attempt said.
+        detail: String,
+    },
     /// The peer is not who it should be, or refused us.
     #[error("{0}")]
     Refused(String),
@@ -29,7 +34,9 @@ pub enum NodeError {
     /// Local IO failed.
     #[error("{action}: {source}")]
     Io {
+        /// What was being done.
         action: String,
+        /// The IO error.
         source: std::io::Error,
     },
 }

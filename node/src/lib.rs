@@ -6,6 +6,8 @@
 //! has not verified, never acknowledge before the store is flushed, and never panic on
 //! anything a peer or a user sends.
 
+#![warn(missing_docs)]
+
 pub mod attachments;
 pub mod auditor;
 pub mod bench;

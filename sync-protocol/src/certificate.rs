@@ -10,10 +10,15 @@ use crate::{Address, ProtocolError, PublicKey, Timestamp};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Jabatan {
+    /// Kuasa Pengguna Anggaran, who holds the budget authority.
     Kpa,
+    /// Pejabat Pembuat Komitmen, who commits the spending.
     Ppk,
+    /// Pejabat Penanda Tangan SPM, who signs the payment order.
     Ppspm,
+    /// Bendahara Pengeluaran, the spending treasurer.
     Bendahara,
+    /// Kepala Kantor or Kepala Satker, the head of the office.
     KepalaKantor,
 }
 

@@ -10,16 +10,27 @@ use crate::{Address, ProtocolError, Timestamp};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DocKind {
+    /// SPM, the payment order.
     Spm,
+    /// SPM Koreksi, a correction of an SPM.
     SpmKoreksi,
+    /// SPM KP, the order refunding overpaid tax (kelebihan pajak).
     SpmKp,
+    /// SPM KPBB, the order refunding overpaid land and building tax (PBB).
     SpmKpbb,
+    /// SPM KBC, the order refunding overpaid customs and excise (bea dan cukai).
     SpmKbc,
+    /// SPM IB, the order paying interest compensation (imbalan bunga).
     SpmIb,
+    /// SPM BPHTB, the order refunding land and building acquisition duty (BPHTB).
     SpmBphtb,
+    /// A contract (data kontrak) registered with the KPPN.
     Kontrak,
+    /// RPD Harian, the daily cash plan.
     RpdHarian,
+    /// Data for the payroll (gaji).
     Gaji,
+    /// LPJ Bendahara, the treasurer's accountability report.
     LpjBendahara,
 }
 

@@ -47,9 +47,15 @@ impl HubIdentity {
 #[serde(rename_all = "kebab-case")]
 pub enum DeviceRole {
     /// A satker's node: authors documents for that satker.
-    Satker { satker: String },
+    Satker {
+        /// The satker code.
+        satker: String,
+    },
     /// An auditor's node: reads the listed satker, never writes.
-    Auditor { scope: Vec<String> },
+    Auditor {
+        /// The satker codes the auditor may read.
+        scope: Vec<String>,
+    },
 }
 
 /// The registration authority's statement that a node key belongs to a device.

@@ -7,37 +7,63 @@ use thiserror::Error;
 pub enum ProtocolError {
     /// Bytes that are not valid CBOR for the expected shape.
     #[error("malformed {what}: {detail}")]
-    Malformed { what: &'static str, detail: String },
+    Malformed {
+        /// What was being decoded.
+        what: &'static str,
+        /// What the decoder said.
+        detail: String,
+    },
     /// Valid CBOR, but not the one canonical encoding of its value.
     #[error("{what} is not canonically encoded; it was re-serialized or altered")]
-    NotCanonical { what: &'static str },
+    NotCanonical {
+        /// What was being decoded.
+        what: &'static str,
+    },
     /// A format version this build does not understand.
     #[error("unsupported format version {found} (this build speaks {supported})")]
-    UnsupportedVersion { found: u8, supported: u8 },
+    UnsupportedVersion {
+        /// The version the bytes carry.
+        found: u8,
+        /// The version this build speaks.
+        supported: u8,
+    },
     /// An ed25519 signature that does not verify.
     #[error("signature on {kind} item {address} does not verify: the item was altered or signed by another key")]
-    BadSignature { kind: &'static str, address: String },
+    BadSignature {
+        /// The item's kind.
+        kind: &'static str,
+        /// The item's address.
+        address: String,
+    },
     /// A public key that is not a valid ed25519 point or not 32 bytes.
     #[error("invalid public key: {0}")]
     BadKey(String),
     /// Text that is not a valid identifier.
     #[error("invalid {what} '{text}': {why}")]
     BadIdentifier {
+        /// Which identifier (satker code, username, ...).
         what: &'static str,
+        /// The text given.
         text: String,
+        /// Why it is not valid.
         why: String,
     },
     /// The item kind was not what the caller expected.
     #[error("expected a {expected} item, found {found}")]
     WrongKind {
+        /// The kind the caller expected.
         expected: &'static str,
+        /// The kind found.
         found: &'static str,
     },
     /// The signatures present do not satisfy the policy for that document kind.
     #[error("{kind} needs {needed}; present: {present}")]
     PolicyNotMet {
+        /// The document kind.
         kind: String,
+        /// The roles the policy needs.
         needed: String,
+        /// The roles whose signatures are present.
         present: String,
     },
     /// A signing policy table a node cannot apply.
@@ -45,7 +71,12 @@ pub enum ProtocolError {
     BadPolicyTable(String),
     /// A document's attachment list does not describe a file this system takes.
     #[error("attachment '{name}': {why}")]
-    BadAttachment { name: String, why: String },
+    BadAttachment {
+        /// The attachment's file name.
+        name: String,
+        /// What is wrong with it.
+        why: String,
+    },
     /// A submission breaks a limit of the regulation.
     #[error("{0}")]
     SubmissionLimit(String),

@@ -25,18 +25,31 @@ use crate::{
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum ItemKind {
+    /// The hub's identity: its service key, bound by the authority.
     HubIdentity = 1,
+    /// A device's enrollment by the registration authority.
     Enrollment = 2,
+    /// A signer's certificate request.
     CertRequest = 3,
+    /// A signer's certificate.
     Certificate = 4,
+    /// A frozen document snapshot.
     Snapshot = 5,
+    /// A signer's signature on a snapshot.
     Signature = 6,
+    /// An operator's submission of signed documents.
     Submission = 7,
+    /// The hub's receipt for a submitted document.
     Receipt = 8,
+    /// The hub's status update on a document's processing.
     Status = 9,
+    /// A revocation of a device, certificate or operator.
     Revocation = 10,
+    /// A satker's request to activate an operator.
     OperatorRequest = 11,
+    /// The KPPN's activation of an operator.
     OperatorActivation = 12,
+    /// The hub authority's signing policy table.
     PolicyTable = 13,
 }
 
@@ -89,17 +102,29 @@ impl ItemKind {
 /// A decoded item body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Item {
+    /// The hub's identity.
     HubIdentity(HubIdentity),
+    /// A device's enrollment.
     Enrollment(DeviceEnrollment),
+    /// A signer's certificate request.
     CertRequest(CertRequest),
+    /// A signer's certificate.
     Certificate(Certificate),
+    /// A frozen document snapshot.
     Snapshot(DocumentSnapshot),
+    /// A signature on a snapshot.
     Signature(DocSignature),
+    /// A submission of signed documents.
     Submission(Submission),
+    /// A receipt for a submitted document.
     Receipt(Receipt),
+    /// A status update on a document.
     Status(StatusUpdate),
+    /// A revocation.
     Revocation(Revocation),
+    /// An operator activation request.
     OperatorRequest(OperatorRequest),
+    /// An operator activation.
     OperatorActivation(OperatorActivation),
     /// The hub authority's signing policy table.
     PolicyTable(PolicyTable),

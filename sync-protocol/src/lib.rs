@@ -8,6 +8,8 @@
 //! bytes and messages and ask it for the next ones, so every rule here can be tested
 //! deterministically in memory.
 
+#![warn(missing_docs)]
+
 pub mod address;
 pub mod attachment;
 pub mod certificate;

@@ -70,45 +70,74 @@ pub enum Message {
     /// Opens a session: which streams the sender wants (and how far it holds them) and
     /// which it can offer.
     Hello {
+        /// The protocol version the sender speaks.
         version: u8,
+        /// The streams the sender wants, with how far it holds each.
         want: VersionVector,
+        /// The streams the sender can offer.
         offer: Vec<StreamId>,
     },
     /// Items of `stream` covering positions `after + 1 ..= through`; positions the
     /// receiver may not read are skipped, so `items` can be sparse.
     Frame {
+        /// The stream the items belong to.
         stream: StreamId,
+        /// The position the frame starts after.
         after: u64,
+        /// The last position the frame covers.
         through: u64,
+        /// The items, each at its position.
         items: Vec<FrameItem>,
     },
     /// The receiver durably holds `stream` through `through`; refused items are named.
     Ack {
+        /// The stream acknowledged.
         stream: StreamId,
+        /// The last position durably held.
         through: u64,
+        /// The items refused, with why.
         refused: Vec<Refusal>,
     },
     /// A frame arrived that starts beyond what the receiver holds (an earlier frame was
     /// lost or overtaken): resend `stream` from after `through`.
-    Nack { stream: StreamId, through: u64 },
+    Nack {
+        /// The stream to resend.
+        stream: StreamId,
+        /// The last position the receiver holds.
+        through: u64,
+    },
     /// Asks the peer for attachment chunks by address.
-    Want { chunks: Vec<Address> },
+    Want {
+        /// The chunks asked for.
+        chunks: Vec<Address>,
+    },
     /// One attachment chunk; its address is the SHA-256 of `bytes`.
     Chunk {
+        /// The chunk's address.
         address: Address,
+        /// The chunk's bytes.
         #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
     /// The peer does not hold a chunk that was asked for.
-    NoChunk { address: Address },
+    NoChunk {
+        /// The chunk not held.
+        address: Address,
+    },
     /// The sender has sent, or is sending, each of its streams through the position
     /// given, and will send nothing more in this session. The device says it in its
     /// first flight; the hub once it holds all of that, has every chunk it needs and has
     /// sent everything up to its own heads. A receiver still behind a position asks for
     /// a resend from where it is.
-    Done { sent: VersionVector },
+    Done {
+        /// How far each of the sender's streams was sent.
+        sent: VersionVector,
+    },
     /// The sender is closing the session for the reason given.
-    Abort { reason: String },
+    Abort {
+        /// Why, in words for the log.
+        reason: String,
+    },
 }
 
 impl Message {

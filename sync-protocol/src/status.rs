@@ -10,15 +10,25 @@ use crate::{ProtocolError, Timestamp};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DocState {
+    /// Being written on the satker; not yet signed.
     Draft,
+    /// Signed as the policy asks; not yet submitted.
     Signed,
+    /// Submitted on the satker; waits for a link to the hub.
     Queued,
+    /// Pushed to the hub; no receipt yet.
     Delivered,
+    /// Receipted by the hub.
     Received,
+    /// Being converted by the KPPN (the first processing stage).
     Konversi,
+    /// Being validated by the KPPN.
     Validasi,
+    /// Being reviewed by the KPPN.
     Reviu,
+    /// Approved by the KPPN (SP2D may follow).
     Approved,
+    /// Rejected by the KPPN, with a reason.
     Rejected,
 }
 

@@ -16,12 +16,19 @@ use crate::{
 
 /// The fields of `espm signer request`.
 pub struct RequestArgs {
+    /// The signer's full name.
     pub name: String,
+    /// NIP, the civil servant number (18 digits).
     pub nip: String,
+    /// NIK, the national identity number (16 digits).
     pub nik: String,
+    /// The role signed in (`kpa`, `ppk`, `ppspm`, ...).
     pub jabatan: String,
+    /// The signer's e-mail.
     pub email: String,
+    /// The unit within the satker, if any.
     pub unit: Option<String>,
+    /// The ministry or agency (instansi).
     pub instansi: String,
 }
 

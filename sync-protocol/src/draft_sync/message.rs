@@ -36,13 +36,29 @@ pub enum RefusalReason {
     /// The device's role takes no part in drafts (auditors).
     NotAllowed,
     /// The draft belongs to another satker than the device.
-    WrongSatker { draft: String, device: String },
+    WrongSatker {
+        /// The satker the draft belongs to.
+        draft: String,
+        /// The satker the device is enrolled for.
+        device: String,
+    },
     /// The document has moved past draft on this node; its signed version stands.
-    Frozen { state: String },
+    Frozen {
+        /// Where the document stands now.
+        state: String,
+    },
     /// The sync message is larger than the limit.
-    TooLarge { bytes: u64, limit: u64 },
+    TooLarge {
+        /// The message's size.
+        bytes: u64,
+        /// The largest allowed.
+        limit: u64,
+    },
     /// The sync message or the draft it produces does not make sense.
-    Invalid { detail: String },
+    Invalid {
+        /// What does not make sense.
+        detail: String,
+    },
 }
 
 impl fmt::Display for RefusalReason {
@@ -83,7 +99,9 @@ pub struct DraftRefusal {
 pub enum DraftMessage {
     /// Opens the stream (device to hub): drafts changed since last in step with the hub.
     DraftHello {
+        /// The draft-sync format version the device speaks.
         version: u8,
+        /// The drafts changed since last in step, with their digests.
         drafts: Vec<Announce>,
         /// More drafts changed than could be announced.
         more: bool,
@@ -91,23 +109,33 @@ pub enum DraftMessage {
     /// The hub's answer: its digests for the drafts it takes, the ones it refuses, and
     /// its own drafts changed since last in step with this device.
     DraftWelcome {
+        /// The hub's digests for the drafts it takes, and its own changed drafts.
         drafts: Vec<Announce>,
+        /// The drafts it refuses, with why.
         refused: Vec<DraftRefusal>,
+        /// More of the hub's drafts changed than could be announced.
         more: bool,
     },
     /// One turn in the conversation about a draft: an automerge sync message, or none.
     DraftTurn {
+        /// The draft's document id.
         doc_id: String,
+        /// The automerge sync message; none when the sender has nothing to add.
         #[serde(with = "serde_bytes")]
         data: Option<Vec<u8>>,
     },
     /// A turn that ends the conversation about a draft without taking it.
     DraftRefuse {
+        /// The draft's document id.
         doc_id: String,
+        /// Why it is not taken.
         reason: RefusalReason,
     },
     /// The sender is closing the stream for the reason given.
-    DraftAbort { reason: String },
+    DraftAbort {
+        /// Why, in words for the log.
+        reason: String,
+    },
 }
 
 /// Checks a document id: short, and only letters, digits, `-`, `_` and `.`.
