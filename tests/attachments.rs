@@ -20,8 +20,7 @@ use espm_node::{
 };
 use support::*;
 use sync_protocol::{
-    attachment::chunk_addresses, encoding::FORMAT_VERSION, framing::StreamKind, message::Message,
-    stream::VersionVector, Address, SecretKey,
+    chunk_addresses, Address, Message, SecretKey, StreamKind, VersionVector, FORMAT_VERSION,
 };
 
 /// A file that starts like a PDF, `len` bytes, different per `seed`.

@@ -7,7 +7,7 @@ mod support;
 
 use serde_json::Value;
 use support::*;
-use sync_protocol::{stream::StreamId, Item, NodeId, SignedItem};
+use sync_protocol::{Item, NodeId, SignedItem, StreamId};
 
 /// A field of `draft show`, as text (numbers and strings alike).
 fn field(shown: &Value, key: &str) -> String {

@@ -15,9 +15,7 @@ pub mod mutate;
 pub mod seeds;
 mod sessions;
 
-use sync_protocol::{
-    draft_sync::DraftMessage, item::ItemKind, message::Message, SecretKey, SignedItem,
-};
+use sync_protocol::{DraftMessage, ItemKind, Message, SecretKey, SignedItem};
 
 /// A fuzz target: bytes in, nothing out, must not panic.
 pub type Target = fn(&[u8]);
@@ -45,7 +43,7 @@ pub fn target(name: &str) -> Option<Target> {
 /// picks: frames come out whole, in order, never longer than the limit, and the decoder
 /// never holds much more than what arrived.
 pub fn framing(data: &[u8]) {
-    use sync_protocol::{framing::FrameDecoder, message::MAX_MESSAGE_BYTES};
+    use sync_protocol::{FrameDecoder, MAX_MESSAGE_BYTES};
     let Some((&step, mut rest)) = data.split_first() else {
         return;
     };
@@ -81,7 +79,7 @@ pub fn framing(data: &[u8]) {
 /// The header that opens every stream: read or refused, and what is read is exactly
 /// what this build writes for that kind.
 pub fn stream_header(data: &[u8]) {
-    use sync_protocol::framing::StreamHeader;
+    use sync_protocol::StreamHeader;
     if let Ok(h) = StreamHeader::decode(data) {
         assert_eq!(
             StreamHeader::new(h.kind).encode().as_slice(),
@@ -124,9 +122,7 @@ pub fn automerge_guard(data: &[u8]) {
 /// them: the guard, then automerge. A refusal is fine; a panic or an unbounded
 /// allocation is not.
 pub fn automerge_sync(data: &[u8]) {
-    let Ok(mut draft) =
-        storage::Draft::new("spm-1", sync_protocol::document::DocKind::Spm, "123456")
-    else {
+    let Ok(mut draft) = storage::Draft::new("spm-1", sync_protocol::DocKind::Spm, "123456") else {
         return;
     };
     let mut state = storage::draft::SyncState::new();

@@ -4,21 +4,12 @@
 use std::collections::BTreeMap;
 
 use sync_protocol::{
-    certificate::{CertRequest, Certificate, Jabatan, Subject},
-    document::{AttachmentRef, DocKind, DocumentSnapshot},
-    draft_sync::{Announce, DraftMessage, DraftRefusal, RefusalReason},
-    enrollment::{DeviceEnrollment, DeviceRole, HubIdentity},
-    item::{Item, ItemKind},
-    message::{FrameItem, Message, Refusal},
-    operator::{OperatorActivation, OperatorRequest, OperatorRole},
-    policy::{AllOf, AnyOf, Policy, PolicyTable},
-    receipt::Receipt,
-    revocation::{Revocation, Revoked},
-    signature::DocSignature,
-    status::{DocState, StatusUpdate},
-    stream::{StreamId, VersionVector},
-    submission::{Submission, SubmittedDoc},
-    Address, SecretKey, SignedItem, Timestamp,
+    Address, AllOf, Announce, AnyOf, AttachmentRef, CertRequest, Certificate, DeviceEnrollment,
+    DeviceRole, DocKind, DocSignature, DocState, DocumentSnapshot, DraftMessage, DraftRefusal,
+    FrameItem, HubIdentity, Item, ItemKind, Jabatan, Message, OperatorActivation, OperatorRequest,
+    OperatorRole, Policy, PolicyTable, Receipt, Refusal, RefusalReason, Revocation, Revoked,
+    SecretKey, SignedItem, StatusUpdate, StreamId, Subject, Submission, SubmittedDoc, Timestamp,
+    VersionVector,
 };
 
 fn key() -> SecretKey {
@@ -334,13 +325,9 @@ pub fn for_target(name: &str) -> Vec<Vec<u8>> {
                 framed
             })
             .collect(),
-        "stream-header" => sync_protocol::framing::StreamKind::ALL
+        "stream-header" => sync_protocol::StreamKind::ALL
             .iter()
-            .map(|k| {
-                sync_protocol::framing::StreamHeader::new(*k)
-                    .encode()
-                    .to_vec()
-            })
+            .map(|k| sync_protocol::StreamHeader::new(*k).encode().to_vec())
             .collect(),
         "wire-message" => wire_messages(),
         "draft-message" => draft_messages(),

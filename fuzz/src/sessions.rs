@@ -7,13 +7,9 @@ use std::collections::BTreeMap;
 
 use arbitrary::{Result, Unstructured};
 use sync_protocol::{
-    draft_sync::{
-        Announce, Applied, DraftMessage, DraftRefusal, DraftReplica, DraftSession, RefusalReason,
-    },
-    message::{FrameItem, Message, Refusal},
-    session::{Chunk, Config, Replica, Session},
-    stream::{StreamId, VersionVector},
-    Address, NodeId, ProtocolError, SecretKey,
+    Address, Announce, Applied, Chunk, Config, DraftMessage, DraftRefusal, DraftReplica,
+    DraftSession, FrameItem, Message, NodeId, ProtocolError, Refusal, RefusalReason, Replica,
+    SecretKey, Session, StreamId, VersionVector,
 };
 
 /// Messages one side may send before the session must have answered each.

@@ -19,7 +19,7 @@ use crate::records::Need;
 use std::collections::BTreeSet;
 
 use storage::{Store, StoreError, Txn};
-use sync_protocol::{document::DocumentSnapshot, Address, Timestamp};
+use sync_protocol::{Address, DocumentSnapshot, Timestamp};
 
 use crate::schema::{CHUNKS, HELD, NEEDS, NEED_COUNTS, NEED_INDEX};
 

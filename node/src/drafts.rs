@@ -21,10 +21,7 @@ use std::{collections::HashMap, sync::Arc};
 use serde_bytes::ByteBuf;
 use storage::{draft::SyncState, Draft, StoreError, Txn};
 use sync_protocol::{
-    draft_sync::{Applied, DraftReplica, RefusalReason},
-    enrollment::DeviceRole,
-    status::DocState,
-    Address, NodeId, ProtocolError,
+    Address, Applied, DeviceRole, DocState, DraftReplica, NodeId, ProtocolError, RefusalReason,
 };
 
 use crate::schema::{DRAFT_HEADS, DRAFT_PEERS};

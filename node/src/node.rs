@@ -310,7 +310,7 @@ impl Node {
     }
 
     /// The signing policy table in force on this node: the newest it holds.
-    pub fn policy(&self) -> Result<sync_protocol::policy::Policy> {
+    pub fn policy(&self) -> Result<sync_protocol::Policy> {
         match crate::policy::newest(&self.store)? {
             Some(table) => Ok(table.policy),
             None if self.service.is_some() => Err(NodeError::user(

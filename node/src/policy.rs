@@ -4,7 +4,7 @@
 //! held; `verify` judges a receipt by the table in force when the hub received it.
 
 use storage::{Store, StoreError, Txn};
-use sync_protocol::{policy::PolicyTable, Address, Item, SignedItem, Timestamp};
+use sync_protocol::{Address, Item, PolicyTable, SignedItem, Timestamp};
 
 use crate::{records::PolicyIndex as Held, schema::POLICIES};
 

@@ -3,8 +3,7 @@
 use serde::{Deserialize, Serialize};
 use storage::SealedSecret;
 use sync_protocol::{
-    certificate::Jabatan, document::DocKind, enrollment::DeviceRole, operator::OperatorRole,
-    receipt::Receipt, status::DocState, Address, NodeId, Timestamp,
+    Address, DeviceRole, DocKind, DocState, Jabatan, NodeId, OperatorRole, Receipt, Timestamp,
 };
 
 /// One step of a document's journey.

@@ -7,12 +7,7 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use storage::SealedKey;
 use sync_protocol::{
-    certificate::Jabatan,
-    document::{AttachmentRef, DocKind},
-    enrollment::DeviceRole,
-    message::Message,
-    session::{Config, Session},
-    Address, SecretKey,
+    Address, AttachmentRef, Config, DeviceRole, DocKind, Jabatan, Message, SecretKey, Session,
 };
 use tempfile::TempDir;
 use zeroize::Zeroizing;
@@ -345,10 +340,10 @@ impl World {
     pub fn issue_policy(
         &self,
         issued_at: sync_protocol::Timestamp,
-        policy: sync_protocol::policy::Policy,
+        policy: sync_protocol::Policy,
     ) -> sync_protocol::SignedItem {
         let authority = self.hub.authority(Some(CSO)).expect("the CSO's passphrase");
-        let table = sync_protocol::policy::PolicyTable { issued_at, policy };
+        let table = sync_protocol::PolicyTable { issued_at, policy };
         let sealed = self
             .hub
             .store

@@ -5,10 +5,8 @@
 
 use storage::{Store, StoreError, Txn};
 use sync_protocol::{
-    certificate::Certificate,
-    judge::{CertRevocation, Credential},
-    revocation::{Revocation, Revoked},
-    Address, Item, NodeId, SignedItem, Timestamp,
+    Address, CertRevocation, Certificate, Credential, Item, NodeId, Revocation, Revoked,
+    SignedItem, Timestamp,
 };
 
 use crate::{
@@ -26,7 +24,7 @@ impl RevocationRecord {
 
     /// How a refusal names it: when and why.
     pub fn describe(&self) -> String {
-        sync_protocol::judge::revoked_on(self.at, &self.reason)
+        sync_protocol::revoked_on(self.at, &self.reason)
     }
 }
 

@@ -5,8 +5,7 @@
 use std::fmt;
 
 use sync_protocol::{
-    document::DocKind, item::ItemKind, judge::SignatureRefusal, operator::OperatorRole,
-    status::DocState, Address, ProtocolError,
+    Address, DocKind, DocState, ItemKind, OperatorRole, ProtocolError, SignatureRefusal,
 };
 
 use crate::trust::RevocationRecord;

@@ -12,11 +12,7 @@ use automerge::{
     transaction::Transactable,
     AutoCommit, ObjType, ReadDoc, ScalarValue, Value, ROOT,
 };
-use sync_protocol::{
-    document::{AttachmentRef, DocKind},
-    draft_sync::MAX_DRAFT_SYNC_BYTES,
-    Address,
-};
+use sync_protocol::{Address, AttachmentRef, DocKind, MAX_DRAFT_SYNC_BYTES};
 
 /// automerge's per-peer sync state for one draft.
 pub use automerge::sync::State as SyncState;

@@ -12,7 +12,7 @@ use std::{
 };
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use sync_protocol::{stream::StreamId, Address, NodeId};
+use sync_protocol::{Address, NodeId, StreamId};
 
 use crate::{StoreError, Table};
 

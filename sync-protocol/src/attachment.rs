@@ -26,13 +26,13 @@ pub fn expected_chunks(size: u64) -> u64 {
 }
 
 /// The chunks of `bytes`, in order.
-pub fn chunks(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+pub fn chunks_of(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     bytes.chunks(CHUNK_BYTES)
 }
 
 /// The addresses of the chunks of `bytes`, in order.
 pub fn chunk_addresses(bytes: &[u8]) -> Vec<Address> {
-    chunks(bytes).map(Address::of).collect()
+    chunks_of(bytes).map(Address::of).collect()
 }
 
 /// Whether the joined chunks are the file named by `sha256_hex`.
@@ -52,7 +52,7 @@ mod tests {
     fn a_file_is_complete_only_when_its_chunks_join_to_its_hash() {
         let file: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
         let sha = hex::encode(Sha256::digest(&file));
-        let parts: Vec<Vec<u8>> = chunks(&file).map(<[u8]>::to_vec).collect();
+        let parts: Vec<Vec<u8>> = chunks_of(&file).map(<[u8]>::to_vec).collect();
         assert_eq!(parts.len(), 4);
         assert_eq!(chunk_addresses(&file).len(), 4);
         assert!(joins_to(&parts, &sha));

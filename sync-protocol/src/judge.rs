@@ -313,7 +313,7 @@ fn not_revoked(c: &Credential, when: Moment) -> Result<(), SignatureRefusal> {
 /// document, with the key of a certificate in `credentials` for the document's satker
 /// and the jabatan the signature claims, valid and not revoked then. Returns the
 /// jabatan it counts for.
-pub fn signature(
+pub fn judge_signature(
     doc: &Document<'_>,
     sig: &Presented<'_>,
     credentials: &[Credential],
@@ -391,7 +391,7 @@ impl Judgment {
 
 /// Judges every signature presented for `doc` at `when`, and whether those that count
 /// meet `policy` for the document's kind.
-pub fn document(
+pub fn judge_document(
     doc: &Document<'_>,
     signatures: &[Presented<'_>],
     credentials: &[Credential],
@@ -400,7 +400,7 @@ pub fn document(
 ) -> Judgment {
     let signatures: Vec<_> = signatures
         .iter()
-        .map(|s| signature(doc, s, credentials, when))
+        .map(|s| judge_signature(doc, s, credentials, when))
         .collect();
     let counted: BTreeSet<Jabatan> = signatures
         .iter()

@@ -4,12 +4,7 @@
 use std::sync::Arc;
 
 use sync_protocol::{
-    attachment::CHUNK_BYTES,
-    document::AttachmentRef,
-    message::Message,
-    session::{Config, Session},
-    status::DocState,
-    Address, Timestamp,
+    Address, AttachmentRef, Config, DocState, Message, Session, Timestamp, CHUNK_BYTES,
 };
 
 use super::*;

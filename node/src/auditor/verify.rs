@@ -4,10 +4,8 @@
 //! force then.
 
 use sync_protocol::{
-    judge::{self, Document, Moment, Presented, SignatureRefusal},
-    receipt::Receipt,
-    signature::DocSignature,
-    Address, Item, SignedItem,
+    judge_document, judge_signature, Address, DocSignature, Document, Item, Moment, Presented,
+    Receipt, SignatureRefusal, SignedItem,
 };
 
 use crate::{clock, error::Result, node::Node, trust};
@@ -75,7 +73,7 @@ fn signature_failure(node: &Node, item: &SignedItem, s: &DocSignature) -> Result
     };
     let doc = Document::of(d, snapshot.address);
     Ok(
-        match judge::signature(&doc, &presented, &credentials, Moment::At(s.signed_at)) {
+        match judge_signature(&doc, &presented, &credentials, Moment::At(s.signed_at)) {
             Ok(_) | Err(SignatureRefusal::Revoked { .. }) => None,
             Err(SignatureRefusal::UnknownCertificate { serial }) => crate::schema::CERTS
                 .get(&node.store, &serial)?
@@ -146,7 +144,7 @@ fn receipt_failures(
             snapshot: d.snapshot,
         };
         let sigs: Vec<Presented<'_>> = presented.iter().map(|(_, p)| *p).collect();
-        let judgment = judge::document(
+        let judgment = judge_document(
             &doc,
             &sigs,
             &credentials,
@@ -287,7 +285,7 @@ pub fn verify(node: &Node) -> Result<Verification> {
             }
             if parts.len() < a.chunks.len() {
                 out.incomplete_attachments += 1;
-            } else if !sync_protocol::attachment::joins_to(&parts, &a.sha256) {
+            } else if !sync_protocol::joins_to(&parts, &a.sha256) {
                 out.fail(
                     addr.to_hex(),
                     "attachment",

@@ -12,11 +12,8 @@ use std::{
 };
 
 use sync_protocol::{
-    certificate::Jabatan,
-    document::{AttachmentRef, DocKind},
-    enrollment::DeviceRole,
-    submission::MAX_SPM_PER_SUBMISSION,
-    NodeId, SecretKey, SignedItem,
+    AttachmentRef, DeviceRole, DocKind, Jabatan, NodeId, SecretKey, SignedItem,
+    MAX_SPM_PER_SUBMISSION,
 };
 
 use super::{measure::sync, DOC_TEXT_BYTES};

@@ -4,11 +4,8 @@
 use std::time::{Duration, Instant};
 
 use sync_protocol::{
-    encoding::FORMAT_VERSION,
-    framing::StreamKind,
-    message::{FrameItem, Message, MAX_FRAME_ITEMS, MAX_ITEM_BYTES, MAX_MESSAGE_BYTES},
-    stream::{StreamId, VersionVector},
-    NodeId, SecretKey,
+    FrameItem, Message, NodeId, SecretKey, StreamId, StreamKind, VersionVector, FORMAT_VERSION,
+    MAX_FRAME_ITEMS, MAX_ITEM_BYTES, MAX_MESSAGE_BYTES,
 };
 
 use super::{

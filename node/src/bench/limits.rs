@@ -111,7 +111,7 @@ pub(super) async fn run(docs: usize, wait_idle: bool) -> Result<Output> {
         "the finding (one key, {} connections, {} unfinished messages of {} bytes each): the hub kept {} connections; peak RSS {} before, {} after\n",
         hostile::FLOOD_CONNECTIONS,
         crate::transport::tls::MAX_CONCURRENT_STREAMS,
-        sync_protocol::message::MAX_MESSAGE_BYTES,
+        sync_protocol::MAX_MESSAGE_BYTES,
         flood.kept,
         rss::rss_text(flood.peak_rss.0),
         rss::rss_text(flood.peak_rss.1),

@@ -4,7 +4,7 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use sync_protocol::{stream::StreamId, NodeId};
+use sync_protocol::{NodeId, StreamId};
 
 use super::fixture::Hub;
 use crate::{

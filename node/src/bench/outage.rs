@@ -19,13 +19,7 @@ use std::{sync::Arc, time::Duration};
 
 use rand::{rngs::StdRng, RngCore, SeedableRng};
 use serde_json::{json, Value};
-use sync_protocol::{
-    attachment::{joins_to, CHUNK_BYTES},
-    document::AttachmentRef,
-    session::Config,
-    stream::StreamId,
-    Address,
-};
+use sync_protocol::{joins_to, Address, AttachmentRef, Config, StreamId, CHUNK_BYTES};
 use tokio::task::JoinHandle;
 
 use super::{

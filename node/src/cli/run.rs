@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use sync_protocol::{enrollment::DeviceRole, NodeId};
+use sync_protocol::{DeviceRole, NodeId};
 use zeroize::Zeroizing;
 
 use super::{

@@ -55,11 +55,11 @@ pub fn catch_up(t: &mut Txn<'_>, rec: &mut DocRecord) -> Result<(), StoreError> 
 #[cfg(test)]
 mod tests {
     use storage::Store;
-    use sync_protocol::document::DocKind;
+    use sync_protocol::DocKind;
 
     use super::*;
     use crate::records::HistoryEntry;
-    use sync_protocol::{status::DocState, Timestamp};
+    use sync_protocol::{DocState, Timestamp};
 
     fn signed(doc_id: &str) -> DocRecord {
         DocRecord {

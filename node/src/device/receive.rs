@@ -3,11 +3,7 @@
 //! in the same write as the item.
 
 use storage::{StoreError, Txn};
-use sync_protocol::{
-    enrollment::DeviceRole,
-    item::{Item, SignedItem},
-    status::DocState,
-};
+use sync_protocol::{DeviceRole, DocState, Item, SignedItem};
 
 use crate::{
     attachments,

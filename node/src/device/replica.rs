@@ -7,11 +7,8 @@ use std::sync::Arc;
 
 use storage::StoreError;
 use sync_protocol::{
-    message::{FrameItem, Refusal},
-    session::{Chunk, Replica},
-    status::DocState,
-    stream::{StreamId, VersionVector},
-    Address, Item, ProtocolError, SignedItem,
+    Address, Chunk, DocState, FrameItem, Item, ProtocolError, Refusal, Replica, SignedItem,
+    StreamId, VersionVector,
 };
 
 use super::receive::client_receive;

@@ -9,10 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sync_protocol::{
-    framing::{StreamKind, HEADER_BYTES},
-    session::{Config, Replica, Session},
-};
+use sync_protocol::{Config, Replica, Session, StreamKind, HEADER_BYTES};
 
 use crate::{
     config::NodeConfig,
@@ -185,7 +182,7 @@ pub async fn sync_once(node: Arc<Node>, options: SyncOptions) -> Result<Synced> 
 const MAX_SESSIONS: usize = 2;
 
 /// The streams this node follows now.
-async fn following(node: &Arc<Node>) -> Result<Vec<sync_protocol::stream::StreamId>> {
+async fn following(node: &Arc<Node>) -> Result<Vec<sync_protocol::StreamId>> {
     let replica = DeviceReplica::new(node.clone());
     Ok(blocking(move || replica.wanted())
         .await??

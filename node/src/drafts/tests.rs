@@ -8,10 +8,7 @@ use std::{
 };
 
 use storage::draft::{check_sync_message, Limits, Shape, MAX_DRAFT_BYTES};
-use sync_protocol::{
-    document::DocKind,
-    draft_sync::{DraftMessage, DraftSession, DraftStats},
-};
+use sync_protocol::{DocKind, DraftMessage, DraftSession, DraftStats};
 use tempfile::TempDir;
 
 use super::*;
@@ -334,7 +331,7 @@ fn a_compressed_change_bomb_from_a_device_is_refused_and_the_hubs_copy_is_unchan
     // A well-formed change putting 256 MiB at the draft's root, deflated to ~250 KiB.
     let chunk = craft::compressed_put_string_change(&HOSTILE, "padding", 256 * MIB, b'a');
     let bomb = craft::message(&chunk, &[]);
-    assert!(bomb.len() < sync_protocol::draft_sync::MAX_DRAFT_SYNC_BYTES);
+    assert!(bomb.len() < sync_protocol::MAX_DRAFT_SYNC_BYTES);
     let mut hv = NodeDraftReplica::hub(n.hub.clone(), a.node_id(), &satker_role(SATKER));
     let started = Instant::now();
     let applied = hv.receive("spm-1", &bomb).unwrap();

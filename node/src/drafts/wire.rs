@@ -6,10 +6,8 @@
 use std::{sync::Arc, time::Duration};
 
 use sync_protocol::{
-    draft_sync::{DraftMessage, DraftReplica, DraftSession, DraftStats},
-    enrollment::DeviceRole,
-    framing::{StreamKind, HEADER_BYTES},
-    NodeId, ProtocolError,
+    DeviceRole, DraftMessage, DraftReplica, DraftSession, DraftStats, NodeId, ProtocolError,
+    StreamKind, HEADER_BYTES,
 };
 
 use super::NodeDraftReplica;

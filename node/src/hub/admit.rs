@@ -5,11 +5,7 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use sync_protocol::{
-    framing::{StreamKind, HEADER_BYTES},
-    message::cut_text,
-    session::Config,
-};
+use sync_protocol::{cut_text, Config, StreamKind, HEADER_BYTES};
 
 use super::{
     limits::{
@@ -221,7 +217,7 @@ fn close_reason(reason: &str) -> &str {
 async fn serve_stream(
     node: Arc<Node>,
     peer: sync_protocol::NodeId,
-    role: sync_protocol::enrollment::DeviceRole,
+    role: sync_protocol::DeviceRole,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
     deadlines: Deadlines,

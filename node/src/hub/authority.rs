@@ -2,11 +2,9 @@
 //! Every act here needs the authority key, unsealed with the CSO's passphrase.
 
 use sync_protocol::{
-    certificate::{CertRequest, Certificate, Jabatan, Subject},
-    enrollment::{DeviceEnrollment, DeviceRole, HubIdentity, AUTHORITY_BINDING_DOMAIN},
-    policy::{Policy, PolicyTable},
-    stream::StreamId,
-    Item, NodeId, SecretKey, SignedItem, Timestamp,
+    CertRequest, Certificate, DeviceEnrollment, DeviceRole, HubIdentity, Item, Jabatan, NodeId,
+    Policy, PolicyTable, SecretKey, SignedItem, StreamId, Subject, Timestamp,
+    AUTHORITY_BINDING_DOMAIN,
 };
 
 use crate::{

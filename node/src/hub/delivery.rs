@@ -8,13 +8,8 @@
 use crate::records::Awaiting;
 use storage::{StoreError, StreamEntry, Txn};
 use sync_protocol::{
-    attachment::joins_to,
-    item::{Item, SignedItem},
-    receipt::Receipt,
-    status::{DocState, StatusUpdate},
-    stream::StreamId,
-    submission::Submission,
-    Address, NodeId, SecretKey, Timestamp,
+    joins_to, Address, DocState, Item, NodeId, Receipt, SecretKey, SignedItem, StatusUpdate,
+    StreamId, Submission, Timestamp,
 };
 
 use crate::{

@@ -5,14 +5,8 @@
 
 use storage::{StoreError, StreamEntry, Txn};
 use sync_protocol::{
-    enrollment::DeviceRole,
-    item::{Item, SignedItem},
-    judge::{self, Document, Moment, Presented, SignatureRefusal},
-    policy::Policy,
-    status::DocState,
-    stream::StreamId,
-    submission::{Submission, SubmittedDoc},
-    NodeId, Timestamp,
+    judge_signature, DeviceRole, DocState, Document, Item, Moment, NodeId, Policy, Presented,
+    SignatureRefusal, SignedItem, StreamId, Submission, SubmittedDoc, Timestamp,
 };
 
 use crate::{
@@ -70,7 +64,8 @@ fn judge_document(
         satker,
         snapshot: d.snapshot,
     };
-    let judgment = judge::document(&doc, &presented, &credentials, policy, Moment::At(at));
+    let judgment =
+        sync_protocol::judge_document(&doc, &presented, &credentials, policy, Moment::At(at));
     if let Some((i, refusal)) = judgment.first_refusal() {
         return Ok(Err(DocumentRefusal::Signature {
             address: d.signatures[i],
@@ -85,7 +80,7 @@ fn judge_document(
 fn check_signature(
     node: &Node,
     item: &SignedItem,
-    s: &sync_protocol::signature::DocSignature,
+    s: &sync_protocol::DocSignature,
     satker: &str,
     now: Timestamp,
 ) -> Result<Verdict, StoreError> {
@@ -100,7 +95,7 @@ fn check_signature(
         signature: s,
         author: item.author,
     };
-    let judged = judge::signature(
+    let judged = judge_signature(
         &Document::of(d, snap.address),
         &presented,
         &credentials,

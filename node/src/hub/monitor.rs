@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use sync_protocol::{document::DocKind, status::DocState, Item, SignedItem, Timestamp};
+use sync_protocol::{DocKind, DocState, Item, SignedItem, Timestamp};
 
 use crate::{docs, error::Result, node::Node, records::DocRecord};
 

@@ -2,9 +2,7 @@
 //! `operators requests`, `operators approve` (the activation, signed with the authority
 //! key) and `operators revoke`, both published into the satker's notices stream.
 
-use sync_protocol::{
-    operator::OperatorActivation, revocation::Revoked, stream::StreamId, Item, Timestamp,
-};
+use sync_protocol::{Item, OperatorActivation, Revoked, StreamId, Timestamp};
 
 use super::revoke::reason_given;
 use crate::{

@@ -4,11 +4,7 @@
 //! store write: the state check, the quota and the status update the satker receives.
 
 use storage::Txn;
-use sync_protocol::{
-    status::{DocState, StatusUpdate},
-    stream::StreamId,
-    Item, SecretKey, Timestamp,
-};
+use sync_protocol::{DocState, Item, SecretKey, StatusUpdate, StreamId, Timestamp};
 
 use crate::{
     config::{HubConfig, NodeConfig},

@@ -3,7 +3,7 @@
 //! status updates), logs in its hash-chained log and publishes into a stream.
 
 use storage::{StoreError, StreamEntry, Txn};
-use sync_protocol::{policy::PolicyTable, stream::StreamId, Item, SecretKey, SignedItem};
+use sync_protocol::{Item, PolicyTable, SecretKey, SignedItem, StreamId};
 
 /// Seals an item with one of the hub's keys (the authority key for what binds trust,
 /// the service key for receipts and status updates), stores it, logs it, and

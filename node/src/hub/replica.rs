@@ -7,11 +7,8 @@ use std::sync::Arc;
 
 use storage::StoreError;
 use sync_protocol::{
-    enrollment::DeviceRole,
-    message::{FrameItem, Refusal},
-    session::{Chunk, Replica},
-    stream::{StreamId, VersionVector},
-    Address, NodeId, ProtocolError,
+    Address, Chunk, DeviceRole, FrameItem, NodeId, ProtocolError, Refusal, Replica, StreamId,
+    VersionVector,
 };
 
 use super::{

@@ -1,11 +1,7 @@
 //! The registration authority withdraws trust: `espm devices revoke` for a lost or
 //! stolen device, `espm certs revoke` for a signer who may no longer sign.
 
-use sync_protocol::{
-    revocation::{Revocation, Revoked},
-    stream::StreamId,
-    Item, NodeId, SecretKey, Timestamp,
-};
+use sync_protocol::{Item, NodeId, Revocation, Revoked, SecretKey, StreamId, Timestamp};
 
 use crate::{
     error::{NodeError, Result},

@@ -5,11 +5,8 @@
 use std::collections::BTreeMap;
 
 use sync_protocol::{
-    certificate::Jabatan,
-    document::DocKind,
-    policy::{AllOf, AnyOf, Policy, PolicyTable},
-    status::DocState,
-    Item, SecretKey, SignedItem, Timestamp,
+    AllOf, AnyOf, DocKind, DocState, Item, Jabatan, Policy, PolicyTable, SecretKey, SignedItem,
+    Timestamp,
 };
 
 use crate::{

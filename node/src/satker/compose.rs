@@ -9,14 +9,9 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 use storage::{StoreError, StreamEntry, Txn};
 use sync_protocol::{
-    attachment::{chunk_addresses, chunks},
-    certificate::Jabatan,
-    document::{AttachmentRef, DocKind, DocumentSnapshot},
-    signature::DocSignature,
-    status::DocState,
-    stream::StreamId,
-    submission::{Submission, SubmittedDoc},
-    Address, Item, NodeId, SecretKey, SignedItem, Timestamp,
+    chunk_addresses, chunks_of, Address, AttachmentRef, DocKind, DocSignature, DocState,
+    DocumentSnapshot, Item, Jabatan, NodeId, SecretKey, SignedItem, StreamId, Submission,
+    SubmittedDoc, Timestamp,
 };
 
 use crate::{
@@ -81,7 +76,7 @@ pub fn attachment(name: &str, bytes: &[u8]) -> AttachmentRef {
 /// Stores the file `att` refers to as its chunks, the unit that travels and resumes,
 /// and a manifest that keeps their order for the snapshot signed later.
 pub fn store_attachment(t: &mut Txn<'_>, att: &AttachmentRef, bytes: &[u8]) {
-    for (addr, chunk) in att.chunks.iter().zip(chunks(bytes)) {
+    for (addr, chunk) in att.chunks.iter().zip(chunks_of(bytes)) {
         crate::attachments::store_bytes(t, addr, chunk);
     }
     MANIFESTS.put(t, &att.sha256, &att.chunks);

@@ -2,11 +2,7 @@
 //! [`super::signing`] and [`super::submit`].
 
 use storage::{Draft, StoreError};
-use sync_protocol::{
-    document::{DocKind, DocumentSnapshot},
-    status::DocState,
-    Address, Item, SignedItem,
-};
+use sync_protocol::{Address, DocKind, DocState, DocumentSnapshot, Item, SignedItem};
 
 use crate::{
     error::{NodeError, Result},
@@ -110,7 +106,7 @@ pub struct Shown {
     /// Field values.
     pub fields: std::collections::BTreeMap<String, String>,
     /// Attached files.
-    pub attachments: Vec<sync_protocol::document::AttachmentRef>,
+    pub attachments: Vec<sync_protocol::AttachmentRef>,
 }
 
 /// `espm draft new`

@@ -10,8 +10,7 @@
 use sha2::{Digest, Sha256};
 use storage::{SealedSecret, StoreError, Txn};
 use sync_protocol::{
-    operator::{validate_username, OperatorRequest, OperatorRole},
-    Item, SignedItem, Timestamp,
+    validate_username, Item, OperatorRequest, OperatorRole, SignedItem, Timestamp,
 };
 use totp_rs::{Algorithm, TOTP};
 use zeroize::Zeroizing;

@@ -1,10 +1,7 @@
 //! Signer keys on a satker device (operators: `operators.rs`).
 
 use storage::SealedKey;
-use sync_protocol::{
-    certificate::{CertRequest, Jabatan, Subject},
-    Item, SecretKey, SignedItem,
-};
+use sync_protocol::{CertRequest, Item, Jabatan, SecretKey, SignedItem, Subject};
 
 use crate::{
     error::{NodeError, Result},

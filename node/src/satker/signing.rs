@@ -3,10 +3,8 @@
 
 use storage::{Draft, SealedKey};
 use sync_protocol::{
-    certificate::Jabatan,
-    document::AttachmentRef,
-    judge::{self, Document, Moment, Presented, SignatureRefusal},
-    SecretKey,
+    judge_signature, may_sign, AttachmentRef, Document, Jabatan, Moment, Presented, SecretKey,
+    SignatureRefusal,
 };
 
 use super::documents::{doc_record, editable, load_draft, snapshot_of, unchanged_since};
@@ -86,7 +84,7 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
     // the signer no attempt against the lockout.
     let now = node.now();
     let policy = node.policy()?;
-    judge::may_sign(
+    may_sign(
         &credential,
         rec.kind,
         &satker,
@@ -151,7 +149,7 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
         snapshot: snapshot_addr,
     };
     if let Some(presented) = Presented::of(&sealed_sig) {
-        judge::signature(
+        judge_signature(
             &doc,
             &presented,
             std::slice::from_ref(&credential),

@@ -2,11 +2,8 @@
 //! documents as one submission for the KPPN.
 
 use sync_protocol::{
-    judge::{self, Document, Moment, Presented, SignatureRefusal},
-    operator::OperatorRole,
-    policy::Policy,
-    status::DocState,
-    Address, SignedItem,
+    judge_document, Address, DocState, Document, Moment, OperatorRole, Policy, Presented,
+    SignatureRefusal, SignedItem,
 };
 
 use super::documents::{doc_record, load_draft, snapshot_of, unchanged_since};
@@ -55,7 +52,7 @@ fn judge_signatures(
         satker: &rec.satker,
         snapshot,
     };
-    let judgment = judge::document(
+    let judgment = judge_document(
         &doc,
         &presented,
         &credentials,

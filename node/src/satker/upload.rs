@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{NodeError, Result};
 
 /// Attachments larger than this are refused; the hub holds documents to the same limit.
-pub use sync_protocol::attachment::MAX_ATTACHMENT_BYTES;
+pub use sync_protocol::MAX_ATTACHMENT_BYTES;
 
 /// The limit as people read it, for messages.
 const LIMIT_TEXT: &str = "10 MiB (10485760 bytes)";

@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use sync_protocol::{framing::StreamKind, NodeId, SecretKey};
+use sync_protocol::{NodeId, SecretKey, StreamKind};
 
 use super::{close, tls, wire::send_header};
 use crate::error::{NodeError, Result};

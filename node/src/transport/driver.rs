@@ -13,10 +13,8 @@
 use std::time::Duration;
 
 use sync_protocol::{
-    framing::{StreamKind, PREFIX_BYTES},
-    message::{cut_text, Message, MAX_ABORT_REASON_BYTES},
-    session::{Replica, Session, Side},
-    ProtocolError,
+    cut_text, Message, ProtocolError, Replica, Session, Side, StreamKind, MAX_ABORT_REASON_BYTES,
+    PREFIX_BYTES,
 };
 
 use super::{
@@ -298,7 +296,7 @@ pub struct Reconcile<R> {
 
 impl<R: Replica + Send + 'static> Reconcile<R> {
     /// The dialling side. It reads the store, so run it through [`blocking`].
-    pub fn client(config: sync_protocol::session::Config, replica: R) -> Result<Self> {
+    pub fn client(config: sync_protocol::Config, replica: R) -> Result<Self> {
         Ok(Reconcile {
             session: Session::client(config, &replica)?,
             replica,
@@ -307,7 +305,7 @@ impl<R: Replica + Send + 'static> Reconcile<R> {
     }
 
     /// The hub's side.
-    pub fn server(config: sync_protocol::session::Config, replica: R) -> Self {
+    pub fn server(config: sync_protocol::Config, replica: R) -> Self {
         Reconcile {
             session: Session::server(config),
             replica,

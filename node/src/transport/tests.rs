@@ -6,11 +6,7 @@ use std::{
     time::Duration,
 };
 
-use sync_protocol::{
-    framing::encode_frame,
-    message::{Message, MAX_MESSAGE_BYTES},
-    NodeId, SecretKey,
-};
+use sync_protocol::{encode_frame, Message, NodeId, SecretKey, MAX_MESSAGE_BYTES};
 
 use super::{
     connect::{connection_error, lost},

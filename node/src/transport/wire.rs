@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use sync_protocol::{
-    framing::{encode_frame, FrameDecoder, StreamHeader, StreamKind, HEADER_BYTES, PREFIX_BYTES},
-    message::{Message, MAX_MESSAGE_BYTES},
+    encode_frame, FrameDecoder, Message, StreamHeader, StreamKind, HEADER_BYTES, MAX_MESSAGE_BYTES,
+    PREFIX_BYTES,
 };
 use tokio::time::{timeout_at, Instant};
 

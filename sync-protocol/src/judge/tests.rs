@@ -109,7 +109,7 @@ fn judge(
 ) -> Judgment {
     let presented: Vec<_> = signatures.iter().filter_map(Presented::of).collect();
     let credentials: Vec<_> = signers.iter().map(|s| s.credential.clone()).collect();
-    document(
+    judge_document(
         &doc_of(snap),
         &presented,
         &credentials,
@@ -298,11 +298,11 @@ fn on_the_device_every_known_revocation_applies_whatever_its_time() {
     let creds = [ppspm.credential.clone()];
     let doc = doc_of(&snap);
     assert_eq!(
-        signature(&doc, &presented, &creds, Moment::At(RECEIVED)),
+        judge_signature(&doc, &presented, &creds, Moment::At(RECEIVED)),
         Ok(Ppspm)
     );
     assert!(matches!(
-        signature(&doc, &presented, &creds, Moment::Pending(RECEIVED)),
+        judge_signature(&doc, &presented, &creds, Moment::Pending(RECEIVED)),
         Err(SignatureRefusal::Revoked { .. })
     ));
     assert!(matches!(

@@ -530,7 +530,7 @@ fn an_oversized_item_is_refused_with_a_reason_and_the_rest_arrive() {
 fn with_attachment(client: &mut MemReplica, hub: &mut MemReplica, size: usize) -> Vec<Address> {
     let file: Vec<u8> = (0..size).map(|i| (i * 7 % 253) as u8).collect();
     let addrs = crate::attachment::chunk_addresses(&file);
-    for (a, c) in addrs.iter().zip(crate::attachment::chunks(&file)) {
+    for (a, c) in addrs.iter().zip(crate::attachment::chunks_of(&file)) {
         client.chunks.insert(*a, c.to_vec());
     }
     hub.needs = addrs.clone();

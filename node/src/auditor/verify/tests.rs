@@ -8,12 +8,7 @@
 //! disagree, naming the document. Nothing else in the stores is touched.
 
 use sync_protocol::{
-    certificate::Jabatan,
-    document::DocKind,
-    policy::{AllOf, AnyOf, Policy},
-    revocation::{Revocation, Revoked},
-    stream::StreamId,
-    Item, Timestamp,
+    AllOf, AnyOf, DocKind, Item, Jabatan, Policy, Revocation, Revoked, StreamId, Timestamp,
 };
 
 use super::*;
@@ -126,7 +121,7 @@ fn a_signature_whose_certificate_was_revoked_before_its_receipt_fails_verificati
             format!(
                 "document {doc} counts this signature by receipt of {}, but certificate {serial} was {} before that",
                 clock::rfc3339(delivered_at),
-                sync_protocol::judge::revoked_on(revocation.at, &revocation.reason)
+                sync_protocol::revoked_on(revocation.at, &revocation.reason)
             )
         );
         // Without that signature the document has no PPSPM either.
@@ -144,7 +139,7 @@ fn a_policy_table_not_signed_by_the_hub_authority_fails_verification() {
     // Planted straight into the hub's store, past every check that would refuse it.
     let (w, _, _, _, _) = receipted();
     let forged = sync_protocol::SignedItem::seal(
-        Item::PolicyTable(sync_protocol::policy::PolicyTable {
+        Item::PolicyTable(sync_protocol::PolicyTable {
             issued_at: Timestamp(0),
             policy: Policy::default(),
         }),

@@ -1,7 +1,7 @@
 //! The hub's results as the CLI prints them.
 
 use serde_json::json;
-use sync_protocol::enrollment::DeviceRole;
+use sync_protocol::DeviceRole;
 
 use super::{table, Render};
 use crate::{

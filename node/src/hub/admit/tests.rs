@@ -4,11 +4,7 @@
 use std::{net::Ipv4Addr, time::Duration};
 
 use sync_protocol::{
-    draft_sync::DraftMessage,
-    encoding::FORMAT_VERSION,
-    framing::{StreamHeader, HEADER_BYTES, STREAM_MAGIC},
-    message::Message,
-    stream::VersionVector,
+    DraftMessage, Message, StreamHeader, VersionVector, FORMAT_VERSION, HEADER_BYTES, STREAM_MAGIC,
 };
 
 use super::*;

@@ -2,9 +2,7 @@
 //! whether the operator a submission names may submit it.
 
 use storage::{StoreError, Txn};
-use sync_protocol::{
-    item::SignedItem, operator::OperatorRequest, operator::OperatorRole, NodeId, Timestamp,
-};
+use sync_protocol::{NodeId, OperatorRequest, OperatorRole, SignedItem, Timestamp};
 
 use super::{Refused, Verdict};
 use crate::{

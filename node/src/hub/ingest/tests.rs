@@ -10,11 +10,8 @@ mod rogue_satker;
 use std::sync::Arc;
 
 use sync_protocol::{
-    certificate::{CertRequest, Jabatan, Subject},
-    message::{FrameItem, Refusal},
-    operator::{OperatorRequest, OperatorRole},
-    session::Replica,
-    PublicKey, SecretKey,
+    CertRequest, FrameItem, Jabatan, OperatorRequest, OperatorRole, PublicKey, Refusal, Replica,
+    SecretKey, Subject,
 };
 
 use super::*;
@@ -51,9 +48,9 @@ fn hub(dir: &std::path::Path) -> Arc<Node> {
     });
     let (node, authority) = Node::create(dir, config, Some(CSO_PASSPHRASE)).unwrap();
     // As `espm init hub` does, the hub issues the default signing policy table.
-    let table = sync_protocol::policy::PolicyTable {
+    let table = sync_protocol::PolicyTable {
         issued_at: node.now(),
-        policy: sync_protocol::policy::Policy::default(),
+        policy: sync_protocol::Policy::default(),
     };
     node.store
         .write(|t| crate::hub::publish::issue_policy(t, &authority.unwrap(), table).map(|_| ()))

@@ -4,11 +4,8 @@
 use std::{net::Ipv4Addr, net::SocketAddr, sync::Arc, time::Duration};
 
 use sync_protocol::{
-    encoding::FORMAT_VERSION,
-    framing::StreamKind,
-    message::{Message, MAX_ITEM_BYTES, MAX_MESSAGE_BYTES},
-    stream::VersionVector,
-    NodeId, SecretKey,
+    Message, NodeId, SecretKey, StreamKind, VersionVector, FORMAT_VERSION, MAX_ITEM_BYTES,
+    MAX_MESSAGE_BYTES,
 };
 
 use super::*;

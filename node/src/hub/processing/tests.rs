@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Barrier};
 
-use sync_protocol::{status::DocState, Timestamp};
+use sync_protocol::{DocState, Timestamp};
 
 use super::*;
 use crate::{

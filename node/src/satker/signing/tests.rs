@@ -3,12 +3,7 @@
 
 use std::sync::Arc;
 
-use sync_protocol::{
-    certificate::Jabatan,
-    document::DocKind,
-    policy::{AllOf, AnyOf, Policy},
-    status::DocState,
-};
+use sync_protocol::{AllOf, AnyOf, DocKind, DocState, Jabatan, Policy};
 
 use crate::{
     cli::{Command, Draft, SignArgs},

@@ -4,13 +4,8 @@
 use std::sync::Arc;
 
 use sync_protocol::{
-    certificate::Jabatan,
-    document::DocKind,
-    policy::{AllOf, AnyOf, Policy},
-    revocation::{Revocation, Revoked},
-    status::DocState,
-    stream::StreamId,
-    Item, Timestamp,
+    AllOf, AnyOf, DocKind, DocState, Item, Jabatan, Policy, Revocation, Revoked, StreamId,
+    Timestamp,
 };
 
 use crate::{
@@ -132,7 +127,7 @@ fn a_signature_under_a_certificate_the_device_knows_is_revoked_is_not_queued_wha
         format!(
             "document {doc} is signed with certificate {}, which was {}; sign it again with a valid certificate",
             ppspm.serial,
-            sync_protocol::judge::revoked_on(revocation.at, &revocation.reason)
+            sync_protocol::revoked_on(revocation.at, &revocation.reason)
         )
     );
     assert_eq!(World::doc(&device, &doc).state, DocState::Signed);

@@ -8,10 +8,8 @@ use std::{
 };
 
 use sync_protocol::{
-    message::{FrameItem, Refusal},
-    session::{Chunk, Config, Replica},
-    stream::{StreamId, VersionVector},
-    Address, NodeId, ProtocolError,
+    Address, Chunk, Config, FrameItem, NodeId, ProtocolError, Refusal, Replica, StreamId,
+    VersionVector,
 };
 
 use super::*;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use sync_protocol::{message::Message, NodeId, SecretKey};
+use sync_protocol::{Message, NodeId, SecretKey};
 
 use super::*;
 use crate::{transport, transport::tls};

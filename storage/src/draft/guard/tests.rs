@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use sync_protocol::document::DocKind;
+use sync_protocol::DocKind;
 
 use super::*;
 use crate::draft::{craft, Draft, SyncState, MAX_DRAFT_BYTES};

@@ -99,7 +99,7 @@ fn a_device_fetches_chunks_named_by_frames_that_arrive_after_its_done() {
     let (mut client, mut hub, _) = satker_and_hub(0, 1);
     let file: Vec<u8> = (0..300_000).map(|i| (i % 251) as u8).collect();
     let addrs = crate::attachment::chunk_addresses(&file);
-    for (a, c) in addrs.iter().zip(crate::attachment::chunks(&file)) {
+    for (a, c) in addrs.iter().zip(crate::attachment::chunks_of(&file)) {
         hub.chunks.insert(*a, c.to_vec());
     }
     client.needs_on_receive = addrs.clone();

@@ -3,12 +3,7 @@
 use std::collections::BTreeMap;
 
 use sync_protocol::{
-    certificate::{CertRequest, Jabatan, Subject},
-    document::DocKind,
-    message::FrameItem,
-    session::Replica,
-    signature::DocSignature,
-    SecretKey,
+    CertRequest, DocKind, DocSignature, FrameItem, Jabatan, Replica, SecretKey, Subject,
 };
 
 use super::{hub, SATKER};
@@ -71,7 +66,7 @@ fn crafted_by(auditor: &SecretKey) -> Vec<SignedItem> {
             auditor.public(),
             auditor,
             "operator01",
-            sync_protocol::operator::OperatorRole::OperatorSatker,
+            sync_protocol::OperatorRole::OperatorSatker,
             SATKER,
         ),
     ]

@@ -6,12 +6,7 @@
 use crate::clock;
 use std::{collections::BTreeMap, sync::Arc};
 
-use sync_protocol::{
-    certificate::Jabatan,
-    document::DocKind,
-    operator::{OperatorActivation, OperatorRole},
-    SecretKey,
-};
+use sync_protocol::{DocKind, Jabatan, OperatorActivation, OperatorRole, SecretKey};
 
 use super::{
     activate_operator, assert_refused, cert_request, enroll, hub, operator_request, push, run,

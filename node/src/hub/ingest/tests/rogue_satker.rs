@@ -6,14 +6,8 @@ use crate::clock;
 use std::{collections::BTreeMap, sync::Arc};
 
 use sync_protocol::{
-    certificate::{Certificate, Jabatan},
-    document::DocKind,
-    enrollment::{DeviceEnrollment, HubIdentity, AUTHORITY_BINDING_DOMAIN},
-    receipt::Receipt,
-    revocation::{Revocation, Revoked},
-    signature::DocSignature,
-    status::StatusUpdate,
-    Address, SecretKey, Timestamp,
+    Address, Certificate, DeviceEnrollment, DocKind, DocSignature, HubIdentity, Jabatan, Receipt,
+    Revocation, Revoked, SecretKey, StatusUpdate, Timestamp, AUTHORITY_BINDING_DOMAIN,
 };
 
 use super::{
@@ -78,7 +72,7 @@ impl World {
             &hub,
             &rogue,
             "operator01",
-            sync_protocol::operator::OperatorRole::OperatorSatker,
+            sync_protocol::OperatorRole::OperatorSatker,
             SATKER,
         );
         let other_ppspm = certify(&hub, &other, OTHER_SATKER);
@@ -270,7 +264,7 @@ fn a_submission_of_its_own_signed_document_from_its_device_is_delivered() {
     let rec: DocRecord = crate::docs::load(&w.hub.store, SATKER, &w.spm.rec.doc_id)
         .unwrap()
         .unwrap();
-    assert_eq!(rec.state, sync_protocol::status::DocState::Delivered);
+    assert_eq!(rec.state, sync_protocol::DocState::Delivered);
 }
 
 #[test]
@@ -438,7 +432,7 @@ fn no_item_only_the_hub_authority_issues_is_stored_from_a_satker_device() {
     let now = clock::wall();
     let enrollment = DeviceEnrollment {
         node_id: SecretKey::generate().public(),
-        role: sync_protocol::enrollment::DeviceRole::Satker {
+        role: sync_protocol::DeviceRole::Satker {
             satker: OTHER_SATKER.into(),
         },
         enrolled_at: now,
@@ -460,7 +454,7 @@ fn no_item_only_the_hub_authority_issues_is_stored_from_a_satker_device() {
     let status = StatusUpdate {
         doc_id: w.spm.rec.doc_id.clone(),
         satker: SATKER.into(),
-        state: sync_protocol::status::DocState::Approved,
+        state: sync_protocol::DocState::Approved,
         at: now,
         reason: None,
         by: "kppn".into(),
@@ -498,12 +492,12 @@ fn no_item_only_the_hub_authority_issues_is_stored_from_a_satker_device() {
 fn a_signing_policy_table_a_satker_device_issued_itself_is_refused() {
     // The rogue writes itself a table under which its PPSPM alone signs a Gaji.
     let w = World::new();
-    let mut lax = sync_protocol::policy::Policy::default();
+    let mut lax = sync_protocol::Policy::default();
     lax.rules.insert(
         DocKind::Gaji,
-        sync_protocol::policy::AllOf(vec![sync_protocol::policy::AnyOf(vec![Jabatan::Ppspm])]),
+        sync_protocol::AllOf(vec![sync_protocol::AnyOf(vec![Jabatan::Ppspm])]),
     );
-    let table = sync_protocol::policy::PolicyTable {
+    let table = sync_protocol::PolicyTable {
         issued_at: clock::wall(),
         policy: lax,
     };
@@ -514,10 +508,7 @@ fn a_signing_policy_table_a_satker_device_issued_itself_is_refused() {
         &sealed,
         "a satker device may not author a signing policy table",
     );
-    assert_eq!(
-        w.hub.policy().unwrap(),
-        sync_protocol::policy::Policy::default()
-    );
+    assert_eq!(w.hub.policy().unwrap(), sync_protocol::Policy::default());
 }
 
 mod signatures;
