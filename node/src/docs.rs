@@ -44,15 +44,6 @@ pub fn all(store: &Store) -> Result<Vec<DocRecord>, StoreError> {
         .collect())
 }
 
-/// Every record of one satker.
-pub fn of_satker(store: &Store, satker: &str) -> Result<Vec<DocRecord>, StoreError> {
-    Ok(crate::schema::DOCS
-        .list(store, &format!("{satker}/"))?
-        .into_iter()
-        .map(|(_, r)| r)
-        .collect())
-}
-
 /// The document a person names: `DOC_ID`, or `SATKER/DOC_ID` where one id is used by
 /// several satkers. On a satker node a bare id is that satker's.
 pub fn resolve(node: &Node, text: &str) -> Result<DocRecord> {

@@ -8,29 +8,39 @@
 
 #![warn(missing_docs)]
 
-pub mod attachments;
+// The rooms, one per role, and the front-ends over them are the crate's public
+// modules; the shared parts below them are private, and what a caller may name of them
+// is the pub use list at the end.
 pub mod auditor;
+pub mod device;
+pub mod hub;
+pub mod satker;
+pub mod transport;
+
 pub mod bench;
 pub mod cli;
-pub mod clock;
-pub mod config;
 pub mod control;
 pub mod demo;
-pub mod device;
-pub mod docs;
-pub mod drafts;
-pub mod error;
-pub mod hub;
-pub mod live;
-pub mod lockout;
-pub mod node;
-pub mod policy;
-pub mod records;
-pub mod satker;
-pub mod schema;
 pub mod serve;
+
+mod attachments;
+mod clock;
+mod config;
+mod docs;
+mod drafts;
+mod error;
+mod live;
+mod lockout;
+mod node;
+mod policy;
+mod records;
+mod schema;
 #[cfg(test)]
-pub(crate) mod testkit;
-pub mod transport;
-pub mod trust;
-pub mod verdict;
+mod testkit;
+mod trust;
+mod verdict;
+
+pub use clock::{Clock, FixedClock, WallClock};
+pub use config::NodeConfig;
+pub use error::{NodeError, Result};
+pub use node::Node;

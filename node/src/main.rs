@@ -11,10 +11,7 @@ use espm_node::{
         run::{execute, init, is_init, Output, Secrets},
         Cli, Command,
     },
-    control, demo,
-    error::NodeError,
-    node::Node,
-    serve,
+    control, demo, serve, Node, NodeError,
 };
 use zeroize::Zeroizing;
 
