@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use sync_protocol::NodeId;
 
+use crate::error::NodeError;
+
 /// A hub's KPPN settings.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct HubConfig {
@@ -85,9 +87,9 @@ impl NodeConfig {
 
 /// Refuses a satker code that is not letters and digits (it becomes part of store keys
 /// and stream names).
-pub fn check_satker_code(code: &str) -> Result<(), crate::error::NodeError> {
+pub fn check_satker_code(code: &str) -> Result<(), NodeError> {
     if code.is_empty() || !code.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(crate::error::NodeError::user(format!(
+        return Err(NodeError::user(format!(
             "satker code '{code}' must be letters and digits"
         )));
     }
@@ -112,4 +114,95 @@ pub fn parse_service_hours(text: &str) -> Result<(u32, u32), String> {
         return Err(format!("service hours '{text}' must end after they start"));
     }
     Ok((open, close))
+}
+
+/// The settings of a new hub, from what `init hub` was given as text. Each setting is
+/// checked here, so every front-end refuses the same bad input with the same message.
+pub struct HubSettings<'a> {
+    /// KPPN code; must not be empty.
+    pub kppn: &'a str,
+    /// KPPN name.
+    pub name: &'a str,
+    /// IANA time zone, e.g. Asia/Jakarta.
+    pub tz: &'a str,
+    /// UDP address to listen on, IP:port.
+    pub listen: &'a str,
+    /// Service hours, e.g. 08:00-15:00.
+    pub service_hours: &'a str,
+    /// Documents taken in per day outside service hours.
+    pub after_hours_quota: u32,
+    /// How long to wait for a submission's attachment chunks, e.g. 14d.
+    pub attachment_expiry: &'a str,
+}
+
+impl HubSettings<'_> {
+    /// The hub's config, or the first setting that is wrong and how to write it.
+    pub fn check(&self) -> Result<NodeConfig, NodeError> {
+        jiff::tz::TimeZone::get(self.tz).map_err(|_| {
+            NodeError::user(format!(
+                "'{}' is not a time zone; use Asia/Jakarta (WIB), Asia/Makassar (WITA) or Asia/Jayapura (WIT)",
+                self.tz
+            ))
+        })?;
+        self.listen.parse::<std::net::SocketAddr>().map_err(|_| {
+            NodeError::user(format!(
+                "--listen '{}' must be an IP:port such as 0.0.0.0:4433",
+                self.listen
+            ))
+        })?;
+        let (open_minute, close_minute) =
+            parse_service_hours(self.service_hours).map_err(NodeError::User)?;
+        if self.kppn.trim().is_empty() {
+            return Err(NodeError::user("--kppn must not be empty"));
+        }
+        Ok(NodeConfig::Hub(HubConfig {
+            kppn: self.kppn.to_string(),
+            name: self.name.to_string(),
+            tz: self.tz.to_string(),
+            listen: self.listen.to_string(),
+            open_minute,
+            close_minute,
+            after_hours_quota: self.after_hours_quota,
+            attachment_expiry_ms: parse_duration_ms(self.attachment_expiry)
+                .map_err(|e| NodeError::user(format!("--attachment-expiry: {e}")))?,
+        }))
+    }
+}
+
+/// A satker node's config: its satker code and the hub it is pinned to.
+pub fn satker(satker: &str, hub: &str, hub_id: &str) -> Result<NodeConfig, NodeError> {
+    check_satker_code(satker)?;
+    check_addr(hub)?;
+    Ok(NodeConfig::Satker {
+        satker: satker.to_string(),
+        hub: hub.to_string(),
+        hub_id: parse_hub_id(hub_id)?,
+    })
+}
+
+/// An auditor node's config: the hub it is pinned to.
+pub fn auditor(hub: &str, hub_id: &str) -> Result<NodeConfig, NodeError> {
+    check_addr(hub)?;
+    Ok(NodeConfig::Auditor {
+        hub: hub.to_string(),
+        hub_id: parse_hub_id(hub_id)?,
+    })
+}
+
+fn parse_hub_id(text: &str) -> Result<NodeId, NodeError> {
+    text.parse().map_err(|_| {
+        NodeError::user(format!(
+            "'{text}' is not a hub id; copy it exactly as `espm id` prints it on the hub"
+        ))
+    })
+}
+
+fn check_addr(text: &str) -> Result<(), NodeError> {
+    use std::net::ToSocketAddrs;
+    match text.to_socket_addrs().map(|mut a| a.next()) {
+        Ok(Some(_)) => Ok(()),
+        _ => Err(NodeError::user(format!(
+            "'{text}' is not a host:port address"
+        ))),
+    }
 }

@@ -22,6 +22,7 @@ pub mod cli;
 pub mod control;
 pub mod demo;
 pub mod serve;
+pub mod setup;
 
 mod attachments;
 mod clock;
