@@ -15,7 +15,6 @@
 
 mod wire;
 
-use crate::records::PeerDraft;
 use std::{collections::HashMap, sync::Arc};
 
 use serde_bytes::ByteBuf;
@@ -24,12 +23,13 @@ use sync_protocol::{
     Address, Applied, DeviceRole, DocState, DraftReplica, NodeId, ProtocolError, RefusalReason,
 };
 
-use crate::schema::{DRAFT_HEADS, DRAFT_PEERS};
 use crate::{
     config::NodeConfig,
     error::{NodeError, Result},
     node::Node,
-    records::{DocRecord, HistoryEntry},
+    records::{DocRecord, HistoryEntry, PeerDraft},
+    replica::local,
+    schema::{DRAFT_HEADS, DRAFT_PEERS},
 };
 
 pub use wire::{run_client, serve_stream, DraftSyncStats};
@@ -90,10 +90,6 @@ enum Scope {
     Hub { satker: String },
     /// On the hub, with a device whose role takes no part in drafts (auditors).
     Nothing,
-}
-
-fn local(e: StoreError) -> ProtocolError {
-    ProtocolError::Replica(e.to_string())
 }
 
 /// The node's side of one draft-sync session with one peer.

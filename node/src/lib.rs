@@ -35,6 +35,7 @@ mod lockout;
 mod node;
 mod policy;
 mod records;
+mod replica;
 mod schema;
 #[cfg(test)]
 mod testkit;

@@ -18,13 +18,9 @@ use crate::{
     docs,
     node::Node,
     records::RefusalRecord,
+    replica::{local, read_frame, receive_frame},
     schema::{AUDITOR_SCOPE, PEER_ACKED},
-    verdict::Verdict,
 };
-
-fn local(e: StoreError) -> ProtocolError {
-    ProtocolError::Replica(e.to_string())
-}
 
 /// Where a device keeps how far the hub acknowledged one of its streams.
 fn hub_acked_key(stream: &StreamId) -> String {
@@ -145,18 +141,7 @@ impl Replica for DeviceReplica {
         after: u64,
         max_bytes: usize,
     ) -> Result<Chunk, ProtocolError> {
-        let (items, through) = self
-            .node
-            .store
-            .read_stream(stream, after, max_bytes, |_| false)
-            .map_err(local)?;
-        Ok(Chunk {
-            items: items
-                .into_iter()
-                .map(|(seq, bytes)| FrameItem { seq, bytes })
-                .collect(),
-            through,
-        })
+        read_frame(&self.node, stream, after, max_bytes, |_| false)
     }
 
     fn receive(
@@ -165,35 +150,14 @@ impl Replica for DeviceReplica {
         items: &[FrameItem],
         through: u64,
     ) -> Result<Vec<Refusal>, ProtocolError> {
-        let mut refusals = Vec::new();
-        for it in items {
-            let verdict: Verdict = self
-                .node
-                .store
-                .write(|t| {
-                    let v = client_receive(&self.node, t, &it.bytes)?;
-                    t.set_position(stream, it.seq);
-                    Ok(v)
-                })
-                .map_err(local)?;
-            if let Err(refused) = verdict {
-                refusals.push(Refusal {
-                    seq: it.seq,
-                    address: Address::of(&it.bytes),
-                    reason: refused.to_string(),
-                });
-            }
-        }
-        self.node
-            .store
-            .write(|t| {
-                t.set_position(stream, through);
-                Ok(())
-            })
-            .map_err(local)?;
-        // Group commit: one flush per frame, before the ack leaves.
-        self.node.store.flush().map_err(local)?;
-        Ok(refusals)
+        receive_frame(
+            &self.node,
+            stream,
+            items,
+            through,
+            |t, bytes| client_receive(&self.node, t, bytes),
+            |_, _| Ok(()),
+        )
     }
 
     fn missing_chunks(

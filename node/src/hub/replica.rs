@@ -11,15 +11,13 @@ use sync_protocol::{
     VersionVector,
 };
 
-use super::{
-    delivery,
-    ingest::{hub_receive, Verdict},
+use super::{delivery, ingest::hub_receive};
+use crate::{
+    attachments,
+    node::Node,
+    records::RefusalRecord,
+    replica::{local, read_frame, receive_frame},
 };
-use crate::{attachments, node::Node, records::RefusalRecord};
-
-fn local(e: StoreError) -> ProtocolError {
-    ProtocolError::Replica(e.to_string())
-}
 
 /// The hub's store as one enrolled device may see and change it, for one session.
 pub struct HubReplica {
@@ -106,18 +104,7 @@ impl Replica for HubReplica {
     ) -> Result<Chunk, ProtocolError> {
         // A device's own items are never echoed back to it.
         let me = Some(self.device);
-        let (items, through) = self
-            .node
-            .store
-            .read_stream(stream, after, max_bytes, |e| e.origin == me)
-            .map_err(local)?;
-        Ok(Chunk {
-            items: items
-                .into_iter()
-                .map(|(seq, bytes)| FrameItem { seq, bytes })
-                .collect(),
-            through,
-        })
+        read_frame(&self.node, stream, after, max_bytes, |e| e.origin == me)
     }
 
     fn receive(
@@ -126,39 +113,15 @@ impl Replica for HubReplica {
         items: &[FrameItem],
         through: u64,
     ) -> Result<Vec<Refusal>, ProtocolError> {
-        let mut refusals = Vec::new();
-        for it in items {
-            let verdict: Verdict = self
-                .node
-                .store
-                .write(|t| {
-                    let v = hub_receive(&self.node, t, self.device, &self.role, &it.bytes)?;
-                    t.set_position(stream, it.seq);
-                    Ok(v)
-                })
-                .map_err(local)?;
-            if let Err(refused) = verdict {
-                // The peer and the monitor get the refusal's plain message.
-                let reason = refused.to_string();
-                let address = Address::of(&it.bytes);
-                self.note_refusal(&address, &reason, true).map_err(local)?;
-                refusals.push(Refusal {
-                    seq: it.seq,
-                    address,
-                    reason,
-                });
-            }
-        }
-        self.node
-            .store
-            .write(|t| {
-                t.set_position(stream, through);
-                Ok(())
-            })
-            .map_err(local)?;
-        // Group commit: one flush per frame, before the ack leaves.
-        self.node.store.flush().map_err(local)?;
-        Ok(refusals)
+        receive_frame(
+            &self.node,
+            stream,
+            items,
+            through,
+            |t, bytes| hub_receive(&self.node, t, self.device, &self.role, bytes),
+            // The peer and the monitor get the refusal's plain message.
+            |address, reason| self.note_refusal(address, reason, true),
+        )
     }
 
     fn missing_chunks(
