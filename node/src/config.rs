@@ -197,12 +197,78 @@ fn parse_hub_id(text: &str) -> Result<NodeId, NodeError> {
     })
 }
 
+/// Checks that `text` looks like `host:port` (a host name, an IPv4 address or a
+/// bracketed IPv6 address, and a port) without resolving it: a satker set up offline
+/// names its KPPN by host name, which is resolved only when it connects.
 fn check_addr(text: &str) -> Result<(), NodeError> {
-    use std::net::ToSocketAddrs;
-    match text.to_socket_addrs().map(|mut a| a.next()) {
-        Ok(Some(_)) => Ok(()),
-        _ => Err(NodeError::user(format!(
-            "'{text}' is not a host:port address"
-        ))),
+    if text.parse::<std::net::SocketAddr>().is_ok() || is_host_and_port(text) {
+        return Ok(());
+    }
+    Err(NodeError::user(format!(
+        "'{text}' is not a host:port address; write it like kppn019.example.go.id:4433 or 10.0.0.5:4433"
+    )))
+}
+
+/// A DNS host name (letters, digits, hyphens, dots; labels of 1 to 63 characters,
+/// not starting or ending with a hyphen) and a port from 1 to 65535.
+fn is_host_and_port(text: &str) -> bool {
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return false;
+    };
+    let port_ok = !port.is_empty()
+        && port.chars().all(|c| c.is_ascii_digit())
+        && port.parse::<u16>().is_ok_and(|p| p > 0);
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    port_ok && host_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hub_named_by_a_host_name_that_does_not_resolve_offline_is_accepted_at_init() {
+        for addr in [
+            "kppn019.invalid:4433",
+            "localhost:4433",
+            "10.0.0.5:4433",
+            "[::1]:4433",
+            "kppn-019.djpb.kemenkeu.go.id.:4433",
+        ] {
+            assert!(check_addr(addr).is_ok(), "{addr} refused");
+        }
+    }
+
+    #[test]
+    fn a_hub_address_without_a_port_or_with_a_bad_host_is_refused_at_init() {
+        for addr in [
+            "kppn019",
+            "kppn019:",
+            "kppn019:0",
+            "kppn019:65536",
+            "kppn019:44x3",
+            ":4433",
+            "kppn 019:4433",
+            "-kppn.go.id:4433",
+            "kppn..go.id:4433",
+            "::1:4433",
+            "kppn/019:4433",
+        ] {
+            match check_addr(addr) {
+                Err(NodeError::User(m)) => {
+                    assert!(m.starts_with(&format!("'{addr}' is not a host:port address")))
+                }
+                other => panic!("{addr} accepted: {other:?}"),
+            }
+        }
     }
 }

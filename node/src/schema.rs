@@ -81,6 +81,8 @@ pub const AUDITOR_SCOPE: Single<Vec<String>> = Single::new("scope");
 pub const HUB_IDENTITY: Single<Address> = Single::new("hub_identity");
 /// The signing policy tables this node holds.
 pub const POLICIES: Single<PolicyIndex> = Single::new("policies");
+/// A device's last successful sync and last failed one, for `espm info`.
+pub const SYNC_RECORD: Single<crate::device::info::SyncRecord> = Single::new("sync_record");
 
 /// One named value among the node's singletons (Table::Meta).
 pub struct Single<V> {

@@ -40,6 +40,8 @@ pub enum Command {
     Init(Init),
     /// Print this node's id.
     Id,
+    /// This node: id, role, scope, hub, last sync, last error and what is queued.
+    Info,
     /// Run the node: a hub listens; a satker or auditor syncs in the background.
     Serve,
     /// Enroll a device (hub).

@@ -16,7 +16,7 @@ use super::{
 use crate::{
     auditor::verify,
     config::check_satker_code,
-    device::sync,
+    device::{info, sync},
     docs,
     error::{NodeError, Result},
     hub::{authority, monitor, operators as hub_operators, processing, revoke},
@@ -93,6 +93,7 @@ pub async fn execute(
             NodeError::user("this command cannot run through a serving node"),
         ),
         Command::Id => Ok(setup::id(&node)),
+        Command::Info => Ok(output(&info::info(&node)?)),
         Command::Enroll(a) => {
             let (id, role) = parse_enroll(a)?;
             Ok(output(&authority::enroll(

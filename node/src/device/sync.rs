@@ -13,13 +13,13 @@ use sync_protocol::{Config, Replica, Session, StreamKind, HEADER_BYTES};
 
 use crate::{
     config::NodeConfig,
-    device::replica::DeviceReplica,
+    device::{info, replica::DeviceReplica},
     drafts::{self, DraftSyncStats},
     error::{NodeError, Result},
     node::Node,
     transport::{
-        blocking, connect, drive, not_admitted, open_stream, refusal, Deadlines, Reconcile,
-        Refusal, WireStats,
+        blocking, connect, dial, drive, not_admitted, open_stream, refusal, Deadlines,
+        Reconcile, Refusal, WireStats, CONNECT_TIMEOUT,
     },
 };
 
@@ -92,19 +92,6 @@ impl SyncOptions {
     }
 }
 
-async fn resolve(addr: &str) -> Result<SocketAddr> {
-    let mut addrs = tokio::net::lookup_host(addr)
-        .await
-        .map_err(|e| NodeError::Unreachable {
-            addr: addr.to_string(),
-            detail: format!("the address does not resolve ({e})"),
-        })?;
-    addrs.next().ok_or_else(|| NodeError::Unreachable {
-        addr: addr.to_string(),
-        detail: "the address does not resolve".into(),
-    })
-}
-
 /// `espm sync`: one sync with the pinned hub, which fails if the hub refused any item.
 pub async fn sync(node: Arc<Node>, options: SyncOptions) -> Result<Synced> {
     let s = sync_once(node, options).await?;
@@ -132,12 +119,14 @@ pub async fn sync_once(node: Arc<Node>, options: SyncOptions) -> Result<Synced> 
         };
     let timeout = options.timeout;
     let work = async {
-        let addr = match options.dial {
-            Some(addr) => addr,
-            None => resolve(&hub).await?,
-        };
         let started = Instant::now();
-        let (endpoint, conn) = connect(&node.key, hub_id, addr, timeout).await?;
+        // The name is resolved now, not at init: a satker set up offline names its KPPN
+        // by host name.
+        let within = timeout.min(CONNECT_TIMEOUT);
+        let (endpoint, conn) = match options.dial {
+            Some(addr) => connect(&node.key, hub_id, addr, within).await?,
+            None => dial(&node.key, hub_id, &hub, within).await?,
+        };
         let connect_seconds = started.elapsed().as_secs_f64();
         let sessions = async {
             let mut synced = Synced::default();
@@ -170,12 +159,21 @@ pub async fn sync_once(node: Arc<Node>, options: SyncOptions) -> Result<Synced> 
         let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
         result
     };
-    tokio::time::timeout(timeout, work)
+    let result = tokio::time::timeout(timeout, work)
         .await
         .map_err(|_| NodeError::Unreachable {
             addr: hub.clone(),
             detail: format!("the sync did not finish within {} s", timeout.as_secs()),
-        })?
+        })
+        .and_then(|r| r);
+    // Every sync, whichever front-end ran it, leaves its outcome for `espm info`.
+    let outcome = result.as_ref().map(|_| ()).map_err(|e| e.to_string());
+    let recorder = node.clone();
+    match blocking(move || info::record(&recorder, outcome)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) | Err(e) => tracing::warn!("could not record the sync's outcome: {e}"),
+    }
+    result
 }
 
 /// Sessions one sync may run on its connection.

@@ -16,6 +16,66 @@ pub fn server_endpoint(addr: SocketAddr, config: quinn::ServerConfig) -> Result<
     quinn::Endpoint::server(config, addr).map_err(NodeError::io(format!("listen on UDP {addr}")))
 }
 
+/// How long a dial waits for the hub's handshake before it reports the hub as not
+/// answering: a hub that is up answers within a second or two even on a thin, lossy
+/// link (a lost Initial costs one probe timeout, about a second, doubling after), and a
+/// user, or the background loop, should hear of one that is down within seconds.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Resolves the hub's address `addr` (`host:port`) now, when connecting: `init` only
+/// checked its syntax, so a satker set up offline can name its KPPN by host name.
+pub async fn resolve(addr: &str) -> Result<Vec<SocketAddr>> {
+    let unresolved = |why: String| NodeError::Unreachable {
+        addr: addr.to_string(),
+        detail: format!(
+            "the host name does not resolve{why}; check the hub address this node was set up with and this network's DNS"
+        ),
+    };
+    if let Ok(a) = addr.parse::<SocketAddr>() {
+        return Ok(vec![a]);
+    }
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|e| unresolved(format!(" ({e})")))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(unresolved(String::new()));
+    }
+    Ok(addrs)
+}
+
+/// Resolves `hub` (`host:port`) and dials its addresses in turn until one answers,
+/// within `timeout` in all; a refusal ends the attempt at once, since another address
+/// of the same hub would refuse alike.
+pub async fn dial(
+    key: &SecretKey,
+    hub_id: NodeId,
+    hub: &str,
+    timeout: Duration,
+) -> Result<(quinn::Endpoint, quinn::Connection)> {
+    let addrs = resolve(hub).await?;
+    // A name with an IPv6 and an IPv4 address, one of them dead, still answers in time.
+    let each = (timeout / addrs.len().max(1) as u32).max(Duration::from_secs(2));
+    let mut last = None;
+    for addr in addrs.into_iter().take(4) {
+        match connect(key, hub_id, addr, each).await {
+            Ok(c) => return Ok(c),
+            Err(e @ NodeError::Unreachable { .. }) => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(match last {
+        Some(NodeError::Unreachable { detail, .. }) => NodeError::Unreachable {
+            addr: hub.to_string(),
+            detail,
+        },
+        _ => NodeError::Unreachable {
+            addr: hub.to_string(),
+            detail: "no answer".into(),
+        },
+    })
+}
+
 /// Dials the hub at `hub`, accepting only the key `hub_id`, within `timeout`.
 pub async fn connect(
     key: &SecretKey,

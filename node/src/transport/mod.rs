@@ -15,7 +15,10 @@ mod wire;
 
 use std::time::Duration;
 
-pub use connect::{connect, not_admitted, open_stream, refusal, server_endpoint, Refusal};
+pub use connect::{
+    connect, dial, not_admitted, open_stream, refusal, resolve, server_endpoint, Refusal,
+    CONNECT_TIMEOUT,
+};
 pub use driver::{blocking, drive, Ending, Exchange, Reconcile, ReconcileProgress};
 pub use wire::{
     recv_bytes, recv_bytes_within, recv_header, recv_message, recv_message_within, send_bytes,

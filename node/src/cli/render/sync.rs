@@ -6,7 +6,13 @@ use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use super::Render;
-use crate::device::sync::{OnProgress, SyncProgress, Synced};
+use crate::{
+    clock,
+    device::{
+        info::Info,
+        sync::{OnProgress, SyncProgress, Synced},
+    },
+};
 
 /// The terminal's progress line during `espm sync`.
 const BAR_TEMPLATE: &str = "{spinner} [{bar:24}] {pos}/{len} items up · {msg}";
@@ -53,6 +59,68 @@ impl Render for Synced {
             text.push_str(&format!("\n{r}"));
         }
         text
+    }
+}
+
+impl Render for Info {
+    fn json(&self) -> serde_json::Value {
+        let mut v = json!({
+            "node_id": self.node_id.to_hex(),
+            "role": self.role,
+            "hub": self.hub,
+            "last_sync": self.last_sync.map(clock::rfc3339),
+            "last_error": self.last_error.as_ref().map(|e| e.message.clone()),
+            "last_error_at": self.last_error.as_ref().map(|e| clock::rfc3339(e.at)),
+            "queued": self.queued,
+        });
+        if let Some(id) = self.hub_id {
+            v["hub_id"] = json!(id.to_hex());
+        }
+        if let Some(satker) = &self.satker {
+            v["satker"] = json!(satker);
+        }
+        if let Some(scope) = &self.scope {
+            v["scope"] = json!(scope);
+        }
+        v
+    }
+
+    fn text(&self) -> String {
+        let at = |t| match &self.tz {
+            Some(z) => clock::local(t, z),
+            None => clock::rfc3339(t),
+        };
+        let mut lines = vec![
+            format!("node id:    {}", self.node_id.to_hex()),
+            format!("role:       {}", self.role),
+        ];
+        if let Some(satker) = &self.satker {
+            lines.push(format!("satker:     {satker}"));
+        }
+        if let Some(scope) = &self.scope {
+            lines.push(match scope.is_empty() {
+                true => "scope:      not known yet (run `espm sync`)".to_string(),
+                false => format!("scope:      {}", scope.join(", ")),
+            });
+        }
+        if self.role == "hub" {
+            lines.push(format!("listens on: {}", self.hub));
+            return lines.join("\n");
+        }
+        lines.push(format!("hub:        {}", self.hub));
+        lines.push(format!(
+            "last sync:  {}",
+            self.last_sync.map_or("never".to_string(), at)
+        ));
+        lines.push(match &self.last_error {
+            Some(e) => format!("last error: {} — {}", at(e.at), e.message),
+            None => "last error: none".to_string(),
+        });
+        lines.push(format!(
+            "queued:     {} item(s) the hub has not yet acknowledged",
+            self.queued
+        ));
+        lines.join("\n")
     }
 }
 

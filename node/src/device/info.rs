@@ -1,0 +1,108 @@
+//! What a node says about itself in `espm info`: its id, role, scope and hub, the last
+//! successful sync and the last error (recorded by the one sync function), and what it
+//! still has to send.
+
+use serde::{Deserialize, Serialize};
+use sync_protocol::{NodeId, StreamId, Timestamp};
+
+use crate::{
+    config::NodeConfig,
+    device::replica::{hub_acked, scopes},
+    error::Result,
+    node::Node,
+    schema::SYNC_RECORD,
+};
+
+/// The outcome of the syncs of a device with its hub, kept in the store.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRecord {
+    /// When the last sync that finished did.
+    pub last_sync: Option<Timestamp>,
+    /// The last sync that failed, if any did: kept after a later success, so a person
+    /// can tell a link that fails now and then from one that works.
+    pub last_error: Option<SyncError>,
+}
+
+/// A sync that failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncError {
+    /// When it failed.
+    pub at: Timestamp,
+    /// What the person at the terminal was told.
+    pub message: String,
+}
+
+/// Records that a sync finished now (`Ok`) or failed with `error`, durably.
+pub(crate) fn record(node: &Node, outcome: std::result::Result<(), String>) -> Result<()> {
+    let now = node.now();
+    node.store.write(|t| {
+        let mut rec = SYNC_RECORD.get_in(t)?.unwrap_or_default();
+        match outcome {
+            Ok(()) => rec.last_sync = Some(now),
+            Err(message) => rec.last_error = Some(SyncError { at: now, message }),
+        }
+        SYNC_RECORD.put(t, &rec);
+        Ok(())
+    })?;
+    node.store.flush()?;
+    Ok(())
+}
+
+/// This node as `espm info` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Info {
+    /// This node's id.
+    pub node_id: NodeId,
+    /// `hub`, `satker` or `auditor`.
+    pub role: &'static str,
+    /// A satker device's satker code.
+    pub satker: Option<String>,
+    /// The satkers an auditor reads, as its enrollment says (empty before its first sync).
+    pub scope: Option<Vec<String>>,
+    /// The hub's address as this node was set up with it; a hub's own listen address.
+    pub hub: String,
+    /// The pinned hub id (devices only).
+    pub hub_id: Option<NodeId>,
+    /// The last successful sync (never on a hub).
+    pub last_sync: Option<Timestamp>,
+    /// The last failed sync.
+    pub last_error: Option<SyncError>,
+    /// Items of this device's own stream the hub has not acknowledged holding.
+    pub queued: u64,
+    /// The KPPN's time zone, when this node knows it, for showing times to people.
+    pub tz: Option<String>,
+}
+
+/// `espm info`: what this node is and how its syncing stands.
+pub fn info(node: &Node) -> Result<Info> {
+    let record = SYNC_RECORD.get(&node.store)?.unwrap_or_default();
+    let (hub, hub_id) = match &node.config {
+        NodeConfig::Hub(h) => (h.listen.clone(), None),
+        NodeConfig::Satker { hub, hub_id, .. } | NodeConfig::Auditor { hub, hub_id } => {
+            (hub.clone(), Some(*hub_id))
+        }
+    };
+    let queued = match &node.config {
+        NodeConfig::Satker { .. } => {
+            let own = StreamId::Origin(node.node_id());
+            let head = node.store.head(&own)?;
+            head.saturating_sub(hub_acked(node, &own)?.unwrap_or(0))
+        }
+        _ => 0,
+    };
+    Ok(Info {
+        node_id: node.node_id(),
+        role: node.config.role(),
+        satker: node.satker().map(str::to_string),
+        scope: matches!(node.config, NodeConfig::Auditor { .. }).then(|| scopes(node)),
+        hub,
+        hub_id,
+        last_sync: record.last_sync,
+        last_error: record.last_error,
+        queued,
+        tz: node.tz()?,
+    })
+}
+
+#[cfg(test)]
+mod tests;
