@@ -88,6 +88,9 @@ fn main() -> ExitCode {
     };
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => "error",
+        // A serving node's log is what it has to say: when it started, what it serves,
+        // each sync; timestamped, like every log line.
+        (false, 0) if matches!(cli.command, Command::Serve) => "warn,espm_node=info",
         (false, 0) => "warn",
         (false, 1) => "info",
         _ => "debug",

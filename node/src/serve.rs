@@ -14,6 +14,7 @@ use crate::{
 
 /// Runs the node until Ctrl-C or SIGTERM.
 pub async fn serve(node: Arc<Node>) -> Result<()> {
+    tracing::info!("{}", starting(&node));
     let control = tokio::spawn(serve_control(node.clone()));
     let work = match &node.config {
         NodeConfig::Hub(h) => {
@@ -36,6 +37,23 @@ pub async fn serve(node: Arc<Node>) -> Result<()> {
     let _ = std::fs::remove_file(node.dir.join(SOCKET_NAME));
     node.store.flush()?;
     outcome
+}
+
+/// What `espm serve` says when it starts: its role, what it serves and where.
+fn starting(node: &Node) -> String {
+    let id = node.node_id().to_hex();
+    match &node.config {
+        NodeConfig::Hub(h) => format!(
+            "espm serve: hub of KPPN {} ({}), node {id}, starting on UDP {}",
+            h.kppn, h.name, h.listen
+        ),
+        NodeConfig::Satker { satker, hub, .. } => format!(
+            "espm serve: satker {satker} device {id}, syncing with the hub at {hub} in the background"
+        ),
+        NodeConfig::Auditor { hub, .. } => format!(
+            "espm serve: auditor {id}, reading from the hub at {hub} in the background"
+        ),
+    }
 }
 
 async fn shutdown_signal() {

@@ -250,44 +250,56 @@ fn refine(e: NodeError, conn: &quinn::Connection, node: &Node) -> NodeError {
 }
 
 /// The background sync of a serving satker or auditor: sync, wait, again; with
-/// exponential backoff and full jitter while the hub does not answer.
+/// exponential backoff and full jitter while the hub does not answer, reset by the
+/// first sync that works. Each outcome is a timestamped log line.
 pub(crate) async fn client_loop(node: Arc<Node>) -> Result<()> {
     let mut failures = 0u32;
     loop {
         match sync_once(node.clone(), SyncOptions::within(Duration::from_secs(60))).await {
             Ok(s) => {
                 if failures > 0 || s.sent_items + s.received_items > 0 {
-                    eprintln!(
+                    tracing::info!(
                         "synced: sent {} item(s), received {} item(s)",
-                        s.sent_items, s.received_items
+                        s.sent_items,
+                        s.received_items
                     );
                 }
                 for r in &s.refused {
-                    eprintln!("the hub refused {r}");
+                    tracing::warn!("the hub refused {r}");
                 }
                 if s.drafts.updated > 0 {
-                    eprintln!(
+                    tracing::info!(
                         "{} draft(s) updated with edits from other devices",
                         s.drafts.updated
                     );
                 }
                 for r in &s.drafts.refused {
-                    eprintln!("{r}");
+                    tracing::warn!("{r}");
                 }
                 failures = 0;
                 tokio::time::sleep(Duration::from_secs(10)).await;
             }
             Err(e) => {
-                failures += 1;
-                // Exponential backoff with full jitter, capped at a minute, so many
-                // satkers coming back online together do not hammer the hub at once.
-                let cap = 2u64.saturating_pow(failures.min(6)).min(60);
-                let wait = rand::Rng::gen_range(&mut rand::thread_rng(), 1..=cap.max(1));
-                eprintln!("sync failed ({e}); retrying in {wait} s");
-                tokio::time::sleep(Duration::from_secs(wait)).await;
+                failures = failures.saturating_add(1);
+                let wait = backoff(failures, &mut rand::thread_rng());
+                tracing::warn!("sync failed: {e}; retrying in {} s", wait.as_secs());
+                tokio::time::sleep(wait).await;
             }
         }
     }
+}
+
+/// The longest wait between two attempts of the background sync.
+pub(crate) const BACKOFF_CAP: Duration = Duration::from_secs(60);
+
+/// How long to wait after `failures` syncs in a row failed: exponential (2, 4, 8 … s),
+/// capped at [`BACKOFF_CAP`], with full jitter (anything from 1 s to that), so many
+/// satkers coming back online together do not all call the hub at once.
+pub(crate) fn backoff(failures: u32, rng: &mut impl rand::Rng) -> Duration {
+    let cap = 2u64
+        .saturating_pow(failures.min(16))
+        .min(BACKOFF_CAP.as_secs());
+    Duration::from_secs(rng.gen_range(1..=cap.max(1)))
 }
 
 #[cfg(test)]

@@ -66,7 +66,7 @@ pub(crate) fn endpoint(node: &Arc<Node>, addr: SocketAddr) -> Result<quinn::Endp
 
 pub(crate) async fn hub_loop(node: Arc<Node>, addr: SocketAddr) -> Result<()> {
     let endpoint = endpoint(&node, addr)?;
-    eprintln!(
+    tracing::info!(
         "espm hub {} listening on {addr} (QUIC, ALPN espm/1)",
         node.node_id()
     );

@@ -110,3 +110,119 @@ fn a_hub_that_is_not_the_pinned_one_is_refused_naming_the_hub_id() {
         other => panic!("expected the pinned hub id to be named, got {other:?}"),
     }
 }
+
+#[test]
+fn the_background_sync_backs_off_exponentially_up_to_a_minute_with_jitter() {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+    for failures in 1..40u32 {
+        let ceiling = 2u64.saturating_pow(failures).min(60);
+        let waits: Vec<u64> = (0..200)
+            .map(|_| backoff(failures, &mut rng).as_secs())
+            .collect();
+        assert!(waits.iter().all(|w| (1..=ceiling).contains(w)), "{failures}: {waits:?}");
+        // Jittered: not every satker waits the same.
+        assert!(waits.iter().any(|w| *w != waits[0]), "{failures}: no jitter");
+    }
+    assert_eq!(
+        (0..500)
+            .map(|_| backoff(u32::MAX, &mut rng))
+            .max(),
+        Some(BACKOFF_CAP)
+    );
+}
+
+#[test]
+fn a_hub_named_by_a_host_name_that_does_not_resolve_is_reported_when_connecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("offline");
+    // Set up offline: the name is only checked for its form.
+    init(
+        &path,
+        &Init::Satker {
+            satker: "100001".into(),
+            hub: "kppn019.invalid:4433".into(),
+            hub_id: SecretKey::generate().public().to_hex(),
+        },
+        None,
+    )
+    .expect("init with a host name that does not resolve");
+    let device = Arc::new(Node::open(&path).unwrap());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let result = runtime.block_on(sync_once(
+        device,
+        SyncOptions::within(Duration::from_secs(15)),
+    ));
+    match result {
+        Err(NodeError::Unreachable { addr, detail }) => {
+            assert_eq!(addr, "kppn019.invalid:4433");
+            assert!(detail.starts_with("the host name does not resolve"), "{detail}");
+        }
+        other => panic!("expected the name not to resolve, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_hub_named_localhost_is_resolved_and_synced_with() {
+    let world = World::new();
+    let hub = world.hub.clone();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let endpoint = runtime
+        .block_on(async { admit::endpoint(&hub, (Ipv4Addr::LOCALHOST, 0).into()) })
+        .unwrap();
+    let port = endpoint.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("by-name");
+    init(
+        &path,
+        &Init::Satker {
+            satker: "100001".into(),
+            hub: format!("localhost:{port}"),
+            hub_id: hub.node_id().to_hex(),
+        },
+        None,
+    )
+    .unwrap();
+    let device = Arc::new(Node::open(&path).unwrap());
+    crate::hub::authority::enroll(
+        &hub,
+        device.node_id(),
+        sync_protocol::DeviceRole::Satker {
+            satker: "100001".into(),
+        },
+        Some(crate::testkit::CSO),
+    )
+    .unwrap();
+    let synced = runtime.block_on(async {
+        tokio::spawn(admit::accept_loop(
+            endpoint.clone(),
+            hub.clone(),
+            HubLimits::default(),
+        ));
+        let r = sync_once(device.clone(), SyncOptions::within(Duration::from_secs(15))).await;
+        endpoint.close(0u32.into(), b"test done");
+        r
+    });
+    let synced = synced.expect("a sync with the hub named localhost");
+    assert!(synced.received_items > 0, "{synced:?}");
+    let info = crate::device::info::info(&device).unwrap();
+    assert!(info.last_sync.is_some() && info.last_error.is_none(), "{info:?}");
+}
+
+#[test]
+fn a_hub_that_does_not_answer_is_reported_by_the_connect_timeout_not_the_sync_timeout() {
+    let mut world = World::new();
+    let device = world.satker("100001");
+    // A bound UDP socket that never answers stands in for a hub that is down.
+    let silent = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let options = SyncOptions {
+        dial: Some(silent.local_addr().unwrap()),
+        ..SyncOptions::within(Duration::from_secs(600))
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    match runtime.block_on(sync_once(device, options)) {
+        // Not "the sync did not finish within 600 s": the dial gave up on its own.
+        Err(NodeError::Unreachable { detail, .. }) => assert_eq!(detail, "no answer"),
+        other => panic!("expected the hub to be unreachable, got {other:?}"),
+    }
+}
