@@ -66,6 +66,8 @@ fn chunks_served(hub: &Hub, dir: &Path, chunks: &[Address]) -> usize {
             version: FORMAT_VERSION,
             want: VersionVector::new(),
             offer: Vec::new(),
+            has: VersionVector::new(),
+            needs: 0,
         };
         send_message(&mut send, &hello).await.expect("send Hello");
         send_message(

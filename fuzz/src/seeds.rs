@@ -200,6 +200,15 @@ pub fn wire_messages() -> Vec<Vec<u8>> {
             version: 1,
             want: vv.clone(),
             offer: vec![StreamId::Origin(key().public())],
+            has: VersionVector::new(),
+            needs: 0,
+        },
+        Message::Hello {
+            version: 1,
+            want: VersionVector::from([(StreamId::Origin(key().public()), 4)]),
+            offer: Vec::new(),
+            has: vv.clone(),
+            needs: 7,
         },
         Message::Frame {
             stream: s.clone(),

@@ -66,6 +66,8 @@ fn message(u: &mut Unstructured<'_>) -> Result<Message> {
             offer: (0..u.int_in_range(0..=3u8)?)
                 .map(|_| stream(u))
                 .collect::<Result<_>>()?,
+            has: vector(u)?,
+            needs: u.arbitrary()?,
         },
         1 => {
             let after = position(u)?;

@@ -71,7 +71,7 @@ pub use operator::{
 pub use policy::{AllOf, AnyOf, Policy, PolicyTable, MAX_GROUPS_PER_RULE};
 pub use receipt::Receipt;
 pub use revocation::{Revocation, Revoked};
-pub use session::{Chunk, Config, Replica, Session, Side, Stats};
+pub use session::{Chunk, Config, Progress, Replica, Session, Side, Stats};
 pub use signature::DocSignature;
 pub use status::{DocState, StatusUpdate};
 pub use stream::{StreamId, VersionVector};

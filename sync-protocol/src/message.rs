@@ -76,6 +76,14 @@ pub enum Message {
         want: VersionVector,
         /// The streams the sender can offer.
         offer: Vec<StreamId>,
+        /// The hub's answer: how far it holds each stream it will send, so the device
+        /// knows what it is about to receive (a progress total). Left out when empty.
+        #[serde(default, skip_serializing_if = "VersionVector::is_empty")]
+        has: VersionVector,
+        /// The hub's answer: how many attachment chunks it needs from the device (a
+        /// progress total). Left out when none.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        needs: u64,
     },
     /// Items of `stream` covering positions `after + 1 ..= through`; positions the
     /// receiver may not read are skipped, so `items` can be sparse.
@@ -138,6 +146,10 @@ pub enum Message {
         /// Why, in words for the log.
         reason: String,
     },
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Message {

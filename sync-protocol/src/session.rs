@@ -134,7 +134,38 @@ pub struct Session {
     /// Per stream, the position a Nack was last sent for, so a burst of frames behind
     /// one gap asks for one resend, not one per frame.
     nacked: BTreeMap<StreamId, u64>,
+    /// Where each stream this session receives stood when it started, for progress.
+    received_from: VersionVector,
+    /// How far the peer's Hello said it holds the streams it sends us, for progress.
+    peer_has: VersionVector,
+    /// How many attachment chunks the peer's Hello said it needs from us.
+    peer_needs: u64,
     stats: Stats,
+}
+
+/// Where a session stands against what it knows it has to do, for a progress display.
+/// Stream positions are counted, not items: a position is an item, or one the receiver
+/// may not read (its own, never echoed back), so they match item counts on a device's
+/// own stream and whenever nothing is skipped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Positions of this session's sending the peer has acknowledged.
+    pub acked: u64,
+    /// Positions this session has to send (grows if the node makes more meanwhile).
+    pub to_send: u64,
+    /// Positions of the peer's streams received in this session.
+    pub received: u64,
+    /// Positions to receive, as far as the peer's Hello and Done said; known once the
+    /// peer's Hello has arrived (zero before, and from a peer that does not say).
+    pub to_receive: u64,
+    /// Attachment chunks sent.
+    pub chunks_sent: u64,
+    /// Chunks to send: what the peer said it needs, and at least what was sent.
+    pub chunks_to_send: u64,
+    /// Attachment chunks received.
+    pub chunks_received: u64,
+    /// Chunks to receive: those received and those this node still needs.
+    pub chunks_to_receive: u64,
 }
 
 impl Session {
@@ -144,6 +175,7 @@ impl Session {
         let offer = replica.offered()?;
         let mut s = Session::new(Side::Client, config);
         s.incoming = want.clone();
+        s.received_from = want.clone();
         s.offer = offer.clone();
         // Streams whose last acknowledged position we remember start sending with the
         // Hello: the hub's answer then only confirms, and a small difference crosses in
@@ -158,6 +190,8 @@ impl Session {
             version: FORMAT_VERSION,
             want,
             offer,
+            has: VersionVector::new(),
+            needs: 0,
         };
         s.hello = Some(hello.clone());
         s.outbox.push_back(hello);
@@ -186,6 +220,9 @@ impl Session {
             hello: None,
             declined: BTreeSet::new(),
             nacked: BTreeMap::new(),
+            received_from: VersionVector::new(),
+            peer_has: VersionVector::new(),
+            peer_needs: 0,
             stats: Stats::default(),
         }
     }
@@ -217,6 +254,37 @@ impl Session {
         Ok((done, total))
     }
 
+    /// Where this session stands: positions and chunks done against what it knows it
+    /// has to do either way.
+    pub fn progress(&self, replica: &impl Replica) -> Result<Progress, ProtocolError> {
+        let (acked, to_send) = self.upload_progress(replica)?;
+        let (mut received, mut to_receive) = (0u64, 0u64);
+        for (stream, held) in &self.incoming {
+            let start = self.received_from.get(stream).copied().unwrap_or(0);
+            let said = self
+                .peer_has
+                .get(stream)
+                .copied()
+                .max(self.peer_sent.as_ref().and_then(|d| d.get(stream).copied()))
+                .unwrap_or(0);
+            received = received.saturating_add(held.saturating_sub(start));
+            to_receive = to_receive.saturating_add(said.max(*held).saturating_sub(start));
+        }
+        let st = &self.stats;
+        Ok(Progress {
+            acked,
+            to_send,
+            received,
+            to_receive,
+            chunks_sent: st.sent_chunks,
+            chunks_to_send: self.peer_needs.max(st.sent_chunks),
+            chunks_received: st.received_chunks,
+            chunks_to_receive: st
+                .received_chunks
+                .saturating_add(replica.chunks_needed()?),
+        })
+    }
+
     /// Whether the session has finished: the client holds everything the server's Done
     /// named and every chunk it asked for; the server has said Done (and keeps answering
     /// late requests until the client ends the stream).
@@ -238,7 +306,9 @@ impl Session {
                 version,
                 want,
                 offer,
-            } => self.on_hello(version, want, offer, replica),
+                has,
+                needs,
+            } => self.on_hello(version, want, offer, (has, needs), replica),
             Message::Frame {
                 stream,
                 after,
@@ -279,6 +349,7 @@ impl Session {
         version: u8,
         want: VersionVector,
         offer: Vec<StreamId>,
+        (has, needs): (VersionVector, u64),
         replica: &mut impl Replica,
     ) -> Result<(), ProtocolError> {
         if self.hello_received {
@@ -344,10 +415,18 @@ impl Session {
                 }
             }
             self.incoming = accepted.clone();
+            self.received_from = accepted.clone();
+            // What we will send and what we need tell the device its totals.
+            let mut has = VersionVector::new();
+            for stream in self.outgoing.keys() {
+                has.insert(stream.clone(), replica.head(stream)?);
+            }
             let hello = Message::Hello {
                 version: FORMAT_VERSION,
                 want: accepted,
                 offer: Vec::new(),
+                has,
+                needs: replica.chunks_needed()?,
             };
             self.hello = Some(hello.clone());
             self.outbox.push_back(hello);
@@ -355,6 +434,14 @@ impl Session {
             return Err(ProtocolError::Violation(
                 "the hub offered streams in its Hello".into(),
             ));
+        } else {
+            // Only the streams this session receives count; the rest of what a peer
+            // says is dropped, so it cannot make us keep more than we asked for.
+            self.peer_has = has
+                .into_iter()
+                .filter(|(stream, _)| self.incoming.contains_key(stream))
+                .collect();
+            self.peer_needs = needs;
         }
         Ok(())
     }

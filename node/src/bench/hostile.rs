@@ -94,6 +94,8 @@ async fn hello(
         version: FORMAT_VERSION,
         want: VersionVector::new(),
         offer: vec![own.clone()],
+        has: VersionVector::new(),
+        needs: 0,
     };
     send_message(send, &msg).await?;
     match recv_message(recv).await? {
@@ -331,6 +333,8 @@ pub(super) async fn too_many_streams(hub: &Hub, key: SecretKey) -> Violation {
             version: FORMAT_VERSION,
             want: VersionVector::new(),
             offer: Vec::new(),
+            has: VersionVector::new(),
+            needs: 0,
         };
         let mut streams = Vec::new();
         let mut blocked = false;

@@ -189,6 +189,19 @@ fn every_sync_message_at_its_largest_honest_size_fits_the_message_limit() {
             version: FORMAT_VERSION,
             want: vector.clone(),
             offer: vec![device.clone()],
+            has: VersionVector::new(),
+            needs: 0,
+        }
+        .encode(),
+    );
+    fits(
+        "a hub's Hello",
+        Message::Hello {
+            version: FORMAT_VERSION,
+            want: VersionVector::from([(device.clone(), u64::MAX)]),
+            offer: Vec::new(),
+            has: vector.clone(),
+            needs: u64::MAX,
         }
         .encode(),
     );
@@ -385,6 +398,8 @@ fn a_stream_that_opens_with_a_message_instead_of_a_header_is_refused() {
         version: FORMAT_VERSION,
         want: VersionVector::new(),
         offer: Vec::new(),
+        has: VersionVector::new(),
+        needs: 0,
     };
     let framed = encode_frame(&hello.encode(), MAX_MESSAGE_BYTES).unwrap();
     let e = StreamHeader::decode(&framed[..HEADER_BYTES])

@@ -50,6 +50,11 @@ pub trait Replica {
     ) -> Result<Vec<Address>, ProtocolError> {
         Ok(Vec::new())
     }
+    /// How many attachment chunks this node still needs from this peer, for the totals
+    /// of a progress display; a count the store keeps, not a scan.
+    fn chunks_needed(&self) -> Result<u64, ProtocolError> {
+        Ok(0)
+    }
     /// A chunk this node holds, for a peer that wants it.
     fn read_chunk(&self, _address: &Address) -> Result<Option<Vec<u8>>, ProtocolError> {
         Ok(None)

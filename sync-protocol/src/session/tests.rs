@@ -115,6 +115,13 @@ impl Replica for MemReplica {
             .copied()
             .collect())
     }
+    fn chunks_needed(&self) -> Result<u64, ProtocolError> {
+        Ok(self
+            .needs
+            .iter()
+            .filter(|a| !self.chunks.contains_key(a))
+            .count() as u64)
+    }
     fn read_chunk(&self, address: &Address) -> Result<Option<Vec<u8>>, ProtocolError> {
         Ok(self.chunks.get(address).cloned())
     }
@@ -202,6 +209,7 @@ fn run(client: &mut MemReplica, hub: &mut MemReplica, config: Config) -> (usize,
 mod checkpoint;
 mod limits;
 mod priority;
+mod progress;
 
 #[test]
 fn both_directions_arrive_and_the_session_ends() {

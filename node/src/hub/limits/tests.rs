@@ -119,6 +119,8 @@ fn hello() -> Message {
         version: FORMAT_VERSION,
         want: VersionVector::new(),
         offer: Vec::new(),
+        has: VersionVector::new(),
+        needs: 0,
     }
 }
 
