@@ -280,6 +280,22 @@ impl SignedItem {
     pub fn kind(&self) -> ItemKind {
         self.item.kind()
     }
+
+    /// How many attachment chunks the document snapshot in `bytes` names (zero for any
+    /// other item), read without checking the signature: for the progress totals of
+    /// items this node verified when it stored them, never to decide anything.
+    pub fn attachment_chunks(bytes: &[u8]) -> u64 {
+        let Ok(env) = from_canonical::<Envelope>(bytes, "item envelope") else {
+            return 0;
+        };
+        if env.kind != ItemKind::Snapshot as u8 {
+            return 0;
+        }
+        match Item::decode_body(ItemKind::Snapshot, &env.body) {
+            Ok(Item::Snapshot(s)) => s.attachments.iter().map(|a| a.chunks.len() as u64).sum(),
+            _ => 0,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -138,7 +138,8 @@ pub struct Session {
     received_from: VersionVector,
     /// How far the peer's Hello said it holds the streams it sends us, for progress.
     peer_has: VersionVector,
-    /// How many attachment chunks the peer's Hello said it needs from us.
+    /// How many attachment chunks the peer's Hello said it needs from us, and how many
+    /// the items we send it in this session carry.
     peer_needs: u64,
     stats: Stats,
 }
@@ -441,7 +442,13 @@ impl Session {
                 .into_iter()
                 .filter(|(stream, _)| self.incoming.contains_key(stream))
                 .collect();
-            self.peer_needs = needs;
+            // What the hub needs for items it holds, and what the items we are about
+            // to send it carry: it asks for those once it holds them.
+            let mut carried = 0u64;
+            for (stream, out) in &self.outgoing {
+                carried = carried.saturating_add(replica.chunks_after(stream, out.start)?);
+            }
+            self.peer_needs = needs.saturating_add(carried);
         }
         Ok(())
     }

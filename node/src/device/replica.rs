@@ -168,6 +168,35 @@ impl Replica for DeviceReplica {
         attachments::missing(&self.node.store, &scopes(&self.node), limit, skip).map_err(local)
     }
 
+    /// Read once per sync from the hub's checkpoint on: the chunks of the snapshots in
+    /// this device's items the hub does not hold yet.
+    fn chunks_after(&self, stream: &StreamId, after: u64) -> Result<u64, ProtocolError> {
+        let head = self.node.store.head(stream).map_err(local)?;
+        let mut n = 0u64;
+        for seq in after.saturating_add(1)..=head {
+            let Some(entry) = self.node.store.entry(stream, seq).map_err(local)? else {
+                continue;
+            };
+            if let Some(bytes) = self.node.store.item(&entry.address).map_err(local)? {
+                n = n.saturating_add(SignedItem::attachment_chunks(&bytes));
+            }
+        }
+        Ok(n)
+    }
+
+    fn chunks_needed(&self) -> Result<u64, ProtocolError> {
+        let mut n = 0u64;
+        for satker in scopes(&self.node) {
+            n = n.saturating_add(
+                crate::schema::NEED_COUNTS
+                    .get(&self.node.store, &satker)
+                    .map_err(local)?
+                    .unwrap_or(0),
+            );
+        }
+        Ok(n)
+    }
+
     /// The hub asks a device only for its own satker's chunks.
     fn read_chunk(&self, address: &Address) -> Result<Option<Vec<u8>>, ProtocolError> {
         attachments::bytes(&self.node.store, address).map_err(local)

@@ -34,6 +34,16 @@ pub struct Synced {
     pub sent_chunks: u64,
     /// Attachment chunks received.
     pub received_chunks: u64,
+    /// Positions of this device's own stream there were to send, as the hub's Hello
+    /// said it held it: equal to `sent_items` unless a frame had to be sent again.
+    pub items_to_send: u64,
+    /// Positions of the hub's streams there were to receive, as its Hello and Done
+    /// said: `received_items` and the device's own items the hub never echoes back.
+    pub items_to_receive: u64,
+    /// Attachment chunks the hub said it needed from this device.
+    pub chunks_to_send: u64,
+    /// Attachment chunks this device received or still needs.
+    pub chunks_to_receive: u64,
     /// Items the hub refused, each as "item ADDRESS: reason".
     pub refused: Vec<String>,
     /// What crossed the wire on the reconciliation streams, stream headers included.
@@ -47,7 +57,9 @@ pub struct Synced {
     pub connect_seconds: f64,
 }
 
-/// How far a running sync has got, for a progress display.
+/// How far a running sync has got against its totals, for a progress display. Items
+/// are counted as stream positions (see [`sync_protocol::Progress`]); totals are known
+/// once the hub's Hello has arrived, and zero while connecting.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SyncProgress {
     /// This session's items the hub has acknowledged.
@@ -58,12 +70,18 @@ pub struct SyncProgress {
     pub sent_bytes: u64,
     /// Attachment chunks sent.
     pub sent_chunks: u64,
+    /// Attachment chunks the hub said it needs from this device.
+    pub chunks_to_send: u64,
     /// Items received.
     pub received_items: u64,
+    /// Items to receive in all, as the hub said.
+    pub items_to_receive: u64,
     /// Bytes received on the wire.
     pub received_bytes: u64,
     /// Attachment chunks received.
     pub received_chunks: u64,
+    /// Attachment chunks to receive in all: received and still needed.
+    pub chunks_to_receive: u64,
 }
 
 /// Where a sync reports its progress; called off the async threads, after each message.
@@ -208,6 +226,11 @@ async fn one_session(
         .await
         .map_err(|e| refine(e, conn, node))?;
     let stats = done.session.stats();
+    let p = done.session.progress(&done.replica)?;
+    synced.items_to_send += p.to_send;
+    synced.items_to_receive += p.to_receive;
+    synced.chunks_to_send += p.chunks_to_send;
+    synced.chunks_to_receive += p.chunks_to_receive;
     synced.sent_items += stats.sent_items;
     synced.received_items += stats.received_items;
     synced.sent_chunks += stats.sent_chunks;
@@ -223,19 +246,20 @@ async fn one_session(
     Ok(())
 }
 
-/// Where `s` stands: our items acknowledged by the hub against all there are to send,
-/// and bytes and chunks both ways, since what the hub will send is not known in advance.
+/// Where `s` stands both ways against the totals the hub's Hello gave.
 fn progress_of(s: &Session, replica: &DeviceReplica, w: &WireStats) -> SyncProgress {
-    let (acked_items, items_to_send) = s.upload_progress(replica).unwrap_or_default();
-    let st = s.stats();
+    let p = s.progress(replica).unwrap_or_default();
     SyncProgress {
-        acked_items,
-        items_to_send,
+        acked_items: p.acked,
+        items_to_send: p.to_send,
         sent_bytes: w.sent_bytes,
-        sent_chunks: st.sent_chunks,
-        received_items: st.received_items,
+        sent_chunks: p.chunks_sent,
+        chunks_to_send: p.chunks_to_send,
+        received_items: p.received,
+        items_to_receive: p.to_receive,
         received_bytes: w.received_bytes,
-        received_chunks: st.received_chunks,
+        received_chunks: p.chunks_received,
+        chunks_to_receive: p.chunks_to_receive,
     }
 }
 

@@ -124,6 +124,17 @@ impl Replica for HubReplica {
         )
     }
 
+    /// What the hub still needs of a satker's attachments, the device's total to send.
+    fn chunks_needed(&self) -> Result<u64, ProtocolError> {
+        let DeviceRole::Satker { satker } = &self.role else {
+            return Ok(0);
+        };
+        Ok(crate::schema::NEED_COUNTS
+            .get(&self.node.store, satker)
+            .map_err(local)?
+            .unwrap_or(0))
+    }
+
     fn missing_chunks(
         &self,
         limit: usize,

@@ -55,6 +55,11 @@ pub trait Replica {
     fn chunks_needed(&self) -> Result<u64, ProtocolError> {
         Ok(0)
     }
+    /// How many attachment chunks the items of `stream` after `after` carry, which the
+    /// peer will ask for once it holds them: a progress total, read once per session.
+    fn chunks_after(&self, _stream: &StreamId, _after: u64) -> Result<u64, ProtocolError> {
+        Ok(0)
+    }
     /// A chunk this node holds, for a peer that wants it.
     fn read_chunk(&self, _address: &Address) -> Result<Option<Vec<u8>>, ProtocolError> {
         Ok(None)

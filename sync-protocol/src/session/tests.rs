@@ -25,6 +25,8 @@ struct MemReplica {
     needs_on_receive: Vec<Address>,
     /// Whether this replica keeps the peer's acks between sessions.
     remember: bool,
+    /// Attachment chunks each item of its logs carries, for progress totals.
+    chunks_per_item: u64,
     peer_acks: BTreeMap<StreamId, u64>,
 }
 
@@ -114,6 +116,9 @@ impl Replica for MemReplica {
             .take(limit)
             .copied()
             .collect())
+    }
+    fn chunks_after(&self, stream: &StreamId, after: u64) -> Result<u64, ProtocolError> {
+        Ok(self.head(stream)?.saturating_sub(after) * self.chunks_per_item)
     }
     fn chunks_needed(&self) -> Result<u64, ProtocolError> {
         Ok(self

@@ -14,8 +14,18 @@ use crate::{
     },
 };
 
-/// The terminal's progress line during `espm sync`.
-const BAR_TEMPLATE: &str = "{spinner} [{bar:24}] {pos}/{len} items up · {msg}";
+/// The terminal's progress line while `espm sync` dials: an empty bar.
+const CONNECTING_TEMPLATE: &str = "{spinner} [{bar:24}] {msg}";
+
+/// The terminal's progress line once the hub has said what is to cross: the bar counts
+/// bytes, with what is left estimated from the items and chunks still to go, so its
+/// rate and ETA mean something on a thin link.
+const BAR_TEMPLATE: &str =
+    "{spinner} [{bar:24}] {binary_bytes}/~{binary_total_bytes} · {binary_bytes_per_sec} · ETA {eta} · {msg}";
+
+/// What one item is taken to weigh on the wire while estimating what is left: a signed
+/// envelope is a few hundred bytes to a few KiB.
+const ITEM_BYTES_ESTIMATE: u64 = 2 * 1024;
 
 impl Render for Synced {
     fn json(&self) -> serde_json::Value {
@@ -27,6 +37,10 @@ impl Render for Synced {
             "received_bytes": self.wire.received_bytes,
             "sent_chunks": self.sent_chunks,
             "received_chunks": self.received_chunks,
+            "items_to_send": self.items_to_send,
+            "items_to_receive": self.items_to_receive,
+            "chunks_to_send": self.chunks_to_send,
+            "chunks_to_receive": self.chunks_to_receive,
             "drafts_announced": d.announced,
             "drafts_in_step": d.in_step,
             "drafts_updated": d.updated,
@@ -127,15 +141,18 @@ impl Render for Info {
 /// The progress bar `espm sync` shows on a terminal; cleared when dropped.
 pub(crate) struct ProgressLine(ProgressBar);
 
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
 impl ProgressLine {
-    /// Shows the bar, waiting for the hub.
+    /// Shows the bar, empty, waiting for the hub.
     pub(crate) fn start() -> ProgressLine {
-        let b = ProgressBar::new(0);
-        b.set_style(
-            ProgressStyle::with_template(BAR_TEMPLATE)
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
+        // A length of 1 at 0, not 0 of 0, which a bar draws full.
+        let b = ProgressBar::new(1);
+        b.set_style(style(CONNECTING_TEMPLATE));
         b.set_message("connecting to the hub…");
         b.enable_steady_tick(Duration::from_millis(120));
         ProgressLine(b)
@@ -144,7 +161,14 @@ impl ProgressLine {
     /// Where the sync reports to this bar.
     pub(crate) fn feed(&self) -> OnProgress {
         let bar = self.0.clone();
-        std::sync::Arc::new(move |p: &SyncProgress| show(&bar, p))
+        let started = std::sync::Once::new();
+        std::sync::Arc::new(move |p: &SyncProgress| {
+            started.call_once(|| {
+                bar.set_style(style(BAR_TEMPLATE));
+                bar.reset_eta();
+            });
+            show(&bar, p)
+        })
     }
 }
 
@@ -154,19 +178,44 @@ impl Drop for ProgressLine {
     }
 }
 
-/// The bar counts our items acknowledged by the hub against all we have to send; the
-/// message adds bytes and chunks both ways.
+/// The bar's position and length in bytes: what crossed, and that plus an estimate of
+/// what is left of the items and chunks the hub's Hello announced.
+fn bar_bytes(p: &SyncProgress) -> (u64, u64) {
+    let crossed = p.sent_bytes.saturating_add(p.received_bytes);
+    let items_left = p
+        .items_to_send
+        .saturating_sub(p.acked_items)
+        .saturating_add(p.items_to_receive.saturating_sub(p.received_items));
+    let chunks_left = p
+        .chunks_to_send
+        .saturating_sub(p.sent_chunks)
+        .saturating_add(p.chunks_to_receive.saturating_sub(p.received_chunks));
+    let left = items_left
+        .saturating_mul(ITEM_BYTES_ESTIMATE)
+        .saturating_add(chunks_left.saturating_mul(sync_protocol::CHUNK_BYTES as u64));
+    (crossed, crossed.saturating_add(left).max(1))
+}
+
+/// The bar in bytes; the message counts items and chunks each way against their totals.
 fn show(bar: &ProgressBar, p: &SyncProgress) {
-    bar.set_length(p.items_to_send);
-    bar.set_position(p.acked_items);
-    bar.set_message(format!(
-        "up {} in {} chunks · down {} items, {} in {} chunks",
-        HumanBytes(p.sent_bytes),
+    let (pos, len) = bar_bytes(p);
+    bar.set_length(len);
+    bar.set_position(pos);
+    bar.set_message(message(p));
+}
+
+fn message(p: &SyncProgress) -> String {
+    format!(
+        "up {}/{} items, {}/{} chunks · down {}/{} items, {}/{} chunks",
+        p.acked_items,
+        p.items_to_send,
         p.sent_chunks,
+        p.chunks_to_send,
         p.received_items,
-        HumanBytes(p.received_bytes),
-        p.received_chunks
-    ));
+        p.items_to_receive,
+        p.received_chunks,
+        p.chunks_to_receive
+    )
 }
 
 #[cfg(test)]
@@ -174,8 +223,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_progress_template_is_valid() {
+    fn the_progress_templates_are_valid() {
         assert!(ProgressStyle::with_template(BAR_TEMPLATE).is_ok());
+        assert!(ProgressStyle::with_template(CONNECTING_TEMPLATE).is_ok());
+    }
+
+    #[test]
+    fn the_bar_is_empty_while_connecting_and_full_only_when_everything_crossed() {
+        let line = ProgressLine::start();
+        assert_eq!((line.0.position(), line.0.length()), (0, Some(1)));
+        let mut p = SyncProgress {
+            items_to_send: 3,
+            chunks_to_send: 144,
+            sent_bytes: 4_000,
+            received_bytes: 1_000,
+            ..SyncProgress::default()
+        };
+        // A 9 MiB file still going up: far from full.
+        let (pos, len) = bar_bytes(&p);
+        assert_eq!(pos, 5_000);
+        assert!(len > 9 * 1024 * 1024, "{len}");
+        p.acked_items = 3;
+        p.sent_chunks = 144;
+        let (pos, len) = bar_bytes(&p);
+        assert_eq!(pos, len);
+        assert_eq!(
+            message(&p),
+            "up 3/3 items, 144/144 chunks · down 0/0 items, 0/0 chunks"
+        );
     }
 
     #[test]
@@ -188,6 +263,10 @@ mod tests {
             "received_bytes",
             "sent_chunks",
             "received_chunks",
+            "items_to_send",
+            "items_to_receive",
+            "chunks_to_send",
+            "chunks_to_receive",
             "drafts_refused",
         ] {
             assert!(json.get(key).is_some(), "{key} missing from {json}");

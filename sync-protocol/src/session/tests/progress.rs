@@ -123,3 +123,17 @@ fn a_hub_hello_naming_streams_the_device_did_not_ask_for_does_not_inflate_its_to
     .unwrap();
     assert_eq!(c.progress(&client).unwrap().to_receive, 3);
 }
+
+#[test]
+fn the_chunks_of_items_the_hub_does_not_hold_yet_count_before_it_asks_for_them() {
+    // A document signed and submitted since the last sync, with its scan: the hub cannot
+    // know of the scan before it holds the document, but the device does.
+    let (mut client, mut hub, _) = satker_and_hub(3, 0);
+    client.chunks_per_item = 2;
+    hub.needs = vec![Address::of(b"an older scan the hub still needs")];
+    let mut c = Session::client(Config::default(), &client).unwrap();
+    let mut h = Session::server(Config::default());
+    flight(&mut c, &mut client, &mut h, &mut hub);
+    flight(&mut h, &mut hub, &mut c, &mut client);
+    assert_eq!(c.progress(&client).unwrap().chunks_to_send, 3 * 2 + 1);
+}
