@@ -59,6 +59,18 @@ fn the_sync_totals_equal_what_was_sent_and_received_items_and_attachment_chunks(
     let submitted = office.sync();
     assert_eq!(count(&submitted, "chunks_to_send"), 5, "{submitted}");
     assert_totals_met(&submitted);
+    // The summary names the document the hub receipted in this very sync.
+    assert_eq!(submitted["receipted"], serde_json::json!([doc]), "{submitted}");
+    let reason = "Nilai SPM melebihi sisa pagu DIPA";
+    hub.ok(&["take", &doc]);
+    hub.ok(&["reject", &doc, "--reason", reason]);
+    let told = office.sync();
+    assert_eq!(
+        told["rejected"],
+        serde_json::json!([{ "doc_id": doc, "reason": reason }]),
+        "{told}"
+    );
+    assert_eq!(told["receipted"], serde_json::json!([]), "{told}");
     // A second device of the satker takes the document and its scan.
     let colleague = satker(&hub);
     let pulled = colleague.sync();

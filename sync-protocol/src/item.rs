@@ -281,6 +281,13 @@ impl SignedItem {
         self.item.kind()
     }
 
+    /// The kind the envelope in `bytes` says it carries, checking nothing else: to pick
+    /// out the few items worth opening again after they were verified and stored.
+    pub fn kind_of(bytes: &[u8]) -> Option<ItemKind> {
+        let env: Envelope = from_canonical(bytes, "item envelope").ok()?;
+        ItemKind::from_u8(env.kind)
+    }
+
     /// How many attachment chunks the document snapshot in `bytes` names (zero for any
     /// other item), read without checking the signature: for the progress totals of
     /// items this node verified when it stored them, never to decide anything.

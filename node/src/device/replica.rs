@@ -3,11 +3,15 @@
 //! it offers (a satker device's own), what it keeps of what arrives (judged by
 //! [`super::receive`]), and the attachment chunks it fetches.
 
-use std::sync::Arc;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{Arc, Mutex},
+};
 
 use storage::StoreError;
 use sync_protocol::{
-    Address, Chunk, DocState, FrameItem, Item, ProtocolError, Refusal, Replica, SignedItem,
+    Address, Chunk, DocState, FrameItem, Item, ItemKind, ProtocolError, Refusal, Replica,
+    SignedItem,
     StreamId, VersionVector,
 };
 
@@ -48,12 +52,57 @@ pub fn scopes(node: &Node) -> Vec<String> {
 /// A device's store as its sessions with the hub read and change it.
 pub struct DeviceReplica {
     node: Arc<Node>,
+    outcomes: Mutex<Outcomes>,
+}
+
+/// What a session told this device about its documents, for the sync's summary.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcomes {
+    /// Documents the KPPN receipted, by id.
+    pub receipted: BTreeSet<String>,
+    /// Documents whose items the hub refused at ingest, by id, with its reason.
+    pub refused: BTreeMap<String, String>,
+    /// Documents the KPPN rejected, by id, with its reason.
+    pub rejected: BTreeMap<String, String>,
 }
 
 impl DeviceReplica {
     /// A replica for one session with the pinned hub.
     pub fn new(node: Arc<Node>) -> Self {
-        DeviceReplica { node }
+        DeviceReplica {
+            node,
+            outcomes: Mutex::default(),
+        }
+    }
+
+    /// What this session told the device about its documents so far.
+    pub fn outcomes(&self) -> Outcomes {
+        self.outcomes.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+
+    /// Notes a receipt or a rejection among items just stored; reopened only for those
+    /// kinds, which are few.
+    fn note_outcome(&self, bytes: &[u8]) {
+        if !matches!(
+            SignedItem::kind_of(bytes),
+            Some(ItemKind::Receipt | ItemKind::Status)
+        ) {
+            return;
+        }
+        let Ok(item) = SignedItem::open(bytes) else {
+            return;
+        };
+        let Ok(mut o) = self.outcomes.lock() else {
+            return;
+        };
+        match item.item {
+            Item::Receipt(r) => o.receipted.extend(r.doc_ids),
+            Item::Status(s) if s.state == DocState::Rejected => {
+                let reason = s.reason.unwrap_or_else(|| "rejected by the KPPN".into());
+                o.rejected.insert(s.doc_id, reason);
+            }
+            _ => {}
+        }
     }
 
     /// The hub refused an item this device sent: keeps the reason, and marks the
@@ -70,6 +119,11 @@ impl DeviceReplica {
             Some(Item::Snapshot(s)) => vec![s.doc_id],
             _ => Vec::new(),
         };
+        if let Ok(mut o) = self.outcomes.lock() {
+            for id in &doc_ids {
+                o.refused.insert(id.clone(), reason.to_string());
+            }
+        }
         // A device sends only its own satker's documents, so the refused ones are its.
         let satker = node.satker().unwrap_or_default().to_string();
         node.store.write(|t| {
@@ -155,7 +209,13 @@ impl Replica for DeviceReplica {
             stream,
             items,
             through,
-            |t, bytes| client_receive(&self.node, t, bytes),
+            |t, bytes| {
+                let verdict = client_receive(&self.node, t, bytes)?;
+                if verdict.is_ok() {
+                    self.note_outcome(bytes);
+                }
+                Ok(verdict)
+            },
             |_, _| Ok(()),
         )
     }

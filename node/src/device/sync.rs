@@ -4,6 +4,7 @@
 //! progress bar stays front-end code.
 
 use std::{
+    collections::{BTreeMap, BTreeSet},
     net::SocketAddr,
     sync::Arc,
     time::{Duration, Instant},
@@ -44,6 +45,12 @@ pub struct Synced {
     pub chunks_to_send: u64,
     /// Attachment chunks this device received or still needs.
     pub chunks_to_receive: u64,
+    /// Documents the KPPN receipted in this sync, by id.
+    pub receipted: BTreeSet<String>,
+    /// Documents whose items the hub refused in this sync, by id, with its reason.
+    pub refused_documents: BTreeMap<String, String>,
+    /// Documents the KPPN rejected, learned in this sync, by id, with its reason.
+    pub rejected: BTreeMap<String, String>,
     /// Items the hub refused, each as "item ADDRESS: reason".
     pub refused: Vec<String>,
     /// What crossed the wire on the reconciliation streams, stream headers included.
@@ -114,8 +121,19 @@ impl SyncOptions {
 pub async fn sync(node: Arc<Node>, options: SyncOptions) -> Result<Synced> {
     let s = sync_once(node, options).await?;
     if !s.refused.is_empty() {
+        let docs = match s.refused_documents.is_empty() {
+            true => String::new(),
+            false => format!(
+                " (document {})",
+                s.refused_documents
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
         return Err(NodeError::Refused(format!(
-            "the hub refused {} item(s): {}. The documents concerned are marked rejected; correct them and submit again",
+            "the hub refused {} item(s){docs}: {}. The documents concerned are marked rejected; correct them and submit again",
             s.refused.len(),
             s.refused.join("; ")
         )));
@@ -231,6 +249,10 @@ async fn one_session(
     synced.items_to_receive += p.to_receive;
     synced.chunks_to_send += p.chunks_to_send;
     synced.chunks_to_receive += p.chunks_to_receive;
+    let o = done.replica.outcomes();
+    synced.receipted.extend(o.receipted);
+    synced.refused_documents.extend(o.refused);
+    synced.rejected.extend(o.rejected);
     synced.sent_items += stats.sent_items;
     synced.received_items += stats.received_items;
     synced.sent_chunks += stats.sent_chunks;
@@ -290,6 +312,13 @@ pub(crate) async fn client_loop(node: Arc<Node>) -> Result<()> {
                 }
                 for r in &s.refused {
                     tracing::warn!("the hub refused {r}");
+                }
+                if !s.receipted.is_empty() {
+                    let ids: Vec<&str> = s.receipted.iter().map(String::as_str).collect();
+                    tracing::info!("receipted by the KPPN: {}", ids.join(", "));
+                }
+                for (id, reason) in &s.rejected {
+                    tracing::warn!("document {id} rejected by the KPPN: {reason}");
                 }
                 if s.drafts.updated > 0 {
                     tracing::info!(

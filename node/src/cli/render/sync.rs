@@ -41,6 +41,9 @@ impl Render for Synced {
             "items_to_receive": self.items_to_receive,
             "chunks_to_send": self.chunks_to_send,
             "chunks_to_receive": self.chunks_to_receive,
+            "receipted": self.receipted,
+            "refused_documents": reasons(&self.refused_documents),
+            "rejected": reasons(&self.rejected),
             "drafts_announced": d.announced,
             "drafts_in_step": d.in_step,
             "drafts_updated": d.updated,
@@ -72,8 +75,25 @@ impl Render for Synced {
         for r in &d.refused {
             text.push_str(&format!("\n{r}"));
         }
+        if !self.receipted.is_empty() {
+            let ids: Vec<&str> = self.receipted.iter().map(String::as_str).collect();
+            text.push_str(&format!("\nReceipted by the KPPN: {}.", ids.join(", ")));
+        }
+        for (id, reason) in &self.refused_documents {
+            text.push_str(&format!("\nRefused by the hub: {id}: {reason}"));
+        }
+        for (id, reason) in &self.rejected {
+            text.push_str(&format!("\nRejected by the KPPN: {id}: {reason}"));
+        }
         text
     }
+}
+
+/// Documents with their reasons, as JSON: a list of `doc_id` and `reason`.
+fn reasons(docs: &std::collections::BTreeMap<String, String>) -> serde_json::Value {
+    docs.iter()
+        .map(|(doc_id, reason)| json!({ "doc_id": doc_id, "reason": reason }))
+        .collect()
 }
 
 impl Render for Info {
@@ -223,6 +243,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_summary_names_the_documents_receipted_refused_and_rejected() {
+        let s = Synced {
+            receipted: ["SPM-1".to_string(), "SPM-2".to_string()].into(),
+            refused_documents: [("SPM-3".to_string(), "no PPSPM signature".to_string())].into(),
+            rejected: [("SPM-4".to_string(), "nilai salah".to_string())].into(),
+            ..Synced::default()
+        };
+        let text = s.text();
+        assert!(text.contains("\nReceipted by the KPPN: SPM-1, SPM-2."), "{text}");
+        assert!(text.contains("\nRefused by the hub: SPM-3: no PPSPM signature"), "{text}");
+        assert!(text.contains("\nRejected by the KPPN: SPM-4: nilai salah"), "{text}");
+        let json = s.json();
+        assert_eq!(json["receipted"], json!(["SPM-1", "SPM-2"]));
+        assert_eq!(
+            json["refused_documents"],
+            json!([{ "doc_id": "SPM-3", "reason": "no PPSPM signature" }])
+        );
+        assert_eq!(
+            json["rejected"],
+            json!([{ "doc_id": "SPM-4", "reason": "nilai salah" }])
+        );
+    }
+
+    #[test]
     fn the_progress_templates_are_valid() {
         assert!(ProgressStyle::with_template(BAR_TEMPLATE).is_ok());
         assert!(ProgressStyle::with_template(CONNECTING_TEMPLATE).is_ok());
@@ -267,6 +311,9 @@ mod tests {
             "items_to_receive",
             "chunks_to_send",
             "chunks_to_receive",
+            "receipted",
+            "refused_documents",
+            "rejected",
             "drafts_refused",
         ] {
             assert!(json.get(key).is_some(), "{key} missing from {json}");
