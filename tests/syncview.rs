@@ -140,3 +140,70 @@ fn a_satker_set_up_offline_names_the_hub_by_host_name_and_syncs_with_localhost()
         format!("localhost:{}", hub.port)
     );
 }
+
+/// Waits (the test's own bound, not a timing claim) until `served`'s log holds `text`.
+fn wait_for_log(served: &Served, text: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let log = served.log();
+        if log.contains(text) {
+            return log;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the serve log never said {text:?}:\n{log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// Each line of a log begins with an RFC 3339 UTC timestamp.
+fn assert_timestamped(log: &str) {
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let stamp = line.split_whitespace().next().unwrap_or_default();
+        assert!(
+            stamp.len() > 20 && stamp.as_bytes()[4] == b'-' && stamp.contains('T') && stamp.ends_with('Z'),
+            "a log line without a timestamp: {line:?}"
+        );
+    }
+}
+
+#[test]
+fn serve_says_what_it_serves_and_reports_a_hub_that_does_not_answer_then_retries() {
+    let mut hub = start_hub();
+    let log = wait_for_log(
+        hub.served.as_ref().expect("serving"),
+        &format!(
+            "espm serve: hub of KPPN {KPPN_CODE} (KPPN Kotabumi), node {}, starting on UDP {}",
+            hub.id,
+            hub.addr()
+        ),
+    );
+    assert!(log.contains(&format!("listening on {}", hub.addr())), "{log}");
+    assert_timestamped(&log);
+    let office = satker(&hub);
+    hub.stop();
+    let served = Served::spawn(&office);
+    let log = wait_for_log(
+        &served,
+        &format!(
+            "espm serve: satker {SATKER_CODE} device {}, syncing with the hub at {} in the background",
+            office.node_id,
+            hub.addr()
+        ),
+    );
+    assert_timestamped(&log);
+    // Told by the connect timeout, then tried again after a backoff.
+    let log = wait_for_log(
+        &served,
+        &format!("sync failed: cannot reach the hub at {}: no answer", hub.addr()),
+    );
+    assert!(log.contains("retrying in "), "{log}");
+    assert_timestamped(&log);
+    served.stop();
+    let info = office.ok(&["info"]);
+    assert!(
+        str_of(&info, "last_error").contains("no answer"),
+        "the background sync records its failure too: {info}"
+    );
+}

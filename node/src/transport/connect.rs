@@ -27,9 +27,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn resolve(addr: &str) -> Result<Vec<SocketAddr>> {
     let unresolved = |why: String| NodeError::Unreachable {
         addr: addr.to_string(),
-        detail: format!(
-            "the host name does not resolve{why}; check the hub address this node was set up with and this network's DNS"
-        ),
+        detail: format!("the host name does not resolve{why}"),
     };
     if let Ok(a) = addr.parse::<SocketAddr>() {
         return Ok(vec![a]);
