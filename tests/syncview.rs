@@ -60,7 +60,11 @@ fn the_sync_totals_equal_what_was_sent_and_received_items_and_attachment_chunks(
     assert_eq!(count(&submitted, "chunks_to_send"), 5, "{submitted}");
     assert_totals_met(&submitted);
     // The summary names the document the hub receipted in this very sync.
-    assert_eq!(submitted["receipted"], serde_json::json!([doc]), "{submitted}");
+    assert_eq!(
+        submitted["receipted"],
+        serde_json::json!([doc]),
+        "{submitted}"
+    );
     let reason = "Nilai SPM melebihi sisa pagu DIPA";
     hub.ok(&["take", &doc]);
     hub.ok(&["reject", &doc, "--reason", reason]);
@@ -127,7 +131,9 @@ fn a_satker_set_up_offline_names_the_hub_by_host_name_and_syncs_with_localhost()
     let offline = init_satker("kppn019.invalid:4433", &random_node_id());
     let err = offline.fail(&["sync", "--timeout", "10"]);
     assert!(
-        err.contains("cannot reach the hub at kppn019.invalid:4433: the host name does not resolve"),
+        err.contains(
+            "cannot reach the hub at kppn019.invalid:4433: the host name does not resolve"
+        ),
         "{err}"
     );
     let hub = start_hub();
@@ -162,7 +168,10 @@ fn assert_timestamped(log: &str) {
     for line in log.lines().filter(|l| !l.trim().is_empty()) {
         let stamp = line.split_whitespace().next().unwrap_or_default();
         assert!(
-            stamp.len() > 20 && stamp.as_bytes()[4] == b'-' && stamp.contains('T') && stamp.ends_with('Z'),
+            stamp.len() > 20
+                && stamp.as_bytes()[4] == b'-'
+                && stamp.contains('T')
+                && stamp.ends_with('Z'),
             "a log line without a timestamp: {line:?}"
         );
     }
@@ -179,7 +188,10 @@ fn serve_says_what_it_serves_and_reports_a_hub_that_does_not_answer_then_retries
             hub.addr()
         ),
     );
-    assert!(log.contains(&format!("listening on {}", hub.addr())), "{log}");
+    assert!(
+        log.contains(&format!("listening on {}", hub.addr())),
+        "{log}"
+    );
     assert_timestamped(&log);
     let office = satker(&hub);
     hub.stop();
@@ -196,7 +208,10 @@ fn serve_says_what_it_serves_and_reports_a_hub_that_does_not_answer_then_retries
     // Told by the connect timeout, then tried again after a backoff.
     let log = wait_for_log(
         &served,
-        &format!("sync failed: cannot reach the hub at {}: no answer", hub.addr()),
+        &format!(
+            "sync failed: cannot reach the hub at {}: no answer",
+            hub.addr()
+        ),
     );
     assert!(log.contains("retrying in "), "{log}");
     assert_timestamped(&log);

@@ -280,9 +280,7 @@ impl Session {
             chunks_sent: st.sent_chunks,
             chunks_to_send: self.peer_needs.max(st.sent_chunks),
             chunks_received: st.received_chunks,
-            chunks_to_receive: st
-                .received_chunks
-                .saturating_add(replica.chunks_needed()?),
+            chunks_to_receive: st.received_chunks.saturating_add(replica.chunks_needed()?),
         })
     }
 

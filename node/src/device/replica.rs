@@ -11,8 +11,7 @@ use std::{
 use storage::StoreError;
 use sync_protocol::{
     Address, Chunk, DocState, FrameItem, Item, ItemKind, ProtocolError, Refusal, Replica,
-    SignedItem,
-    StreamId, VersionVector,
+    SignedItem, StreamId, VersionVector,
 };
 
 use super::receive::client_receive;

@@ -19,8 +19,8 @@ use crate::{
     error::{NodeError, Result},
     node::Node,
     transport::{
-        blocking, connect, dial, drive, not_admitted, open_stream, refusal, Deadlines,
-        Reconcile, Refusal, WireStats, CONNECT_TIMEOUT,
+        blocking, connect, dial, drive, not_admitted, open_stream, refusal, Deadlines, Reconcile,
+        Refusal, WireStats, CONNECT_TIMEOUT,
     },
 };
 

@@ -251,9 +251,18 @@ mod tests {
             ..Synced::default()
         };
         let text = s.text();
-        assert!(text.contains("\nReceipted by the KPPN: SPM-1, SPM-2."), "{text}");
-        assert!(text.contains("\nRefused by the hub: SPM-3: no PPSPM signature"), "{text}");
-        assert!(text.contains("\nRejected by the KPPN: SPM-4: nilai salah"), "{text}");
+        assert!(
+            text.contains("\nReceipted by the KPPN: SPM-1, SPM-2."),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nRefused by the hub: SPM-3: no PPSPM signature"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nRejected by the KPPN: SPM-4: nilai salah"),
+            "{text}"
+        );
         let json = s.json();
         assert_eq!(json["receipted"], json!(["SPM-1", "SPM-2"]));
         assert_eq!(

@@ -62,11 +62,16 @@ fn a_sync_with_a_hub_that_does_not_answer_is_recorded_as_the_last_error() {
     let result = runtime.block_on(sync_once(Arc::clone(&device), options));
     assert!(matches!(result, Err(NodeError::Unreachable { .. })));
     let i = info(&device).unwrap();
-    assert_eq!(i.last_sync, None, "the in-memory syncs are not syncs with the hub");
+    assert_eq!(
+        i.last_sync, None,
+        "the in-memory syncs are not syncs with the hub"
+    );
     let error = i.last_error.expect("the failure is recorded");
     assert!(
         // The dial gives up, or the whole sync's time runs out, whichever comes first.
-        error.message.starts_with("cannot reach the hub at 127.0.0.1:"),
+        error
+            .message
+            .starts_with("cannot reach the hub at 127.0.0.1:"),
         "{}",
         error.message
     );

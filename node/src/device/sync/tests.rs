@@ -120,14 +120,18 @@ fn the_background_sync_backs_off_exponentially_up_to_a_minute_with_jitter() {
         let waits: Vec<u64> = (0..200)
             .map(|_| backoff(failures, &mut rng).as_secs())
             .collect();
-        assert!(waits.iter().all(|w| (1..=ceiling).contains(w)), "{failures}: {waits:?}");
+        assert!(
+            waits.iter().all(|w| (1..=ceiling).contains(w)),
+            "{failures}: {waits:?}"
+        );
         // Jittered: not every satker waits the same.
-        assert!(waits.iter().any(|w| *w != waits[0]), "{failures}: no jitter");
+        assert!(
+            waits.iter().any(|w| *w != waits[0]),
+            "{failures}: no jitter"
+        );
     }
     assert_eq!(
-        (0..500)
-            .map(|_| backoff(u32::MAX, &mut rng))
-            .max(),
+        (0..500).map(|_| backoff(u32::MAX, &mut rng)).max(),
         Some(BACKOFF_CAP)
     );
 }
@@ -156,7 +160,10 @@ fn a_hub_named_by_a_host_name_that_does_not_resolve_is_reported_when_connecting(
     match result {
         Err(NodeError::Unreachable { addr, detail }) => {
             assert_eq!(addr, "kppn019.invalid:4433");
-            assert!(detail.starts_with("the host name does not resolve"), "{detail}");
+            assert!(
+                detail.starts_with("the host name does not resolve"),
+                "{detail}"
+            );
         }
         other => panic!("expected the name not to resolve, got {other:?}"),
     }
@@ -206,7 +213,10 @@ fn a_hub_named_localhost_is_resolved_and_synced_with() {
     let synced = synced.expect("a sync with the hub named localhost");
     assert!(synced.received_items > 0, "{synced:?}");
     let info = crate::device::info::info(&device).unwrap();
-    assert!(info.last_sync.is_some() && info.last_error.is_none(), "{info:?}");
+    assert!(
+        info.last_sync.is_some() && info.last_error.is_none(),
+        "{info:?}"
+    );
 }
 
 #[test]
