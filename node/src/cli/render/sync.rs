@@ -17,11 +17,12 @@ use crate::{
 /// The terminal's progress line while `espm sync` dials: an empty bar.
 const CONNECTING_TEMPLATE: &str = "{spinner} [{bar:24}] {msg}";
 
-/// The terminal's progress line once the hub has said what is to cross: the bar counts
+/// The terminal's progress lines once the hub has said what is to cross: the bar counts
 /// bytes, with what is left estimated from the items and chunks still to go, so its
-/// rate and ETA mean something on a thin link.
+/// rate and ETA mean something on a thin link; the counts each way go on a second line,
+/// so neither line is wider than a terminal.
 const BAR_TEMPLATE: &str =
-    "{spinner} [{bar:24}] {binary_bytes}/~{binary_total_bytes} · {binary_bytes_per_sec} · ETA {eta} · {msg}";
+    "{spinner} [{bar:24}] {binary_bytes}/~{binary_total_bytes} · {binary_bytes_per_sec} · ETA {eta}\n  {msg}";
 
 /// What one item is taken to weigh on the wire while estimating what is left: a signed
 /// envelope is a few hundred bytes to a few KiB.
