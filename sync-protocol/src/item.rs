@@ -325,6 +325,24 @@ mod tests {
     }
 
     #[test]
+    fn the_kind_and_chunk_count_read_for_progress_take_garbage_as_nothing() {
+        let s = SignedItem::seal(sample(), &SecretKey::generate());
+        assert_eq!(SignedItem::kind_of(&s.bytes), Some(ItemKind::Status));
+        assert_eq!(SignedItem::attachment_chunks(&s.bytes), 0);
+        for junk in [&b""[..], b"\xff\x00", &s.bytes[..s.bytes.len() / 2]] {
+            assert_eq!(SignedItem::kind_of(junk), None);
+            assert_eq!(SignedItem::attachment_chunks(junk), 0);
+        }
+        let body =
+            SignedItem::seal_raw_body(ItemKind::Snapshot, b"\xa0".to_vec(), &SecretKey::generate());
+        assert_eq!(
+            SignedItem::attachment_chunks(&body),
+            0,
+            "a snapshot body that does not decode"
+        );
+    }
+
+    #[test]
     fn sealed_item_opens_with_same_address() {
         let k = SecretKey::generate();
         let s = SignedItem::seal(sample(), &k);

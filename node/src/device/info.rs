@@ -2,12 +2,14 @@
 //! successful sync and the last error (recorded by the one sync function), and what it
 //! still has to send.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
-use sync_protocol::{NodeId, StreamId, Timestamp};
+use sync_protocol::{NodeId, Replica, StreamId, Timestamp};
 
 use crate::{
     config::NodeConfig,
-    device::replica::{hub_acked, scopes},
+    device::replica::{hub_acked, scopes, DeviceReplica},
     error::Result,
     node::Node,
     schema::SYNC_RECORD,
@@ -69,12 +71,15 @@ pub struct Info {
     pub last_error: Option<SyncError>,
     /// Items of this device's own stream the hub has not acknowledged holding.
     pub queued: u64,
+    /// Attachment chunks those queued items carry, which the hub will ask for. Chunks
+    /// of items it already holds but has not fetched in full are not known here.
+    pub queued_chunks: u64,
     /// The KPPN's time zone, when this node knows it, for showing times to people.
     pub tz: Option<String>,
 }
 
 /// `espm info`: what this node is and how its syncing stands.
-pub fn info(node: &Node) -> Result<Info> {
+pub fn info(node: &Arc<Node>) -> Result<Info> {
     let record = SYNC_RECORD.get(&node.store)?.unwrap_or_default();
     let (hub, hub_id) = match &node.config {
         NodeConfig::Hub(h) => (h.listen.clone(), None),
@@ -82,13 +87,18 @@ pub fn info(node: &Node) -> Result<Info> {
             (hub.clone(), Some(*hub_id))
         }
     };
-    let queued = match &node.config {
+    let (queued, queued_chunks) = match &node.config {
         NodeConfig::Satker { .. } => {
             let own = StreamId::Origin(node.node_id());
             let head = node.store.head(&own)?;
-            head.saturating_sub(hub_acked(node, &own)?.unwrap_or(0))
+            let acked = hub_acked(node, &own)?.unwrap_or(0);
+            let replica = DeviceReplica::new(node.clone());
+            (
+                head.saturating_sub(acked),
+                replica.chunks_after(&own, acked)?,
+            )
         }
-        _ => 0,
+        _ => (0, 0),
     };
     Ok(Info {
         node_id: node.node_id(),
@@ -100,6 +110,7 @@ pub fn info(node: &Node) -> Result<Info> {
         last_sync: record.last_sync,
         last_error: record.last_error,
         queued,
+        queued_chunks,
         tz: node.tz()?,
     })
 }

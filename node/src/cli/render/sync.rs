@@ -107,6 +107,7 @@ impl Render for Info {
             "last_error": self.last_error.as_ref().map(|e| e.message.clone()),
             "last_error_at": self.last_error.as_ref().map(|e| clock::rfc3339(e.at)),
             "queued": self.queued,
+            "queued_chunks": self.queued_chunks,
         });
         if let Some(id) = self.hub_id {
             v["hub_id"] = json!(id.to_hex());
@@ -152,8 +153,8 @@ impl Render for Info {
             None => "last error: none".to_string(),
         });
         lines.push(format!(
-            "queued:     {} item(s) the hub has not yet acknowledged",
-            self.queued
+            "queued:     {} item(s) the hub has not yet acknowledged, carrying {} attachment chunk(s)",
+            self.queued, self.queued_chunks
         ));
         lines.join("\n")
     }

@@ -28,11 +28,17 @@ fn what_the_hub_has_not_acknowledged_is_queued_until_a_sync() {
     assert_eq!(before.queued, 0, "{before:?}");
     assert_eq!(before.satker.as_deref(), Some("100001"));
     assert_eq!(before.hub_id, Some(world.hub.node_id()));
-    world.submit_spm(&device, &signer, "SPM-1", Vec::new());
-    let queued = info(&device).unwrap().queued;
-    assert!(queued > 0, "a signed and submitted SPM waits for the hub");
+    let scan = world.attach(&device, "scan.pdf", &vec![7u8; 200_000]);
+    world.submit_spm(&device, &signer, "SPM-1", vec![scan]);
+    let queued = info(&device).unwrap();
+    assert!(
+        queued.queued > 0,
+        "a signed and submitted SPM waits for the hub"
+    );
+    assert_eq!(queued.queued_chunks, 4, "200 000 bytes in chunks of 64 KiB");
     world.sync(&device);
-    assert_eq!(info(&device).unwrap().queued, 0);
+    let synced = info(&device).unwrap();
+    assert_eq!((synced.queued, synced.queued_chunks), (0, 0));
 }
 
 #[test]
