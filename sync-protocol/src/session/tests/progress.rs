@@ -137,3 +137,50 @@ fn the_chunks_of_items_the_hub_does_not_hold_yet_count_before_it_asks_for_them()
     flight(&mut h, &mut hub, &mut c, &mut client);
     assert_eq!(c.progress(&client).unwrap().chunks_to_send, 3 * 2 + 1);
 }
+
+/// The Hello as it was before it carried totals.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum EarlierMessage {
+    Hello {
+        version: u8,
+        want: VersionVector,
+        offer: Vec<StreamId>,
+    },
+}
+
+#[test]
+fn a_devices_hello_is_unchanged_on_the_wire_and_an_earlier_device_reads_the_hubs() {
+    let (mut client, _, device) = satker_and_hub(1, 0);
+    let mut c = Session::client(Config::default(), &client).unwrap();
+    let Some(hello @ Message::Hello { .. }) = c.poll_transmit(&mut client).unwrap() else {
+        panic!("the first message is the Hello");
+    };
+    let Message::Hello {
+        version,
+        want,
+        offer,
+        ..
+    } = hello.clone()
+    else {
+        unreachable!()
+    };
+    let earlier = crate::encoding::to_canonical(&EarlierMessage::Hello {
+        version,
+        want,
+        offer,
+    });
+    assert_eq!(hello.encode(), earlier);
+    // The hub's Hello with totals still reads as a Hello to a device that knows none.
+    let hubs = Message::Hello {
+        version: FORMAT_VERSION,
+        want: VersionVector::from([(device, 0)]),
+        offer: Vec::new(),
+        has: VersionVector::from([(StreamId::Trust, 9)]),
+        needs: 4,
+    };
+    let read: EarlierMessage =
+        crate::encoding::from_cbor(&hubs.encode(), "an earlier device's Hello").unwrap();
+    let EarlierMessage::Hello { want, .. } = read;
+    assert_eq!(want.len(), 1);
+}
