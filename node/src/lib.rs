@@ -30,6 +30,7 @@ mod config;
 mod docs;
 mod drafts;
 mod error;
+mod fields;
 mod live;
 mod lockout;
 mod node;

@@ -217,6 +217,11 @@ pub struct PeerDraft {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PolicyIndex(pub Vec<(Timestamp, Address)>);
 
+/// Every field schema table a node holds, as (in force from, item), oldest first; a
+/// handful at most, as with [`PolicyIndex`].
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FieldSchemaIndex(pub Vec<(Timestamp, Address)>);
+
 /// A revocation this node knows of.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RevocationRecord {

@@ -9,8 +9,9 @@ use sync_protocol::{Address, PublicKey, Timestamp};
 use crate::{
     config::NodeConfig,
     records::{
-        Attempts, Awaiting, CertRecord, DeviceRecord, DocRecord, HubOperatorRecord, Need, Notice,
-        OperatorRecord, PeerDraft, PolicyIndex, RefusalRecord, RequestRecord, RevocationRecord,
+        Attempts, Awaiting, CertRecord, DeviceRecord, DocRecord, FieldSchemaIndex,
+        HubOperatorRecord, Need, Notice, OperatorRecord, PeerDraft, PolicyIndex, RefusalRecord,
+        RequestRecord, RevocationRecord,
     },
 };
 
@@ -81,6 +82,8 @@ pub const AUDITOR_SCOPE: Single<Vec<String>> = Single::new("scope");
 pub const HUB_IDENTITY: Single<Address> = Single::new("hub_identity");
 /// The signing policy tables this node holds.
 pub const POLICIES: Single<PolicyIndex> = Single::new("policies");
+/// The field schema tables this node holds.
+pub const FIELD_SCHEMAS: Single<FieldSchemaIndex> = Single::new("field_schemas");
 
 /// One named value among the node's singletons (Table::Meta).
 pub struct Single<V> {

@@ -12,6 +12,7 @@ pub enum Table {
     /// The node's singletons, one value per name: `config` (NodeConfig), `authority`
     /// and `service` (PublicKey), `hub_tz` (String), `scope` (Vec<String>),
     /// `hub_identity` (Address), `policies` (the signing policy tables held),
+    /// `field_schemas` (the field schema tables held),
     /// `format` (u32, this layout's version).
     Meta,
     /// Per-document journey records: `SATKER/DOC_ID` → DocRecord. A document id is

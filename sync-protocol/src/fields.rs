@@ -6,6 +6,7 @@
 //!
 //! Values are text, as a draft holds them. The types and their syntax:
 //! - `text`: one line of at most [`MAX_TEXT_CHARS`] characters, not blank;
+//! - `note`: free text over several lines, at most [`MAX_NOTE_CHARS`] characters;
 //! - `date`: `YYYY-MM-DD`, a day of the calendar;
 //! - `rupiah`: whole rupiah written as digits, greater than zero (`1500000`);
 //! - `choice`: one of a fixed set (`LS`, `UP`, …);
@@ -27,6 +28,8 @@ use crate::{document::DocKind, ProtocolError, Timestamp};
 
 /// The most characters a `text` value may hold.
 pub const MAX_TEXT_CHARS: usize = 500;
+/// The most characters a `note` value may hold.
+pub const MAX_NOTE_CHARS: usize = 16_000;
 /// The most lines an `akun` value may hold.
 pub const MAX_AKUN_LINES: usize = 99;
 /// The most fields one kind's schema may declare.
@@ -55,6 +58,8 @@ pub struct FieldSchemaTable {
 pub enum FieldType {
     /// One line of free text.
     Text,
+    /// Free text over several lines.
+    Note,
     /// A calendar day, `YYYY-MM-DD`.
     Date,
     /// Whole rupiah greater than zero, as digits.
@@ -81,6 +86,7 @@ impl FieldType {
     pub fn name(&self) -> String {
         match self {
             FieldType::Text => "text".into(),
+            FieldType::Note => "note".into(),
             FieldType::Date => "date".into(),
             FieldType::Rupiah => "rupiah".into(),
             FieldType::Choice(set) => format!("choice {}", set.join("|")),
@@ -96,6 +102,7 @@ impl FieldType {
     pub fn expected(&self) -> String {
         match self {
             FieldType::Text => format!("one line of text of at most {MAX_TEXT_CHARS} characters"),
+            FieldType::Note => format!("text of at most {MAX_NOTE_CHARS} characters"),
             FieldType::Date => "a date written YYYY-MM-DD, for example 2026-03-01".into(),
             FieldType::Rupiah => {
                 "whole rupiah greater than zero written as digits, for example 1500000".into()
@@ -122,6 +129,13 @@ impl FieldType {
                 !value.trim().is_empty()
                     && value.chars().count() <= MAX_TEXT_CHARS
                     && !value.chars().any(char::is_control)
+            }
+            FieldType::Note => {
+                !value.trim().is_empty()
+                    && value.chars().count() <= MAX_NOTE_CHARS
+                    && !value
+                        .chars()
+                        .any(|c| c.is_control() && c != '\n' && c != '\t')
             }
             FieldType::Date => is_date(value),
             FieldType::Rupiah => rupiah(value).is_some(),
@@ -305,6 +319,7 @@ impl Default for FieldSchemas {
                 f("rekening", rekening(), true),
                 f("npwp", Npwp, true),
                 f("akun", Akun, true),
+                f("keterangan", Note, false),
             ]);
             KindSchema(fields)
         };

@@ -152,6 +152,24 @@ fn text_is_one_line_within_its_bound() {
 }
 
 #[test]
+fn a_note_may_run_over_several_lines_within_its_bound() {
+    let s = schemas();
+    assert!(s
+        .check_value(DocKind::Spm, "keterangan", "baris satu\nbaris dua")
+        .is_ok());
+    assert!(s
+        .check_value(DocKind::Spm, "keterangan", &"a".repeat(MAX_NOTE_CHARS))
+        .is_ok());
+    assert!(
+        refusal(DocKind::Spm, "keterangan", &"a".repeat(MAX_NOTE_CHARS + 1))
+            .starts_with("field keterangan is not valid; expected text of at most")
+    );
+    assert!(s
+        .check_value(DocKind::Spm, "keterangan", "a\u{0}b")
+        .is_err());
+}
+
+#[test]
 fn a_document_reference_is_a_document_id() {
     let s = schemas();
     assert!(s
@@ -216,7 +234,7 @@ fn an_unknown_field_is_refused_listing_the_kinds_fields() {
     assert_eq!(
         refusal(DocKind::Spm, "nomer", "1"),
         "a spm has no field 'nomer'; its fields are nomor, tanggal, jenis, nilai, uraian, \
-         penerima, rekening, npwp, akun"
+         penerima, rekening, npwp, akun, keterangan"
     );
     let mut doc = spm();
     doc.insert("catatan".into(), "x".into());
@@ -281,6 +299,7 @@ fn every_kind_has_its_own_schema_and_a_filled_one_passes() {
     let s = schemas();
     let sample = |ty: &FieldType| match ty {
         FieldType::Text => "isian".to_string(),
+        FieldType::Note => "baris satu\nbaris dua".into(),
         FieldType::Date => "2026-03-02".into(),
         FieldType::Rupiah => "750000".into(),
         FieldType::Choice(c) => c[0].clone(),
