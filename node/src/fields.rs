@@ -93,5 +93,47 @@ pub fn check_document(node: &Node, kind: DocKind, fields: &BTreeMap<String, Stri
         .map_err(|r| NodeError::user(format!("{r}; the {what} cannot be signed until it is")))
 }
 
+/// One kind as `espm kinds` shows it: its fields by the field schemas in force, and who
+/// signs it by the signing policy table in force.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KindInfo {
+    /// The kind.
+    pub kind: DocKind,
+    /// Its fields, in the order people fill them in.
+    pub fields: Vec<sync_protocol::FieldSpec>,
+    /// The roles that must sign: all of these groups, one role of each.
+    pub signers: Vec<Vec<sync_protocol::Jabatan>>,
+    /// The same as a sentence ("Bendahara, and KPA or PPK").
+    pub signers_text: String,
+}
+
+/// Every kind, or the one named: `espm kinds [KIND]`.
+pub fn kinds(node: &Node, kind: Option<&str>) -> Result<Vec<KindInfo>> {
+    let wanted: Vec<DocKind> = match kind {
+        Some(k) => vec![k.parse()?],
+        None => DocKind::ALL.to_vec(),
+    };
+    let schemas = in_force(node)?;
+    let policy = node.policy()?;
+    wanted
+        .into_iter()
+        .map(|kind| {
+            let fields = schemas.of(kind).map_err(refused)?.0.clone();
+            let signers = policy
+                .requirement(kind)?
+                .0
+                .iter()
+                .map(|group| group.0.clone())
+                .collect();
+            Ok(KindInfo {
+                kind,
+                fields,
+                signers,
+                signers_text: policy.describe(kind),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests;

@@ -34,6 +34,7 @@ mod fields;
 mod live;
 mod lockout;
 mod node;
+mod nomor;
 mod policy;
 mod records;
 mod replica;

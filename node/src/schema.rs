@@ -67,6 +67,10 @@ pub const LOCKOUTS: Typed<Attempts> = Typed::new(Table::Lockout);
 pub const AWAITING: Typed<Awaiting> = Typed::new(Table::Awaiting);
 /// Revocations this node knows.
 pub const REVOCATIONS: Typed<RevocationRecord> = Typed::new(Table::Revocation);
+/// The document that first carried each SPM nomor, `SATKER/KIND/YYYY/NOMOR`.
+pub const NOMORS: Typed<String> = Typed::new(Table::Nomor);
+/// Nomors the hub saw delivered in more than one document, `SATKER/KIND/YYYY/NOMOR`.
+pub const NOMOR_DUPLICATES: Typed<Vec<String>> = Typed::new(Table::NomorDuplicate);
 
 /// The node's configuration.
 pub const CONFIG: Single<NodeConfig> = Single::new("config");

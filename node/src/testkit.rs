@@ -317,9 +317,22 @@ impl World {
         doc_id: &str,
         attachments: Vec<AttachmentRef>,
     ) -> String {
+        let fields = spm_fields(&format!("{doc_id}/SPM/2026"), "1500000");
+        self.submit_spm_with(device, signer, doc_id, fields, attachments)
+    }
+
+    /// As [`World::submit_spm`], with the SPM's `fields` as given: what a device that
+    /// skipped `sign`'s and `submit`'s checks would send.
+    pub fn submit_spm_with(
+        &self,
+        device: &Arc<Node>,
+        signer: &Signer,
+        doc_id: &str,
+        fields: BTreeMap<String, String>,
+        attachments: Vec<AttachmentRef>,
+    ) -> String {
         let satker = device.satker().expect("a satker device").to_string();
         let now = clock::wall();
-        let fields = spm_fields(&format!("{doc_id}/SPM/2026"), "1500000");
         let mut rec = compose::draft_record(doc_id, DocKind::Spm, &satker, now);
         let snapshot = compose::seal_snapshot(
             &device.key,
