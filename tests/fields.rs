@@ -63,7 +63,9 @@ fn draft_set_refuses_a_value_of_the_wrong_type_naming_the_field_and_what_is_expe
     );
     let err = satker.fail(&["draft", "set", &doc, "jenis=BLS"]);
     assert!(
-        err.contains("field jenis is not valid; expected one of LS, UP, GUP, TUP, GUP-NIHIL, TUP-NIHIL"),
+        err.contains(
+            "field jenis is not valid; expected one of LS, UP, GUP, TUP, GUP-NIHIL, TUP-NIHIL"
+        ),
         "{err}"
     );
     let err = satker.fail(&["draft", "set", &doc, "nomer=00002/SPM/2026"]);
@@ -72,7 +74,10 @@ fn draft_set_refuses_a_value_of_the_wrong_type_naming_the_field_and_what_is_expe
         "{err}"
     );
     let err = satker.fail(&["draft", "new", "spm", "--set", "tanggal=02-03-2026"]);
-    assert!(err.contains("field tanggal is not valid; expected a date written YYYY-MM-DD"), "{err}");
+    assert!(
+        err.contains("field tanggal is not valid; expected a date written YYYY-MM-DD"),
+        "{err}"
+    );
     // What was refused was not kept.
     let shown = satker.ok(&["draft", "show", &doc]);
     assert_eq!(shown["fields"]["nilai"], Value::from("1500000"), "{shown}");
@@ -85,7 +90,10 @@ fn a_payment_card_number_in_a_field_is_refused() {
     let satker = satker(&hub);
     satker.sync();
     let doc = satker.new_spm("00001/SPM/2026", "1500000");
-    for value in ["uraian=bayar kartu 4111 1111 1111 1111", "rekening=5500000000000004"] {
+    for value in [
+        "uraian=bayar kartu 4111 1111 1111 1111",
+        "rekening=5500000000000004",
+    ] {
         let err = satker.fail(&["draft", "set", &doc, value]);
         assert!(
             err.contains("holds what looks like a payment-card number; payment-card data never belongs in a document"),
@@ -93,7 +101,11 @@ fn a_payment_card_number_in_a_field_is_refused() {
         );
     }
     let shown = satker.ok(&["draft", "show", &doc]);
-    assert_eq!(shown["fields"]["uraian"], Value::from("Belanja ATK kantor"), "{shown}");
+    assert_eq!(
+        shown["fields"]["uraian"],
+        Value::from("Belanja ATK kantor"),
+        "{shown}"
+    );
 }
 
 #[test]
