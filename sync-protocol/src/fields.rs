@@ -43,6 +43,10 @@ pub const MAX_FIELD_NAME_CHARS: usize = 32;
 /// The most values a `choice` may offer.
 pub const MAX_CHOICES: usize = 32;
 
+/// The field of an SPM Koreksi naming the document it corrects; its value is what the
+/// snapshot's `corrects` carries.
+pub const CORRECTS_FIELD: &str = "dikoreksi";
+
 /// The name of the field whose value the `akun` lines must add up to.
 pub const TOTAL_FIELD: &str = "nilai";
 
@@ -334,7 +338,7 @@ impl Default for FieldSchemas {
             KindSchema(vec![
                 f("nomor", Text, true),
                 f("tanggal", Date, true),
-                f("dikoreksi", Document, true),
+                f(CORRECTS_FIELD, Document, true),
                 f("uraian", Text, true),
                 f("nilai", Rupiah, true),
                 f("akun", Akun, true),

@@ -53,7 +53,7 @@ pub use enrollment::{DeviceEnrollment, DeviceRole, HubIdentity, AUTHORITY_BINDIN
 pub use error::ProtocolError;
 pub use fields::{
     holds_card_number, FieldRefusal, FieldSchemaTable, FieldSchemas, FieldSpec, FieldType,
-    KindSchema, MAX_AKUN_LINES, MAX_NOTE_CHARS, MAX_TEXT_CHARS, TOTAL_FIELD,
+    KindSchema, CORRECTS_FIELD, MAX_AKUN_LINES, MAX_NOTE_CHARS, MAX_TEXT_CHARS, TOTAL_FIELD,
 };
 pub use framing::{
     encode_frame, Fed, FrameDecoder, StreamHeader, StreamKind, HEADER_BYTES, PREFIX_BYTES,

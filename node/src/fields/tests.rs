@@ -155,3 +155,28 @@ fn sign_refuses_a_document_with_a_missing_field_naming_it_before_the_passphrase(
     documents::set(&device, &doc, &["nilai=1500000".into()]).unwrap();
     signing::sign(&device, &doc, &ppspm.serial, SIGNER).unwrap();
 }
+
+#[test]
+fn an_spm_koreksi_names_the_document_it_corrects_in_its_signed_snapshot() {
+    let mut w = World::new();
+    let device = w.satker(SATKER);
+    let ppspm = w.ppspm(&device);
+    let set: Vec<String> = [
+        "nomor=00001/SPM-K/2026",
+        "tanggal=2026-03-09",
+        "dikoreksi=spm-0123456789ab",
+        "uraian=Koreksi akun belanja",
+        "nilai=1500000",
+        "akun=525113:1500000",
+    ]
+    .map(String::from)
+    .to_vec();
+    let doc = documents::new(&device, "spm-koreksi", &set).unwrap().doc_id;
+    signing::sign(&device, &doc, &ppspm.serial, SIGNER).unwrap();
+    let rec = World::doc(&device, &doc);
+    let bytes = device.store.item(&rec.snapshot.unwrap()).unwrap().unwrap();
+    let Item::Snapshot(snapshot) = SignedItem::open(&bytes).unwrap().item else {
+        panic!("not a snapshot");
+    };
+    assert_eq!(snapshot.corrects.as_deref(), Some("spm-0123456789ab"));
+}
