@@ -550,4 +550,26 @@ fn a_signing_policy_table_a_satker_device_issued_itself_is_refused() {
     assert_eq!(w.hub.policy().unwrap(), sync_protocol::Policy::default());
 }
 
+#[test]
+fn a_field_schema_table_a_satker_device_issued_itself_is_refused() {
+    // The rogue writes itself schemas under which an SPM needs no NPWP.
+    let w = World::new();
+    let mut lax = sync_protocol::FieldSchemas::default();
+    let spm = lax.kinds.get_mut(&DocKind::Spm).unwrap();
+    spm.0.retain(|f| f.name != "npwp");
+    let table = sync_protocol::FieldSchemaTable {
+        issued_at: clock::wall(),
+        schemas: lax,
+    };
+    let sealed = SignedItem::seal(Item::FieldSchemaTable(table), &w.rogue);
+    assert_refused(
+        &w.hub,
+        &w.rogue,
+        &sealed,
+        "a satker device may not author a field schema table",
+    );
+    let in_force = crate::fields::newest(&w.hub.store).unwrap().unwrap();
+    assert_eq!(in_force.schemas, sync_protocol::FieldSchemas::default());
+}
+
 mod signatures;
