@@ -64,19 +64,20 @@ fn a_draft_edited_on_two_devices_converges_through_the_hub() {
 
     // Both edit offline, each a different field.
     b.ok(&["draft", "set", &doc, "uraian=Belanja ATK"]);
-    a.ok(&["draft", "set", &doc, "penerima=CV Maju Jaya"]);
+    a.ok(&["draft", "set", &doc, "penerima=CV Sinar Abadi"]);
     b.sync();
     let merged = a.sync();
     assert_eq!(count(&merged, "drafts_updated"), 1, "{merged}");
     let got = b.sync();
     assert_eq!(count(&got, "drafts_updated"), 1, "{got}");
 
-    let want = expected(&[
-        ("nilai", "1500000"),
-        ("nomor", "00001/SPM/2026"),
-        ("penerima", "CV Maju Jaya"),
+    let mut want: BTreeMap<String, String> = spm_fields("00001/SPM/2026", "1500000")
+        .into_iter()
+        .collect();
+    want.extend(expected(&[
+        ("penerima", "CV Sinar Abadi"),
         ("uraian", "Belanja ATK"),
-    ]);
+    ]));
     assert_eq!(fields(&a, &doc), want);
     assert_eq!(fields(&b, &doc), want);
 

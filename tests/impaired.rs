@@ -78,7 +78,7 @@ fn submit_documents(
     let mut docs = Vec::new();
     for i in 0..count {
         let doc = satker.new_spm(&format!("{i:05}/SPM/2026"), "2500000");
-        satker.ok(&["draft", "set", &doc, &format!("uraian={uraian}")]);
+        satker.ok(&["draft", "set", &doc, &format!("keterangan={uraian}")]);
         if i == 0 {
             satker.ok(&[
                 "draft",

@@ -303,7 +303,7 @@ fn documents_and_an_attachment_cross_a_rate_limited_veth_that_goes_down_twice() 
     let mut docs = Vec::new();
     for i in 0..DOCS {
         let doc = satker.new_spm(&format!("{i:05}/SPM/2026"), "2500000");
-        satker.ok(&["draft", "set", &doc, &format!("uraian={uraian}")]);
+        satker.ok(&["draft", "set", &doc, &format!("keterangan={uraian}")]);
         if i == 0 {
             satker.ok(&[
                 "draft",

@@ -173,10 +173,21 @@ fn five_wrong_passphrases_lock_the_signer_on_this_device() {
     assert!(err.contains("is locked"), "{err}");
     assert_eq!(satker.state(&doc), "draft");
     // The other signer on the same device is not affected.
-    let kontrak = id_of(
-        &satker.ok(&["draft", "new", "kontrak", "--set", "nomor=KTR-01/2026"]),
-        "doc_id",
-    );
+    let mut new_kontrak = vec!["draft", "new", "kontrak"];
+    for set in [
+        "nomor=KTR-01/2026",
+        "tanggal=2026-03-02",
+        "nilai=45000000",
+        "uraian=Pengadaan laptop",
+        "penyedia=CV Maju Jaya",
+        "rekening=1234567890",
+        "npwp=012345678901234",
+        "mulai=2026-03-02",
+        "selesai=2026-06-30",
+    ] {
+        new_kontrak.extend(["--set", set]);
+    }
+    let kontrak = id_of(&satker.ok(&new_kontrak), "doc_id");
     let err = satker.fail_with(
         &["sign", &kontrak, "--signer", &serials.ppk],
         Some("salah-tebak"),

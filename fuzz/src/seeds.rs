@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use sync_protocol::{
     Address, AllOf, Announce, AnyOf, AttachmentRef, CertRequest, Certificate, DeviceEnrollment,
     DeviceRole, DocKind, DocSignature, DocState, DocumentSnapshot, DraftMessage, DraftRefusal,
-    FrameItem, HubIdentity, Item, ItemKind, Jabatan, Message, OperatorActivation, OperatorRequest,
-    OperatorRole, Policy, PolicyTable, Receipt, Refusal, RefusalReason, Revocation, Revoked,
-    SecretKey, SignedItem, StatusUpdate, StreamId, Subject, Submission, SubmittedDoc, Timestamp,
-    VersionVector,
+    FieldSchemaTable, FieldSchemas, FieldSpec, FieldType, FrameItem, HubIdentity, Item, ItemKind,
+    Jabatan, KindSchema, Message, OperatorActivation, OperatorRequest, OperatorRole, Policy,
+    PolicyTable, Receipt, Refusal, RefusalReason, Revocation, Revoked, SecretKey, SignedItem,
+    StatusUpdate, StreamId, Subject, Submission, SubmittedDoc, Timestamp, VersionVector,
 };
 
 fn key() -> SecretKey {
@@ -162,6 +162,35 @@ pub fn items() -> Vec<Item> {
                         ]),
                     ),
                 ]),
+            },
+        }),
+        // One kind's schema with a field of every type, so a mutation reaches each.
+        Item::FieldSchemaTable(FieldSchemaTable {
+            issued_at: t,
+            schemas: FieldSchemas {
+                kinds: BTreeMap::from([(
+                    DocKind::Spm,
+                    KindSchema(
+                        [
+                            ("nomor", FieldType::Text),
+                            ("keterangan", FieldType::Note),
+                            ("tanggal", FieldType::Date),
+                            ("nilai", FieldType::Rupiah),
+                            ("jenis", FieldType::Choice(vec!["LS".into(), "UP".into()])),
+                            ("rekening", FieldType::Digits { min: 6, max: 20 }),
+                            ("npwp", FieldType::Npwp),
+                            ("dikoreksi", FieldType::Document),
+                            ("akun", FieldType::Akun),
+                        ]
+                        .into_iter()
+                        .map(|(name, ty)| FieldSpec {
+                            name: name.into(),
+                            ty,
+                            required: name != "keterangan",
+                        })
+                        .collect(),
+                    ),
+                )]),
             },
         }),
     ]

@@ -217,6 +217,11 @@ pub struct PeerDraft {
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PolicyIndex(pub Vec<(Timestamp, Address)>);
 
+/// Every field schema table a node holds, as (in force from, item), oldest first; a
+/// handful at most, as with [`PolicyIndex`].
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FieldSchemaIndex(pub Vec<(Timestamp, Address)>);
+
 /// A revocation this node knows of.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RevocationRecord {
@@ -226,4 +231,23 @@ pub struct RevocationRecord {
     pub at: Timestamp,
     /// Why.
     pub reason: String,
+}
+
+/// The outcome of the syncs of a device with its hub, kept in the store.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRecord {
+    /// When the last sync that finished did.
+    pub last_sync: Option<Timestamp>,
+    /// The last sync that failed, if any did: kept after a later success, so a person
+    /// can tell a link that fails now and then from one that works.
+    pub last_error: Option<SyncError>,
+}
+
+/// A sync that failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncError {
+    /// When it failed.
+    pub at: Timestamp,
+    /// What the person at the terminal was told.
+    pub message: String,
 }

@@ -9,8 +9,9 @@ use sync_protocol::{Address, PublicKey, Timestamp};
 use crate::{
     config::NodeConfig,
     records::{
-        Attempts, Awaiting, CertRecord, DeviceRecord, DocRecord, HubOperatorRecord, Need, Notice,
-        OperatorRecord, PeerDraft, PolicyIndex, RefusalRecord, RequestRecord, RevocationRecord,
+        Attempts, Awaiting, CertRecord, DeviceRecord, DocRecord, FieldSchemaIndex,
+        HubOperatorRecord, Need, Notice, OperatorRecord, PeerDraft, PolicyIndex, RefusalRecord,
+        RequestRecord, RevocationRecord,
     },
 };
 
@@ -66,6 +67,10 @@ pub const LOCKOUTS: Typed<Attempts> = Typed::new(Table::Lockout);
 pub const AWAITING: Typed<Awaiting> = Typed::new(Table::Awaiting);
 /// Revocations this node knows.
 pub const REVOCATIONS: Typed<RevocationRecord> = Typed::new(Table::Revocation);
+/// The document that first carried each SPM nomor, `SATKER/KIND/YYYY/NOMOR`.
+pub const NOMORS: Typed<String> = Typed::new(Table::Nomor);
+/// Nomors the hub saw delivered in more than one document, `SATKER/KIND/YYYY/NOMOR`.
+pub const NOMOR_DUPLICATES: Typed<Vec<String>> = Typed::new(Table::NomorDuplicate);
 
 /// The node's configuration.
 pub const CONFIG: Single<NodeConfig> = Single::new("config");
@@ -82,7 +87,9 @@ pub const HUB_IDENTITY: Single<Address> = Single::new("hub_identity");
 /// The signing policy tables this node holds.
 pub const POLICIES: Single<PolicyIndex> = Single::new("policies");
 /// A device's last successful sync and last failed one, for `espm info`.
-pub const SYNC_RECORD: Single<crate::device::info::SyncRecord> = Single::new("sync_record");
+pub const SYNC_RECORD: Single<crate::records::SyncRecord> = Single::new("sync_record");
+/// The field schema tables this node holds.
+pub const FIELD_SCHEMAS: Single<FieldSchemaIndex> = Single::new("field_schemas");
 
 /// One named value among the node's singletons (Table::Meta).
 pub struct Single<V> {

@@ -31,6 +31,33 @@ pub const CSO: &str = "kata sandi CSO uji";
 /// A signer's passphrase on the test devices.
 pub const SIGNER: &str = "kata sandi penandatangan";
 
+/// A complete, valid field set of an SPM numbered `nomor` worth `nilai` rupiah (one akun
+/// line of the whole amount), as tests need one; see `FieldSchemas::default`.
+pub fn spm_fields(nomor: &str, nilai: &str) -> BTreeMap<String, String> {
+    [
+        ("nomor", nomor),
+        ("tanggal", "2026-03-02"),
+        ("jenis", "LS"),
+        ("nilai", nilai),
+        ("uraian", "Belanja ATK kantor"),
+        ("penerima", "CV Maju Jaya"),
+        ("rekening", "1234567890"),
+        ("npwp", "012345678901234"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .chain([("akun".to_string(), format!("525111:{nilai}"))])
+    .collect()
+}
+
+/// The same fields as `draft new --set` arguments (`FIELD=VALUE`).
+pub fn spm_assignments(nomor: &str, nilai: &str) -> Vec<String> {
+    spm_fields(nomor, nilai)
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect()
+}
+
 /// Runs a command on `node` as a person at its terminal would, with `passphrase`.
 pub fn run(
     node: &Arc<Node>,
@@ -290,12 +317,22 @@ impl World {
         doc_id: &str,
         attachments: Vec<AttachmentRef>,
     ) -> String {
+        let fields = spm_fields(&format!("{doc_id}/SPM/2026"), "1500000");
+        self.submit_spm_with(device, signer, doc_id, fields, attachments)
+    }
+
+    /// As [`World::submit_spm`], with the SPM's `fields` as given: what a device that
+    /// skipped `sign`'s and `submit`'s checks would send.
+    pub fn submit_spm_with(
+        &self,
+        device: &Arc<Node>,
+        signer: &Signer,
+        doc_id: &str,
+        fields: BTreeMap<String, String>,
+        attachments: Vec<AttachmentRef>,
+    ) -> String {
         let satker = device.satker().expect("a satker device").to_string();
         let now = clock::wall();
-        let fields = BTreeMap::from([
-            ("nomor".to_string(), format!("{doc_id}/SPM/2026")),
-            ("nilai".to_string(), "1500000".to_string()),
-        ]);
         let mut rec = compose::draft_record(doc_id, DocKind::Spm, &satker, now);
         let snapshot = compose::seal_snapshot(
             &device.key,
@@ -348,6 +385,24 @@ impl World {
             .hub
             .store
             .write(|t| crate::hub::publish::issue_policy(t, &authority, table))
+            .expect("issue the table");
+        self.hub.store.flush().expect("flush");
+        sealed
+    }
+
+    /// The hub's authority issues `schemas` as the field schema table in force from
+    /// `issued_at`, into the trust stream, as `init hub` issues the first one.
+    pub fn issue_field_schemas(
+        &self,
+        issued_at: sync_protocol::Timestamp,
+        schemas: sync_protocol::FieldSchemas,
+    ) -> sync_protocol::SignedItem {
+        let authority = self.hub.authority(Some(CSO)).expect("the CSO's passphrase");
+        let table = sync_protocol::FieldSchemaTable { issued_at, schemas };
+        let sealed = self
+            .hub
+            .store
+            .write(|t| crate::hub::publish::issue_field_schemas(t, &authority, table))
             .expect("issue the table");
         self.hub.store.flush().expect("flush");
         sealed

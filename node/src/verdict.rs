@@ -5,7 +5,8 @@
 use std::fmt;
 
 use sync_protocol::{
-    Address, DocKind, DocState, ItemKind, OperatorRole, ProtocolError, SignatureRefusal,
+    Address, DocKind, DocState, FieldRefusal, ItemKind, OperatorRole, ProtocolError,
+    SignatureRefusal,
 };
 
 use crate::trust::RevocationRecord;
@@ -112,6 +113,13 @@ pub enum Refused {
     SnapshotMissing(String),
     /// A submitted document whose snapshot is of another document, kind or satker.
     SnapshotMismatch(String),
+    /// A document snapshot whose fields the hub's field schemas refuse.
+    Fields {
+        /// The document.
+        doc_id: String,
+        /// Which field and what it expects.
+        refusal: FieldRefusal,
+    },
     /// A document delivered before and not rejected since.
     AlreadyDelivered {
         /// The document.
@@ -280,6 +288,7 @@ impl fmt::Display for Refused {
                 f,
                 "document {doc_id}: the snapshot does not match the submission"
             ),
+            Refused::Fields { doc_id, refusal } => write!(f, "document {doc_id}: {refusal}"),
             Refused::AlreadyDelivered { doc_id, state } => write!(
                 f,
                 "document {doc_id} was already delivered (state {state})"

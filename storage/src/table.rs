@@ -12,6 +12,7 @@ pub enum Table {
     /// The node's singletons, one value per name: `config` (NodeConfig), `authority`
     /// and `service` (PublicKey), `hub_tz` (String), `scope` (Vec<String>),
     /// `hub_identity` (Address), `policies` (the signing policy tables held),
+    /// `field_schemas` (the field schema tables held),
     /// `format` (u32, this layout's version).
     Meta,
     /// Per-document journey records: `SATKER/DOC_ID` → DocRecord. A document id is
@@ -77,11 +78,18 @@ pub enum Table {
     /// Revocations this node knows: `device/NODE_HEX`, `cert/SERIAL` or
     /// `operator/ACTIVATION_HEX` → RevocationRecord.
     Revocation,
+    /// The nomor of each SPM-kind document submitted (on a satker device) or delivered
+    /// (on the hub), per satker, kind and year of its `tanggal`:
+    /// `SATKER/KIND/YYYY/NOMOR` → DOC_ID (the first document that carried it).
+    Nomor,
+    /// Nomors the hub saw delivered in more than one document (hub only), for
+    /// `espm monitor`: `SATKER/KIND/YYYY/NOMOR` → Vec<DOC_ID>, first one first.
+    NomorDuplicate,
 }
 
 impl Table {
     /// Every table, for listings and checks.
-    pub const ALL: [Table; 28] = [
+    pub const ALL: [Table; 30] = [
         Table::Meta,
         Table::Doc,
         Table::DocById,
@@ -110,6 +118,8 @@ impl Table {
         Table::Lockout,
         Table::Awaiting,
         Table::Revocation,
+        Table::Nomor,
+        Table::NomorDuplicate,
     ];
 
     pub(crate) fn prefix(self) -> &'static [u8] {
@@ -142,6 +152,8 @@ impl Table {
             Table::Lockout => b"L/",
             Table::Awaiting => b"A/",
             Table::Revocation => b"R/",
+            Table::Nomor => b"u/",
+            Table::NomorDuplicate => b"U/",
         }
     }
 

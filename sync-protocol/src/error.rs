@@ -69,6 +69,9 @@ pub enum ProtocolError {
     /// A signing policy table a node cannot apply.
     #[error("signing policy table refused: {0}")]
     BadPolicyTable(String),
+    /// A field schema table a node cannot apply.
+    #[error("field schema table refused: {0}")]
+    BadFieldSchemas(String),
     /// A document's attachment list does not describe a file this system takes.
     #[error("attachment '{name}': {why}")]
     BadAttachment {

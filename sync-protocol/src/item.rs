@@ -11,6 +11,7 @@ use crate::{
     document::DocumentSnapshot,
     encoding::{from_canonical, to_canonical, FORMAT_VERSION},
     enrollment::{DeviceEnrollment, HubIdentity},
+    fields::FieldSchemaTable,
     operator::{OperatorActivation, OperatorRequest},
     policy::PolicyTable,
     receipt::Receipt,
@@ -51,11 +52,13 @@ pub enum ItemKind {
     OperatorActivation = 12,
     /// The hub authority's signing policy table.
     PolicyTable = 13,
+    /// The hub authority's field schema table.
+    FieldSchemaTable = 14,
 }
 
 impl ItemKind {
     /// Every kind, in the order a thin link should carry them: trust and receipts first.
-    pub const ALL: [ItemKind; 13] = [
+    pub const ALL: [ItemKind; 14] = [
         ItemKind::HubIdentity,
         ItemKind::Enrollment,
         ItemKind::CertRequest,
@@ -69,6 +72,7 @@ impl ItemKind {
         ItemKind::OperatorRequest,
         ItemKind::OperatorActivation,
         ItemKind::PolicyTable,
+        ItemKind::FieldSchemaTable,
     ];
 
     /// A short English name for messages.
@@ -87,6 +91,7 @@ impl ItemKind {
             ItemKind::OperatorRequest => "operator activation request",
             ItemKind::OperatorActivation => "operator activation",
             ItemKind::PolicyTable => "signing policy table",
+            ItemKind::FieldSchemaTable => "field schema table",
         }
     }
 
@@ -128,6 +133,8 @@ pub enum Item {
     OperatorActivation(OperatorActivation),
     /// The hub authority's signing policy table.
     PolicyTable(PolicyTable),
+    /// The hub authority's field schema table.
+    FieldSchemaTable(FieldSchemaTable),
 }
 
 impl Item {
@@ -147,6 +154,7 @@ impl Item {
             Item::OperatorRequest(_) => ItemKind::OperatorRequest,
             Item::OperatorActivation(_) => ItemKind::OperatorActivation,
             Item::PolicyTable(_) => ItemKind::PolicyTable,
+            Item::FieldSchemaTable(_) => ItemKind::FieldSchemaTable,
         }
     }
 
@@ -166,6 +174,7 @@ impl Item {
             Item::OperatorRequest(b) => to_canonical(b),
             Item::OperatorActivation(b) => to_canonical(b),
             Item::PolicyTable(b) => to_canonical(b),
+            Item::FieldSchemaTable(b) => to_canonical(b),
         }
     }
 
@@ -185,6 +194,7 @@ impl Item {
             ItemKind::OperatorRequest => Item::OperatorRequest(from_canonical(body, what)?),
             ItemKind::OperatorActivation => Item::OperatorActivation(from_canonical(body, what)?),
             ItemKind::PolicyTable => Item::PolicyTable(from_canonical(body, what)?),
+            ItemKind::FieldSchemaTable => Item::FieldSchemaTable(from_canonical(body, what)?),
         })
     }
 }

@@ -18,6 +18,7 @@ mod draft_sync;
 mod encoding;
 mod enrollment;
 mod error;
+mod fields;
 mod framing;
 mod item;
 mod judge;
@@ -50,6 +51,10 @@ pub use draft_sync::{
 pub use encoding::{from_canonical, from_cbor, to_canonical, FORMAT_VERSION};
 pub use enrollment::{DeviceEnrollment, DeviceRole, HubIdentity, AUTHORITY_BINDING_DOMAIN};
 pub use error::ProtocolError;
+pub use fields::{
+    holds_card_number, FieldRefusal, FieldSchemaTable, FieldSchemas, FieldSpec, FieldType,
+    KindSchema, CORRECTS_FIELD, MAX_AKUN_LINES, MAX_NOTE_CHARS, MAX_TEXT_CHARS, TOTAL_FIELD,
+};
 pub use framing::{
     encode_frame, Fed, FrameDecoder, StreamHeader, StreamKind, HEADER_BYTES, PREFIX_BYTES,
     STREAM_MAGIC,

@@ -343,17 +343,18 @@ impl Satker {
         str_of(&self.status(doc_id), "state")
     }
 
-    /// `draft new spm` with a nomor and nilai; returns the doc id.
+    /// `draft new spm` with every field an SPM needs ([`spm_fields`]), numbered
+    /// `nomor` and worth `nilai`; returns the doc id.
     pub fn new_spm(&self, nomor: &str, nilai: &str) -> String {
-        let v = self.ok(&[
-            "draft",
-            "new",
-            "spm",
-            "--set",
-            &format!("nomor={nomor}"),
-            "--set",
-            &format!("nilai={nilai}"),
-        ]);
+        let sets: Vec<String> = spm_fields(nomor, nilai)
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let mut args = vec!["draft", "new", "spm"];
+        for s in &sets {
+            args.extend(["--set", s.as_str()]);
+        }
+        let v = self.ok(&args);
         id_of(&v, "doc_id")
     }
 
@@ -460,4 +461,25 @@ impl Satker {
         );
         submission
     }
+}
+
+/// A complete, valid SPM field set numbered `nomor` worth `nilai` rupiah, one akun line
+/// of the whole amount, as the hub's default field schemas want it; sorted by name.
+pub fn spm_fields(nomor: &str, nilai: &str) -> Vec<(String, String)> {
+    let mut fields: Vec<(String, String)> = [
+        ("nomor", nomor.to_string()),
+        ("tanggal", "2026-03-02".into()),
+        ("jenis", "LS".into()),
+        ("nilai", nilai.to_string()),
+        ("akun", format!("525111:{nilai}")),
+        ("uraian", "Belanja ATK kantor".into()),
+        ("penerima", "CV Maju Jaya".into()),
+        ("rekening", "1234567890".into()),
+        ("npwp", "012345678901234".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    fields.sort();
+    fields
 }

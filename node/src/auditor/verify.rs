@@ -223,6 +223,7 @@ pub fn verify(node: &Node) -> Result<Verification> {
             | Item::OperatorActivation(_)
             | Item::HubIdentity(_)
             | Item::PolicyTable(_)
+            | Item::FieldSchemaTable(_)
                 if authority.is_some() && authority != Some(item.author) =>
             {
                 out.fail(
@@ -253,6 +254,11 @@ pub fn verify(node: &Node) -> Result<Verification> {
             Item::Receipt(r) => receipt_failures(node, &addr, r, &mut out)?,
             Item::PolicyTable(p) => {
                 if let Err(e) = p.policy.validate() {
+                    out.fail(addr.to_hex(), kind, e.to_string());
+                }
+            }
+            Item::FieldSchemaTable(f) => {
+                if let Err(e) = f.schemas.validate() {
                     out.fail(addr.to_hex(), kind, e.to_string());
                 }
             }

@@ -332,14 +332,24 @@ fn sign_new_doc(
 ) -> Signed {
     let doc_id = compose::new_doc_id(DocKind::Spm);
     let now = clock::wall();
-    let mut fields = BTreeMap::new();
-    fields.insert("nomor".to_string(), format!("{n:05}/SPM/{satker}/2026"));
-    fields.insert(
-        "nilai".to_string(),
-        format!("{}", 1_500_000 + n as u64 * 1_000),
-    );
-    fields.insert("penerima".to_string(), "CV Maju Bersama".to_string());
-    fields.insert("uraian".to_string(), uraian(&doc_id));
+    // A complete SPM by the default field schemas, as the hub checks it at ingest; the
+    // bulk of its text in the free-form `keterangan`.
+    let nilai = 1_500_000 + n as u64 * 1_000;
+    let fields: BTreeMap<String, String> = [
+        ("nomor", format!("{n:05}/SPM/{satker}/2026")),
+        ("tanggal", "2026-03-02".into()),
+        ("jenis", "LS".into()),
+        ("nilai", nilai.to_string()),
+        ("akun", format!("525111:{nilai}")),
+        ("penerima", "CV Maju Bersama".into()),
+        ("rekening", "1234567890".into()),
+        ("npwp", "012345678901234".into()),
+        ("uraian", "Belanja barang operasional perkantoran".into()),
+        ("keterangan", uraian(&doc_id)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
     let mut rec = compose::draft_record(&doc_id, DocKind::Spm, satker, now);
     let snapshot = compose::seal_snapshot(
         &node.key,

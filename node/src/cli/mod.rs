@@ -66,6 +66,8 @@ pub enum Command {
     /// Drafts (satker).
     #[command(subcommand)]
     Draft(Draft),
+    /// The fields and signers of each document kind, or of one.
+    Kinds(KindsArgs),
     /// Sign a document as it stands now.
     Sign(SignArgs),
     /// Queue one submission for the KPPN.
@@ -345,6 +347,13 @@ pub struct SubmitArgs {
     /// The operator's current 6-digit code.
     #[arg(long)]
     pub totp: String,
+}
+
+/// `espm kinds`
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct KindsArgs {
+    /// A document kind (spm, spm-koreksi, kontrak, …); every kind without it.
+    pub kind: Option<String>,
 }
 
 /// `espm status`

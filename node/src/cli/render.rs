@@ -4,12 +4,15 @@
 
 mod docs;
 mod hub;
+mod kinds;
 mod satker;
 mod signing;
 pub(crate) mod sync;
 mod verify;
 
 use crate::cli::run::Output;
+
+pub use kinds::Kinds;
 
 /// A result of the node API as the CLI prints it.
 pub trait Render {

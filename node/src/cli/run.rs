@@ -9,7 +9,7 @@ use sync_protocol::{DeviceRole, NodeId};
 use zeroize::Zeroizing;
 
 use super::{
-    render::{output, sync::ProgressLine},
+    render::{output, sync::ProgressLine, Kinds},
     setup, Certs, Command, Devices, Draft, EnrollArgs, Init, Operator, Operators, OperatorsArgs,
     Signer,
 };
@@ -201,6 +201,10 @@ pub async fn execute(
             secrets.upload()?,
         )?)),
         Command::Draft(Draft::Show { doc_id }) => Ok(output(&documents::show(&node, &doc_id)?)),
+        Command::Kinds(a) => Ok(output(&Kinds(crate::fields::kinds(
+            &node,
+            a.kind.as_deref(),
+        )?))),
         Command::Sign(a) => Ok(output(&signing::sign(
             &node,
             &a.doc_id,

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use sync_protocol::{NodeId, Replica, StreamId, Timestamp};
 
 use crate::{
@@ -12,27 +11,9 @@ use crate::{
     device::replica::{hub_acked, scopes, DeviceReplica},
     error::Result,
     node::Node,
+    records::SyncError,
     schema::SYNC_RECORD,
 };
-
-/// The outcome of the syncs of a device with its hub, kept in the store.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SyncRecord {
-    /// When the last sync that finished did.
-    pub last_sync: Option<Timestamp>,
-    /// The last sync that failed, if any did: kept after a later success, so a person
-    /// can tell a link that fails now and then from one that works.
-    pub last_error: Option<SyncError>,
-}
-
-/// A sync that failed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SyncError {
-    /// When it failed.
-    pub at: Timestamp,
-    /// What the person at the terminal was told.
-    pub message: String,
-}
 
 /// Records that a sync finished now (`Ok`) or failed with `error`, durably.
 pub(crate) fn record(node: &Node, outcome: std::result::Result<(), String>) -> Result<()> {

@@ -83,6 +83,13 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
             }
             crate::policy::record(t, p, item.address)?;
         }
+        Item::FieldSchemaTable(f) if from_authority => {
+            // Likewise: only field schemas this node can apply.
+            if let Err(e) = f.schemas.validate() {
+                return Ok(Err(Refused::Invalid(e)));
+            }
+            crate::fields::record(t, f, item.address)?;
+        }
         Item::OperatorActivation(a) if from_authority => {
             // Every device of the satker (and an auditor in scope) keeps it; only the
             // device whose pending request it answers activates its operator.

@@ -2,9 +2,9 @@
 //! Every act here needs the authority key, unsealed with the CSO's passphrase.
 
 use sync_protocol::{
-    CertRequest, Certificate, DeviceEnrollment, DeviceRole, HubIdentity, Item, Jabatan, NodeId,
-    Policy, PolicyTable, SecretKey, SignedItem, StreamId, Subject, Timestamp,
-    AUTHORITY_BINDING_DOMAIN,
+    CertRequest, Certificate, DeviceEnrollment, DeviceRole, FieldSchemaTable, FieldSchemas,
+    HubIdentity, Item, Jabatan, NodeId, Policy, PolicyTable, SecretKey, SignedItem, StreamId,
+    Subject, Timestamp, AUTHORITY_BINDING_DOMAIN,
 };
 
 use crate::{
@@ -249,6 +249,12 @@ pub fn found(node: &Node, authority_key: &SecretKey) -> Result<()> {
             policy: Policy::default(),
         };
         crate::hub::publish::issue_policy(t, authority_key, table)?;
+        // Likewise the document fields; the one place their defaults enter a store.
+        let fields = FieldSchemaTable {
+            issued_at: node.now(),
+            schemas: FieldSchemas::default(),
+        };
+        crate::hub::publish::issue_field_schemas(t, authority_key, fields)?;
         Ok(())
     })?;
     node.store.flush()?;

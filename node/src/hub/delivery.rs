@@ -86,6 +86,9 @@ pub fn accept_submission(
         });
         rec.snapshot = Some(d.snapshot);
         rec.submission = Some(sub.submission_id.clone());
+        if let Some(Item::Snapshot(snap)) = load(t, &d.snapshot)? {
+            crate::nomor::delivered(t, satker, d.kind, &snap.fields, &d.doc_id)?;
+        }
         rec.signatures.clear();
         for a in &d.signatures {
             if let Some(Item::Signature(s)) = load(t, a)? {

@@ -36,6 +36,23 @@ fn policy(node: &Node) -> Result<Policy, StoreError> {
         })
 }
 
+/// The hub's re-check of a snapshot's fields by the field schemas it issued last: a
+/// device that skipped `sign`'s check (or forged a snapshot) is caught here.
+fn check_fields(node: &Node, s: &sync_protocol::DocumentSnapshot) -> Result<Verdict, StoreError> {
+    let schemas = crate::fields::newest(&node.store)?
+        .ok_or_else(|| StoreError::Corrupt {
+            what: "field schema table".into(),
+            detail: "this hub holds none; `espm init hub` issues it, so the store was made by an older espm".into(),
+        })?
+        .schemas;
+    Ok(schemas
+        .check_document(s.kind, &s.fields)
+        .map_err(|refusal| Refused::Fields {
+            doc_id: s.doc_id.clone(),
+            refusal,
+        }))
+}
+
 /// The judge's answer on a submitted document's signatures at `at`, the hub's arrival
 /// time: every signature must count, and those that count must meet the policy.
 fn judge_document(
@@ -153,8 +170,14 @@ pub fn hub_receive(
             }
         }
         Item::OperatorRequest(r) => operators::check_request(t, &item, r, device, satker)?,
-        Item::Snapshot(s) => own_work(&item, device, "document snapshot", &s.satker, satker)
-            .and_then(|()| s.check_attachments().map_err(Refused::Invalid)),
+        Item::Snapshot(s) => {
+            match own_work(&item, device, "document snapshot", &s.satker, satker)
+                .and_then(|()| s.check_attachments().map_err(Refused::Invalid))
+            {
+                Ok(()) => check_fields(node, s)?,
+                refused => refused,
+            }
+        }
         Item::Signature(s) => check_signature(node, &item, s, satker, now)?,
         Item::Submission(sub) => match own_work(&item, device, "submission", &sub.satker, satker) {
             Ok(()) => check_submission(node, t, satker, device, sub, now)?,

@@ -103,7 +103,7 @@ pub fn monitor(node: &Node) -> Result<Monitor> {
             e.1 = r.reason;
         }
     }
-    let alerts = by_device
+    let mut alerts: Vec<String> = by_device
         .iter()
         .map(|(d, (n, last))| {
             format!(
@@ -112,5 +112,6 @@ pub fn monitor(node: &Node) -> Result<Monitor> {
             )
         })
         .collect();
+    alerts.extend(crate::nomor::duplicate_alerts(&node.store)?);
     Ok(Monitor { counts, alerts })
 }

@@ -3,7 +3,7 @@
 //! status updates), logs in its hash-chained log and publishes into a stream.
 
 use storage::{StoreError, StreamEntry, Txn};
-use sync_protocol::{Item, PolicyTable, SecretKey, SignedItem, StreamId};
+use sync_protocol::{FieldSchemaTable, Item, PolicyTable, SecretKey, SignedItem, StreamId};
 
 /// Seals an item with one of the hub's keys (the authority key for what binds trust,
 /// the service key for receipts and status updates), stores it, logs it, and
@@ -43,5 +43,22 @@ pub fn issue_policy(
         Some(&StreamId::Trust),
     )?;
     crate::policy::record(t, &table, sealed.address)?;
+    Ok(sealed)
+}
+
+/// Seals `table` with the hub's authority key, publishes it in the trust stream, and
+/// makes it the field schema table in force here.
+pub fn issue_field_schemas(
+    t: &mut Txn<'_>,
+    authority: &SecretKey,
+    table: FieldSchemaTable,
+) -> Result<SignedItem, StoreError> {
+    let sealed = issue(
+        t,
+        authority,
+        Item::FieldSchemaTable(table.clone()),
+        Some(&StreamId::Trust),
+    )?;
+    crate::fields::record(t, &table, sealed.address)?;
     Ok(sealed)
 }

@@ -102,7 +102,7 @@ pub fn seal_snapshot(
         doc_id: doc_id.to_string(),
         kind,
         satker: satker.to_string(),
-        corrects: fields.get("corrects").cloned(),
+        corrects: fields.get(sync_protocol::CORRECTS_FIELD).cloned(),
         fields,
         attachments,
         taken_at: at,

@@ -115,6 +115,7 @@ pub fn new(node: &Node, kind: &str, set: &[String]) -> Result<Started> {
     let satker = node.require_satker("draft new")?.to_string();
     let kind: DocKind = kind.parse()?;
     let fields = parse_assignments(set)?;
+    crate::fields::check_values(node, kind, &fields)?;
     let doc_id = compose::new_doc_id(kind);
     let mut draft = Draft::new(&doc_id, kind, &satker)?;
     for (k, v) in &fields {
@@ -137,6 +138,7 @@ pub fn set(node: &Node, doc_id: &str, pairs: &[String]) -> Result<Edited> {
     let fields = parse_assignments(pairs)?;
     let rec = doc_record(node, doc_id)?;
     editable(&rec)?;
+    crate::fields::check_values(node, rec.kind, &fields)?;
     // The record's own id, whatever form (bare or SATKER/DOC_ID) the person typed.
     let doc_id = rec.doc_id.as_str();
     // Only for its plain message when there is no draft; the edit reloads it.

@@ -68,6 +68,8 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
     let mut rec = doc_record(node, doc_id)?;
     editable(&rec)?;
     let draft = load_draft(node, doc_id)?;
+    // Before the passphrase: a document that is not complete costs no attempt.
+    crate::fields::check_document(node, rec.kind, &draft.fields()?)?;
     let credential = trust::credential(node, serial)?.ok_or_else(|| {
         NodeError::user(format!(
             "no certificate '{serial}' on this device; `espm signers` lists the usable ones"

@@ -86,6 +86,7 @@ pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Re
     let (op, step) = operators::admit(node, &satker, operator, code)?;
     let policy = node.policy()?;
     let mut recs = Vec::new();
+    let mut nomors = Vec::new();
     for id in doc_ids {
         let rec = doc_record(node, id)?;
         if !op.role.may_submit(rec.kind) {
@@ -115,6 +116,7 @@ pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Re
         // The hub judges by when it receives the submission; a revocation this device has
         // already seen would make the hub refuse it, so say so now, offline.
         judge_signatures(node, &rec, snap_addr, &policy)?;
+        nomors.push(crate::nomor::key(&satker, rec.kind, &snap.fields));
         recs.push(rec);
     }
     let (submission, sealed) =
@@ -139,6 +141,32 @@ pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Re
         {
             return Ok(Some(refusal));
         }
+        // An SPM nomor is the satker's once per kind and year: refused when another of
+        // its documents was submitted with it, or comes earlier in this submission.
+        for (i, (rec, key)) in recs.iter().zip(&nomors).enumerate() {
+            let Some(key) = key else { continue };
+            let earlier = recs[..i]
+                .iter()
+                .zip(&nomors)
+                .find(|(_, k)| k.as_ref() == Some(key))
+                .map(|(r, _)| r.doc_id.clone());
+            let other = match earlier {
+                Some(e) => Some(e),
+                None => crate::nomor::held_by_another(t, key, &rec.doc_id)?,
+            };
+            if let Some(other) = other {
+                return Ok(Some(NodeError::user(crate::nomor::already_submitted(
+                    key,
+                    &rec.doc_id,
+                    &other,
+                ))));
+            }
+        }
+        for (rec, key) in recs.iter().zip(&nomors) {
+            if let Some(key) = key {
+                crate::nomor::record(t, key, &rec.doc_id)?;
+            }
+        }
         compose::queue(t, node.node_id(), &submission, &sealed, &mut recs)?;
         current.last_step = Some(step);
         crate::schema::OPERATORS.put(t, operator, &current);
@@ -160,4 +188,4 @@ pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Re
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

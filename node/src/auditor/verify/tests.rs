@@ -159,3 +159,29 @@ fn a_policy_table_not_signed_by_the_hub_authority_fails_verification() {
         }]
     );
 }
+
+#[test]
+fn a_field_schema_table_not_signed_by_the_hub_authority_fails_verification() {
+    // Planted straight into the hub's store, past every check that would refuse it.
+    let (w, _, _, _, _) = receipted();
+    let forged = sync_protocol::SignedItem::seal(
+        Item::FieldSchemaTable(sync_protocol::FieldSchemaTable {
+            issued_at: Timestamp(0),
+            schemas: sync_protocol::FieldSchemas::default(),
+        }),
+        w.hub.service.as_ref().unwrap(),
+    );
+    w.hub
+        .store
+        .write(|t| t.put_item(&forged.bytes).map(|_| ()))
+        .unwrap();
+    let v = verify(&w.hub).unwrap();
+    assert_eq!(
+        v.failures,
+        vec![Failure {
+            item: forged.address.to_hex(),
+            kind: "field schema table",
+            reason: "not signed by the pinned hub authority".into(),
+        }]
+    );
+}

@@ -52,8 +52,17 @@ fn hub(dir: &std::path::Path) -> Arc<Node> {
         issued_at: node.now(),
         policy: sync_protocol::Policy::default(),
     };
+    let authority = authority.unwrap();
+    // And the default field schemas.
+    let fields = sync_protocol::FieldSchemaTable {
+        issued_at: node.now(),
+        schemas: sync_protocol::FieldSchemas::default(),
+    };
     node.store
-        .write(|t| crate::hub::publish::issue_policy(t, &authority.unwrap(), table).map(|_| ()))
+        .write(|t| {
+            crate::hub::publish::issue_policy(t, &authority, table)?;
+            crate::hub::publish::issue_field_schemas(t, &authority, fields).map(|_| ())
+        })
         .unwrap();
     Arc::new(node)
 }

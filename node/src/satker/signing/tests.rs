@@ -19,7 +19,7 @@ pub(crate) fn draft_spm(device: &Arc<Node>, nomor: &str) -> String {
         device,
         Command::Draft(Draft::New {
             kind: "spm".into(),
-            set: vec![format!("nomor={nomor}"), "nilai=1500000".into()],
+            set: crate::testkit::spm_assignments(nomor, "1500000"),
         }),
         None,
     )

@@ -18,11 +18,11 @@ use crate::{
 };
 
 const SATKER: &str = "123456";
-const OPERATOR: &str = "operator02";
+pub(crate) const OPERATOR: &str = "operator02";
 
 /// Operator [`OPERATOR`] added on `device` and activated by the hub's CSO; returns the
 /// otpauth URI an authenticator app would read.
-fn operator(w: &World, device: &Arc<Node>) -> String {
+pub(crate) fn operator(w: &World, device: &Arc<Node>) -> String {
     let added = run(
         device,
         Command::Operator(Operator::Add {

@@ -1,7 +1,5 @@
 //! An auditor device is read-only: whatever it pushes, the hub refuses and keeps nothing.
 
-use std::collections::BTreeMap;
-
 use sync_protocol::{
     CertRequest, DocKind, DocSignature, FrameItem, Jabatan, Replica, SecretKey, Subject,
 };
@@ -36,10 +34,7 @@ fn crafted_by(auditor: &SecretKey) -> Vec<SignedItem> {
         key: auditor.public(),
         requested_at: now,
     };
-    let fields = BTreeMap::from([
-        ("nomor".to_string(), "00001/SPM/2026".to_string()),
-        ("nilai".to_string(), "99000000".to_string()),
-    ]);
+    let fields = crate::testkit::spm_fields("00001/SPM/2026", "99000000");
     let snapshot = compose::seal_snapshot(
         auditor,
         "spm-0123456789ab",

@@ -4,7 +4,7 @@
 //! submission arrives; a satker node takes only authority-signed activations.
 
 use crate::clock;
-use std::{collections::BTreeMap, sync::Arc};
+use std::sync::Arc;
 
 use sync_protocol::{DocKind, Jabatan, OperatorActivation, OperatorRole, SecretKey};
 
@@ -64,7 +64,7 @@ impl World {
         let now = clock::wall();
         let doc_id = compose::new_doc_id(DocKind::Spm);
         let mut rec = compose::draft_record(&doc_id, DocKind::Spm, SATKER, now);
-        let fields = BTreeMap::from([("nomor".to_string(), "00001/SPM/2026".to_string())]);
+        let fields = crate::testkit::spm_fields("00001/SPM/2026", "1500000");
         let snapshot = compose::seal_snapshot(
             author,
             &doc_id,

@@ -3,7 +3,7 @@
 //! these is refused with its reason and leaves nothing behind.
 
 use crate::clock;
-use std::{collections::BTreeMap, sync::Arc};
+use std::sync::Arc;
 
 use sync_protocol::{
     Address, Certificate, DeviceEnrollment, DocKind, DocSignature, HubIdentity, Jabatan, Receipt,
@@ -132,10 +132,7 @@ fn certify(hub: &Arc<Node>, device: &SecretKey, satker: &str) -> Signer {
 fn snapshot(author: &SecretKey, satker: &str) -> Doc {
     let now = clock::wall();
     let doc_id = compose::new_doc_id(DocKind::Spm);
-    let fields = BTreeMap::from([
-        ("nomor".to_string(), "00001/SPM/2026".to_string()),
-        ("nilai".to_string(), "99000000".to_string()),
-    ]);
+    let fields = crate::testkit::spm_fields("00001/SPM/2026", "99000000");
     Doc {
         rec: compose::draft_record(&doc_id, DocKind::Spm, satker, now),
         snapshot: compose::seal_snapshot(
@@ -242,6 +239,48 @@ fn a_snapshot_an_honest_colleague_device_authored_cannot_be_pushed_by_the_rogue(
         &w.rogue,
         &spm.snapshot,
         "document snapshot was not authored by the sending device",
+    );
+}
+
+#[test]
+fn a_forged_snapshot_that_misses_a_field_of_the_schema_is_refused_naming_it() {
+    // A rogue device seals a snapshot directly, skipping `sign`'s check; the hub checks
+    // it again by the field schemas it issued.
+    let w = World::new();
+    let seal = |fields| {
+        compose::seal_snapshot(
+            &w.rogue,
+            "spm-0123456789ab",
+            DocKind::Spm,
+            SATKER,
+            fields,
+            Vec::new(),
+            clock::wall(),
+        )
+    };
+    let mut missing = crate::testkit::spm_fields("00009/SPM/2026", "99000000");
+    missing.remove("npwp");
+    assert_refused(
+        &w.hub,
+        &w.rogue,
+        &seal(missing),
+        "document spm-0123456789ab: field npwp is missing; expected an NPWP of 15 or 16 digits, without dots or dashes",
+    );
+    let mut unbalanced = crate::testkit::spm_fields("00009/SPM/2026", "99000000");
+    unbalanced.insert("akun".into(), "525111:1".into());
+    assert_refused(
+        &w.hub,
+        &w.rogue,
+        &seal(unbalanced),
+        "document spm-0123456789ab: field akun adds up to 1 rupiah but nilai is 99000000; the akun lines must add up to nilai",
+    );
+    let mut card = crate::testkit::spm_fields("00009/SPM/2026", "99000000");
+    card.insert("uraian".into(), "kartu 4111 1111 1111 1111".into());
+    assert_refused(
+        &w.hub,
+        &w.rogue,
+        &seal(card),
+        "document spm-0123456789ab: field uraian holds what looks like a payment-card number; payment-card data never belongs in a document",
     );
 }
 
@@ -509,6 +548,28 @@ fn a_signing_policy_table_a_satker_device_issued_itself_is_refused() {
         "a satker device may not author a signing policy table",
     );
     assert_eq!(w.hub.policy().unwrap(), sync_protocol::Policy::default());
+}
+
+#[test]
+fn a_field_schema_table_a_satker_device_issued_itself_is_refused() {
+    // The rogue writes itself schemas under which an SPM needs no NPWP.
+    let w = World::new();
+    let mut lax = sync_protocol::FieldSchemas::default();
+    let spm = lax.kinds.get_mut(&DocKind::Spm).unwrap();
+    spm.0.retain(|f| f.name != "npwp");
+    let table = sync_protocol::FieldSchemaTable {
+        issued_at: clock::wall(),
+        schemas: lax,
+    };
+    let sealed = SignedItem::seal(Item::FieldSchemaTable(table), &w.rogue);
+    assert_refused(
+        &w.hub,
+        &w.rogue,
+        &sealed,
+        "a satker device may not author a field schema table",
+    );
+    let in_force = crate::fields::newest(&w.hub.store).unwrap().unwrap();
+    assert_eq!(in_force.schemas, sync_protocol::FieldSchemas::default());
 }
 
 mod signatures;
