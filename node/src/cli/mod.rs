@@ -5,27 +5,32 @@
 pub mod render;
 pub mod run;
 pub mod setup;
+pub mod values;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 
+/// The heading global options are listed under, apart from each command's own.
+const GLOBAL: &str = "Global options";
+
 /// espm: offline-first e-SPM sync node for satker, KPPN hubs and auditors.
 #[derive(Parser, Debug)]
 #[command(name = "espm", version, about)]
 pub struct Cli {
     /// Data directory (default: the platform data directory; ESPM_DATA_DIR overrides).
-    #[arg(long, global = true, env = "ESPM_DATA_DIR")]
+    #[arg(long, global = true, env = "ESPM_DATA_DIR", help_heading = GLOBAL)]
     pub data_dir: Option<PathBuf>,
     /// Print exactly one JSON document on stdout.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
-    /// More log output.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    /// More output: -v shows details (roles, fingerprints) and info logs, -vv debug
+    /// logs, -vvv trace logs (ESPM_LOG overrides the log filter).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
-    /// Less output.
-    #[arg(short, long, global = true)]
+    /// Only the answer (an id, a table) and errors; no other messages.
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     pub quiet: bool,
     /// What to do.
     #[command(subcommand)]
@@ -223,7 +228,7 @@ pub enum Signer {
         #[arg(long)]
         nik: String,
         /// kpa, ppk, ppspm, bendahara or kepala-kantor.
-        #[arg(long)]
+        #[arg(long, value_parser = values::jabatan())]
         jabatan: String,
         /// Official e-mail (go.id, mil.id, ac.id).
         #[arg(long)]
@@ -247,7 +252,7 @@ pub enum Operator {
         #[arg(long)]
         username: String,
         /// operator-satker or operator-bendahara.
-        #[arg(long)]
+        #[arg(long, value_parser = values::operator_role())]
         role: String,
         /// The letter of appointment (SK Penunjukan) the CSO checks, by number or title.
         #[arg(long)]
@@ -293,6 +298,7 @@ pub enum Draft {
     /// Start a draft.
     New {
         /// spm, spm-koreksi, spm-kp, spm-kpbb, spm-kbc, spm-ib, spm-bphtb, kontrak, rpd-harian, gaji, lpj-bendahara.
+        #[arg(value_parser = values::kind())]
         kind: String,
         /// FIELD=VALUE, repeatable.
         #[arg(long = "set")]
@@ -365,7 +371,7 @@ pub struct AdvanceArgs {
     /// Document id.
     pub doc_id: String,
     /// konversi, validasi, reviu or approved.
-    #[arg(long)]
+    #[arg(long, value_parser = values::stage())]
     pub stage: String,
 }
 
@@ -402,6 +408,12 @@ impl Command {
             }) => Some("CSO"),
             _ => None,
         }
+    }
+
+    /// Whether the command seals a new key under the passphrase it asks for, so a typo
+    /// must be caught by asking twice.
+    pub fn sets_passphrase(&self) -> bool {
+        matches!(self, Command::Signer(Signer::Request { .. }) | Command::Init(Init::Hub { .. }))
     }
 
     /// Whether the command may be forwarded to a running node.

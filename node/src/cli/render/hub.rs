@@ -25,13 +25,20 @@ impl Render for Enrolled {
 
     fn text(&self) -> String {
         let hex = self.node_id.to_hex();
+        let fp = self.node_id.fingerprint();
         match &self.role {
-            DeviceRole::Satker { satker } => format!("Enrolled device {hex} for satker {satker}."),
+            DeviceRole::Satker { satker } => {
+                format!("Enrolled device {hex} (fingerprint {fp}) for satker {satker}.")
+            }
             DeviceRole::Auditor { scope } => format!(
-                "Enrolled auditor device {hex}, read-only, for satker {}.",
+                "Enrolled auditor device {hex} (fingerprint {fp}), read-only, for satker {}.",
                 scope.join(", ")
             ),
         }
+    }
+
+    fn answer(&self) -> String {
+        self.node_id.to_hex()
     }
 }
 
@@ -81,6 +88,10 @@ impl Render for Issued {
             self.subject.jabatan.title(),
             self.satker
         )
+    }
+
+    fn answer(&self) -> String {
+        self.serial.clone()
     }
 }
 

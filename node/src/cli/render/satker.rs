@@ -48,6 +48,10 @@ impl Render for OperatorAdded {
             self.otpauth_uri.as_str()
         )
     }
+
+    fn answer(&self) -> String {
+        self.otpauth_uri.as_str().to_string()
+    }
 }
 
 impl Render for OperatorList {
@@ -224,6 +228,10 @@ impl Render for Requested {
             self.request_id
         )
     }
+
+    fn answer(&self) -> String {
+        self.request_id.to_string()
+    }
 }
 
 impl Render for Signers {
@@ -273,6 +281,10 @@ impl Render for Started {
 
     fn text(&self) -> String {
         format!("Started {} draft {}.", self.kind, self.doc_id)
+    }
+
+    fn answer(&self) -> String {
+        self.doc_id.to_string()
     }
 }
 
