@@ -34,6 +34,7 @@ mod live;
 mod lockout;
 mod node;
 mod policy;
+mod prefix;
 mod records;
 mod replica;
 mod schema;

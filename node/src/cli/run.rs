@@ -122,11 +122,7 @@ pub async fn execute(
             )?))
         }
         Command::Devices(Devices::Revoke { node_id, reason }) => {
-            let id: NodeId = node_id.parse().map_err(|_| {
-                NodeError::user(format!(
-                    "'{node_id}' is not a node id; copy it exactly as `espm id` printed it on the device"
-                ))
-            })?;
+            let id = crate::prefix::device(&node, &node_id)?;
             Ok(output(&revoke::device(
                 &node,
                 id,

@@ -152,6 +152,12 @@ pub fn requests(node: &Node) -> Result<CertRequests> {
 /// Issues the certificate a request asked for: `espm certs approve`.
 pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Result<Issued> {
     node.require_hub("certs approve")?;
+    let request_id = &crate::prefix::resolve(
+        node,
+        crate::schema::REQUESTS,
+        request_id,
+        "certificate request",
+    )?;
     let NodeConfig::Hub(hub) = &node.config else {
         unreachable!("require_hub checked the role")
     };

@@ -76,6 +76,13 @@ pub fn requests(node: &Node) -> Result<OperatorRequests> {
 /// `espm operators approve`
 pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Result<Activated> {
     node.require_hub("operators approve")?;
+    let request_id = crate::prefix::resolve(
+        node,
+        crate::schema::OPERATOR_REQUESTS,
+        request_id,
+        "operator activation request",
+    )?;
+    let request_id = request_id.as_str();
     let unknown = || {
         NodeError::user(format!(
             "no operator activation request '{request_id}'; `espm operators requests` lists the pending ones"

@@ -105,6 +105,7 @@ pub fn certificate(
     passphrase: Option<&str>,
 ) -> Result<RevokedCertificate> {
     node.require_hub("certs revoke")?;
+    let serial = &crate::prefix::resolve(node, crate::schema::CERTS, serial, "certificate")?;
     let reason = reason_given(reason)?;
     if crate::schema::CERTS.get(&node.store, serial)?.is_none() {
         return Err(NodeError::user(format!(
