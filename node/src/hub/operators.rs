@@ -43,6 +43,8 @@ pub struct OperatorRevoked {
     pub satker: String,
     /// From when.
     pub at: Timestamp,
+    /// The time zone its times are shown in to people.
+    pub zone: String,
 }
 
 /// `espm operators` on the hub: every satker's operators and where they stand.
@@ -185,5 +187,6 @@ pub fn revoke(
         username: username.to_string(),
         satker: satker.to_string(),
         at: r.at,
+        zone: node.zone()?,
     })
 }

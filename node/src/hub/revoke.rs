@@ -53,6 +53,8 @@ pub struct RevokedDevice {
     pub node_id: NodeId,
     /// From when.
     pub at: Timestamp,
+    /// The time zone its times are shown in to people.
+    pub zone: String,
 }
 
 /// A certificate that signs nothing new from `at` on.
@@ -62,6 +64,8 @@ pub struct RevokedCertificate {
     pub serial: String,
     /// From when.
     pub at: Timestamp,
+    /// The time zone its times are shown in to people.
+    pub zone: String,
 }
 
 /// Blocks a lost or stolen device and closes its live connections: `espm devices revoke`.
@@ -94,6 +98,7 @@ pub fn device(
     Ok(RevokedDevice {
         node_id: id,
         at: r.at,
+        zone: node.zone()?,
     })
 }
 
@@ -129,5 +134,6 @@ pub fn certificate(
     Ok(RevokedCertificate {
         serial: serial.to_string(),
         at: r.at,
+        zone: node.zone()?,
     })
 }

@@ -61,7 +61,7 @@ fn eight_parallel_wrong_passphrases_run_argon2_at_most_five_times_and_lock_the_s
                 (node.clone(), sealed.clone(), what.clone(), start.clone());
             std::thread::spawn(move || {
                 start.wait();
-                unseal(&node.store, &*node.clock, &what, &sealed, "tebakan salah")
+                unseal(&node.store, &*node.clock, "UTC", &what, &sealed, "tebakan salah")
                     .unwrap_err()
                     .to_string()
             })
@@ -82,6 +82,7 @@ fn eight_parallel_wrong_passphrases_run_argon2_at_most_five_times_and_lock_the_s
     let err = unseal(
         &node.store,
         &*node.clock,
+        "UTC",
         &what,
         &sealed,
         "kata sandi yang benar",
@@ -97,12 +98,13 @@ fn a_right_passphrase_starts_the_count_again() {
     let sealed = SealedKey::seal(&[4u8; 32], "kata sandi yang benar").unwrap();
     let what = Guarded::Signer("019-000002".into());
     for _ in 0..MAX_FAILURES - 1 {
-        unseal(&node.store, &*node.clock, &what, &sealed, "tebakan salah").unwrap_err();
+        unseal(&node.store, &*node.clock, "UTC", &what, &sealed, "tebakan salah").unwrap_err();
     }
     assert_eq!(
         *unseal(
             &node.store,
             &*node.clock,
+            "UTC",
             &what,
             &sealed,
             "kata sandi yang benar"
@@ -110,6 +112,6 @@ fn a_right_passphrase_starts_the_count_again() {
         .unwrap(),
         [4u8; 32]
     );
-    let err = unseal(&node.store, &*node.clock, &what, &sealed, "tebakan salah").unwrap_err();
+    let err = unseal(&node.store, &*node.clock, "UTC", &what, &sealed, "tebakan salah").unwrap_err();
     assert!(err.to_string().contains("4 more"), "{err}");
 }

@@ -178,8 +178,9 @@ pub(super) fn admit(
     let totp = totp_for(&open_secret(node, &op)?, username, satker)?;
     let unix_secs = u64::try_from(now.0 / 1000).unwrap_or(0);
     let what = Guarded::Operator(username.to_string());
+    let zone = node.zone()?;
     let outcome = node.store.write(|t| {
-        let counted = match lockout::begin_in(t, &what, now) {
+        let counted = match lockout::begin_in(t, &what, now, &zone) {
             Ok(n) => n,
             Err(locked) => return Ok(Err(locked)),
         };
@@ -188,7 +189,7 @@ pub(super) fn admit(
             _ => None,
         };
         let Some(step) = step else {
-            return Ok(Err(lockout::fail_in(t, &what, counted, now)?));
+            return Ok(Err(lockout::fail_in(t, &what, counted, now, &zone)?));
         };
         let last = crate::schema::OPERATORS
             .get_in(t, username)?
@@ -220,7 +221,11 @@ pub struct OperatorAdded {
 
 /// A satker device's own operators, with where each stands here.
 #[derive(Clone, Debug)]
-pub struct OperatorList(pub Vec<(OperatorRecord, Standing)>);
+pub struct OperatorList(
+    pub Vec<(OperatorRecord, Standing)>,
+    /// The time zone a lock's end is shown in.
+    pub String,
+);
 
 /// `espm operator add`
 pub fn add(node: &Node, username: &str, role: &str, sk: Option<&str>) -> Result<OperatorAdded> {
@@ -296,7 +301,7 @@ pub fn list(node: &Node) -> Result<OperatorList> {
         let s = standing(node, &op, now)?;
         rows.push((op, s));
     }
-    Ok(OperatorList(rows))
+    Ok(OperatorList(rows, node.zone()?))
 }
 
 #[cfg(test)]

@@ -97,6 +97,7 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
     let secret = lockout::unseal(
         &node.store,
         &*node.clock,
+        &node.zone()?,
         &lockout::Guarded::Signer(serial.to_string()),
         &sealed,
         passphrase,

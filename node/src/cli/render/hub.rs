@@ -207,9 +207,10 @@ impl Render for RevokedDevice {
 
     fn text(&self) -> String {
         format!(
-            "Device {} is blocked from {}: the hub refuses its connections from now on. What it delivered before stays valid.",
+            "Device {} (fingerprint {}) is blocked from {}: the hub refuses its connections from now on. What it delivered before stays valid.",
             self.node_id,
-            clock::rfc3339(self.at)
+            self.node_id.fingerprint(),
+            clock::local(self.at, &self.zone)
         )
     }
 }
@@ -223,7 +224,7 @@ impl Render for RevokedCertificate {
         format!(
             "Certificate {} is revoked from {}: nothing signed with it reaching the hub from now on is accepted, and devices refuse to sign with it once they sync. Signatures the hub received before stay valid.",
             self.serial,
-            clock::rfc3339(self.at)
+            clock::local(self.at, &self.zone)
         )
     }
 }

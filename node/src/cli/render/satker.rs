@@ -88,7 +88,7 @@ impl Render for OperatorList {
                     format!(" (request {} waits for the KPPN)", op.request.request_id())
                 }
                 Standing::Revoked(r) => format!(" ({})", r.describe()),
-                Standing::Locked(until) => format!(" (until {})", clock::rfc3339(*until)),
+                Standing::Locked(until) => format!(" (until {})", clock::local(*until, &self.1)),
                 Standing::Active => String::new(),
             };
             text.push_str(&format!(
@@ -209,7 +209,7 @@ impl Render for OperatorRevoked {
             "Operator {} of satker {} is revoked from {}: the hub refuses submissions by it that reach it from now on, and the satker's devices refuse to submit as it once they sync.",
             self.username,
             self.satker,
-            clock::rfc3339(self.at)
+            clock::local(self.at, &self.zone)
         )
     }
 }
@@ -348,7 +348,7 @@ impl Render for Shown {
                 s.name,
                 s.jabatan.title(),
                 s.serial,
-                clock::rfc3339(s.at)
+                clock::local(s.at, &self.zone)
             ));
         }
         text
