@@ -24,8 +24,15 @@ fn plain(node: &Espm, args: &[&str]) -> (Option<i32>, String, String) {
 fn assert_usage_error(node: &Espm, args: &[&str], bad: &str, valid: &[&str]) {
     let (code, stdout, stderr) = plain(node, args);
     let what = format!("espm {}", render(args));
-    assert_eq!(code, Some(2), "{what} should exit 2\nstdout: {stdout}\nstderr: {stderr}");
-    assert!(stderr.contains(bad), "{what}: the bad value is not named: {stderr}");
+    assert_eq!(
+        code,
+        Some(2),
+        "{what} should exit 2\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(
+        stderr.contains(bad),
+        "{what}: the bad value is not named: {stderr}"
+    );
     for v in valid {
         assert!(stderr.contains(v), "{what}: `{v}` is not listed: {stderr}");
     }
@@ -88,7 +95,14 @@ fn a_kind_jabatan_role_or_stage_outside_its_set_is_a_usage_error_listing_the_val
     );
     assert_usage_error(
         &satker,
-        &["operator", "add", "--username", "operator01", "--role", "operator"],
+        &[
+            "operator",
+            "add",
+            "--username",
+            "operator01",
+            "--role",
+            "operator",
+        ],
         "'operator'",
         &["operator-satker", "operator-bendahara"],
     );
@@ -111,7 +125,14 @@ fn a_kind_jabatan_role_or_stage_outside_its_set_is_a_usage_error_listing_the_val
     bad_kind(&satker);
     assert_usage_error(
         &satker,
-        &["operator", "add", "--username", "operator01", "--role", "admin"],
+        &[
+            "operator",
+            "add",
+            "--username",
+            "operator01",
+            "--role",
+            "admin",
+        ],
         "admin",
         &["operator-satker", "operator-bendahara"],
     );
@@ -131,7 +152,10 @@ fn quiet_keeps_the_answer_of_draft_new_and_id_and_drops_the_chatter() {
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.is_empty(), "-q printed chatter on stderr: {stderr}");
     let doc = doc.trim_end_matches('\n');
-    assert!(!doc.is_empty() && !doc.contains(' '), "not a bare doc id: {doc:?}");
+    assert!(
+        !doc.is_empty() && !doc.contains(' '),
+        "not a bare doc id: {doc:?}"
+    );
     // What -q printed is the id the other commands take.
     assert_eq!(satker.state(doc), "draft");
 
@@ -166,7 +190,8 @@ fn id_prints_the_bare_id_and_its_role_and_fingerprint_only_when_asked() {
 
     // Enrolling shows the fingerprint the device's owner compares with `id -v`.
     let device = init_satker(&hub.addr(), &hub.id);
-    let (code, enrolled, stderr) = plain(&hub, &["enroll", &device.node_id, "--satker", SATKER_CODE]);
+    let (code, enrolled, stderr) =
+        plain(&hub, &["enroll", &device.node_id, "--satker", SATKER_CODE]);
     assert_eq!(code, Some(0), "{stderr}");
     let device_key: sync_protocol::NodeId = device.node_id.parse().unwrap();
     assert!(enrolled.contains(&device_key.fingerprint()), "{enrolled}");
@@ -195,14 +220,26 @@ fn a_unique_prefix_of_an_id_is_accepted_and_an_ambiguous_one_refused_with_the_ma
     assert!(common.len() >= 4, "{ppspm} {ppk}");
     let refused = hub.fail(&["certs", "revoke", &common, "--reason", "hilang"]);
     assert!(refused.contains("more than one certificate"), "{refused}");
-    assert!(refused.contains(&ppspm) && refused.contains(&ppk), "{refused}");
+    assert!(
+        refused.contains(&ppspm) && refused.contains(&ppk),
+        "{refused}"
+    );
     // Nothing was revoked by the refused prefix.
     satker.sync();
     let signers = satker.signers();
-    assert!(signers.values().all(|(_, _, s)| s == "valid"), "{signers:?}");
+    assert!(
+        signers.values().all(|(_, _, s)| s == "valid"),
+        "{signers:?}"
+    );
 
     // A device by the start of its node id.
-    let v = hub.ok(&["devices", "revoke", &satker.node_id[..12], "--reason", "hilang"]);
+    let v = hub.ok(&[
+        "devices",
+        "revoke",
+        &satker.node_id[..12],
+        "--reason",
+        "hilang",
+    ]);
     assert_eq!(str_of(&v, "node_id"), satker.node_id);
     // Too short to be a prefix: taken as a whole id, and refused as one.
     let err = hub.fail(&["devices", "revoke", &satker.node_id[..3], "--reason", "x"]);
@@ -222,7 +259,9 @@ fn times_for_people_are_in_the_kppn_zone_with_its_abbreviation_and_json_keeps_rf
     assert!(status.contains(" WIB"), "status is not in WIB: {status}");
     let (_, shown, _) = plain(&satker, &["draft", "show", &doc]);
     assert!(
-        shown.lines().any(|l| l.contains("signed by") && l.ends_with(" WIB")),
+        shown
+            .lines()
+            .any(|l| l.contains("signed by") && l.ends_with(" WIB")),
         "draft show's signature time is not in WIB: {shown}"
     );
 

@@ -95,7 +95,10 @@ mod tests {
 
     #[test]
     fn each_v_raises_the_log_level_and_q_lowers_it() {
-        assert_eq!(log_filter(false, 0), "warn,espm=warn,espm_node=warn,sync_protocol=warn,storage=warn");
+        assert_eq!(
+            log_filter(false, 0),
+            "warn,espm=warn,espm_node=warn,sync_protocol=warn,storage=warn"
+        );
         assert!(log_filter(false, 1).contains("espm_node=info"));
         assert!(log_filter(false, 2).contains("espm_node=debug"));
         assert!(log_filter(false, 3).starts_with("trace"));

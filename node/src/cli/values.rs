@@ -51,6 +51,9 @@ mod tests {
     fn every_kind_jabatan_and_role_is_offered() {
         assert_eq!(names(kind()).len(), DocKind::ALL.len());
         assert_eq!(names(jabatan()).len(), Jabatan::ALL.len());
-        assert_eq!(names(operator_role()), ["operator-satker", "operator-bendahara"]);
+        assert_eq!(
+            names(operator_role()),
+            ["operator-satker", "operator-bendahara"]
+        );
     }
 }

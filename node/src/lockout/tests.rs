@@ -61,9 +61,16 @@ fn eight_parallel_wrong_passphrases_run_argon2_at_most_five_times_and_lock_the_s
                 (node.clone(), sealed.clone(), what.clone(), start.clone());
             std::thread::spawn(move || {
                 start.wait();
-                unseal(&node.store, &*node.clock, "UTC", &what, &sealed, "tebakan salah")
-                    .unwrap_err()
-                    .to_string()
+                unseal(
+                    &node.store,
+                    &*node.clock,
+                    "UTC",
+                    &what,
+                    &sealed,
+                    "tebakan salah",
+                )
+                .unwrap_err()
+                .to_string()
             })
         })
         .collect();
@@ -98,7 +105,15 @@ fn a_right_passphrase_starts_the_count_again() {
     let sealed = SealedKey::seal(&[4u8; 32], "kata sandi yang benar").unwrap();
     let what = Guarded::Signer("019-000002".into());
     for _ in 0..MAX_FAILURES - 1 {
-        unseal(&node.store, &*node.clock, "UTC", &what, &sealed, "tebakan salah").unwrap_err();
+        unseal(
+            &node.store,
+            &*node.clock,
+            "UTC",
+            &what,
+            &sealed,
+            "tebakan salah",
+        )
+        .unwrap_err();
     }
     assert_eq!(
         *unseal(
@@ -112,6 +127,14 @@ fn a_right_passphrase_starts_the_count_again() {
         .unwrap(),
         [4u8; 32]
     );
-    let err = unseal(&node.store, &*node.clock, "UTC", &what, &sealed, "tebakan salah").unwrap_err();
+    let err = unseal(
+        &node.store,
+        &*node.clock,
+        "UTC",
+        &what,
+        &sealed,
+        "tebakan salah",
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("4 more"), "{err}");
 }

@@ -75,7 +75,7 @@ fn a_unique_start_of_a_request_id_approves_that_request() {
     )
     .expect("signer request");
     w.sync(&device);
-    let issued =
-        crate::hub::authority::approve(&w.hub, &requested.request_id[..6], Some(CSO)).expect("approve");
+    let issued = crate::hub::authority::approve(&w.hub, &requested.request_id[..6], Some(CSO))
+        .expect("approve");
     assert!(issued.serial.starts_with("019-"), "{}", issued.serial);
 }
