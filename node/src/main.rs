@@ -82,30 +82,6 @@ fn log_filter(quiet: bool, verbose: u8) -> String {
     f
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_passphrase_typed_differently_twice_is_refused() {
-        assert!(confirm_passphrase("kata sandi", "kata sandi").is_ok());
-        let e = confirm_passphrase("kata sandi", "kata sandl").unwrap_err();
-        assert!(e.to_string().contains("differ"), "{e}");
-    }
-
-    #[test]
-    fn each_v_raises_the_log_level_and_q_lowers_it() {
-        assert_eq!(
-            log_filter(false, 0),
-            "warn,espm=warn,espm_node=warn,sync_protocol=warn,storage=warn"
-        );
-        assert!(log_filter(false, 1).contains("espm_node=info"));
-        assert!(log_filter(false, 2).contains("espm_node=debug"));
-        assert!(log_filter(false, 3).starts_with("trace"));
-        assert!(log_filter(true, 2).contains("espm_node=error"));
-    }
-}
-
 async fn run(cli: &Cli) -> anyhow::Result<Output> {
     if let Command::Demo = cli.command {
         demo::run().await?;
@@ -199,5 +175,29 @@ fn main() -> ExitCode {
             eprintln!("error: {msg}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_passphrase_typed_differently_twice_is_refused() {
+        assert!(confirm_passphrase("kata sandi", "kata sandi").is_ok());
+        let e = confirm_passphrase("kata sandi", "kata sandl").unwrap_err();
+        assert!(e.to_string().contains("differ"), "{e}");
+    }
+
+    #[test]
+    fn each_v_raises_the_log_level_and_q_lowers_it() {
+        assert_eq!(
+            log_filter(false, 0),
+            "warn,espm=warn,espm_node=warn,sync_protocol=warn,storage=warn"
+        );
+        assert!(log_filter(false, 1).contains("espm_node=info"));
+        assert!(log_filter(false, 2).contains("espm_node=debug"));
+        assert!(log_filter(false, 3).starts_with("trace"));
+        assert!(log_filter(true, 2).contains("espm_node=error"));
     }
 }
