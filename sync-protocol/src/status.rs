@@ -107,7 +107,10 @@ impl FromStr for DocState {
             .ok_or_else(|| ProtocolError::BadIdentifier {
                 what: "state",
                 text: s.to_string(),
-                why: "expected draft, signed, queued, delivered, received, konversi, validasi, reviu, approved or rejected".into(),
+                why: format!(
+                    "expected one of {}",
+                    DocState::ALL.map(DocState::as_str).join(", ")
+                ),
             })
     }
 }

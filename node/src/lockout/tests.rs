@@ -138,3 +138,21 @@ fn a_right_passphrase_starts_the_count_again() {
     .unwrap_err();
     assert!(err.to_string().contains("4 more"), "{err}");
 }
+
+#[test]
+fn a_lock_ends_at_a_local_time_in_the_kppn_zone_with_its_abbreviation() {
+    // 2026-11-23 03:15:02 UTC.
+    let until = Timestamp(1_795_403_702_000);
+    let what = Guarded::Operator("operator01".into());
+    for (zone, shown) in [
+        ("Asia/Jakarta", "2026-11-23 10:15:02 WIB"),
+        ("Asia/Makassar", "2026-11-23 11:15:02 WITA"),
+        ("Asia/Jayapura", "2026-11-23 12:15:02 WIT"),
+        ("UTC", "2026-11-23 03:15:02 UTC"),
+    ] {
+        let locked = locked_error(&what, until, zone).to_string();
+        assert!(locked.contains(&format!("until {shown} after")), "{locked}");
+        let wrong = wrong_error(&what, MAX_FAILURES, Some(until), zone).to_string();
+        assert!(wrong.ends_with(&format!("until {shown}")), "{wrong}");
+    }
+}
