@@ -241,6 +241,21 @@ fn a_unique_prefix_of_an_id_is_accepted_and_an_ambiguous_one_refused_with_the_ma
         "hilang",
     ]);
     assert_eq!(str_of(&v, "node_id"), satker.node_id);
+    // Revocations are told in the KPPN's local time.
+    let (code, again, _) = plain(
+        &hub,
+        &["devices", "revoke", &satker.node_id[..12], "--reason", "x"],
+    );
+    assert_eq!(code, Some(1));
+    assert!(again.is_empty());
+    let err = hub.fail(&["devices", "revoke", &satker.node_id, "--reason", "x"]);
+    assert!(
+        err.contains("was already revoked on ") && err.contains(" WIB (hilang)"),
+        "{err}"
+    );
+    let (code, revoked, stderr) = plain(&hub, &["certs", "revoke", &ppk, "--reason", "dimutasi"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(revoked.contains(" WIB: "), "{revoked}");
     // Too short to be a prefix: taken as a whole id, and refused as one.
     let err = hub.fail(&["devices", "revoke", &satker.node_id[..3], "--reason", "x"]);
     assert!(err.contains("is not a node id"), "{err}");

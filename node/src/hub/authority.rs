@@ -75,7 +75,7 @@ pub fn enroll(
     if let Some(r) = trust::of_device(&node.store, &id)? {
         return Err(NodeError::user(format!(
             "device {id} was {}; a revoked device stays blocked. Make a new node on the device (`espm init`) and enroll its new id",
-            r.describe()
+            r.describe_in(&node.zone()?)
         )));
     }
     let existing: Option<DeviceRecord> = crate::schema::DEVICES.get(&node.store, &id.to_hex())?;

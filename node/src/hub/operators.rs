@@ -114,7 +114,7 @@ pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Resul
         return Err(NodeError::user(format!(
             "the device that asked for operator {} was {}; the operator must be added again on an enrolled device",
             rec.username,
-            r.describe()
+            r.describe_in(&node.zone()?)
         )));
     }
     let key = node.authority(passphrase)?;
@@ -166,7 +166,7 @@ pub fn revoke(
     if let Some(r) = trust::of_operator(&node.store, &activation)? {
         return Err(NodeError::user(format!(
             "operator {username} of satker {satker} was already {}",
-            r.describe()
+            r.describe_in(&node.zone()?)
         )));
     }
     let key = node.authority(passphrase)?;

@@ -88,7 +88,7 @@ pub fn device(
     if let Some(r) = trust::of_device(&node.store, &id)? {
         return Err(NodeError::user(format!(
             "device {id} was already {}",
-            r.describe()
+            r.describe_in(&node.zone()?)
         )));
     }
     let key = node.authority(passphrase)?;
@@ -120,7 +120,7 @@ pub fn certificate(
     if let Some(r) = trust::of_certificate(&node.store, serial)? {
         return Err(NodeError::user(format!(
             "certificate {serial} was already {}",
-            r.describe()
+            r.describe_in(&node.zone()?)
         )));
     }
     let key = node.authority(passphrase)?;

@@ -124,7 +124,8 @@ pub(super) fn standing_in(t: &Txn<'_>, op: &OperatorRecord) -> Result<Standing, 
 }
 
 /// The refusal of a submission by an operator that is not active, in plain words.
-pub(super) fn not_active(op: &OperatorRecord, s: &Standing) -> Option<NodeError> {
+/// Times are shown in `zone`.
+pub(super) fn not_active(op: &OperatorRecord, s: &Standing, zone: &str) -> Option<NodeError> {
     let u = &op.username;
     match s {
         Standing::Active | Standing::Locked(_) => None,
@@ -135,7 +136,7 @@ pub(super) fn not_active(op: &OperatorRecord, s: &Standing) -> Option<NodeError>
         ))),
         Standing::Revoked(r) => Some(NodeError::user(format!(
             "operator {u} was {}; it can submit nothing from then on. Ask the KPPN's CSO, or add the operator again (`espm operator add`) for a new activation; nothing was submitted",
-            r.describe()
+            r.describe_in(zone)
         ))),
     }
 }
@@ -172,7 +173,7 @@ pub(super) fn admit(
             ))
         })?;
     let now = node.now();
-    if let Some(refusal) = not_active(&op, &standing(node, &op, now)?) {
+    if let Some(refusal) = not_active(&op, &standing(node, &op, now)?, &node.zone()?) {
         return Err(refusal);
     }
     let totp = totp_for(&open_secret(node, &op)?, username, satker)?;

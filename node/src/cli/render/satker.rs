@@ -87,7 +87,7 @@ impl Render for OperatorList {
                 Standing::Pending => {
                     format!(" (request {} waits for the KPPN)", op.request.request_id())
                 }
-                Standing::Revoked(r) => format!(" ({})", r.describe()),
+                Standing::Revoked(r) => format!(" ({})", r.describe_in(&self.1)),
                 Standing::Locked(until) => format!(" (until {})", clock::local(*until, &self.1)),
                 Standing::Active => String::new(),
             };
