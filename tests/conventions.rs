@@ -284,3 +284,72 @@ fn times_for_people_are_in_the_kppn_zone_with_its_abbreviation_and_json_keeps_rf
     let at = json["history"][0]["at"].as_str().unwrap();
     assert!(at.ends_with('Z'), "JSON time is not RFC 3339 UTC: {at}");
 }
+
+/// Runs `espm --data-dir DIR ARGS…` on a terminal (`script` gives it one), typing
+/// `typed` there; returns the exit code and what the terminal showed.
+fn on_a_terminal(node: &Espm, args: &[&str], typed: &str) -> (Option<i32>, String) {
+    let mut line = format!("'{BIN}' --data-dir '{}'", node.dir().display());
+    for a in args {
+        line.push_str(&format!(" '{}'", a.replace('\'', "'\\''")));
+    }
+    let mut cmd = std::process::Command::new(system_tool("script"));
+    cmd.args(["-qec", &line, "/dev/null"])
+        .env_remove("ESPM_PASSPHRASE")
+        .env_remove("ESPM_DATA_DIR")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("run script(1) for a terminal");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(typed.as_bytes()).expect("type");
+    }
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).replace('\r', ""),
+    )
+}
+
+#[test]
+fn signer_request_on_a_terminal_asks_for_the_passphrase_twice_and_refuses_a_mismatch() {
+    let satker = init_satker("127.0.0.1:9", &random_node_id());
+    let args = [
+        "-q",
+        "signer",
+        "request",
+        "--name",
+        SITI.name,
+        "--nip",
+        SITI.nip,
+        "--nik",
+        SITI.nik,
+        "--jabatan",
+        SITI.jabatan,
+        "--email",
+        SITI.email,
+    ];
+    let (code, shown) = on_a_terminal(&satker, &args, &format!("{PASSPHRASE}\n{PASSPHRASE}x\n"));
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(shown.contains("Signer passphrase: "), "{shown}");
+    assert!(shown.contains("Signer passphrase again: "), "{shown}");
+    assert!(
+        shown.contains("the two passphrases differ; nothing was done"),
+        "{shown}"
+    );
+
+    let (code, shown) = on_a_terminal(&satker, &args, &format!("{PASSPHRASE}\n{PASSPHRASE}\n"));
+    assert_eq!(code, Some(0), "{shown}");
+    // -q: the request id alone after the prompts.
+    let id = shown.lines().last().unwrap_or_default().trim();
+    assert_eq!(id.len(), 32, "not a request id: {shown}");
+
+    // Signing asks once: it unseals, it does not choose.
+    let (_, shown) = on_a_terminal(
+        &satker,
+        &["sign", "spm-x", "--signer", "019-000001"],
+        &format!("{PASSPHRASE}\n"),
+    );
+    assert_eq!(shown.matches("passphrase").count(), 1, "{shown}");
+}
