@@ -216,7 +216,6 @@ fn a_signer_request_with_a_bad_field_is_refused_naming_the_field() {
         ("--nip", "1980010120050120AB", "NIP"),
         ("--nik", "317123456789012", "NIK"),
         ("--email", "siti@gmail.com", "e-mail"),
-        ("--jabatan", "bupati", "jabatan"),
         ("--name", " ", "name"),
     ];
     for (flag, bad, field) in cases {
@@ -231,6 +230,19 @@ fn a_signer_request_with_a_bad_field_is_refused_naming_the_field() {
             "{flag} {bad:?} should be refused naming {field}: {err}"
         );
     }
+    // A jabatan outside the five is a usage error (exit 2) listing them.
+    let mut args = vec!["signer", "request"];
+    for (f, v) in &good {
+        args.push(f);
+        args.push(if *f == "--jabatan" { "bupati" } else { v });
+    }
+    let out = satker.run_with(&args, Some(PASSPHRASE));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bupati") && err.contains("kpa, ppk, ppspm, bendahara, kepala-kantor"),
+        "{err}"
+    );
     let signers = satker.ok(&["signers"]);
     assert_eq!(signers.as_array().map(Vec::len), Some(0), "{signers}");
 }

@@ -83,3 +83,9 @@ pub fn local(t: Timestamp, tz: &str) -> String {
         Err(_) => rfc3339(t),
     }
 }
+
+/// "revoked on TIME (REASON)" for the person at this node, the time in `tz`: how the
+/// node's own messages name a revocation (the judge's refusals, which travel, keep UTC).
+pub fn revoked_on(at: Timestamp, reason: &str, tz: &str) -> String {
+    format!("revoked on {} ({reason})", local(at, tz))
+}

@@ -80,13 +80,13 @@ pub struct Journeys {
     pub records: Vec<DocRecord>,
     /// Whether one document was asked for (shown whole) or all of them.
     pub one: bool,
-    /// The KPPN's time zone, once this node knows it.
+    /// The time zone times are shown in: the KPPN's once this node knows it, else UTC.
     pub tz: Option<String>,
 }
 
 /// The journey of one document, or of all, on this node: `espm status [DOC_ID]`.
 pub fn journeys(node: &Node, doc_id: Option<&str>) -> Result<Journeys> {
-    let tz = node.tz()?;
+    let tz = Some(node.zone()?);
     Ok(match doc_id {
         Some(id) => Journeys {
             records: vec![resolve(node, id)?],

@@ -28,6 +28,18 @@ pub enum NodeError {
     /// The peer broke the protocol.
     #[error(transparent)]
     Protocol(#[from] sync_protocol::ProtocolError),
+    /// What a person typed is the start of several identifiers.
+    #[error("'{typed}' is the start of more than one {what}: {}{}; type more of the one you mean", matches.join(", "), if *more { ", …" } else { "" })]
+    Ambiguous {
+        /// What kind of identifier (`enrolled device`, `certificate request`, …).
+        what: &'static str,
+        /// What was typed.
+        typed: String,
+        /// The identifiers it starts, at most ten.
+        matches: Vec<String>,
+        /// Whether there are more than those listed.
+        more: bool,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] storage::StoreError),

@@ -36,6 +36,7 @@ mod lockout;
 mod node;
 mod nomor;
 mod policy;
+mod prefix;
 mod records;
 mod replica;
 mod schema;

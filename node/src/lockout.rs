@@ -118,24 +118,30 @@ pub fn failed(attempts: &mut Attempts, now: Timestamp) -> Option<Timestamp> {
     None
 }
 
-/// The refusal of an attempt while locked.
-pub fn locked_error(what: &Guarded, until: Timestamp) -> NodeError {
+/// The refusal of an attempt while locked, the time shown in `zone`.
+pub fn locked_error(what: &Guarded, until: Timestamp, zone: &str) -> NodeError {
     NodeError::user(format!(
         "{} is locked on this device until {} after {MAX_FAILURES} {} in a row; wait, then try again",
         what.who(),
-        clock::rfc3339(until),
+        clock::local(until, zone),
         what.tries()
     ))
 }
 
-/// The refusal of a wrong attempt: how many are left, or that it locked.
-pub fn wrong_error(what: &Guarded, counted: u32, locked: Option<Timestamp>) -> NodeError {
+/// The refusal of a wrong attempt: how many are left, or that it locked (until a time
+/// shown in `zone`).
+pub fn wrong_error(
+    what: &Guarded,
+    counted: u32,
+    locked: Option<Timestamp>,
+    zone: &str,
+) -> NodeError {
     match locked {
         Some(until) => NodeError::user(format!(
             "{}; that was {MAX_FAILURES} in a row, so {} is locked on this device until {}",
             what.wrong(),
             what.who(),
-            clock::rfc3339(until)
+            clock::local(until, zone)
         )),
         None => NodeError::user(format!(
             "{}; nothing was done. Try again ({} more wrong attempt(s) lock it for 5 minutes)",
@@ -145,15 +151,21 @@ pub fn wrong_error(what: &Guarded, counted: u32, locked: Option<Timestamp>) -> N
     }
 }
 
-/// Counts an attempt inside the caller's write: `Err` if locked.
-pub fn begin_in(t: &mut Txn<'_>, what: &Guarded, now: Timestamp) -> Result<u32, NodeError> {
+/// Counts an attempt inside the caller's write: `Err` if locked (until a time shown in
+/// `zone`).
+pub fn begin_in(
+    t: &mut Txn<'_>,
+    what: &Guarded,
+    now: Timestamp,
+    zone: &str,
+) -> Result<u32, NodeError> {
     let key = what.key();
     let mut attempts: Attempts = LOCKOUTS.get_in(t, &key)?.unwrap_or_default();
     let admission = admit(&mut attempts, now);
     LOCKOUTS.put(t, &key, &attempts);
     match admission {
         Admission::Counted(n) => Ok(n),
-        Admission::Locked(until) => Err(locked_error(what, until)),
+        Admission::Locked(until) => Err(locked_error(what, until, zone)),
     }
 }
 
@@ -163,12 +175,13 @@ pub fn fail_in(
     what: &Guarded,
     counted: u32,
     now: Timestamp,
+    zone: &str,
 ) -> Result<NodeError, StoreError> {
     let key = what.key();
     let mut attempts: Attempts = LOCKOUTS.get_in(t, &key)?.unwrap_or_default();
     let locked = failed(&mut attempts, now);
     LOCKOUTS.put(t, &key, &attempts);
-    Ok(wrong_error(what, counted, locked))
+    Ok(wrong_error(what, counted, locked, zone))
 }
 
 /// Inside the caller's write: the attempt was right, so the count starts again.
@@ -187,10 +200,11 @@ pub fn locked_until(
 }
 
 /// Unseals `sealed` with `passphrase`, counting the attempt in `store` before Argon2
-/// runs; `clock` says when.
+/// runs; `clock` says when, and a refusal shows times in `zone`.
 pub fn unseal(
     store: &Store,
     clock: &dyn Clock,
+    zone: &str,
     what: &Guarded,
     sealed: &SealedKey,
     passphrase: &str,
@@ -198,7 +212,7 @@ pub fn unseal(
     let now = clock.now();
     // Durable before Argon2 runs, so neither a parallel guess nor killing the program
     // mid-check escapes the count.
-    let admitted = store.write(|t| Ok(begin_in(t, what, now)))?;
+    let admitted = store.write(|t| Ok(begin_in(t, what, now, zone)))?;
     store.flush()?;
     let counted = admitted?;
     match sealed.open(passphrase) {
@@ -211,7 +225,7 @@ pub fn unseal(
             Ok(secret)
         }
         Err(StoreError::WrongPassphrase) => {
-            let refusal = store.write(|t| fail_in(t, what, counted, clock.now()))?;
+            let refusal = store.write(|t| fail_in(t, what, counted, clock.now(), zone))?;
             store.flush()?;
             Err(refusal)
         }

@@ -35,14 +35,53 @@ fn read_passphrase(cmd: &Command) -> anyhow::Result<Secrets> {
         });
     }
     if std::io::stdin().is_terminal() {
-        let p = rpassword::prompt_password(format!("{whose} passphrase: "))
-            .context("cannot read the passphrase from the terminal")?;
+        let prompt = |text: String| {
+            rpassword::prompt_password(text)
+                .context("cannot read the passphrase from the terminal")
+                .map(Zeroizing::new)
+        };
+        let p = prompt(format!("{whose} passphrase: "))?;
+        // A new key is sealed under it: a typo here would lock the key away for good.
+        if cmd.sets_passphrase() {
+            let again = prompt(format!("{whose} passphrase again: "))?;
+            confirm_passphrase(&p, &again)?;
+        }
         return Ok(Secrets {
-            passphrase: Some(Zeroizing::new(p)),
+            passphrase: Some(p),
             ..Secrets::default()
         });
     }
     Ok(Secrets::default())
+}
+
+/// Refuses a passphrase typed differently the second time.
+fn confirm_passphrase(first: &str, second: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        first == second,
+        "the two passphrases differ; nothing was done. Run the command again and type the same passphrase twice"
+    );
+    Ok(())
+}
+
+/// The log filter for `-q` (errors only), the default (warnings), `-v` (info), `-vv`
+/// (debug) and `-vvv` (trace). Past `-v` the libraries underneath (QUIC, TLS) stay at
+/// warnings until `-vvv`, so debug output is espm's own. A serving node logs at info
+/// by default: when it started, what it serves, each sync.
+fn log_filter(quiet: bool, verbose: u8, serving: bool) -> String {
+    const OURS: [&str; 4] = ["espm", "espm_node", "sync_protocol", "storage"];
+    let (ours, theirs) = match (quiet, verbose) {
+        (true, _) => ("error", "error"),
+        (false, 0) if serving => ("info", "warn"),
+        (false, 0) => ("warn", "warn"),
+        (false, 1) => ("info", "warn"),
+        (false, 2) => ("debug", "warn"),
+        _ => ("trace", "trace"),
+    };
+    let mut f = theirs.to_string();
+    for c in OURS {
+        f.push_str(&format!(",{c}={ours}"));
+    }
+    f
 }
 
 async fn run(cli: &Cli) -> anyhow::Result<Output> {
@@ -86,18 +125,13 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let level = match (cli.quiet, cli.verbose) {
-        (true, _) => "error",
-        // A serving node's log is what it has to say: when it started, what it serves,
-        // each sync; timestamped, like every log line.
-        (false, 0) if matches!(cli.command, Command::Serve) => "warn,espm_node=info",
-        (false, 0) => "warn",
-        (false, 1) => "info",
-        _ => "debug",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ESPM_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    // Timestamped lines; colours only on a terminal, so a serve log file stays plain.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ESPM_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(log_filter(
+            cli.quiet,
+            cli.verbose,
+            matches!(cli.command, Command::Serve),
+        ))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -125,8 +159,12 @@ fn main() -> ExitCode {
                         serde_json::to_string_pretty(&out.json).unwrap_or_else(|_| "null".into())
                     );
                 }
-            } else if !cli.quiet && !out.text.is_empty() {
-                println!("{}", out.text);
+            } else {
+                // `-q` drops the chatter, never the answer (an id, a table).
+                let text = out.text_for(cli.quiet, cli.verbose);
+                if !text.is_empty() {
+                    println!("{text}");
+                }
             }
             if out.failed {
                 ExitCode::from(1)
@@ -145,5 +183,30 @@ fn main() -> ExitCode {
             eprintln!("error: {msg}");
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_passphrase_typed_differently_twice_is_refused() {
+        assert!(confirm_passphrase("kata sandi", "kata sandi").is_ok());
+        let e = confirm_passphrase("kata sandi", "kata sandl").unwrap_err();
+        assert!(e.to_string().contains("differ"), "{e}");
+    }
+
+    #[test]
+    fn each_v_raises_the_log_level_and_q_lowers_it() {
+        assert_eq!(
+            log_filter(false, 0, false),
+            "warn,espm=warn,espm_node=warn,sync_protocol=warn,storage=warn"
+        );
+        assert!(log_filter(false, 0, true).contains("espm_node=info"));
+        assert!(log_filter(false, 1, false).contains("espm_node=info"));
+        assert!(log_filter(false, 2, false).contains("espm_node=debug"));
+        assert!(log_filter(false, 3, false).starts_with("trace"));
+        assert!(log_filter(true, 2, false).contains("espm_node=error"));
     }
 }

@@ -260,6 +260,7 @@ impl Node {
         let secret = lockout::unseal(
             &self.store,
             &*self.clock,
+            &self.zone()?,
             &Guarded::Authority,
             &sealed,
             passphrase,
@@ -328,6 +329,12 @@ impl Node {
             return Ok(Some(h.tz.clone()));
         }
         Ok(crate::schema::HUB_TZ.get(&self.store)?)
+    }
+
+    /// The time zone times are shown to people in: the KPPN's (a satker or auditor
+    /// learns it from the hub), else UTC.
+    pub fn zone(&self) -> Result<String> {
+        Ok(self.tz()?.unwrap_or_else(|| "UTC".to_string()))
     }
 
     /// Refuses if this node is an auditor: auditors never write.

@@ -26,6 +26,11 @@ impl RevocationRecord {
     pub fn describe(&self) -> String {
         sync_protocol::revoked_on(self.at, &self.reason)
     }
+
+    /// How a message to the person at this node names it: when, in `zone`, and why.
+    pub fn describe_in(&self, zone: &str) -> String {
+        crate::clock::revoked_on(self.at, &self.reason, zone)
+    }
 }
 
 fn key(target: &Revoked) -> String {

@@ -70,7 +70,10 @@ impl FromStr for Jabatan {
             .ok_or_else(|| ProtocolError::BadIdentifier {
                 what: "jabatan",
                 text: s.to_string(),
-                why: "expected one of kpa, ppk, ppspm, bendahara, kepala-kantor".into(),
+                why: format!(
+                    "expected one of {}",
+                    Jabatan::ALL.map(Jabatan::as_str).join(", ")
+                ),
             })
     }
 }

@@ -22,6 +22,14 @@ impl PublicKey {
         hex::encode(self.0)
     }
 
+    /// A short fingerprint people compare aloud or side by side, e.g. `3f2a-91c0-7be4`:
+    /// the first 48 bits of the key's SHA-256, so a look-alike id gives a different one.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let h = hex::encode(&Sha256::digest(self.0)[..6]);
+        format!("{}-{}-{}", &h[0..4], &h[4..8], &h[8..12])
+    }
+
     /// Verifies `signature` over `message` under the purpose `domain`.
     pub fn verify(&self, domain: &[u8], message: &[u8], signature: &[u8]) -> bool {
         let Ok(key) = VerifyingKey::from_bytes(&self.0) else {

@@ -83,7 +83,10 @@ impl FromStr for OperatorRole {
             .ok_or_else(|| ProtocolError::BadIdentifier {
                 what: "operator role",
                 text: s.to_string(),
-                why: "expected operator-satker or operator-bendahara".into(),
+                why: format!(
+                    "expected one of {}",
+                    OperatorRole::ALL.map(OperatorRole::as_str).join(", ")
+                ),
             })
     }
 }

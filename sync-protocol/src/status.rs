@@ -33,6 +33,25 @@ pub enum DocState {
 }
 
 impl DocState {
+    /// Every state, in the order of a document's journey, `rejected` last.
+    pub const ALL: [DocState; 10] = [
+        DocState::Draft,
+        DocState::Signed,
+        DocState::Queued,
+        DocState::Delivered,
+        DocState::Received,
+        DocState::Konversi,
+        DocState::Validasi,
+        DocState::Reviu,
+        DocState::Approved,
+        DocState::Rejected,
+    ];
+
+    /// The KPPN's processing stages a document is advanced to, in order.
+    pub fn stages() -> impl Iterator<Item = DocState> {
+        std::iter::successors(DocState::Received.next_stage(), |s| s.next_stage())
+    }
+
     /// The contract's name for the state.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -82,14 +101,16 @@ impl fmt::Display for DocState {
 impl FromStr for DocState {
     type Err = ProtocolError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        use DocState::*;
-        [Draft, Signed, Queued, Delivered, Received, Konversi, Validasi, Reviu, Approved, Rejected]
+        DocState::ALL
             .into_iter()
             .find(|d| d.as_str() == s)
             .ok_or_else(|| ProtocolError::BadIdentifier {
                 what: "state",
                 text: s.to_string(),
-                why: "expected draft, signed, queued, delivered, received, konversi, validasi, reviu, approved or rejected".into(),
+                why: format!(
+                    "expected one of {}",
+                    DocState::ALL.map(DocState::as_str).join(", ")
+                ),
             })
     }
 }

@@ -5,27 +5,32 @@
 pub mod render;
 pub mod run;
 pub mod setup;
+pub mod values;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 
+/// The heading global options are listed under, apart from each command's own.
+const GLOBAL: &str = "Global options";
+
 /// espm: offline-first e-SPM sync node for satker, KPPN hubs and auditors.
 #[derive(Parser, Debug)]
 #[command(name = "espm", version, about)]
 pub struct Cli {
     /// Data directory (default: the platform data directory; ESPM_DATA_DIR overrides).
-    #[arg(long, global = true, env = "ESPM_DATA_DIR")]
+    #[arg(long, global = true, env = "ESPM_DATA_DIR", help_heading = GLOBAL)]
     pub data_dir: Option<PathBuf>,
     /// Print exactly one JSON document on stdout.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     pub json: bool,
-    /// More log output.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    /// More output: -v shows details (roles, fingerprints) and info logs, -vv debug
+    /// logs, -vvv trace logs (ESPM_LOG overrides the log filter).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
-    /// Less output.
-    #[arg(short, long, global = true)]
+    /// Only the answer (an id, a table) and errors; no other messages.
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     pub quiet: bool,
     /// What to do.
     #[command(subcommand)]
@@ -36,61 +41,104 @@ pub struct Cli {
 #[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
 pub enum Command {
     /// Create a node: a hub, a satker node or an auditor node.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  espm init satker --satker 123456 --hub kppn019.example.go.id:4433 --hub-id HUB_NODE_ID"
+    )]
     Init(Init),
     /// Print this node's id.
+    #[command(
+        after_help = "Example:\n  espm id\n  espm -v id      # with the role and the fingerprint to compare"
+    )]
     Id,
     /// This node: id, role, scope, hub, last sync, last error and what is queued.
     Info,
     /// Run the node: a hub listens; a satker or auditor syncs in the background.
+    #[command(after_help = "Example:\n  espm serve")]
     Serve,
     /// Enroll a device (hub).
+    #[command(
+        after_help = "Example:\n  espm enroll DEVICE_NODE_ID --satker 123456\n  espm enroll DEVICE_NODE_ID --auditor --scope 123456,654321"
+    )]
     Enroll(EnrollArgs),
     /// Manage enrolled devices (hub).
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  espm devices revoke DEVICE_NODE_ID --reason \"laptop hilang\""
+    )]
     Devices(Devices),
     /// Signer certificates (hub).
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  espm certs requests\n  espm certs approve REQUEST_ID"
+    )]
     Certs(Certs),
     /// Signer keys on this device (satker).
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  espm signer request --name \"Siti Rahma\" --nip 198001012005012001 --nik 3171234567890123 --jabatan ppspm --email siti.rahma@kemenkeu.go.id"
+    )]
     Signer(Signer),
     /// Certificates usable on this device.
+    #[command(after_help = "Example:\n  espm signers")]
     Signers,
     /// Add an operator on this device (satker).
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  espm operator add --username operator01 --role operator-satker --sk-penunjukan \"SK KPA No. 12/2026\""
+    )]
     Operator(Operator),
     /// Operators on this device (satker); activation requests, approvals and
     /// revocations (hub).
+    #[command(
+        after_help = "Example:\n  espm operators\n  espm operators approve REQUEST_ID      # on the hub"
+    )]
     Operators(OperatorsArgs),
     /// Drafts (satker).
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  espm draft new spm --set nomor=00001/SPM/123456/2026 --set nilai=15000000"
+    )]
     Draft(Draft),
     /// The fields and signers of each document kind, or of one.
     Kinds(KindsArgs),
     /// Sign a document as it stands now.
+    #[command(after_help = "Example:\n  espm sign DOC_ID --signer 019-000001")]
     Sign(SignArgs),
     /// Queue one submission for the KPPN.
+    #[command(after_help = "Example:\n  espm submit DOC_ID --operator operator01 --totp 123456")]
     Submit(SubmitArgs),
     /// The journey of one or all documents.
+    #[command(after_help = "Example:\n  espm status\n  espm status DOC_ID")]
     Status(StatusArgs),
     /// Delivered documents not yet received (hub).
+    #[command(after_help = "Example:\n  espm inbox")]
     Inbox,
     /// Receive a document now (hub).
+    #[command(after_help = "Example:\n  espm take DOC_ID")]
     Take(DocArg),
     /// Move a document one stage on (hub).
+    #[command(after_help = "Example:\n  espm advance DOC_ID --stage konversi")]
     Advance(AdvanceArgs),
     /// Reject a document with a reason (hub).
+    #[command(
+        after_help = "Example:\n  espm reject DOC_ID --reason \"nilai tidak sesuai kontrak\""
+    )]
     Reject(RejectArgs),
     /// Counts per satker and state, and alerts (hub).
+    #[command(after_help = "Example:\n  espm monitor")]
     Monitor,
     /// Reconcile with the hub now.
+    #[command(after_help = "Example:\n  espm sync --timeout 120")]
     Sync(SyncArgs),
     /// Verify every stored item.
+    #[command(after_help = "Example:\n  espm verify")]
     Verify,
     /// Walk one SPM through its whole journey on loopback.
+    #[command(after_help = "Example:\n  espm demo")]
     Demo,
     /// Measure a sync scenario on loopback: ingest, fanin, incremental, pull, limits, outage.
+    #[command(after_help = "Example:\n  espm bench ingest --docs 1000")]
     Bench(BenchArgs),
 }
 
@@ -116,6 +164,9 @@ pub struct BenchArgs {
 #[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
 pub enum Init {
     /// Create a KPPN hub.
+    #[command(
+        after_help = "Example:\n  espm init hub --kppn 019 --name \"KPPN Kotabumi\" --tz Asia/Jakarta --listen 0.0.0.0:4433"
+    )]
     Hub {
         /// KPPN code.
         #[arg(long)]
@@ -141,6 +192,9 @@ pub enum Init {
         attachment_expiry: String,
     },
     /// Create a satker node pinned to a hub.
+    #[command(
+        after_help = "Example:\n  espm init satker --satker 123456 --hub kppn019.example.go.id:4433 --hub-id HUB_NODE_ID"
+    )]
     Satker {
         /// Satker code.
         #[arg(long)]
@@ -153,6 +207,9 @@ pub enum Init {
         hub_id: String,
     },
     /// Create a read-only auditor node pinned to a hub.
+    #[command(
+        after_help = "Example:\n  espm init auditor --hub kppn019.example.go.id:4433 --hub-id HUB_NODE_ID"
+    )]
     Auditor {
         /// Hub address host:port.
         #[arg(long)]
@@ -183,6 +240,9 @@ pub struct EnrollArgs {
 #[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
 pub enum Devices {
     /// Block a device (lost, stolen).
+    #[command(
+        after_help = "Example:\n  espm devices revoke DEVICE_NODE_ID --reason \"laptop hilang\""
+    )]
     Revoke {
         /// The device's node id.
         node_id: String,
@@ -196,13 +256,18 @@ pub enum Devices {
 #[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
 pub enum Certs {
     /// Pending signer certificate requests.
+    #[command(after_help = "Example:\n  espm certs requests")]
     Requests,
     /// Issue the certificate for a request.
+    #[command(after_help = "Example:\n  espm certs approve REQUEST_ID")]
     Approve {
         /// Request id from `certs requests`.
         request_id: String,
     },
     /// Revoke a certificate.
+    #[command(
+        after_help = "Example:\n  espm certs revoke 019-000001 --reason \"pejabat dimutasi\""
+    )]
     Revoke {
         /// Serial.
         serial: String,
@@ -216,6 +281,9 @@ pub enum Certs {
 #[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
 pub enum Signer {
     /// Make a key pair on this device and queue a certificate request.
+    #[command(
+        after_help = "Example:\n  espm signer request --name \"Siti Rahma\" --nip 198001012005012001 --nik 3171234567890123 --jabatan ppspm --email siti.rahma@kemenkeu.go.id"
+    )]
     Request {
         /// Full name.
         #[arg(long)]
@@ -227,7 +295,7 @@ pub enum Signer {
         #[arg(long)]
         nik: String,
         /// kpa, ppk, ppspm, bendahara or kepala-kantor.
-        #[arg(long)]
+        #[arg(long, value_parser = values::jabatan())]
         jabatan: String,
         /// Official e-mail (go.id, mil.id, ac.id).
         #[arg(long)]
@@ -246,12 +314,15 @@ pub enum Signer {
 pub enum Operator {
     /// Create an operator's TOTP secret on this device and queue its activation request
     /// for the KPPN's CSO; it submits nothing until the KPPN approves.
+    #[command(
+        after_help = "Example:\n  espm operator add --username operator01 --role operator-satker --sk-penunjukan \"SK KPA No. 12/2026\""
+    )]
     Add {
         /// Username, at least 8 letters or digits.
         #[arg(long)]
         username: String,
         /// operator-satker or operator-bendahara.
-        #[arg(long)]
+        #[arg(long, value_parser = values::operator_role())]
         role: String,
         /// The letter of appointment (SK Penunjukan) the CSO checks, by number or title.
         #[arg(long)]
@@ -272,13 +343,18 @@ pub struct OperatorsArgs {
 #[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
 pub enum Operators {
     /// Pending operator activation requests (hub).
+    #[command(after_help = "Example:\n  espm operators requests")]
     Requests,
     /// Activate the operator of a request, once its SK Penunjukan is checked (hub).
+    #[command(after_help = "Example:\n  espm operators approve REQUEST_ID")]
     Approve {
         /// Request id from `operators requests`.
         request_id: String,
     },
     /// Deactivate an operator (hub).
+    #[command(
+        after_help = "Example:\n  espm operators revoke operator01 --satker 123456 --reason \"operator dimutasi\""
+    )]
     Revoke {
         /// The operator's username.
         username: String,
@@ -295,14 +371,21 @@ pub enum Operators {
 #[derive(Subcommand, Debug, Clone, Serialize, Deserialize)]
 pub enum Draft {
     /// Start a draft.
+    #[command(
+        after_help = "Example:\n  espm draft new spm --set nomor=00001/SPM/123456/2026 --set nilai=15000000"
+    )]
     New {
         /// spm, spm-koreksi, spm-kp, spm-kpbb, spm-kbc, spm-ib, spm-bphtb, kontrak, rpd-harian, gaji, lpj-bendahara.
+        #[arg(value_parser = values::kind())]
         kind: String,
         /// FIELD=VALUE, repeatable.
         #[arg(long = "set")]
         set: Vec<String>,
     },
     /// Edit a draft.
+    #[command(
+        after_help = "Example:\n  espm draft set DOC_ID \"uraian=Belanja alat tulis kantor\""
+    )]
     Set {
         /// Document id.
         doc_id: String,
@@ -311,6 +394,7 @@ pub enum Draft {
         fields: Vec<String>,
     },
     /// Attach a file: a PDF, PNG or JPEG of at most 10 MiB.
+    #[command(after_help = "Example:\n  espm draft attach DOC_ID kuitansi.pdf")]
     Attach {
         /// Document id.
         doc_id: String,
@@ -319,6 +403,7 @@ pub enum Draft {
         file: PathBuf,
     },
     /// Show fields, attachments, signatures.
+    #[command(after_help = "Example:\n  espm draft show DOC_ID")]
     Show {
         /// Document id.
         doc_id: String,
@@ -376,7 +461,7 @@ pub struct AdvanceArgs {
     /// Document id.
     pub doc_id: String,
     /// konversi, validasi, reviu or approved.
-    #[arg(long)]
+    #[arg(long, value_parser = values::stage())]
     pub stage: String,
 }
 
@@ -415,6 +500,15 @@ impl Command {
         }
     }
 
+    /// Whether the command seals a new key under the passphrase it asks for, so a typo
+    /// must be caught by asking twice.
+    pub fn sets_passphrase(&self) -> bool {
+        matches!(
+            self,
+            Command::Signer(Signer::Request { .. }) | Command::Init(Init::Hub { .. })
+        )
+    }
+
     /// Whether the command may be forwarded to a running node.
     pub fn forwardable(&self) -> bool {
         !matches!(
@@ -431,3 +525,6 @@ pub fn path_of(cmd: &Command) -> Option<&PathBuf> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -24,12 +24,25 @@ pub trait Render {
     fn failed(&self) -> bool {
         false
     }
+    /// What `-q` keeps: the answer alone (an id, a table) without the chatter around
+    /// it. Most texts are all answer.
+    fn answer(&self) -> String {
+        self.text()
+    }
+    /// The text `-v` shows, where it says more than [`Render::text`].
+    fn detail(&self) -> String {
+        self.text()
+    }
 }
 
 /// The output of a command that returned `result`.
 pub fn output(result: &impl Render) -> Output {
-    let mut out = Output::new(result.json(), result.text().trim_end());
+    let text = result.text();
+    let mut out = Output::new(result.json(), text.trim_end());
     out.failed = result.failed();
+    let (answer, detail) = (result.answer(), result.detail());
+    out.answer = (answer != text).then(|| answer.trim_end().to_string());
+    out.detail = (detail != text).then(|| detail.trim_end().to_string());
     out
 }
 

@@ -37,6 +37,12 @@ pub struct Output {
     /// The command ran but found a failure to report (exit 1 with the output).
     #[serde(default)]
     pub failed: bool,
+    /// What `-q` prints, when it is less than `text` (the answer without the chatter).
+    #[serde(default)]
+    pub answer: Option<String>,
+    /// What `-v` prints, when it is more than `text`.
+    #[serde(default)]
+    pub detail: Option<String>,
 }
 
 impl Output {
@@ -46,7 +52,20 @@ impl Output {
             json,
             text: text.into(),
             failed: false,
+            answer: None,
+            detail: None,
         }
+    }
+
+    /// The text to print at this verbosity: the answer alone under `-q`, the detail
+    /// under `-v`, else the text.
+    pub fn text_for(&self, quiet: bool, verbose: u8) -> &str {
+        let pick = match (quiet, verbose) {
+            (true, _) => self.answer.as_deref(),
+            (false, 0) => None,
+            (false, _) => self.detail.as_deref(),
+        };
+        pick.unwrap_or(&self.text)
     }
 }
 
@@ -104,11 +123,7 @@ pub async fn execute(
             )?))
         }
         Command::Devices(Devices::Revoke { node_id, reason }) => {
-            let id: NodeId = node_id.parse().map_err(|_| {
-                NodeError::user(format!(
-                    "'{node_id}' is not a node id; copy it exactly as `espm id` printed it on the device"
-                ))
-            })?;
+            let id = crate::prefix::device(&node, &node_id)?;
             Ok(output(&revoke::device(
                 &node,
                 id,

@@ -60,16 +60,21 @@ impl Render for Created {
 
     fn text(&self) -> String {
         format!(
-            "Created a {} node in {}.\nNode id: {}\n{}",
+            "Created a {} node in {}.\nNode id: {} (fingerprint {})\n{}",
             self.role,
             self.dir.display(),
             self.node_id.to_hex(),
+            self.node_id.fingerprint(),
             if self.role == "hub" {
                 "Give this id to every satker and auditor (`--hub-id`). Start it with `espm serve`.\nThe authority key that enrolls devices and issues certificates is sealed under the CSO's passphrase; every registration command asks for it."
             } else {
                 "Ask the KPPN administrator to enroll this id (`espm enroll`), then run `espm sync`."
             }
         )
+    }
+
+    fn answer(&self) -> String {
+        self.node_id.to_hex()
     }
 }
 
@@ -78,7 +83,17 @@ impl Render for Identity {
         json!({ "node_id": self.node_id.to_hex(), "role": self.role })
     }
 
+    /// Bare, so it can be pasted verbatim.
     fn text(&self) -> String {
-        format!("{} ({})", self.node_id.to_hex(), self.role)
+        self.node_id.to_hex()
+    }
+
+    fn detail(&self) -> String {
+        format!(
+            "{}\nrole: {}\nfingerprint: {}",
+            self.node_id.to_hex(),
+            self.role,
+            self.node_id.fingerprint()
+        )
     }
 }

@@ -75,7 +75,7 @@ pub fn enroll(
     if let Some(r) = trust::of_device(&node.store, &id)? {
         return Err(NodeError::user(format!(
             "device {id} was {}; a revoked device stays blocked. Make a new node on the device (`espm init`) and enroll its new id",
-            r.describe()
+            r.describe_in(&node.zone()?)
         )));
     }
     let existing: Option<DeviceRecord> = crate::schema::DEVICES.get(&node.store, &id.to_hex())?;
@@ -152,6 +152,12 @@ pub fn requests(node: &Node) -> Result<CertRequests> {
 /// Issues the certificate a request asked for: `espm certs approve`.
 pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Result<Issued> {
     node.require_hub("certs approve")?;
+    let request_id = &crate::prefix::resolve(
+        node,
+        crate::schema::REQUESTS,
+        request_id,
+        "certificate request",
+    )?;
     let NodeConfig::Hub(hub) = &node.config else {
         unreachable!("require_hub checked the role")
     };

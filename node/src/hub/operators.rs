@@ -43,6 +43,8 @@ pub struct OperatorRevoked {
     pub satker: String,
     /// From when.
     pub at: Timestamp,
+    /// The time zone its times are shown in to people.
+    pub zone: String,
 }
 
 /// `espm operators` on the hub: every satker's operators and where they stand.
@@ -76,6 +78,13 @@ pub fn requests(node: &Node) -> Result<OperatorRequests> {
 /// `espm operators approve`
 pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Result<Activated> {
     node.require_hub("operators approve")?;
+    let request_id = crate::prefix::resolve(
+        node,
+        crate::schema::OPERATOR_REQUESTS,
+        request_id,
+        "operator activation request",
+    )?;
+    let request_id = request_id.as_str();
     let unknown = || {
         NodeError::user(format!(
             "no operator activation request '{request_id}'; `espm operators requests` lists the pending ones"
@@ -105,7 +114,7 @@ pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Resul
         return Err(NodeError::user(format!(
             "the device that asked for operator {} was {}; the operator must be added again on an enrolled device",
             rec.username,
-            r.describe()
+            r.describe_in(&node.zone()?)
         )));
     }
     let key = node.authority(passphrase)?;
@@ -157,7 +166,7 @@ pub fn revoke(
     if let Some(r) = trust::of_operator(&node.store, &activation)? {
         return Err(NodeError::user(format!(
             "operator {username} of satker {satker} was already {}",
-            r.describe()
+            r.describe_in(&node.zone()?)
         )));
     }
     let key = node.authority(passphrase)?;
@@ -178,5 +187,6 @@ pub fn revoke(
         username: username.to_string(),
         satker: satker.to_string(),
         at: r.at,
+        zone: node.zone()?,
     })
 }

@@ -53,6 +53,8 @@ pub struct RevokedDevice {
     pub node_id: NodeId,
     /// From when.
     pub at: Timestamp,
+    /// The time zone its times are shown in to people.
+    pub zone: String,
 }
 
 /// A certificate that signs nothing new from `at` on.
@@ -62,6 +64,8 @@ pub struct RevokedCertificate {
     pub serial: String,
     /// From when.
     pub at: Timestamp,
+    /// The time zone its times are shown in to people.
+    pub zone: String,
 }
 
 /// Blocks a lost or stolen device and closes its live connections: `espm devices revoke`.
@@ -84,7 +88,7 @@ pub fn device(
     if let Some(r) = trust::of_device(&node.store, &id)? {
         return Err(NodeError::user(format!(
             "device {id} was already {}",
-            r.describe()
+            r.describe_in(&node.zone()?)
         )));
     }
     let key = node.authority(passphrase)?;
@@ -94,6 +98,7 @@ pub fn device(
     Ok(RevokedDevice {
         node_id: id,
         at: r.at,
+        zone: node.zone()?,
     })
 }
 
@@ -105,6 +110,7 @@ pub fn certificate(
     passphrase: Option<&str>,
 ) -> Result<RevokedCertificate> {
     node.require_hub("certs revoke")?;
+    let serial = &crate::prefix::resolve(node, crate::schema::CERTS, serial, "certificate")?;
     let reason = reason_given(reason)?;
     if crate::schema::CERTS.get(&node.store, serial)?.is_none() {
         return Err(NodeError::user(format!(
@@ -114,7 +120,7 @@ pub fn certificate(
     if let Some(r) = trust::of_certificate(&node.store, serial)? {
         return Err(NodeError::user(format!(
             "certificate {serial} was already {}",
-            r.describe()
+            r.describe_in(&node.zone()?)
         )));
     }
     let key = node.authority(passphrase)?;
@@ -128,5 +134,6 @@ pub fn certificate(
     Ok(RevokedCertificate {
         serial: serial.to_string(),
         at: r.at,
+        zone: node.zone()?,
     })
 }

@@ -61,9 +61,16 @@ fn eight_parallel_wrong_passphrases_run_argon2_at_most_five_times_and_lock_the_s
                 (node.clone(), sealed.clone(), what.clone(), start.clone());
             std::thread::spawn(move || {
                 start.wait();
-                unseal(&node.store, &*node.clock, &what, &sealed, "tebakan salah")
-                    .unwrap_err()
-                    .to_string()
+                unseal(
+                    &node.store,
+                    &*node.clock,
+                    "UTC",
+                    &what,
+                    &sealed,
+                    "tebakan salah",
+                )
+                .unwrap_err()
+                .to_string()
             })
         })
         .collect();
@@ -82,6 +89,7 @@ fn eight_parallel_wrong_passphrases_run_argon2_at_most_five_times_and_lock_the_s
     let err = unseal(
         &node.store,
         &*node.clock,
+        "UTC",
         &what,
         &sealed,
         "kata sandi yang benar",
@@ -97,12 +105,21 @@ fn a_right_passphrase_starts_the_count_again() {
     let sealed = SealedKey::seal(&[4u8; 32], "kata sandi yang benar").unwrap();
     let what = Guarded::Signer("019-000002".into());
     for _ in 0..MAX_FAILURES - 1 {
-        unseal(&node.store, &*node.clock, &what, &sealed, "tebakan salah").unwrap_err();
+        unseal(
+            &node.store,
+            &*node.clock,
+            "UTC",
+            &what,
+            &sealed,
+            "tebakan salah",
+        )
+        .unwrap_err();
     }
     assert_eq!(
         *unseal(
             &node.store,
             &*node.clock,
+            "UTC",
             &what,
             &sealed,
             "kata sandi yang benar"
@@ -110,6 +127,32 @@ fn a_right_passphrase_starts_the_count_again() {
         .unwrap(),
         [4u8; 32]
     );
-    let err = unseal(&node.store, &*node.clock, &what, &sealed, "tebakan salah").unwrap_err();
+    let err = unseal(
+        &node.store,
+        &*node.clock,
+        "UTC",
+        &what,
+        &sealed,
+        "tebakan salah",
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("4 more"), "{err}");
+}
+
+#[test]
+fn a_lock_ends_at_a_local_time_in_the_kppn_zone_with_its_abbreviation() {
+    // 2026-11-23 03:15:02 UTC.
+    let until = Timestamp(1_795_403_702_000);
+    let what = Guarded::Operator("operator01".into());
+    for (zone, shown) in [
+        ("Asia/Jakarta", "2026-11-23 10:15:02 WIB"),
+        ("Asia/Makassar", "2026-11-23 11:15:02 WITA"),
+        ("Asia/Jayapura", "2026-11-23 12:15:02 WIT"),
+        ("UTC", "2026-11-23 03:15:02 UTC"),
+    ] {
+        let locked = locked_error(&what, until, zone).to_string();
+        assert!(locked.contains(&format!("until {shown} after")), "{locked}");
+        let wrong = wrong_error(&what, MAX_FAILURES, Some(until), zone).to_string();
+        assert!(wrong.ends_with(&format!("until {shown}")), "{wrong}");
+    }
 }

@@ -107,6 +107,8 @@ pub struct Shown {
     pub fields: std::collections::BTreeMap<String, String>,
     /// Attached files.
     pub attachments: Vec<sync_protocol::AttachmentRef>,
+    /// The time zone its times are shown in to people.
+    pub zone: String,
 }
 
 /// `espm draft new`
@@ -207,6 +209,7 @@ pub fn show(node: &Node, doc_id: &str) -> Result<Shown> {
         record: rec,
         fields,
         attachments,
+        zone: node.zone()?,
     })
 }
 

@@ -124,7 +124,8 @@ pub(super) fn standing_in(t: &Txn<'_>, op: &OperatorRecord) -> Result<Standing, 
 }
 
 /// The refusal of a submission by an operator that is not active, in plain words.
-pub(super) fn not_active(op: &OperatorRecord, s: &Standing) -> Option<NodeError> {
+/// Times are shown in `zone`.
+pub(super) fn not_active(op: &OperatorRecord, s: &Standing, zone: &str) -> Option<NodeError> {
     let u = &op.username;
     match s {
         Standing::Active | Standing::Locked(_) => None,
@@ -135,7 +136,7 @@ pub(super) fn not_active(op: &OperatorRecord, s: &Standing) -> Option<NodeError>
         ))),
         Standing::Revoked(r) => Some(NodeError::user(format!(
             "operator {u} was {}; it can submit nothing from then on. Ask the KPPN's CSO, or add the operator again (`espm operator add`) for a new activation; nothing was submitted",
-            r.describe()
+            r.describe_in(zone)
         ))),
     }
 }
@@ -172,14 +173,15 @@ pub(super) fn admit(
             ))
         })?;
     let now = node.now();
-    if let Some(refusal) = not_active(&op, &standing(node, &op, now)?) {
+    if let Some(refusal) = not_active(&op, &standing(node, &op, now)?, &node.zone()?) {
         return Err(refusal);
     }
     let totp = totp_for(&open_secret(node, &op)?, username, satker)?;
     let unix_secs = u64::try_from(now.0 / 1000).unwrap_or(0);
     let what = Guarded::Operator(username.to_string());
+    let zone = node.zone()?;
     let outcome = node.store.write(|t| {
-        let counted = match lockout::begin_in(t, &what, now) {
+        let counted = match lockout::begin_in(t, &what, now, &zone) {
             Ok(n) => n,
             Err(locked) => return Ok(Err(locked)),
         };
@@ -188,7 +190,7 @@ pub(super) fn admit(
             _ => None,
         };
         let Some(step) = step else {
-            return Ok(Err(lockout::fail_in(t, &what, counted, now)?));
+            return Ok(Err(lockout::fail_in(t, &what, counted, now, &zone)?));
         };
         let last = crate::schema::OPERATORS
             .get_in(t, username)?
@@ -220,7 +222,11 @@ pub struct OperatorAdded {
 
 /// A satker device's own operators, with where each stands here.
 #[derive(Clone, Debug)]
-pub struct OperatorList(pub Vec<(OperatorRecord, Standing)>);
+pub struct OperatorList(
+    pub Vec<(OperatorRecord, Standing)>,
+    /// The time zone a lock's end is shown in.
+    pub String,
+);
 
 /// `espm operator add`
 pub fn add(node: &Node, username: &str, role: &str, sk: Option<&str>) -> Result<OperatorAdded> {
@@ -296,7 +302,7 @@ pub fn list(node: &Node) -> Result<OperatorList> {
         let s = standing(node, &op, now)?;
         rows.push((op, s));
     }
-    Ok(OperatorList(rows))
+    Ok(OperatorList(rows, node.zone()?))
 }
 
 #[cfg(test)]

@@ -65,6 +65,8 @@ fn attachments_with_chunks(node: &Node, draft: &Draft) -> Result<Vec<AttachmentR
 pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result<Signed> {
     node.require_writer("sign")?;
     let satker = node.require_satker("sign")?.to_string();
+    let serial = crate::prefix::resolve(node, crate::schema::CERTS, serial, "certificate")?;
+    let serial = serial.as_str();
     let mut rec = doc_record(node, doc_id)?;
     editable(&rec)?;
     let draft = load_draft(node, doc_id)?;
@@ -97,6 +99,7 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
     let secret = lockout::unseal(
         &node.store,
         &*node.clock,
+        &node.zone()?,
         &lockout::Guarded::Signer(serial.to_string()),
         &sealed,
         passphrase,

@@ -63,7 +63,7 @@ fn judge_signatures(
         return Err(NodeError::user(match refusal {
             SignatureRefusal::Revoked { serial, revocation } => format!(
                 "document {id} is signed with certificate {serial}, which was {}; sign it again with a valid certificate",
-                revocation.describe()
+                crate::clock::revoked_on(revocation.at, &revocation.reason, &node.zone()?)
             ),
             SignatureRefusal::NotValid { serial, .. } => format!(
                 "document {id} is signed with certificate {serial}, which is not valid now; sign it again with a valid certificate"
@@ -121,6 +121,7 @@ pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Re
     }
     let (submission, sealed) =
         compose::seal_submission(&node.key, &satker, operator, &recs, node.now())?;
+    let zone = node.zone()?;
     let refused = node.store.write(|t| {
         // Checked again under the write lock: two submits with one code may run at
         // once through a serving node's control socket, and only one may pass; and a
@@ -137,7 +138,7 @@ pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Re
             ))));
         }
         if let Some(refusal) =
-            operators::not_active(&current, &operators::standing_in(t, &current)?)
+            operators::not_active(&current, &operators::standing_in(t, &current)?, &zone)
         {
             return Ok(Some(refusal));
         }

@@ -25,13 +25,20 @@ impl Render for Enrolled {
 
     fn text(&self) -> String {
         let hex = self.node_id.to_hex();
+        let fp = self.node_id.fingerprint();
         match &self.role {
-            DeviceRole::Satker { satker } => format!("Enrolled device {hex} for satker {satker}."),
+            DeviceRole::Satker { satker } => {
+                format!("Enrolled device {hex} (fingerprint {fp}) for satker {satker}.")
+            }
             DeviceRole::Auditor { scope } => format!(
-                "Enrolled auditor device {hex}, read-only, for satker {}.",
+                "Enrolled auditor device {hex} (fingerprint {fp}), read-only, for satker {}.",
                 scope.join(", ")
             ),
         }
+    }
+
+    fn answer(&self) -> String {
+        self.node_id.to_hex()
     }
 }
 
@@ -81,6 +88,10 @@ impl Render for Issued {
             self.subject.jabatan.title(),
             self.satker
         )
+    }
+
+    fn answer(&self) -> String {
+        self.serial.clone()
     }
 }
 
@@ -196,9 +207,10 @@ impl Render for RevokedDevice {
 
     fn text(&self) -> String {
         format!(
-            "Device {} is blocked from {}: the hub refuses its connections from now on. What it delivered before stays valid.",
+            "Device {} (fingerprint {}) is blocked from {}: the hub refuses its connections from now on. What it delivered before stays valid.",
             self.node_id,
-            clock::rfc3339(self.at)
+            self.node_id.fingerprint(),
+            clock::local(self.at, &self.zone)
         )
     }
 }
@@ -212,7 +224,7 @@ impl Render for RevokedCertificate {
         format!(
             "Certificate {} is revoked from {}: nothing signed with it reaching the hub from now on is accepted, and devices refuse to sign with it once they sync. Signatures the hub received before stay valid.",
             self.serial,
-            clock::rfc3339(self.at)
+            clock::local(self.at, &self.zone)
         )
     }
 }

@@ -48,6 +48,10 @@ impl Render for OperatorAdded {
             self.otpauth_uri.as_str()
         )
     }
+
+    fn answer(&self) -> String {
+        self.otpauth_uri.as_str().to_string()
+    }
 }
 
 impl Render for OperatorList {
@@ -83,8 +87,8 @@ impl Render for OperatorList {
                 Standing::Pending => {
                     format!(" (request {} waits for the KPPN)", op.request.request_id())
                 }
-                Standing::Revoked(r) => format!(" ({})", r.describe()),
-                Standing::Locked(until) => format!(" (until {})", clock::rfc3339(*until)),
+                Standing::Revoked(r) => format!(" ({})", r.describe_in(&self.1)),
+                Standing::Locked(until) => format!(" (until {})", clock::local(*until, &self.1)),
                 Standing::Active => String::new(),
             };
             text.push_str(&format!(
@@ -205,7 +209,7 @@ impl Render for OperatorRevoked {
             "Operator {} of satker {} is revoked from {}: the hub refuses submissions by it that reach it from now on, and the satker's devices refuse to submit as it once they sync.",
             self.username,
             self.satker,
-            clock::rfc3339(self.at)
+            clock::local(self.at, &self.zone)
         )
     }
 }
@@ -223,6 +227,10 @@ impl Render for Requested {
             self.jabatan.title(),
             self.request_id
         )
+    }
+
+    fn answer(&self) -> String {
+        self.request_id.to_string()
     }
 }
 
@@ -273,6 +281,10 @@ impl Render for Started {
 
     fn text(&self) -> String {
         format!("Started {} draft {}.", self.kind, self.doc_id)
+    }
+
+    fn answer(&self) -> String {
+        self.doc_id.to_string()
     }
 }
 
@@ -336,7 +348,7 @@ impl Render for Shown {
                 s.name,
                 s.jabatan.title(),
                 s.serial,
-                clock::rfc3339(s.at)
+                clock::local(s.at, &self.zone)
             ));
         }
         text

@@ -33,4 +33,8 @@ impl Render for Queued {
             self.doc_ids.len()
         )
     }
+
+    fn answer(&self) -> String {
+        self.submission_id.to_string()
+    }
 }

@@ -127,9 +127,11 @@ fn a_signature_under_a_certificate_the_device_knows_is_revoked_is_not_queued_wha
         format!(
             "document {doc} is signed with certificate {}, which was {}; sign it again with a valid certificate",
             ppspm.serial,
-            sync_protocol::revoked_on(revocation.at, &revocation.reason)
+            // Told in the KPPN's zone (the testkit hub's is WIB).
+            crate::clock::revoked_on(revocation.at, &revocation.reason, "Asia/Jakarta")
         )
     );
+    assert!(err.to_string().contains(" WIB (pindah tugas)"), "{err}");
     assert_eq!(World::doc(&device, &doc).state, DocState::Signed);
 }
 
