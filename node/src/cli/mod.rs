@@ -52,6 +52,7 @@ pub enum Command {
     )]
     Id,
     /// This node: id, role, scope, hub, last sync, last error and what is queued.
+    #[command(after_help = "Example:\n  espm info\n  espm --json info")]
     Info,
     /// Run the node: a hub listens; a satker or auditor syncs in the background.
     #[command(after_help = "Example:\n  espm serve")]
@@ -101,6 +102,7 @@ pub enum Command {
     )]
     Draft(Draft),
     /// The fields and signers of each document kind, or of one.
+    #[command(after_help = "Example:\n  espm kinds\n  espm kinds spm")]
     Kinds(KindsArgs),
     /// Sign a document as it stands now.
     #[command(after_help = "Example:\n  espm sign DOC_ID --signer 019-000001")]
@@ -438,6 +440,7 @@ pub struct SubmitArgs {
 #[derive(Args, Debug, Clone, Serialize, Deserialize)]
 pub struct KindsArgs {
     /// A document kind (spm, spm-koreksi, kontrak, …); every kind without it.
+    #[arg(value_parser = values::kind())]
     pub kind: Option<String>,
 }
 
