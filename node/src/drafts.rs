@@ -519,6 +519,7 @@ fn new_record(
         signatures: Vec::new(),
         submission: None,
         delivered_at: None,
+        superseded: Vec::new(),
     })
 }
 

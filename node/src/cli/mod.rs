@@ -319,6 +319,21 @@ pub enum Draft {
         /// Document id.
         doc_id: String,
     },
+    /// Remove fields from a draft.
+    Unset {
+        /// Document id.
+        doc_id: String,
+        /// FIELD …
+        #[arg(required = true)]
+        fields: Vec<String>,
+    },
+    /// Remove an attachment from a draft, named by its SHA-256 as `draft show` prints it.
+    Detach {
+        /// Document id.
+        doc_id: String,
+        /// The attachment's SHA-256.
+        sha256: String,
+    },
 }
 
 /// `espm sign`

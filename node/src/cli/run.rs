@@ -200,6 +200,12 @@ pub async fn execute(
             secrets.upload()?,
         )?)),
         Command::Draft(Draft::Show { doc_id }) => Ok(output(&documents::show(&node, &doc_id)?)),
+        Command::Draft(Draft::Unset { doc_id, fields }) => {
+            Ok(output(&documents::unset(&node, &doc_id, &fields)?))
+        }
+        Command::Draft(Draft::Detach { doc_id, sha256 }) => {
+            Ok(output(&documents::detach(&node, &doc_id, &sha256)?))
+        }
         Command::Sign(a) => Ok(output(&signing::sign(
             &node,
             &a.doc_id,

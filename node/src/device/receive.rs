@@ -140,6 +140,7 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
                     signatures: Vec::new(),
                     submission: None,
                     delivered_at: None,
+                    superseded: Vec::new(),
                 };
                 notice::catch_up(t, &mut rec)?;
                 docs::put(t, &rec);

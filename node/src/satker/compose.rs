@@ -59,6 +59,7 @@ pub fn draft_record(doc_id: &str, kind: DocKind, satker: &str, at: Timestamp) ->
         signatures: Vec::new(),
         submission: None,
         delivered_at: None,
+        superseded: Vec::new(),
     }
 }
 
@@ -136,6 +137,7 @@ pub fn sign(
         jabatan: signer.jabatan,
         name: signer.name.to_string(),
         at,
+        place: place.to_string(),
     });
     rec.snapshot = Some(snapshot);
     if rec.state != DocState::Signed {

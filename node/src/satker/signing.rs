@@ -123,7 +123,9 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
             );
             let a = sealed.address;
             new_snapshot = Some(sealed);
-            rec.signatures.clear();
+            // Signatures over the earlier version stay shown, as no longer matching.
+            let mut earlier = std::mem::take(&mut rec.signatures);
+            rec.superseded.append(&mut earlier);
             a
         }
     };

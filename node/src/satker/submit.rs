@@ -160,4 +160,4 @@ pub fn submit(node: &Node, doc_ids: &[String], operator: &str, code: &str) -> Re
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

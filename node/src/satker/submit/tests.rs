@@ -22,7 +22,7 @@ const OPERATOR: &str = "operator02";
 
 /// Operator [`OPERATOR`] added on `device` and activated by the hub's CSO; returns the
 /// otpauth URI an authenticator app would read.
-fn operator(w: &World, device: &Arc<Node>) -> String {
+pub(crate) fn operator(w: &World, device: &Arc<Node>) -> String {
     let added = run(
         device,
         Command::Operator(Operator::Add {
@@ -49,7 +49,7 @@ fn operator(w: &World, device: &Arc<Node>) -> String {
 }
 
 /// `espm submit DOC --operator operator02 --totp CODE` with the current code.
-fn submit(device: &Arc<Node>, doc: &str, uri: &str) -> crate::error::Result<()> {
+pub(crate) fn submit(device: &Arc<Node>, doc: &str, uri: &str) -> crate::error::Result<()> {
     let code = totp_rs::TOTP::from_url(uri)
         .expect("an otpauth URI")
         .generate_current()

@@ -1,0 +1,184 @@
+//! Removing fields and attachments, and what an edit does to a signed document: edited
+//! after signing is not signed.
+
+use sync_protocol::DocState;
+
+use crate::{
+    cli::{Command, Draft},
+    satker::{
+        documents,
+        signing::tests::{draft_spm, sign},
+        submit::tests::{operator, submit},
+        upload::Upload,
+    },
+    testkit::{run, World},
+};
+
+const SATKER: &str = "123456";
+
+fn pdf() -> Upload {
+    let mut bytes = b"%PDF-1.7\n".to_vec();
+    bytes.resize(2_000, b'x');
+    Upload {
+        name: "lampiran.pdf".into(),
+        bytes,
+    }
+}
+
+#[test]
+fn unset_removes_the_fields_named_and_refuses_one_the_draft_lacks_naming_it() {
+    let mut w = World::new();
+    let device = w.satker(SATKER);
+    let doc = draft_spm(&device, "00001/SPM/2026");
+    documents::set(&device, &doc, &["uraian=Belanja ATK".into()]).unwrap();
+
+    let err = documents::unset(&device, &doc, &["uraian".into(), "npwp".into()]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("draft {doc} has no field npwp; its fields are nilai, nomor, uraian. Nothing was removed")
+    );
+    // All or none: uraian is still there.
+    assert!(documents::show(&device, &doc)
+        .unwrap()
+        .fields
+        .contains_key("uraian"));
+
+    documents::unset(&device, &doc, &["uraian".into()]).unwrap();
+    let shown = documents::show(&device, &doc).unwrap();
+    assert_eq!(
+        shown.fields.keys().collect::<Vec<_>>(),
+        ["nilai", "nomor"],
+        "{shown:?}"
+    );
+}
+
+#[test]
+fn detach_removes_the_attachment_and_refuses_a_hash_the_draft_lacks() {
+    let mut w = World::new();
+    let device = w.satker(SATKER);
+    let doc = draft_spm(&device, "00001/SPM/2026");
+    let att = documents::attach(&device, &doc, &pdf()).unwrap();
+
+    let wrong = "ab".repeat(32);
+    let err = documents::detach(&device, &doc, &wrong).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "draft {doc} has no attachment with SHA-256 {wrong}; its attachments are {} (lampiran.pdf). `espm draft show {doc}` lists them",
+            att.sha256
+        )
+    );
+    // The hash as people may type it, in capitals.
+    documents::detach(&device, &doc, &att.sha256.to_uppercase()).unwrap();
+    assert!(documents::show(&device, &doc)
+        .unwrap()
+        .attachments
+        .is_empty());
+    let err = documents::detach(&device, &doc, &att.sha256).unwrap_err();
+    assert!(err.to_string().contains("it has no attachments"), "{err}");
+}
+
+#[test]
+fn a_signed_document_edited_is_a_draft_again_with_its_signature_kept_as_no_longer_matching() {
+    let mut w = World::new();
+    let device = w.satker(SATKER);
+    let ppspm = w.ppspm(&device);
+    let doc = draft_spm(&device, "00001/SPM/2026");
+    sign(&device, &doc, &ppspm.serial).unwrap();
+    assert_eq!(World::doc(&device, &doc).state, DocState::Signed);
+
+    documents::set(&device, &doc, &["nilai=999999999".into()]).unwrap();
+    let rec = World::doc(&device, &doc);
+    assert_eq!(rec.state, DocState::Draft);
+    assert!(rec.signatures.is_empty());
+    assert_eq!(rec.superseded.len(), 1);
+    let last = rec.history.last().unwrap();
+    assert_eq!(
+        last.reason.as_deref(),
+        Some(
+            format!(
+                "edited after signing; the signature of Siti Rahma (PPSPM, certificate {}) no longer matches",
+                ppspm.serial
+            )
+            .as_str()
+        )
+    );
+    let shown = run(
+        &device,
+        Command::Draft(Draft::Show {
+            doc_id: doc.clone(),
+        }),
+        None,
+    )
+    .unwrap();
+    assert_eq!(shown.json["state"], "draft", "{}", shown.json);
+    assert_eq!(
+        shown.json["signatures"][0]["matches"], false,
+        "{}",
+        shown.json
+    );
+    assert!(shown.text.contains("no longer matches"), "{}", shown.text);
+
+    // Signed again, the new signature matches and the old one stays shown.
+    sign(&device, &doc, &ppspm.serial).unwrap();
+    let rec = World::doc(&device, &doc);
+    assert_eq!(rec.state, DocState::Signed);
+    assert_eq!((rec.signatures.len(), rec.superseded.len()), (1, 1));
+}
+
+#[test]
+fn unset_attach_and_detach_on_a_signed_document_each_make_it_a_draft_again() {
+    let mut w = World::new();
+    let device = w.satker(SATKER);
+    let ppspm = w.ppspm(&device);
+    let edits: [&dyn Fn(&str); 3] = [
+        &|doc| {
+            documents::unset(&device, doc, &["nilai".into()]).unwrap();
+        },
+        &|doc| {
+            documents::attach(&device, doc, &pdf()).unwrap();
+        },
+        &|doc| {
+            let sha = documents::show(&device, doc).unwrap().attachments[0]
+                .sha256
+                .clone();
+            documents::detach(&device, doc, &sha).unwrap();
+        },
+    ];
+    for (i, edit) in edits.iter().enumerate() {
+        let doc = draft_spm(&device, &format!("0000{i}/SPM/2026"));
+        if i == 2 {
+            documents::attach(&device, &doc, &pdf()).unwrap();
+        }
+        sign(&device, &doc, &ppspm.serial).unwrap();
+        edit(&doc);
+        assert_eq!(World::doc(&device, &doc).state, DocState::Draft, "edit {i}");
+    }
+}
+
+#[test]
+fn setting_a_field_to_the_value_it_was_signed_with_keeps_the_document_signed() {
+    let mut w = World::new();
+    let device = w.satker(SATKER);
+    let ppspm = w.ppspm(&device);
+    let doc = draft_spm(&device, "00001/SPM/2026");
+    sign(&device, &doc, &ppspm.serial).unwrap();
+    documents::set(&device, &doc, &["nilai=1500000".into()]).unwrap();
+    assert_eq!(World::doc(&device, &doc).state, DocState::Signed);
+}
+
+#[test]
+fn a_document_edited_after_signing_is_not_submitted() {
+    let mut w = World::new();
+    let device = w.satker(SATKER);
+    let ppspm = w.ppspm(&device);
+    let uri = operator(&w, &device);
+    let doc = draft_spm(&device, "00001/SPM/2026");
+    sign(&device, &doc, &ppspm.serial).unwrap();
+    documents::set(&device, &doc, &["uraian=diubah".into()]).unwrap();
+    let err = submit(&device, &doc, &uri).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("document {doc} is draft; only signed documents can be submitted")
+    );
+}
