@@ -66,6 +66,8 @@ pub const LOCKOUTS: Typed<Attempts> = Typed::new(Table::Lockout);
 pub const AWAITING: Typed<Awaiting> = Typed::new(Table::Awaiting);
 /// Revocations this node knows.
 pub const REVOCATIONS: Typed<RevocationRecord> = Typed::new(Table::Revocation);
+/// Items of this device's own stream withdrawn before they left, by address (hex).
+pub const WITHDRAWN: Typed<Address> = Typed::new(Table::Withdrawn);
 
 /// The node's configuration.
 pub const CONFIG: Single<NodeConfig> = Single::new("config");
@@ -81,6 +83,8 @@ pub const AUDITOR_SCOPE: Single<Vec<String>> = Single::new("scope");
 pub const HUB_IDENTITY: Single<Address> = Single::new("hub_identity");
 /// The signing policy tables this node holds.
 pub const POLICIES: Single<PolicyIndex> = Single::new("policies");
+/// How far a session has read this device's own stream to send it.
+pub const SENT: Single<u64> = Single::new("sent");
 
 /// One named value among the node's singletons (Table::Meta).
 pub struct Single<V> {

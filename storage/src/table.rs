@@ -12,7 +12,9 @@ pub enum Table {
     /// The node's singletons, one value per name: `config` (NodeConfig), `authority`
     /// and `service` (PublicKey), `hub_tz` (String), `scope` (Vec<String>),
     /// `hub_identity` (Address), `policies` (the signing policy tables held),
-    /// `format` (u32, this layout's version).
+    /// `format` (u32, this layout's version), `sent` (u64: how far a session has read
+    /// a satker device's own stream to send it, so nothing at or before it can be
+    /// withdrawn).
     Meta,
     /// Per-document journey records: `SATKER/DOC_ID` → DocRecord. A document id is
     /// unique only within its satker, so a satker can never reach another's record.
@@ -77,11 +79,14 @@ pub enum Table {
     /// Revocations this node knows: `device/NODE_HEX`, `cert/SERIAL` or
     /// `operator/ACTIVATION_HEX` → RevocationRecord.
     Revocation,
+    /// Items of a satker device's own stream withdrawn before they left it, never to be
+    /// sent: `ADDRESS_HEX` → Address.
+    Withdrawn,
 }
 
 impl Table {
     /// Every table, for listings and checks.
-    pub const ALL: [Table; 28] = [
+    pub const ALL: [Table; 29] = [
         Table::Meta,
         Table::Doc,
         Table::DocById,
@@ -110,6 +115,7 @@ impl Table {
         Table::Lockout,
         Table::Awaiting,
         Table::Revocation,
+        Table::Withdrawn,
     ];
 
     pub(crate) fn prefix(self) -> &'static [u8] {
@@ -142,6 +148,7 @@ impl Table {
             Table::Lockout => b"L/",
             Table::Awaiting => b"A/",
             Table::Revocation => b"R/",
+            Table::Withdrawn => b"X/",
         }
     }
 

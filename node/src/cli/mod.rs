@@ -68,6 +68,8 @@ pub enum Command {
     Sign(SignArgs),
     /// Queue one submission for the KPPN.
     Submit(SubmitArgs),
+    /// Take back a queued submission that has not left this device.
+    Withdraw(WithdrawArgs),
     /// The journey of one or all documents.
     Status(StatusArgs),
     /// Delivered documents not yet received (hub).
@@ -358,6 +360,13 @@ pub struct SubmitArgs {
     /// The operator's current 6-digit code.
     #[arg(long)]
     pub totp: String,
+}
+
+/// `espm withdraw`
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct WithdrawArgs {
+    /// The submission id `espm submit` printed.
+    pub submission_id: String,
 }
 
 /// `espm status`

@@ -22,7 +22,7 @@ use crate::{
     hub::{authority, monitor, operators as hub_operators, processing, revoke},
     node::Node,
     satker::upload::Upload,
-    satker::{documents, operators, signers, signing, submit},
+    satker::{documents, operators, signers, signing, submit, withdraw},
 };
 
 pub use super::setup::init;
@@ -218,6 +218,7 @@ pub async fn execute(
             &a.operator,
             &a.totp,
         )?)),
+        Command::Withdraw(a) => Ok(output(&withdraw::withdraw(&node, &a.submission_id)?)),
         Command::Status(a) => Ok(output(&docs::journeys(&node, a.doc_id.as_deref())?)),
         Command::Inbox => Ok(output(&monitor::inbox(&node)?)),
         Command::Take(a) => Ok(output(&processing::take(&node, &a.doc_id)?)),
