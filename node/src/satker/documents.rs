@@ -319,6 +319,20 @@ pub fn show(node: &Node, doc_id: &str) -> Result<Shown> {
             None => Default::default(),
         },
     };
+    let mut rec = rec;
+    // Records kept before they named the place: the signature item itself says it.
+    for s in rec.signatures.iter_mut().chain(rec.superseded.iter_mut()) {
+        if s.place.is_empty() {
+            if let Some(Item::Signature(sig)) = node
+                .store
+                .item(&s.address)?
+                .and_then(|b| SignedItem::open(&b).ok())
+                .map(|i| i.item)
+            {
+                s.place = sig.place;
+            }
+        }
+    }
     Ok(Shown {
         record: rec,
         fields,

@@ -182,3 +182,58 @@ fn a_document_edited_after_signing_is_not_submitted() {
         format!("document {doc} is draft; only signed documents can be submitted")
     );
 }
+
+#[test]
+fn every_signature_is_shown_with_signer_jabatan_serial_time_and_place_on_a_second_device_the_hub_and_an_auditor(
+) {
+    let mut w = World::new();
+    let a = w.satker(SATKER);
+    let b = w.satker(SATKER);
+    let audit = w.auditor(&[SATKER]);
+    let ppspm = w.ppspm(&a);
+    let uri = operator(&w, &a);
+    let doc = draft_spm(&a, "00001/SPM/2026");
+    w.sync(&a);
+    w.sync(&b);
+    sign(&a, &doc, &ppspm.serial).unwrap();
+    submit(&a, &doc, &uri).unwrap();
+    w.sync(&a);
+    w.sync(&b);
+    w.sync(&audit);
+    w.sync(&audit);
+
+    let on_a = run(
+        &a,
+        Command::Draft(Draft::Show {
+            doc_id: doc.clone(),
+        }),
+        None,
+    )
+    .unwrap();
+    let want = &on_a.json["signatures"];
+    assert_eq!(want[0]["serial"], ppspm.serial.as_str(), "{want}");
+    assert_eq!(want[0]["place"], SATKER, "{want}");
+    for (who, node, id) in [
+        ("a second device", &b, doc.clone()),
+        ("the hub", &w.hub, format!("{SATKER}/{doc}")),
+        ("an auditor", &audit, doc.clone()),
+    ] {
+        let shown = run(node, Command::Draft(Draft::Show { doc_id: id }), None)
+            .unwrap_or_else(|e| panic!("draft show on {who}: {e}"));
+        assert_eq!(&shown.json["signatures"], want, "on {who}");
+        assert_eq!(
+            shown.json["signatures"][0]["name"], "Siti Rahma",
+            "on {who}"
+        );
+        assert_eq!(shown.json["signatures"][0]["jabatan"], "ppspm", "on {who}");
+        assert!(
+            shown.text.contains(&format!(
+                "signed by Siti Rahma (PPSPM, certificate {})",
+                ppspm.serial
+            )),
+            "on {who}: {}",
+            shown.text
+        );
+        assert_eq!(shown.json["fields"]["nomor"], "00001/SPM/2026", "on {who}");
+    }
+}
