@@ -321,6 +321,13 @@ pub enum Draft {
         /// Document id.
         doc_id: String,
     },
+    /// One line per document: kind, nomor, nilai, state, what it waits for.
+    List {
+        /// Only documents in this state (draft, signed, queued, delivered, received,
+        /// konversi, validasi, reviu, approved, rejected).
+        #[arg(long)]
+        state: Option<String>,
+    },
     /// Remove fields from a draft.
     Unset {
         /// Document id.

@@ -200,6 +200,9 @@ pub async fn execute(
             secrets.upload()?,
         )?)),
         Command::Draft(Draft::Show { doc_id }) => Ok(output(&documents::show(&node, &doc_id)?)),
+        Command::Draft(Draft::List { state }) => {
+            Ok(output(&docs::list::list(&node, state.as_deref())?))
+        }
         Command::Draft(Draft::Unset { doc_id, fields }) => {
             Ok(output(&documents::unset(&node, &doc_id, &fields)?))
         }

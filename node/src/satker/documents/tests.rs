@@ -237,3 +237,93 @@ fn every_signature_is_shown_with_signer_jabatan_serial_time_and_place_on_a_secon
         assert_eq!(shown.json["fields"]["nomor"], "00001/SPM/2026", "on {who}");
     }
 }
+
+#[test]
+fn the_list_says_what_each_document_waits_for_as_it_goes() {
+    let mut w = World::new();
+    let device = w.satker(SATKER);
+    let ppspm = w.ppspm(&device);
+    let uri = operator(&w, &device);
+    let doc = draft_spm(&device, "00001/SPM/2026");
+    // A second draft, so the list is more than one line.
+    draft_spm(&device, "00002/SPM/2026");
+    let list = |state: Option<&str>| {
+        run(
+            &device,
+            Command::Draft(Draft::List {
+                state: state.map(str::to_string),
+            }),
+            None,
+        )
+        .unwrap()
+    };
+    let waiting = || {
+        let out = list(None);
+        out.json
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["doc_id"] == doc.as_str())
+            .map(|r| r["waiting_for"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    let out = list(None);
+    let first = &out.json[0];
+    let keys: Vec<&String> = first.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["doc_id", "kind", "nilai", "nomor", "state", "waiting_for"],
+        "{first}"
+    );
+    assert_eq!(waiting(), "PPSPM signature");
+    assert!(out.text.contains("00001/SPM/2026"), "{}", out.text);
+
+    sign(&device, &doc, &ppspm.serial).unwrap();
+    assert_eq!(waiting(), "TOTP submit");
+    let signed = list(Some("signed"));
+    assert_eq!(signed.json.as_array().unwrap().len(), 1, "{}", signed.json);
+    assert_eq!(signed.json[0]["nomor"], "00001/SPM/2026");
+    assert_eq!(signed.json[0]["nilai"], "1500000");
+
+    submit(&device, &doc, &uri).unwrap();
+    assert_eq!(waiting(), "sync");
+    w.sync(&device);
+    assert_eq!(waiting(), "KPPN to take it in");
+
+    // status without an id: the same rows, beside each journey.
+    let status = run(
+        &device,
+        Command::Status(crate::cli::StatusArgs { doc_id: None }),
+        None,
+    )
+    .unwrap();
+    let rows = status.json.as_array().unwrap();
+    assert!(rows
+        .iter()
+        .all(|r| r["history"].is_array() && r["waiting_for"].is_string()));
+    assert!(status.text.starts_with("DOCUMENT"), "{}", status.text);
+    assert!(status.text.contains("PPSPM signature"), "{}", status.text);
+}
+
+#[test]
+fn a_signature_the_policy_does_not_count_leaves_the_document_waiting_for_the_one_it_needs() {
+    // This KPPN's table wants the PPSPM and the KPA on an SPM: signed by the PPSPM, it
+    // still waits for the KPA.
+    use sync_protocol::{AllOf, AnyOf, DocKind, Jabatan, Policy};
+    let mut w = World::new();
+    let device = w.satker(SATKER);
+    let ppspm = w.ppspm(&device);
+    let mut table = Policy::default();
+    table.rules.insert(
+        DocKind::Spm,
+        AllOf(vec![AnyOf(vec![Jabatan::Ppspm]), AnyOf(vec![Jabatan::Kpa])]),
+    );
+    w.issue_policy(w.hub.now(), table);
+    w.sync(&device);
+    let doc = draft_spm(&device, "00001/SPM/2026");
+    sign(&device, &doc, &ppspm.serial).unwrap();
+    let listed = crate::docs::list::list(&device, None).unwrap();
+    assert_eq!(listed.rows[0].waiting_for, "KPA signature");
+    let err = crate::docs::list::list(&device, Some("signd")).unwrap_err();
+    assert!(err.to_string().contains("signd"), "{err}");
+}
