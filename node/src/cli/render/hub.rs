@@ -55,14 +55,17 @@ impl Render for CertRequests {
                 vec![
                     id.clone(),
                     r.name.clone(),
+                    r.nip.clone(),
+                    r.email.clone(),
                     r.jabatan.title().to_string(),
                     r.satker.clone(),
                 ]
             })
             .collect();
+        let email = self.0.iter().map(|(_, r)| r.email.len()).max().unwrap_or(0);
         table(
-            &[32, 28, 14],
-            &["REQUEST", "NAME", "JABATAN", "SATKER"],
+            &[32, 28, 18, email.max(6), 14],
+            &["REQUEST", "NAME", "NIP", "E-MAIL", "JABATAN", "SATKER"],
             &rows,
         )
     }
@@ -144,17 +147,73 @@ impl Render for Inbox {
                     e.doc_id.clone(),
                     e.kind.as_str().to_string(),
                     e.satker.clone(),
+                    e.nomor.clone().unwrap_or_default(),
+                    e.nilai.clone().unwrap_or_default(),
+                    e.submission_id.clone().unwrap_or_default(),
                     e.delivered_at
                         .map(|a| clock::local(a, &self.tz))
+                        .unwrap_or_default(),
+                    e.delivered_at
+                        .map(|a| age(self.now.0.saturating_sub(a.0)))
                         .unwrap_or_default(),
                 ]
             })
             .collect();
+        let w = |f: fn(&crate::hub::monitor::InboxEntry) -> usize, min: usize| {
+            self.entries.iter().map(f).max().unwrap_or(0).max(min)
+        };
         table(
-            &[24, 14, 10],
-            &["DOCUMENT", "KIND", "SATKER", "DELIVERED"],
+            &[
+                w(|e| e.doc_id.len(), 8),
+                w(|e| e.kind.as_str().len(), 4),
+                w(|e| e.satker.len(), 6),
+                w(|e| e.nomor.as_deref().map_or(0, str::len), 5),
+                w(|e| e.nilai.as_deref().map_or(0, str::len), 5),
+                w(|e| e.submission_id.as_deref().map_or(0, str::len), 10),
+                self.entries
+                    .iter()
+                    .filter_map(|e| e.delivered_at.map(|a| clock::local(a, &self.tz).len()))
+                    .max()
+                    .unwrap_or(0)
+                    .max(9),
+            ],
+            &[
+                "DOCUMENT",
+                "KIND",
+                "SATKER",
+                "NOMOR",
+                "NILAI",
+                "SUBMISSION",
+                "DELIVERED",
+                "AGE",
+            ],
             &rows,
         )
+    }
+}
+
+/// How long ago, from milliseconds, as people say it: "45s", "12m", "3h 5m", "2d 4h".
+fn age(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        3600..=86_399 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+#[cfg(test)]
+mod age_tests {
+    use super::age;
+
+    #[test]
+    fn ages_read_as_people_say_them() {
+        assert_eq!(age(-5), "0s");
+        assert_eq!(age(45_000), "45s");
+        assert_eq!(age(12 * 60_000 + 30_000), "12m");
+        assert_eq!(age((3 * 3600 + 5 * 60) * 1000), "3h 5m");
+        assert_eq!(age((2 * 86_400 + 4 * 3600) * 1000), "2d 4h");
     }
 }
 
