@@ -128,6 +128,9 @@ pub struct DeviceRecord {
     pub address: Address,
     /// Role and scope.
     pub role: DeviceRole,
+    /// When it last connected to the hub (hub only).
+    #[serde(default)]
+    pub last_seen: Option<Timestamp>,
 }
 
 /// An operator on the satker device that made its TOTP secret.

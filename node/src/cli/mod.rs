@@ -44,12 +44,10 @@ pub enum Command {
     Serve,
     /// Enroll a device (hub).
     Enroll(EnrollArgs),
-    /// Manage enrolled devices (hub).
-    #[command(subcommand)]
-    Devices(Devices),
-    /// Signer certificates (hub).
-    #[command(subcommand)]
-    Certs(Certs),
+    /// Every enrolled device with its status and when it was last seen; revoke one (hub).
+    Devices(DevicesArgs),
+    /// Every signer certificate with its status; requests, approval, revocation (hub).
+    Certs(CertsArgs),
     /// Signer keys on this device (satker).
     #[command(subcommand)]
     Signer(Signer),
@@ -175,6 +173,22 @@ pub struct EnrollArgs {
     /// Satker codes the auditor may read, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub scope: Vec<String>,
+}
+
+/// `espm devices [revoke]`
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct DevicesArgs {
+    /// Without one: list the enrolled devices.
+    #[command(subcommand)]
+    pub action: Option<Devices>,
+}
+
+/// `espm certs [requests|approve|revoke]`
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct CertsArgs {
+    /// Without one: list the certificates issued.
+    #[command(subcommand)]
+    pub action: Option<Certs>,
 }
 
 /// `espm devices …`
@@ -426,8 +440,12 @@ impl Command {
             Command::Signer(Signer::Request { .. }) | Command::Sign(_) => Some("Signer"),
             Command::Init(Init::Hub { .. })
             | Command::Enroll(_)
-            | Command::Devices(Devices::Revoke { .. })
-            | Command::Certs(Certs::Approve { .. } | Certs::Revoke { .. })
+            | Command::Devices(DevicesArgs {
+                action: Some(Devices::Revoke { .. }),
+            })
+            | Command::Certs(CertsArgs {
+                action: Some(Certs::Approve { .. } | Certs::Revoke { .. }),
+            })
             | Command::Operators(OperatorsArgs {
                 action: Some(Operators::Approve { .. } | Operators::Revoke { .. }),
             }) => Some("CSO"),

@@ -10,8 +10,8 @@ use zeroize::Zeroizing;
 
 use super::{
     render::{output, sync::ProgressLine},
-    setup, Certs, Command, Devices, Draft, EnrollArgs, Init, Operator, Operators, OperatorsArgs,
-    Signer,
+    setup, Certs, CertsArgs, Command, Devices, DevicesArgs, Draft, EnrollArgs, Init, Operator,
+    Operators, OperatorsArgs, Signer,
 };
 use crate::{
     auditor::verify,
@@ -19,7 +19,7 @@ use crate::{
     device::sync,
     docs,
     error::{NodeError, Result},
-    hub::{authority, monitor, operators as hub_operators, processing, revoke},
+    hub::{authority, monitor, operators as hub_operators, processing, registry, revoke},
     node::Node,
     satker::upload::Upload,
     satker::{documents, operators, signers, signing, submit, withdraw},
@@ -102,7 +102,11 @@ pub async fn execute(
                 secrets.given(),
             )?))
         }
-        Command::Devices(Devices::Revoke { node_id, reason }) => {
+        Command::Devices(DevicesArgs { action: None }) => Ok(output(&registry::devices(&node)?)),
+        Command::Certs(CertsArgs { action: None }) => Ok(output(&registry::certs(&node)?)),
+        Command::Devices(DevicesArgs {
+            action: Some(Devices::Revoke { node_id, reason }),
+        }) => {
             let id: NodeId = node_id.parse().map_err(|_| {
                 NodeError::user(format!(
                     "'{node_id}' is not a node id; copy it exactly as `espm id` printed it on the device"
@@ -115,13 +119,19 @@ pub async fn execute(
                 secrets.given(),
             )?))
         }
-        Command::Certs(Certs::Requests) => Ok(output(&authority::requests(&node)?)),
-        Command::Certs(Certs::Approve { request_id }) => Ok(output(&authority::approve(
+        Command::Certs(CertsArgs {
+            action: Some(Certs::Requests),
+        }) => Ok(output(&authority::requests(&node)?)),
+        Command::Certs(CertsArgs {
+            action: Some(Certs::Approve { request_id }),
+        }) => Ok(output(&authority::approve(
             &node,
             &request_id,
             secrets.given(),
         )?)),
-        Command::Certs(Certs::Revoke { serial, reason }) => Ok(output(&revoke::certificate(
+        Command::Certs(CertsArgs {
+            action: Some(Certs::Revoke { serial, reason }),
+        }) => Ok(output(&revoke::certificate(
             &node,
             &serial,
             &reason,

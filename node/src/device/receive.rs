@@ -57,6 +57,7 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
                 &DeviceRecord {
                     address: item.address,
                     role: e.role.clone(),
+                    last_seen: None,
                 },
             );
         }

@@ -10,6 +10,7 @@ use crate::{
         authority::{CertRequests, Enrolled, Issued},
         monitor::{Inbox, Monitor},
         processing::{Moved, Taken},
+        registry,
         revoke::{RevokedCertificate, RevokedDevice},
     },
 };
@@ -272,6 +273,99 @@ impl Render for RevokedCertificate {
             "Certificate {} is revoked from {}: nothing signed with it reaching the hub from now on is accepted, and devices refuse to sign with it once they sync. Signatures the hub received before stay valid.",
             self.serial,
             clock::rfc3339(self.at)
+        )
+    }
+}
+
+impl Render for registry::Certs {
+    fn json(&self) -> serde_json::Value {
+        self.0
+            .iter()
+            .map(|c| json!({ "serial": c.serial, "name": c.name, "nip": c.nip, "jabatan": c.jabatan.as_str(), "satker": c.satker, "status": c.status }))
+            .collect::<Vec<_>>()
+            .into()
+    }
+
+    fn text(&self) -> String {
+        if self.0.is_empty() {
+            return "No certificates issued yet; `espm certs requests` lists the pending requests."
+                .into();
+        }
+        let rows: Vec<Vec<String>> = self
+            .0
+            .iter()
+            .map(|c| {
+                vec![
+                    c.serial.clone(),
+                    c.name.clone(),
+                    c.nip.clone(),
+                    c.jabatan.title().to_string(),
+                    c.satker.clone(),
+                    c.status.to_string(),
+                ]
+            })
+            .collect();
+        let serial = self.0.iter().map(|c| c.serial.len()).max().unwrap_or(0);
+        let name = self.0.iter().map(|c| c.name.len()).max().unwrap_or(0);
+        table(
+            &[serial.max(6), name.max(4), 18, 14, 6],
+            &["SERIAL", "NAME", "NIP", "JABATAN", "SATKER", "STATUS"],
+            &rows,
+        )
+    }
+}
+
+impl Render for registry::Devices {
+    fn json(&self) -> serde_json::Value {
+        self.rows
+            .iter()
+            .map(|d| {
+                let mut v = json!({ "node_id": d.node_id.to_hex(), "status": d.status,
+                                    "last_seen": d.last_seen.map(clock::rfc3339) });
+                match &d.role {
+                    DeviceRole::Satker { satker } => {
+                        v["role"] = json!("satker");
+                        v["satker"] = json!(satker);
+                    }
+                    DeviceRole::Auditor { scope } => {
+                        v["role"] = json!("auditor");
+                        v["scope"] = json!(scope);
+                    }
+                }
+                v
+            })
+            .collect::<Vec<_>>()
+            .into()
+    }
+
+    fn text(&self) -> String {
+        if self.rows.is_empty() {
+            return "No devices enrolled yet; `espm enroll NODE_ID --satker CODE` enrolls one."
+                .into();
+        }
+        let rows: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|d| {
+                let (role, of) = match &d.role {
+                    DeviceRole::Satker { satker } => ("satker", satker.clone()),
+                    DeviceRole::Auditor { scope } => ("auditor", scope.join(",")),
+                };
+                vec![
+                    d.node_id.to_hex(),
+                    role.to_string(),
+                    of,
+                    d.status.to_string(),
+                    d.last_seen
+                        .map(|a| clock::local(a, &self.tz))
+                        .unwrap_or_else(|| "never".into()),
+                ]
+            })
+            .collect();
+        table(
+            &[64, 7, 14, 7],
+            &["DEVICE", "ROLE", "SATKER/SCOPE", "STATUS", "LAST SEEN"],
+            &rows,
         )
     }
 }
