@@ -204,20 +204,6 @@ fn age(ms: i64) -> String {
     }
 }
 
-#[cfg(test)]
-mod age_tests {
-    use super::age;
-
-    #[test]
-    fn ages_read_as_people_say_them() {
-        assert_eq!(age(-5), "0s");
-        assert_eq!(age(45_000), "45s");
-        assert_eq!(age(12 * 60_000 + 30_000), "12m");
-        assert_eq!(age((3 * 3600 + 5 * 60) * 1000), "3h 5m");
-        assert_eq!(age((2 * 86_400 + 4 * 3600) * 1000), "2d 4h");
-    }
-}
-
 impl Render for Monitor {
     fn json(&self) -> serde_json::Value {
         let rows: Vec<_> = self
@@ -367,5 +353,19 @@ impl Render for registry::Devices {
             &["DEVICE", "ROLE", "SATKER/SCOPE", "STATUS", "LAST SEEN"],
             &rows,
         )
+    }
+}
+
+#[cfg(test)]
+mod age_tests {
+    use super::age;
+
+    #[test]
+    fn ages_read_as_people_say_them() {
+        assert_eq!(age(-5), "0s");
+        assert_eq!(age(45_000), "45s");
+        assert_eq!(age(12 * 60_000 + 30_000), "12m");
+        assert_eq!(age((3 * 3600 + 5 * 60) * 1000), "3h 5m");
+        assert_eq!(age((2 * 86_400 + 4 * 3600) * 1000), "2d 4h");
     }
 }
