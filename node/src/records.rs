@@ -69,6 +69,12 @@ impl DocRecord {
         self.history.push(HistoryEntry { state, at, reason });
     }
 
+    /// Whether people see the draft's content rather than the signed snapshot's: while
+    /// it is unsigned (a draft, or rejected and being corrected) or was never signed.
+    pub fn shows_draft(&self) -> bool {
+        self.snapshot.is_none() || matches!(self.state, DocState::Draft | DocState::Rejected)
+    }
+
     /// The document was edited after it was signed: it is a draft again, and the
     /// signatures it had are kept as no longer matching, named in the history.
     pub fn edited_after_signing(&mut self, at: Timestamp) {

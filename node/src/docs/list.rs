@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use sync_protocol::{
-    judge_document, DocKind, DocState, Document, Item, Jabatan, Moment, Presented, SignedItem,
+    judge_document, DocKind, DocState, Document, Item, Jabatan, Moment, Policy, Presented,
+    SignedItem,
 };
 
 use crate::{error::Result, node::Node, records::DocRecord};
@@ -37,10 +38,10 @@ pub struct Listing {
     pub rows: Vec<Row>,
 }
 
-/// The fields of a document as this node holds it: the draft on a satker device, else
-/// the latest snapshot.
+/// The fields of a document as this node holds it: the draft on a satker device while
+/// it is unsigned, else the latest signed snapshot.
 pub fn fields(node: &Node, rec: &DocRecord) -> Result<BTreeMap<String, String>> {
-    if node.satker() == Some(rec.satker.as_str()) {
+    if rec.shows_draft() && node.satker() == Some(rec.satker.as_str()) {
         if let Some(b) = crate::schema::DRAFTS.get(&node.store, &rec.doc_id)? {
             return Ok(storage::Draft::load(&b)?.fields()?);
         }
@@ -63,8 +64,8 @@ pub fn fields(node: &Node, rec: &DocRecord) -> Result<BTreeMap<String, String>> 
     )
 }
 
-/// The jabatan whose signatures on `rec` count now, as the judge says.
-fn counted(node: &Node, rec: &DocRecord) -> Result<BTreeSet<Jabatan>> {
+/// The jabatan whose signatures on `rec` count now under `policy`, as the judge says.
+fn counted(node: &Node, rec: &DocRecord, policy: &Policy) -> Result<BTreeSet<Jabatan>> {
     let Some(snapshot) = rec.snapshot else {
         return Ok(BTreeSet::new());
     };
@@ -87,7 +88,7 @@ fn counted(node: &Node, rec: &DocRecord) -> Result<BTreeSet<Jabatan>> {
         &doc,
         &presented,
         &credentials,
-        &node.policy()?,
+        policy,
         Moment::Pending(node.now()),
     );
     Ok(judgment
@@ -101,7 +102,13 @@ fn counted(node: &Node, rec: &DocRecord) -> Result<BTreeSet<Jabatan>> {
 pub fn waiting_for(node: &Node, rec: &DocRecord) -> Result<String> {
     Ok(match rec.state {
         DocState::Draft | DocState::Signed => {
-            let missing = node.policy()?.missing(rec.kind, &counted(node, rec)?);
+            // A device that has not synced yet does not know which signatures count.
+            let Some(table) = crate::policy::newest(&node.store)? else {
+                return Ok("sync (the signing policy table)".into());
+            };
+            let missing = table
+                .policy
+                .missing(rec.kind, &counted(node, rec, &table.policy)?);
             if missing.is_empty() {
                 "TOTP submit".into()
             } else {

@@ -303,22 +303,33 @@ pub fn detach(node: &Node, doc_id: &str, sha: &str) -> Result<Detached> {
 /// `espm draft show`
 pub fn show(node: &Node, doc_id: &str) -> Result<Shown> {
     let rec = doc_record(node, doc_id)?;
-    let (fields, attachments) = match crate::schema::DRAFTS.get(&node.store, &rec.doc_id)? {
-        Some(b) => {
-            let d = Draft::load(&b)?;
-            (d.fields()?, d.attachments()?)
-        }
-        None => match rec
-            .snapshot
-            .and_then(|a| node.store.item(&a).ok().flatten())
-        {
-            Some(bytes) => match SignedItem::open(&bytes)?.item {
-                Item::Snapshot(s) => (s.fields, s.attachments),
-                _ => Default::default(),
-            },
-            None => Default::default(),
-        },
+    type Content = (
+        std::collections::BTreeMap<String, String>,
+        Vec<sync_protocol::AttachmentRef>,
+    );
+    let draft = || -> Result<Option<Content>> {
+        Ok(match crate::schema::DRAFTS.get(&node.store, &rec.doc_id)? {
+            Some(b) => {
+                let d = Draft::load(&b)?;
+                Some((d.fields()?, d.attachments()?))
+            }
+            None => None,
+        })
     };
+    let snapshot = || -> Result<Option<Content>> {
+        Ok(match rec.snapshot {
+            Some(a) => snapshot_of(node, &a)?.map(|s| (s.fields, s.attachments)),
+            None => None,
+        })
+    };
+    // What was signed, once it is signed; a draft here may hold another device's edits
+    // that the signed document refused.
+    let content = if rec.shows_draft() {
+        draft()?.map_or_else(snapshot, |c| Ok(Some(c)))?
+    } else {
+        snapshot()?.map_or_else(draft, |c| Ok(Some(c)))?
+    };
+    let (fields, attachments) = content.unwrap_or_default();
     let mut rec = rec;
     // Records kept before they named the place: the signature item itself says it.
     for s in rec.signatures.iter_mut().chain(rec.superseded.iter_mut()) {

@@ -327,3 +327,32 @@ fn a_signature_the_policy_does_not_count_leaves_the_document_waiting_for_the_one
     let err = crate::docs::list::list(&device, Some("signd")).unwrap_err();
     assert!(err.to_string().contains("signd"), "{err}");
 }
+
+#[test]
+fn a_device_that_never_synced_lists_its_drafts_as_waiting_for_the_policy_table() {
+    // Not enrolled anywhere: it has never heard of the hub's signing policy table.
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::config::NodeConfig::Satker {
+        satker: SATKER.into(),
+        hub: "127.0.0.1:4433".into(),
+        hub_id: sync_protocol::SecretKey::generate().public(),
+    };
+    let node = std::sync::Arc::new(
+        crate::node::Node::create(dir.path(), config, None)
+            .unwrap()
+            .0,
+    );
+    let doc = draft_spm(&node, "00001/SPM/2026");
+    let listed = crate::docs::list::list(&node, None).unwrap();
+    assert_eq!(listed.rows[0].doc_id, doc);
+    assert_eq!(
+        listed.rows[0].waiting_for,
+        "sync (the signing policy table)"
+    );
+    run(
+        &node,
+        Command::Status(crate::cli::StatusArgs { doc_id: None }),
+        None,
+    )
+    .unwrap();
+}
