@@ -229,7 +229,32 @@ fn every_signature_shows_on_a_second_device_the_hub_and_an_auditor_and_the_lists
     let doc = a.new_spm("00005/SPM/2026", "5500000");
     a.sync();
     b.sync();
-    a.sign(&doc, &serials.ppspm);
+    let err = a.fail_with(
+        &[
+            "sign",
+            &doc,
+            "--signer",
+            &serials.ppspm,
+            "--place",
+            "Kotabumi\nLampung",
+        ],
+        Some(PASSPHRASE),
+    );
+    assert!(
+        err.contains("--place must name where the signer signs"),
+        "{err}"
+    );
+    a.ok_with(
+        &[
+            "sign",
+            &doc,
+            "--signer",
+            &serials.ppspm,
+            "--place",
+            "Kotabumi",
+        ],
+        Some(PASSPHRASE),
+    );
     let sub = a.submit(&[&doc], &uri);
     a.sync();
     b.sync();
@@ -241,7 +266,7 @@ fn every_signature_shows_on_a_second_device_the_hub_and_an_auditor_and_the_lists
     assert_eq!(str_of(first, "name"), "Siti Rahma", "{want}");
     assert_eq!(str_of(first, "jabatan"), "ppspm", "{want}");
     assert_eq!(str_of(first, "serial"), serials.ppspm, "{want}");
-    assert_eq!(str_of(first, "place"), SATKER_CODE, "{want}");
+    assert_eq!(str_of(first, "place"), "Kotabumi", "{want}");
     assert!(!str_of(first, "signed_at").is_empty(), "{want}");
     for (who, node) in [("second device", &*b), ("hub", &*hub), ("auditor", &*audit)] {
         let shown = node.ok(&["draft", "show", &doc]);

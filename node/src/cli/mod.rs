@@ -367,6 +367,11 @@ pub struct SignArgs {
     /// Certificate serial to sign with.
     #[arg(long)]
     pub signer: String,
+    /// Where the signer signs (the town), shown with the signature; the satker code
+    /// without it.
+    #[arg(long)]
+    #[serde(default)]
+    pub place: Option<String>,
 }
 
 /// `espm submit`

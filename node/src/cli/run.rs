@@ -224,6 +224,7 @@ pub async fn execute(
             &a.doc_id,
             &a.signer,
             secrets.passphrase()?,
+            a.place.as_deref(),
         )?)),
         Command::Submit(a) => Ok(output(&submit::submit(
             &node,
