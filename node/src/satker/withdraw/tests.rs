@@ -166,3 +166,49 @@ fn a_withdraw_racing_a_background_sync_never_lets_the_withdrawn_submission_reach
         );
     }
 }
+
+#[test]
+fn a_frame_read_to_send_but_not_yet_received_makes_withdraw_refuse_and_a_withdrawal_keeps_it_out_of_the_next_frame(
+) {
+    use sync_protocol::Replica;
+    let mut w = World::new();
+    let device = w.satker(SATKER);
+    let (_, first) = queued(&w, &device);
+    let stream = StreamId::Origin(device.node_id());
+    let replica = crate::device::replica::DeviceReplica::new(device.clone());
+    let from = crate::device::replica::hub_acked(&device, &stream)
+        .unwrap()
+        .unwrap_or(0);
+
+    // A session read the frame to send it: it may be on the wire, so it cannot come back.
+    let frame = replica.read(&stream, from, 1 << 20).unwrap();
+    assert!(!frame.items.is_empty());
+    let err = withdraw(&device, &first).unwrap_err();
+    assert!(
+        err.to_string().contains("has already left this device"),
+        "{err}"
+    );
+
+    // Withdrawn first, a read that follows skips every item of it.
+    let second_doc = draft_spm(&device, "00002/SPM/2026");
+    // The PPSPM's certificate, the one certificate on the device.
+    let ppspm_serial = crate::schema::CERTS
+        .list(&device.store, "")
+        .unwrap()
+        .into_iter()
+        .map(|(s, _)| s)
+        .next()
+        .unwrap();
+    sign(&device, &second_doc, &ppspm_serial).unwrap();
+    let mut recs = vec![World::doc(&device, &second_doc)];
+    let (submission, sealed) =
+        compose::seal_submission(&device.key, SATKER, "operator02", &recs, device.now()).unwrap();
+    device
+        .store
+        .write(|t| compose::queue(t, device.node_id(), &submission, &sealed, &mut recs))
+        .unwrap();
+    withdraw(&device, &submission.submission_id).unwrap();
+    let next = replica.read(&stream, frame.through, 1 << 20).unwrap();
+    assert!(next.items.is_empty(), "withdrawn items were read to send");
+    assert_eq!(next.through, device.store.head(&stream).unwrap());
+}
