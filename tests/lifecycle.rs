@@ -291,6 +291,19 @@ fn every_signature_shows_on_a_second_device_the_hub_and_an_auditor_and_the_lists
     assert_eq!(str_of(&r, "waiting_for"), "KPPN to take it in", "{r}");
     let delivered = a.ok(&["draft", "list", "--state", "delivered"]);
     assert_eq!(list(&delivered).len(), 1, "{delivered}");
+    // A state that does not exist is a usage error naming the valid ones.
+    let bad = a.run(&["draft", "list", "--state", "signd"]);
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "{}",
+        describe("draft list --state signd", &bad)
+    );
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("delivered"),
+        "{}",
+        describe("draft list --state signd", &bad)
+    );
     let all = a.ok(&["status"]);
     for r in list(&all) {
         has_keys(r, &["doc_id", "kind", "state", "history"]);

@@ -337,9 +337,11 @@ pub enum Draft {
     },
     /// One line per document: kind, nomor, nilai, state, what it waits for.
     List {
-        /// Only documents in this state (draft, signed, queued, delivered, received,
-        /// konversi, validasi, reviu, approved, rejected).
-        #[arg(long)]
+        /// Only documents in this state.
+        #[arg(long, value_parser = [
+            "draft", "signed", "queued", "delivered", "received", "konversi", "validasi",
+            "reviu", "approved", "rejected",
+        ])]
         state: Option<String>,
     },
     /// Remove fields from a draft.
