@@ -3,6 +3,8 @@
 //! record under that id, never the other satker's, and no refusal it receives says
 //! whether the id exists elsewhere.
 
+pub mod list;
+
 use storage::{Store, StoreError, Txn};
 
 use crate::{
@@ -82,6 +84,8 @@ pub struct Journeys {
     pub one: bool,
     /// The time zone times are shown in: the KPPN's once this node knows it, else UTC.
     pub tz: Option<String>,
+    /// For all documents: one compact row each, beside its record.
+    pub rows: Vec<list::Row>,
 }
 
 /// The journey of one document, or of all, on this node: `espm status [DOC_ID]`.
@@ -92,11 +96,20 @@ pub fn journeys(node: &Node, doc_id: Option<&str>) -> Result<Journeys> {
             records: vec![resolve(node, id)?],
             one: true,
             tz,
+            rows: Vec::new(),
         },
-        None => Journeys {
-            records: all(&node.store)?,
-            one: false,
-            tz,
-        },
+        None => {
+            let records = all(&node.store)?;
+            let rows = records
+                .iter()
+                .map(|r| list::row(node, r))
+                .collect::<Result<Vec<_>>>()?;
+            Journeys {
+                records,
+                one: false,
+                tz,
+                rows,
+            }
+        }
     })
 }

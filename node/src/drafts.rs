@@ -71,7 +71,7 @@ enum Outcome {
         bytes: Vec<u8>,
         digest: Address,
         /// The journey record to store on a device that had no such document yet.
-        record: Option<DocRecord>,
+        record: Option<Box<DocRecord>>,
     },
 }
 
@@ -287,7 +287,7 @@ impl NodeDraftReplica {
                 }
             };
             let record = device
-                .then(|| new_record(doc_id, &draft, self.node.now()))
+                .then(|| new_record(doc_id, &draft, self.node.now()).map(Box::new))
                 .transpose()
                 .map_err(local)?;
             Outcome::Changed {
@@ -519,6 +519,7 @@ fn new_record(
         signatures: Vec::new(),
         submission: None,
         delivered_at: None,
+        superseded: Vec::new(),
     })
 }
 

@@ -55,6 +55,15 @@ pub fn record(t: &mut Txn<'_>, key: &str, doc_id: &str) -> Result<(), StoreError
     Ok(())
 }
 
+/// Frees `key` when `doc_id` holds it: its submission was withdrawn before it left the
+/// device, so the KPPN never saw the nomor and another document may carry it.
+pub fn release(t: &mut Txn<'_>, key: &str, doc_id: &str) -> Result<(), StoreError> {
+    if NOMORS.get_in(t, key)?.as_deref() == Some(doc_id) {
+        NOMORS.delete(t, key);
+    }
+    Ok(())
+}
+
 /// On the hub, in the write that accepts a submission: indexes the document's nomor,
 /// and flags it for the monitor when another document of the satker delivered it first.
 pub fn delivered(

@@ -30,6 +30,9 @@ pub struct SigRef {
     pub name: String,
     /// When.
     pub at: Timestamp,
+    /// Where, as the signature item names it (empty in records kept before it was).
+    #[serde(default)]
+    pub place: String,
 }
 
 /// Everything a node knows about one document.
@@ -53,6 +56,10 @@ pub struct DocRecord {
     pub submission: Option<String>,
     /// When the hub stored it.
     pub delivered_at: Option<Timestamp>,
+    /// Signatures over an earlier version, kept to show after an edit: they no longer
+    /// match the document.
+    #[serde(default)]
+    pub superseded: Vec<SigRef>,
 }
 
 impl DocRecord {
@@ -60,6 +67,39 @@ impl DocRecord {
     pub fn enter(&mut self, state: DocState, at: Timestamp, reason: Option<String>) {
         self.state = state;
         self.history.push(HistoryEntry { state, at, reason });
+    }
+
+    /// Whether people see the draft's content rather than the signed snapshot's: while
+    /// it is unsigned (a draft, or rejected and being corrected) or was never signed.
+    pub fn shows_draft(&self) -> bool {
+        self.snapshot.is_none() || matches!(self.state, DocState::Draft | DocState::Rejected)
+    }
+
+    /// The document was edited after it was signed: it is a draft again, and the
+    /// signatures it had are kept as no longer matching, named in the history.
+    pub fn edited_after_signing(&mut self, at: Timestamp) {
+        let who: Vec<String> = self
+            .signatures
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} ({}, certificate {})",
+                    s.name,
+                    s.jabatan.title(),
+                    s.serial
+                )
+            })
+            .collect();
+        let reason = match who.as_slice() {
+            [] => "edited after signing".to_string(),
+            [one] => format!("edited after signing; the signature of {one} no longer matches"),
+            many => format!(
+                "edited after signing; the signatures of {} no longer match",
+                many.join(", ")
+            ),
+        };
+        self.superseded.append(&mut self.signatures);
+        self.enter(DocState::Draft, at, Some(reason));
     }
 }
 
@@ -94,6 +134,9 @@ pub struct DeviceRecord {
     pub address: Address,
     /// Role and scope.
     pub role: DeviceRole,
+    /// When it last connected to the hub (hub only).
+    #[serde(default)]
+    pub last_seen: Option<Timestamp>,
 }
 
 /// An operator on the satker device that made its TOTP secret.

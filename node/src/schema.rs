@@ -71,6 +71,8 @@ pub const REVOCATIONS: Typed<RevocationRecord> = Typed::new(Table::Revocation);
 pub const NOMORS: Typed<String> = Typed::new(Table::Nomor);
 /// Nomors the hub saw delivered in more than one document, `SATKER/KIND/YYYY/NOMOR`.
 pub const NOMOR_DUPLICATES: Typed<Vec<String>> = Typed::new(Table::NomorDuplicate);
+/// Items of this device's own stream withdrawn before they left, by address (hex).
+pub const WITHDRAWN: Typed<Address> = Typed::new(Table::Withdrawn);
 
 /// The node's configuration.
 pub const CONFIG: Single<NodeConfig> = Single::new("config");
@@ -90,6 +92,8 @@ pub const POLICIES: Single<PolicyIndex> = Single::new("policies");
 pub const SYNC_RECORD: Single<crate::records::SyncRecord> = Single::new("sync_record");
 /// The field schema tables this node holds.
 pub const FIELD_SCHEMAS: Single<FieldSchemaIndex> = Single::new("field_schemas");
+/// How far a session has read this device's own stream to send it.
+pub const SENT: Single<u64> = Single::new("sent");
 
 /// One named value among the node's singletons (Table::Meta).
 pub struct Single<V> {

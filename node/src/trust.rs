@@ -16,6 +16,31 @@ use crate::{
 
 pub use crate::records::RevocationRecord;
 
+/// The id of a certificate request this node holds, not yet answered by a certificate,
+/// for the NIP `nip` as `jabatan` of `satker`: one person asks for one role of a satker
+/// once at a time (a person may hold a role in two satker, each its own certificate).
+pub fn pending_request(
+    store: &Store,
+    satker: &str,
+    nip: &str,
+    jabatan: sync_protocol::Jabatan,
+) -> Result<Option<String>, StoreError> {
+    for (id, rec) in crate::schema::REQUESTS.list(store, "")? {
+        if rec.serial.is_some() || rec.jabatan != jabatan || rec.satker != satker {
+            continue;
+        }
+        let item = store
+            .item(&rec.address)?
+            .and_then(|b| SignedItem::open(&b).ok());
+        if let Some(Item::CertRequest(r)) = item.map(|i| i.item) {
+            if r.subject.nip == nip {
+                return Ok(Some(id));
+            }
+        }
+    }
+    Ok(None)
+}
+
 impl RevocationRecord {
     /// Whether it covers what the hub received at `received`.
     pub fn applies_to(&self, received: Timestamp) -> bool {

@@ -43,6 +43,15 @@ pub enum Refused {
     NamesAnotherDevice(&'static str),
     /// A request id already in use.
     RequestIdTaken(String),
+    /// A certificate request for a NIP and jabatan that already have one pending.
+    CertRequestPending {
+        /// The NIP.
+        nip: String,
+        /// The jabatan.
+        jabatan: sync_protocol::Jabatan,
+        /// The pending request.
+        request_id: String,
+    },
     /// An operator activation request while one is pending.
     OperatorPending {
         /// The operator.
@@ -204,6 +213,15 @@ impl fmt::Display for Refused {
             Refused::RequestIdTaken(id) => write!(
                 f,
                 "request id {id} is already taken by another request; make the request again"
+            ),
+            Refused::CertRequestPending {
+                nip,
+                jabatan,
+                request_id,
+            } => write!(
+                f,
+                "NIP {nip} already has a pending certificate request {request_id} as {}; the KPPN's CSO approves it (`espm certs approve`) before another is made",
+                jabatan.title()
             ),
             Refused::OperatorPending {
                 username,

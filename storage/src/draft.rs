@@ -203,6 +203,16 @@ impl Draft {
         self.doc.put(&fields, name, value).map_err(err)
     }
 
+    /// Removes a field; returns whether it was there.
+    pub fn unset_field(&mut self, name: &str) -> Result<bool, StoreError> {
+        let fields = self.map("fields")?;
+        if self.doc.get(&fields, name).map_err(err)?.is_none() {
+            return Ok(false);
+        }
+        self.doc.delete(&fields, name).map_err(err)?;
+        Ok(true)
+    }
+
     /// All fields, sorted by name.
     pub fn fields(&self) -> Result<BTreeMap<String, String>, StoreError> {
         let fields = self.map("fields")?;
@@ -227,6 +237,16 @@ impl Draft {
             .put(&entry, "size", ScalarValue::Uint(a.size))
             .map_err(err)?;
         Ok(())
+    }
+
+    /// Removes the attachment with SHA-256 `sha`; returns whether it was there.
+    pub fn remove_attachment(&mut self, sha: &str) -> Result<bool, StoreError> {
+        let atts = self.map("attachments")?;
+        if self.doc.get(&atts, sha).map_err(err)?.is_none() {
+            return Ok(false);
+        }
+        self.doc.delete(&atts, sha).map_err(err)?;
+        Ok(true)
     }
 
     /// Attachments, sorted by hash.
@@ -283,6 +303,27 @@ mod tests {
         assert_eq!(d.kind().unwrap(), DocKind::Spm);
         assert_eq!(d.fields().unwrap()["nilai"], "2500000");
         assert_eq!(d.attachments().unwrap()[0].size, 3);
+    }
+
+    #[test]
+    fn unset_fields_and_removed_attachments_are_gone_and_absent_ones_are_reported() {
+        let mut d = Draft::new("d1", DocKind::Spm, "123456").unwrap();
+        d.set_field("nilai", "1500000").unwrap();
+        d.set_field("uraian", "Belanja ATK").unwrap();
+        d.add_attachment(&AttachmentRef {
+            name: "a.pdf".into(),
+            sha256: "ab".into(),
+            size: 3,
+            chunks: vec![],
+        })
+        .unwrap();
+        assert!(d.unset_field("uraian").unwrap());
+        assert!(!d.unset_field("uraian").unwrap());
+        assert!(d.remove_attachment("ab").unwrap());
+        assert!(!d.remove_attachment("ab").unwrap());
+        let d = Draft::load(&d.save()).unwrap();
+        assert_eq!(d.fields().unwrap().keys().collect::<Vec<_>>(), ["nilai"]);
+        assert!(d.attachments().unwrap().is_empty());
     }
 
     /// Runs automerge's sync between two drafts until neither has anything to say.

@@ -13,7 +13,9 @@ pub enum Table {
     /// and `service` (PublicKey), `hub_tz` (String), `scope` (Vec<String>),
     /// `hub_identity` (Address), `policies` (the signing policy tables held),
     /// `field_schemas` (the field schema tables held),
-    /// `format` (u32, this layout's version).
+    /// `format` (u32, this layout's version), `sent` (u64: how far a session has read
+    /// a satker device's own stream to send it, so nothing at or before it can be
+    /// withdrawn).
     Meta,
     /// Per-document journey records: `SATKER/DOC_ID` → DocRecord. A document id is
     /// unique only within its satker, so a satker can never reach another's record.
@@ -85,11 +87,14 @@ pub enum Table {
     /// Nomors the hub saw delivered in more than one document (hub only), for
     /// `espm monitor`: `SATKER/KIND/YYYY/NOMOR` → Vec<DOC_ID>, first one first.
     NomorDuplicate,
+    /// Items of a satker device's own stream withdrawn before they left it, never to be
+    /// sent: `ADDRESS_HEX` → Address.
+    Withdrawn,
 }
 
 impl Table {
     /// Every table, for listings and checks.
-    pub const ALL: [Table; 30] = [
+    pub const ALL: [Table; 31] = [
         Table::Meta,
         Table::Doc,
         Table::DocById,
@@ -120,6 +125,7 @@ impl Table {
         Table::Revocation,
         Table::Nomor,
         Table::NomorDuplicate,
+        Table::Withdrawn,
     ];
 
     pub(crate) fn prefix(self) -> &'static [u8] {
@@ -154,6 +160,7 @@ impl Table {
             Table::Revocation => b"R/",
             Table::Nomor => b"u/",
             Table::NomorDuplicate => b"U/",
+            Table::Withdrawn => b"X/",
         }
     }
 

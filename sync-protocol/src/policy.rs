@@ -140,6 +140,20 @@ impl Policy {
         })
     }
 
+    /// The groups of the rule for `kind` that the roles that signed leave unmet, each
+    /// as its roles joined by "or" (e.g. "KPA or PPK"); empty once the document is
+    /// complete, and the whole rule's description when the table has none for `kind`.
+    pub fn missing(&self, kind: DocKind, signed: &BTreeSet<Jabatan>) -> Vec<String> {
+        let Some(rule) = self.rules.get(&kind) else {
+            return vec!["a rule in the policy table".into()];
+        };
+        rule.0
+            .iter()
+            .filter(|g| !g.0.iter().any(|j| signed.contains(j)))
+            .map(|g| describe(&AllOf(vec![g.clone()])))
+            .collect()
+    }
+
     /// The roles that may sign `kind`, as a sentence.
     pub fn describe(&self, kind: DocKind) -> String {
         self.rules
@@ -190,6 +204,23 @@ mod tests {
             .is_ok());
         assert!(p.check(DocKind::LpjBendahara, &set(&[Bendahara])).is_err());
         assert!(p.check(DocKind::LpjBendahara, &set(&[Kpa, Ppk])).is_err());
+    }
+
+    #[test]
+    fn what_an_lpj_still_misses_is_named_group_by_group() {
+        let p = Policy::default();
+        assert_eq!(
+            p.missing(DocKind::LpjBendahara, &set(&[])),
+            ["Bendahara", "KPA or PPK"]
+        );
+        assert_eq!(
+            p.missing(DocKind::LpjBendahara, &set(&[Ppk])),
+            ["Bendahara"]
+        );
+        assert!(p
+            .missing(DocKind::LpjBendahara, &set(&[Bendahara, Kpa]))
+            .is_empty());
+        assert_eq!(p.missing(DocKind::Spm, &set(&[Ppk])), ["PPSPM"]);
     }
 
     #[test]

@@ -62,18 +62,16 @@ pub enum Command {
         after_help = "Example:\n  espm enroll DEVICE_NODE_ID --satker 123456\n  espm enroll DEVICE_NODE_ID --auditor --scope 123456,654321"
     )]
     Enroll(EnrollArgs),
-    /// Manage enrolled devices (hub).
+    /// Every enrolled device with its status and when it was last seen; revoke one (hub).
     #[command(
-        subcommand,
-        after_help = "Example:\n  espm devices revoke DEVICE_NODE_ID --reason \"laptop hilang\""
+        after_help = "Example:\n  espm devices\n  espm devices revoke DEVICE_NODE_ID --reason \"laptop hilang\""
     )]
-    Devices(Devices),
-    /// Signer certificates (hub).
+    Devices(DevicesArgs),
+    /// Every signer certificate with its status; requests, approval, revocation (hub).
     #[command(
-        subcommand,
-        after_help = "Example:\n  espm certs requests\n  espm certs approve REQUEST_ID"
+        after_help = "Example:\n  espm certs\n  espm certs requests\n  espm certs approve REQUEST_ID"
     )]
-    Certs(Certs),
+    Certs(CertsArgs),
     /// Signer keys on this device (satker).
     #[command(
         subcommand,
@@ -110,6 +108,9 @@ pub enum Command {
     /// Queue one submission for the KPPN.
     #[command(after_help = "Example:\n  espm submit DOC_ID --operator operator01 --totp 123456")]
     Submit(SubmitArgs),
+    /// Take back a queued submission that has not left this device.
+    #[command(after_help = "Example:\n  espm withdraw SUBMISSION_ID")]
+    Withdraw(WithdrawArgs),
     /// The journey of one or all documents.
     #[command(after_help = "Example:\n  espm status\n  espm status DOC_ID")]
     Status(StatusArgs),
@@ -236,6 +237,22 @@ pub struct EnrollArgs {
     /// Satker codes the auditor may read, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub scope: Vec<String>,
+}
+
+/// `espm devices [revoke]`
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct DevicesArgs {
+    /// Without one: list the enrolled devices.
+    #[command(subcommand)]
+    pub action: Option<Devices>,
+}
+
+/// `espm certs [requests|approve|revoke]`
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct CertsArgs {
+    /// Without one: list the certificates issued.
+    #[command(subcommand)]
+    pub action: Option<Certs>,
 }
 
 /// `espm devices …`
@@ -410,6 +427,30 @@ pub enum Draft {
         /// Document id.
         doc_id: String,
     },
+    /// One line per document: kind, nomor, nilai, state, what it waits for.
+    #[command(after_help = "Example:\n  espm draft list\n  espm draft list --state signed")]
+    List {
+        /// Only documents in this state.
+        #[arg(long, value_parser = values::state())]
+        state: Option<String>,
+    },
+    /// Remove fields from a draft.
+    #[command(after_help = "Example:\n  espm draft unset DOC_ID keterangan")]
+    Unset {
+        /// Document id.
+        doc_id: String,
+        /// FIELD …
+        #[arg(required = true)]
+        fields: Vec<String>,
+    },
+    /// Remove an attachment from a draft, named by its SHA-256 as `draft show` prints it.
+    #[command(after_help = "Example:\n  espm draft detach DOC_ID SHA256")]
+    Detach {
+        /// Document id.
+        doc_id: String,
+        /// The attachment's SHA-256.
+        sha256: String,
+    },
 }
 
 /// `espm sign`
@@ -420,6 +461,11 @@ pub struct SignArgs {
     /// Certificate serial to sign with.
     #[arg(long)]
     pub signer: String,
+    /// Where the signer signs (the town), shown with the signature; the satker code
+    /// without it.
+    #[arg(long)]
+    #[serde(default)]
+    pub place: Option<String>,
 }
 
 /// `espm submit`
@@ -442,6 +488,13 @@ pub struct KindsArgs {
     /// A document kind (spm, spm-koreksi, kontrak, …); every kind without it.
     #[arg(value_parser = values::kind())]
     pub kind: Option<String>,
+}
+
+/// `espm withdraw`
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct WithdrawArgs {
+    /// The submission id `espm submit` printed.
+    pub submission_id: String,
 }
 
 /// `espm status`
@@ -494,8 +547,12 @@ impl Command {
             Command::Signer(Signer::Request { .. }) | Command::Sign(_) => Some("Signer"),
             Command::Init(Init::Hub { .. })
             | Command::Enroll(_)
-            | Command::Devices(Devices::Revoke { .. })
-            | Command::Certs(Certs::Approve { .. } | Certs::Revoke { .. })
+            | Command::Devices(DevicesArgs {
+                action: Some(Devices::Revoke { .. }),
+            })
+            | Command::Certs(CertsArgs {
+                action: Some(Certs::Approve { .. } | Certs::Revoke { .. }),
+            })
             | Command::Operators(OperatorsArgs {
                 action: Some(Operators::Approve { .. } | Operators::Revoke { .. }),
             }) => Some("CSO"),

@@ -10,8 +10,8 @@ use zeroize::Zeroizing;
 
 use super::{
     render::{output, sync::ProgressLine, Kinds},
-    setup, Certs, Command, Devices, Draft, EnrollArgs, Init, Operator, Operators, OperatorsArgs,
-    Signer,
+    setup, Certs, CertsArgs, Command, Devices, DevicesArgs, Draft, EnrollArgs, Init, Operator,
+    Operators, OperatorsArgs, Signer,
 };
 use crate::{
     auditor::verify,
@@ -19,10 +19,10 @@ use crate::{
     device::{info, sync},
     docs,
     error::{NodeError, Result},
-    hub::{authority, monitor, operators as hub_operators, processing, revoke},
+    hub::{authority, monitor, operators as hub_operators, processing, registry, revoke},
     node::Node,
     satker::upload::Upload,
-    satker::{documents, operators, signers, signing, submit},
+    satker::{documents, operators, signers, signing, submit, withdraw},
 };
 
 pub use super::setup::init;
@@ -122,7 +122,11 @@ pub async fn execute(
                 secrets.given(),
             )?))
         }
-        Command::Devices(Devices::Revoke { node_id, reason }) => {
+        Command::Devices(DevicesArgs { action: None }) => Ok(output(&registry::devices(&node)?)),
+        Command::Certs(CertsArgs { action: None }) => Ok(output(&registry::certs(&node)?)),
+        Command::Devices(DevicesArgs {
+            action: Some(Devices::Revoke { node_id, reason }),
+        }) => {
             let id = crate::prefix::device(&node, &node_id)?;
             Ok(output(&revoke::device(
                 &node,
@@ -131,13 +135,19 @@ pub async fn execute(
                 secrets.given(),
             )?))
         }
-        Command::Certs(Certs::Requests) => Ok(output(&authority::requests(&node)?)),
-        Command::Certs(Certs::Approve { request_id }) => Ok(output(&authority::approve(
+        Command::Certs(CertsArgs {
+            action: Some(Certs::Requests),
+        }) => Ok(output(&authority::requests(&node)?)),
+        Command::Certs(CertsArgs {
+            action: Some(Certs::Approve { request_id }),
+        }) => Ok(output(&authority::approve(
             &node,
             &request_id,
             secrets.given(),
         )?)),
-        Command::Certs(Certs::Revoke { serial, reason }) => Ok(output(&revoke::certificate(
+        Command::Certs(CertsArgs {
+            action: Some(Certs::Revoke { serial, reason }),
+        }) => Ok(output(&revoke::certificate(
             &node,
             &serial,
             &reason,
@@ -220,11 +230,21 @@ pub async fn execute(
             &node,
             a.kind.as_deref(),
         )?))),
+        Command::Draft(Draft::List { state }) => {
+            Ok(output(&docs::list::list(&node, state.as_deref())?))
+        }
+        Command::Draft(Draft::Unset { doc_id, fields }) => {
+            Ok(output(&documents::unset(&node, &doc_id, &fields)?))
+        }
+        Command::Draft(Draft::Detach { doc_id, sha256 }) => {
+            Ok(output(&documents::detach(&node, &doc_id, &sha256)?))
+        }
         Command::Sign(a) => Ok(output(&signing::sign(
             &node,
             &a.doc_id,
             &a.signer,
             secrets.passphrase()?,
+            a.place.as_deref(),
         )?)),
         Command::Submit(a) => Ok(output(&submit::submit(
             &node,
@@ -232,6 +252,7 @@ pub async fn execute(
             &a.operator,
             &a.totp,
         )?)),
+        Command::Withdraw(a) => Ok(output(&withdraw::withdraw(&node, &a.submission_id)?)),
         Command::Status(a) => Ok(output(&docs::journeys(&node, a.doc_id.as_deref())?)),
         Command::Inbox => Ok(output(&monitor::inbox(&node)?)),
         Command::Take(a) => Ok(output(&processing::take(&node, &a.doc_id)?)),

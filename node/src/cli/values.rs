@@ -1,5 +1,5 @@
 //! The known sets an argument must come from (document kind, jabatan, operator role,
-//! stage), each listed once from sync-protocol's enums, so that a value outside the set
+//! stage, state), each listed once from sync-protocol's enums, so that a value outside the set
 //! is a usage error (exit 2) that lists the valid values before any node is opened or
 //! any command is sent to a serving one.
 
@@ -24,6 +24,11 @@ pub fn operator_role() -> PossibleValuesParser {
 /// The KPPN's processing stages `advance` moves to: `konversi` … `approved`.
 pub fn stage() -> PossibleValuesParser {
     PossibleValuesParser::new(DocState::stages().map(DocState::as_str))
+}
+
+/// Document states, `draft` … `approved` and `rejected`, for lists.
+pub fn state() -> PossibleValuesParser {
+    PossibleValuesParser::new(DocState::ALL.map(DocState::as_str))
 }
 
 #[cfg(test)]

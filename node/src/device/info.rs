@@ -74,10 +74,19 @@ pub fn info(node: &Arc<Node>) -> Result<Info> {
             let head = node.store.head(&own)?;
             let acked = hub_acked(node, &own)?.unwrap_or(0);
             let replica = DeviceReplica::new(node.clone());
-            (
-                head.saturating_sub(acked),
-                replica.chunks_after(&own, acked)?,
-            )
+            // Withdrawn items stay on the stream but never leave: not queued.
+            let mut queued = 0u64;
+            for seq in acked.saturating_add(1)..=head {
+                if let Some(e) = node.store.entry(&own, seq)? {
+                    if crate::schema::WITHDRAWN
+                        .get(&node.store, &e.address.to_hex())?
+                        .is_none()
+                    {
+                        queued += 1;
+                    }
+                }
+            }
+            (queued, replica.chunks_after(&own, acked)?)
         }
         _ => (0, 0),
     };

@@ -76,6 +76,7 @@ mod tests {
             signatures: Vec::new(),
             submission: None,
             delivered_at: None,
+            superseded: Vec::new(),
         }
     }
 

@@ -11,7 +11,7 @@ use crate::{
     device::notice::{self, Notice},
     docs,
     node::Node,
-    records::{CertRecord, DeviceRecord, DocRecord, HistoryEntry},
+    records::{CertRecord, DeviceRecord, DocRecord, HistoryEntry, SigRef},
     trust,
     verdict::{Refused, Verdict},
 };
@@ -57,6 +57,7 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
                 &DeviceRecord {
                     address: item.address,
                     role: e.role.clone(),
+                    last_seen: None,
                 },
             );
         }
@@ -147,14 +148,57 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
                     signatures: Vec::new(),
                     submission: None,
                     delivered_at: None,
+                    superseded: Vec::new(),
                 };
                 notice::catch_up(t, &mut rec)?;
                 docs::put(t, &rec);
             }
         }
-        Item::Signature(_) | Item::Submission(_) | Item::CertRequest(_) => {}
+        Item::Submission(sub) => index_signatures(t, sub)?,
+        Item::Signature(_) | Item::CertRequest(_) => {}
         other => return Ok(Err(Refused::NotFromIssuer(other.kind()))),
     }
     t.put_item(bytes)?;
     Ok(Ok(()))
+}
+
+/// A submission another device of the satker made (or, on an auditor, one in scope):
+/// its documents' records take the snapshot and signatures it names, so `draft show`
+/// lists every signer here too. The hub sends the snapshot and signatures ahead of it.
+fn index_signatures(t: &mut Txn<'_>, sub: &sync_protocol::Submission) -> Result<(), StoreError> {
+    for d in &sub.documents {
+        let Some(mut rec) = docs::get(t, &sub.satker, &d.doc_id)? else {
+            continue;
+        };
+        let mut signatures = Vec::with_capacity(d.signatures.len());
+        for a in &d.signatures {
+            let item = t.item(a)?.and_then(|b| SignedItem::open(&b).ok());
+            if let Some(Item::Signature(s)) = item.map(|i| i.item) {
+                if s.snapshot == d.snapshot && s.doc_id == d.doc_id {
+                    signatures.push(SigRef {
+                        address: *a,
+                        serial: s.serial,
+                        jabatan: s.jabatan,
+                        name: s.signer_name,
+                        at: s.signed_at,
+                        place: s.place,
+                    });
+                }
+            }
+        }
+        if rec.snapshot != Some(d.snapshot) {
+            let mut earlier = std::mem::take(&mut rec.signatures);
+            rec.superseded.append(&mut earlier);
+        }
+        rec.snapshot = Some(d.snapshot);
+        rec.signatures = signatures;
+        rec.submission = Some(sub.submission_id.clone());
+        // A draft here (from the draft sync) or a snapshot just received: submitted on
+        // the other device. A receipt that overtook it has already moved it further.
+        if matches!(rec.state, DocState::Draft | DocState::Signed) {
+            rec.enter(DocState::Queued, sub.submitted_at, None);
+        }
+        docs::put(t, &rec);
+    }
+    Ok(())
 }

@@ -21,8 +21,8 @@ use crate::{
     docs,
     node::Node,
     records::RefusalRecord,
-    replica::{local, read_frame, receive_frame},
-    schema::{AUDITOR_SCOPE, PEER_ACKED},
+    replica::{local, receive_frame},
+    schema::{AUDITOR_SCOPE, PEER_ACKED, SENT, WITHDRAWN},
 };
 
 /// Where a device keeps how far the hub acknowledged one of its streams.
@@ -194,7 +194,36 @@ impl Replica for DeviceReplica {
         after: u64,
         max_bytes: usize,
     ) -> Result<Chunk, ProtocolError> {
-        read_frame(&self.node, stream, after, max_bytes, |_| false)
+        let node = &self.node;
+        // Read and marked as sent in one write: `withdraw` takes the same lock, so an
+        // item is either withdrawn before any read that would send it, or read (and
+        // then refused withdrawal) first; never both.
+        let chunk = node
+            .store
+            .write(|t| {
+                let withdrawn: std::collections::HashSet<Address> = WITHDRAWN
+                    .list(&node.store, "")?
+                    .into_iter()
+                    .map(|(_, a)| a)
+                    .collect();
+                let (items, through) = node
+                    .store
+                    .read_stream(stream, after, max_bytes, |e| withdrawn.contains(&e.address))?;
+                if SENT.get_in(t)?.unwrap_or(0) < through {
+                    SENT.put(t, &through);
+                }
+                Ok(Chunk {
+                    items: items
+                        .into_iter()
+                        .map(|(seq, bytes)| FrameItem { seq, bytes })
+                        .collect(),
+                    through,
+                })
+            })
+            .map_err(local)?;
+        // Durable before the frame leaves, so a crash cannot let a sent item be withdrawn.
+        node.store.flush().map_err(local)?;
+        Ok(chunk)
     }
 
     fn receive(
@@ -236,6 +265,14 @@ impl Replica for DeviceReplica {
             let Some(entry) = self.node.store.entry(stream, seq).map_err(local)? else {
                 continue;
             };
+            // A withdrawn item never leaves, so its chunks are never asked for.
+            if WITHDRAWN
+                .get(&self.node.store, &entry.address.to_hex())
+                .map_err(local)?
+                .is_some()
+            {
+                continue;
+            }
             if let Some(bytes) = self.node.store.item(&entry.address).map_err(local)? {
                 n = n.saturating_add(SignedItem::attachment_chunks(&bytes));
             }

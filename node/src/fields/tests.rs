@@ -140,20 +140,20 @@ fn sign_refuses_a_document_with_a_missing_field_naming_it_before_the_passphrase(
     set.retain(|a| !a.starts_with("penerima="));
     let doc = documents::new(&device, "spm", &set).unwrap().doc_id;
     // A wrong passphrase would cost an attempt; the field is named first.
-    let err = signing::sign(&device, &doc, &ppspm.serial, "salah").unwrap_err();
+    let err = signing::sign(&device, &doc, &ppspm.serial, "salah", None).unwrap_err();
     assert_eq!(
         err.to_string(),
         "field penerima is missing; expected one line of text of at most 500 characters; the spm cannot be signed until it is"
     );
     documents::set(&device, &doc, &["penerima=CV Maju Jaya".into()]).unwrap();
     documents::set(&device, &doc, &["nilai=1500001".into()]).unwrap();
-    let err = signing::sign(&device, &doc, &ppspm.serial, SIGNER).unwrap_err();
+    let err = signing::sign(&device, &doc, &ppspm.serial, SIGNER, None).unwrap_err();
     assert_eq!(
         err.to_string(),
         "field akun adds up to 1500000 rupiah but nilai is 1500001; the akun lines must add up to nilai; the spm cannot be signed until it is"
     );
     documents::set(&device, &doc, &["nilai=1500000".into()]).unwrap();
-    signing::sign(&device, &doc, &ppspm.serial, SIGNER).unwrap();
+    signing::sign(&device, &doc, &ppspm.serial, SIGNER, None).unwrap();
 }
 
 #[test]
@@ -172,7 +172,7 @@ fn an_spm_koreksi_names_the_document_it_corrects_in_its_signed_snapshot() {
     .map(String::from)
     .to_vec();
     let doc = documents::new(&device, "spm-koreksi", &set).unwrap().doc_id;
-    signing::sign(&device, &doc, &ppspm.serial, SIGNER).unwrap();
+    signing::sign(&device, &doc, &ppspm.serial, SIGNER, None).unwrap();
     let rec = World::doc(&device, &doc);
     let bytes = device.store.item(&rec.snapshot.unwrap()).unwrap().unwrap();
     let Item::Snapshot(snapshot) = SignedItem::open(&bytes).unwrap().item else {

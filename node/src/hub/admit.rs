@@ -97,6 +97,23 @@ pub(crate) async fn accept_loop(endpoint: quinn::Endpoint, node: Arc<Node>, limi
     }
 }
 
+/// Records when `peer` connected, for `espm devices`. Not flushed on its own: it rides
+/// along with the next flush, and one lost in a crash only shows an older time.
+fn seen(node: &Node, peer: &sync_protocol::NodeId) {
+    let key = peer.to_hex();
+    let now = node.now();
+    let written = node.store.write(|t| {
+        if let Some(mut rec) = crate::schema::DEVICES.get_in(t, &key)? {
+            rec.last_seen = Some(now);
+            crate::schema::DEVICES.put(t, &key, &rec);
+        }
+        Ok(())
+    });
+    if let Err(e) = written {
+        tracing::warn!(device = %peer, "could not record when the device was last seen: {e}");
+    }
+}
+
 /// The hub's side of one device connection: every session the device opens on it,
 /// within the per-device share and the session deadline of `limits`.
 pub(crate) async fn serve_connection(
@@ -122,6 +139,7 @@ pub(crate) async fn serve_connection(
         return Err(NodeError::Refused(format!("device {peer} is not enrolled")));
     };
     tracing::info!(device = %peer, "device connected");
+    seen(&node, &peer);
     let streams = serve_streams(&node, &conn, peer, dev, limits);
     match tokio::time::timeout(limits.session, streams).await {
         Ok(result) => result,

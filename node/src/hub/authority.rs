@@ -102,6 +102,7 @@ pub fn enroll(
                     &DeviceRecord {
                         address: sealed.address,
                         role: role.clone(),
+                        last_seen: None,
                     },
                 );
                 Ok(())

@@ -83,6 +83,7 @@ pub fn accept_submission(
             signatures: Vec::new(),
             submission: None,
             delivered_at: None,
+            superseded: Vec::new(),
         });
         rec.snapshot = Some(d.snapshot);
         rec.submission = Some(sub.submission_id.clone());
@@ -98,6 +99,7 @@ pub fn accept_submission(
                     jabatan: s.jabatan,
                     name: s.signer_name,
                     at: s.signed_at,
+                    place: s.place,
                 });
             }
         }

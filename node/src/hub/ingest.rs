@@ -165,6 +165,14 @@ pub fn hub_receive(
                 // 128 bits make this unreachable by chance; never let it replace a
                 // request the CSO may already have reviewed.
                 Err(Refused::RequestIdTaken(item.address.request_id()))
+            } else if let Some(request_id) =
+                trust::pending_request(&node.store, satker, &r.subject.nip, r.subject.jabatan)?
+            {
+                Err(Refused::CertRequestPending {
+                    nip: r.subject.nip.clone(),
+                    jabatan: r.subject.jabatan,
+                    request_id,
+                })
             } else {
                 r.subject.validate().map_err(Refused::Invalid)
             }

@@ -10,5 +10,6 @@ pub mod monitor;
 pub mod operators;
 pub mod processing;
 pub mod publish;
+pub mod registry;
 pub mod replica;
 pub mod revoke;

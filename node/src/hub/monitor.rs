@@ -28,12 +28,14 @@ pub struct InboxEntry {
 }
 
 /// Delivered documents not yet taken in, oldest delivery first.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Inbox {
     /// The documents.
     pub entries: Vec<InboxEntry>,
     /// The KPPN's time zone, for showing times.
     pub tz: String,
+    /// The hub's time now, for each document's age.
+    pub now: Timestamp,
 }
 
 /// Counts per satker and state, and alerts.
@@ -81,7 +83,11 @@ pub fn inbox(node: &Node) -> Result<Inbox> {
     }
     // Arrival order, as the KPPN takes documents in.
     entries.sort_by_key(|e| e.delivered_at);
-    Ok(Inbox { entries, tz })
+    Ok(Inbox {
+        entries,
+        tz,
+        now: node.now(),
+    })
 }
 
 /// `espm monitor`

@@ -17,7 +17,7 @@ use sync_protocol::{
 use crate::{
     error::{NodeError, Result},
     records::{DocRecord, HistoryEntry, SigRef},
-    schema::{MANIFESTS, SUBMISSIONS},
+    schema::{MANIFESTS, SUBMISSIONS, WITHDRAWN},
 };
 
 /// The certificate a signature is made under, as the signature names it.
@@ -59,6 +59,7 @@ pub fn draft_record(doc_id: &str, kind: DocKind, satker: &str, at: Timestamp) ->
         signatures: Vec::new(),
         submission: None,
         delivered_at: None,
+        superseded: Vec::new(),
     }
 }
 
@@ -136,6 +137,7 @@ pub fn sign(
         jabatan: signer.jabatan,
         name: signer.name.to_string(),
         at,
+        place: place.to_string(),
     });
     rec.snapshot = Some(snapshot);
     if rec.state != DocState::Signed {
@@ -214,6 +216,8 @@ pub fn queue(
     for d in &submission.documents {
         for a in std::iter::once(&d.snapshot).chain(d.signatures.iter()) {
             t.append(&stream, entry(*a))?;
+            // Queued again after a withdrawal: it is to be sent after all.
+            WITHDRAWN.delete(t, &a.to_hex());
         }
     }
     t.put_item(&sealed.bytes)?;

@@ -7,3 +7,4 @@ pub mod signers;
 pub mod signing;
 pub mod submit;
 pub mod upload;
+pub mod withdraw;

@@ -78,6 +78,13 @@ pub fn request(node: &Node, passphrase: &str, a: RequestArgs) -> Result<Requeste
     subject
         .validate()
         .map_err(|e| NodeError::user(format!("{e}. Correct it and run the request again")))?;
+    if let Some(id) = trust::pending_request(&node.store, &satker, &subject.nip, jabatan)? {
+        return Err(NodeError::user(format!(
+            "NIP {} already has a certificate request {id} as {} waiting for the KPPN; once the CSO approves it, `espm sync` brings the certificate. Nothing was requested",
+            subject.nip,
+            jabatan.title()
+        )));
+    }
     crate::node::check_new_passphrase(passphrase, "signer's")?;
     let key = SecretKey::generate();
     let sealed_key = SealedKey::seal(&zeroize::Zeroizing::new(key.to_bytes()), passphrase)?;
@@ -207,5 +214,58 @@ mod tests {
         let secret = key.to_bytes();
         assert_eq!(holds(&secret), Vec::<String>::new());
         assert_eq!(holds(hex::encode(secret).as_bytes()), Vec::<String>::new());
+    }
+
+    fn args(jabatan: &str) -> RequestArgs {
+        RequestArgs {
+            name: "Siti Rahma".into(),
+            nip: "198001012005012001".into(),
+            nik: "3171234567890123".into(),
+            jabatan: jabatan.into(),
+            email: "siti@kemenkeu.go.id".into(),
+            unit: None,
+            instansi: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_second_pending_request_for_the_same_nip_and_jabatan_is_refused_on_the_device_and_at_the_hub(
+    ) {
+        use crate::testkit::{World, SIGNER};
+        let mut w = World::new();
+        let a = w.satker("123456");
+        let b = w.satker("123456");
+        let first = request(&a, SIGNER, args("ppspm")).unwrap();
+        let err = request(&a, SIGNER, args("ppspm")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("NIP 198001012005012001 already has a certificate request {} as PPSPM waiting for the KPPN; once the CSO approves it, `espm sync` brings the certificate. Nothing was requested", first.request_id)
+        );
+        // Another role of the same person is another request.
+        request(&a, SIGNER, args("ppk")).unwrap();
+
+        // Device B cannot know of A's request; the hub refuses B's.
+        request(&b, SIGNER, args("ppspm")).unwrap();
+        w.sync(&a);
+        w.sync(&b);
+        let pending = crate::hub::authority::requests(&w.hub).unwrap().0;
+        let ppspm: Vec<_> = pending
+            .iter()
+            .filter(|(_, p)| p.jabatan == Jabatan::Ppspm)
+            .map(|(id, _)| id.clone())
+            .collect();
+        assert_eq!(ppspm, vec![first.request_id.clone()]);
+        let refusals = crate::schema::REFUSALS.list(&b.store, "").unwrap();
+        assert!(
+            refusals.iter().any(|(_, r)| r.reason
+                == format!("NIP 198001012005012001 already has a pending certificate request {} as PPSPM; the KPPN's CSO approves it (`espm certs approve`) before another is made", first.request_id)),
+            "{refusals:?}"
+        );
+
+        // Once approved, it is no longer pending: a new request may follow.
+        crate::hub::authority::approve(&w.hub, &first.request_id, Some(crate::testkit::CSO))
+            .unwrap();
+        w.sync(&a);
+        request(&a, SIGNER, args("ppspm")).unwrap();
     }
 }

@@ -60,13 +60,32 @@ fn attachments_with_chunks(node: &Node, draft: &Draft) -> Result<Vec<AttachmentR
     Ok(out)
 }
 
+/// The most characters a signing place may have: a town's name, not a letter.
+pub const MAX_PLACE_CHARS: usize = 100;
+
 /// Signs document `doc_id` as it stands now with the certificate `serial` of this
-/// device, whose key `passphrase` unseals: `espm sign`.
-pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result<Signed> {
+/// device, whose key `passphrase` unseals, at `place` (the satker code without one):
+/// `espm sign`.
+pub fn sign(
+    node: &Node,
+    doc_id: &str,
+    serial: &str,
+    passphrase: &str,
+    place: Option<&str>,
+) -> Result<Signed> {
     node.require_writer("sign")?;
     let satker = node.require_satker("sign")?.to_string();
     let serial = crate::prefix::resolve(node, crate::schema::CERTS, serial, "certificate")?;
     let serial = serial.as_str();
+    let place = match place.map(str::trim) {
+        None => satker.clone(),
+        Some(p) if p.is_empty() || p.chars().count() > MAX_PLACE_CHARS || p.chars().any(char::is_control) => {
+            return Err(NodeError::user(format!(
+                "--place must name where the signer signs, e.g. --place Kotabumi: 1 to {MAX_PLACE_CHARS} characters on one line"
+            )))
+        }
+        Some(p) => p.to_string(),
+    };
     let mut rec = doc_record(node, doc_id)?;
     editable(&rec)?;
     let draft = load_draft(node, doc_id)?;
@@ -128,7 +147,9 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
             );
             let a = sealed.address;
             new_snapshot = Some(sealed);
-            rec.signatures.clear();
+            // Signatures over the earlier version stay shown, as no longer matching.
+            let mut earlier = std::mem::take(&mut rec.signatures);
+            rec.superseded.append(&mut earlier);
             a
         }
     };
@@ -143,7 +164,7 @@ pub fn sign(node: &Node, doc_id: &str, serial: &str, passphrase: &str) -> Result
         jabatan: cert.subject.jabatan,
         name: &cert.subject.name,
     };
-    let sealed_sig = compose::sign(&mut rec, snapshot_addr, signer, &key, &satker, now);
+    let sealed_sig = compose::sign(&mut rec, snapshot_addr, signer, &key, &place, now);
     drop(key);
     // The signature as the hub will judge it: made with the certificate's key over
     // this very snapshot.

@@ -8,7 +8,7 @@ use crate::{
     clock,
     hub::operators::{Activated, HubOperators, OperatorRequests, OperatorRevoked},
     satker::{
-        documents::{Attached, Edited, Shown, Started},
+        documents::{Attached, Detached, Edited, Shown, Started},
         operators::{OperatorAdded, OperatorList},
         signers::{Requested, Signers},
     },
@@ -311,13 +311,30 @@ impl Render for Attached {
     }
 }
 
+impl Render for Detached {
+    fn json(&self) -> serde_json::Value {
+        json!({ "doc_id": self.doc_id })
+    }
+
+    fn text(&self) -> String {
+        format!("Detached {} from {}.", self.sha256, self.doc_id)
+    }
+}
+
+/// A signature as `draft show --json` lists it; `matches` is false for one over an
+/// earlier version of the document.
+fn signature_json(s: &crate::records::SigRef, matches: bool) -> serde_json::Value {
+    json!({ "serial": s.serial, "name": s.name, "jabatan": s.jabatan.as_str(), "signed_at": clock::rfc3339(s.at), "place": s.place, "matches": matches })
+}
+
 impl Render for Shown {
     fn json(&self) -> serde_json::Value {
         let rec = &self.record;
         let sigs: Vec<_> = rec
             .signatures
             .iter()
-            .map(|s| json!({ "serial": s.serial, "name": s.name, "jabatan": s.jabatan.as_str(), "signed_at": clock::rfc3339(s.at) }))
+            .map(|s| signature_json(s, true))
+            .chain(rec.superseded.iter().map(|s| signature_json(s, false)))
             .collect();
         let atts: Vec<_> = self
             .attachments
@@ -342,9 +359,19 @@ impl Render for Shown {
                 a.name, a.size, a.sha256
             ));
         }
-        for s in &rec.signatures {
+        let all = rec.signatures.iter().map(|s| (s, "")).chain(
+            rec.superseded
+                .iter()
+                .map(|s| (s, " — no longer matches: the document was edited after")),
+        );
+        for (s, note) in all {
+            let place = if s.place.is_empty() {
+                String::new()
+            } else {
+                format!(" in {}", s.place)
+            };
             text.push_str(&format!(
-                "  signed by {} ({}, certificate {}) at {}\n",
+                "  signed by {} ({}, certificate {}) at {}{place}{note}\n",
                 s.name,
                 s.jabatan.title(),
                 s.serial,

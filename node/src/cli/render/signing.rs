@@ -1,9 +1,10 @@
-//! A signer's and an operator's results as the CLI prints them: `sign` and `submit`.
+//! A signer's and an operator's results as the CLI prints them: `sign`, `submit` and
+//! `withdraw`.
 
 use serde_json::json;
 
 use super::Render;
-use crate::satker::{signing::Signed, submit::Queued};
+use crate::satker::{signing::Signed, submit::Queued, withdraw::Withdrawn};
 
 impl Render for Signed {
     fn json(&self) -> serde_json::Value {
@@ -36,5 +37,19 @@ impl Render for Queued {
 
     fn answer(&self) -> String {
         self.submission_id.to_string()
+    }
+}
+
+impl Render for Withdrawn {
+    fn json(&self) -> serde_json::Value {
+        json!({ "submission_id": self.submission_id, "doc_ids": self.doc_ids })
+    }
+
+    fn text(&self) -> String {
+        format!(
+            "Withdrew submission {}; it will not be sent. Its document(s) {} are signed again and can be submitted anew.",
+            self.submission_id,
+            self.doc_ids.join(", ")
+        )
     }
 }

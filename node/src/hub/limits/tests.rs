@@ -380,9 +380,11 @@ async fn revoking_a_device_closes_its_live_connection_within_a_second() {
     let _session = client.opens_a_session().await;
     commands::execute(
         hub.node.clone(),
-        Command::Devices(Devices::Revoke {
-            node_id: key.public().to_hex(),
-            reason: "laptop stolen".into(),
+        Command::Devices(crate::cli::DevicesArgs {
+            action: Some(Devices::Revoke {
+                node_id: key.public().to_hex(),
+                reason: "laptop stolen".into(),
+            }),
         }),
         &Secrets {
             passphrase: Some(zeroize::Zeroizing::new(crate::testkit::CSO.to_string())),

@@ -34,6 +34,7 @@ pub(crate) fn sign(device: &Arc<Node>, doc_id: &str, serial: &str) -> crate::err
         Command::Sign(SignArgs {
             doc_id: doc_id.into(),
             signer: serial.into(),
+            place: None,
         }),
         Some(SIGNER),
     )

@@ -49,7 +49,7 @@ pub(crate) fn operator(w: &World, device: &Arc<Node>) -> String {
 }
 
 /// `espm submit DOC --operator operator02 --totp CODE` with the current code.
-fn submit(device: &Arc<Node>, doc: &str, uri: &str) -> crate::error::Result<()> {
+pub(crate) fn submit(device: &Arc<Node>, doc: &str, uri: &str) -> crate::error::Result<()> {
     let code = totp_rs::TOTP::from_url(uri)
         .expect("an otpauth URI")
         .generate_current()

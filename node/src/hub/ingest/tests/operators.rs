@@ -45,8 +45,10 @@ impl World {
         assert!(push(&hub, &device, &[&request]).is_empty());
         let approved = run(
             &hub,
-            Command::Certs(Certs::Approve {
-                request_id: request.address.request_id(),
+            Command::Certs(crate::cli::CertsArgs {
+                action: Some(Certs::Approve {
+                    request_id: request.address.request_id(),
+                }),
             }),
         );
         let serial = approved.json["serial"].as_str().unwrap().to_string();

@@ -117,8 +117,10 @@ fn certify(hub: &Arc<Node>, device: &SecretKey, satker: &str) -> Signer {
     assert_stored(hub, device, &request);
     let approved = run(
         hub,
-        Command::Certs(Certs::Approve {
-            request_id: request.address.request_id(),
+        Command::Certs(crate::cli::CertsArgs {
+            action: Some(Certs::Approve {
+                request_id: request.address.request_id(),
+            }),
         }),
     );
     Signer {
