@@ -34,7 +34,7 @@ use crate::{
     error::{NodeError, Result},
 };
 
-/// Characters of free text (`uraian`) per generated document, so a document's snapshot
+/// Characters of free text (`keterangan`) per generated document, so a document's snapshot
 /// is about 10 KiB, like a real SPM with its description of the payment.
 pub const DOC_TEXT_BYTES: usize = 10_000;
 
