@@ -6,12 +6,42 @@
 pub mod list;
 
 use storage::{Store, StoreError, Txn};
+use sync_protocol::{
+    judge_document, Address, Document, Judgment, Moment, Policy, Presented, SignedItem,
+};
 
 use crate::{
     error::{NodeError, Result},
     node::Node,
     records::DocRecord,
 };
+
+/// The judge's answer now on `rec`'s snapshot and the signature `items` presented for
+/// it under `policy`: what the hub would answer were the document submitted now.
+pub(crate) fn judge_now(
+    node: &Node,
+    rec: &DocRecord,
+    snapshot: Address,
+    items: &[SignedItem],
+    policy: &Policy,
+) -> Result<Judgment> {
+    let presented: Vec<Presented<'_>> = items.iter().filter_map(Presented::of).collect();
+    let credentials =
+        crate::trust::credentials(node, presented.iter().map(|p| p.signature.serial.as_str()))?;
+    let doc = Document {
+        doc_id: &rec.doc_id,
+        kind: rec.kind,
+        satker: &rec.satker,
+        snapshot,
+    };
+    Ok(judge_document(
+        &doc,
+        &presented,
+        &credentials,
+        policy,
+        Moment::Pending(node.now()),
+    ))
+}
 
 fn key(satker: &str, doc_id: &str) -> String {
     format!("{satker}/{doc_id}")

@@ -4,10 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sync_protocol::{
-    judge_document, DocKind, DocState, Document, Item, Jabatan, Moment, Policy, Presented,
-    SignedItem,
-};
+use sync_protocol::{DocKind, DocState, Item, Jabatan, Policy, SignedItem};
 
 use crate::{error::Result, node::Node, records::DocRecord};
 
@@ -75,22 +72,7 @@ fn counted(node: &Node, rec: &DocRecord, policy: &Policy) -> Result<BTreeSet<Jab
             items.push(SignedItem::open(&b)?);
         }
     }
-    let presented: Vec<Presented<'_>> = items.iter().filter_map(Presented::of).collect();
-    let credentials =
-        crate::trust::credentials(node, presented.iter().map(|p| p.signature.serial.as_str()))?;
-    let doc = Document {
-        doc_id: &rec.doc_id,
-        kind: rec.kind,
-        satker: &rec.satker,
-        snapshot,
-    };
-    let judgment = judge_document(
-        &doc,
-        &presented,
-        &credentials,
-        policy,
-        Moment::Pending(node.now()),
-    );
+    let judgment = super::judge_now(node, rec, snapshot, &items, policy)?;
     Ok(judgment
         .signatures
         .iter()

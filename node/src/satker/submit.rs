@@ -1,10 +1,7 @@
 //! `espm submit`: an active operator, proven by a fresh security code, queues signed
 //! documents as one submission for the KPPN.
 
-use sync_protocol::{
-    judge_document, Address, DocState, Document, Moment, OperatorRole, Policy, Presented,
-    SignatureRefusal, SignedItem,
-};
+use sync_protocol::{Address, DocState, OperatorRole, Policy, SignatureRefusal, SignedItem};
 
 use super::documents::{doc_record, load_draft, snapshot_of, unchanged_since};
 use crate::{
@@ -12,7 +9,6 @@ use crate::{
     node::Node,
     records::{DocRecord, OperatorRecord},
     satker::{compose, operators},
-    trust,
 };
 
 /// A submission queued for the KPPN.
@@ -43,22 +39,7 @@ fn judge_signatures(
         })?;
         items.push(SignedItem::open(&bytes)?);
     }
-    let presented: Vec<Presented<'_>> = items.iter().filter_map(Presented::of).collect();
-    let credentials =
-        trust::credentials(node, presented.iter().map(|p| p.signature.serial.as_str()))?;
-    let doc = Document {
-        doc_id: id,
-        kind: rec.kind,
-        satker: &rec.satker,
-        snapshot,
-    };
-    let judgment = judge_document(
-        &doc,
-        &presented,
-        &credentials,
-        policy,
-        Moment::Pending(node.now()),
-    );
+    let judgment = crate::docs::judge_now(node, rec, snapshot, &items, policy)?;
     if let Some((_, refusal)) = judgment.first_refusal() {
         return Err(NodeError::user(match refusal {
             SignatureRefusal::Revoked { serial, revocation } => format!(
