@@ -16,7 +16,7 @@ use sync_protocol::{
     MAX_SPM_PER_SUBMISSION,
 };
 
-use super::{measure::sync, DOC_TEXT_BYTES};
+use super::measure::sync;
 use crate::{
     cli::run::{self as commands},
     cli::Init,
@@ -304,15 +304,16 @@ pub(super) async fn certify_signer(hub: &Hub, node: &Arc<Node>) -> Result<Signer
     })
 }
 
-/// The free text of one document: `DOC_TEXT_BYTES` characters that differ per document.
-fn uraian(doc_id: &str) -> String {
+/// The free text of one document: `len` characters (at least its id) that differ per
+/// document.
+fn keterangan(doc_id: &str, len: usize) -> String {
     const PHRASE: &str = "Pembayaran belanja barang operasional perkantoran untuk keperluan \
          satuan kerja sesuai kontrak dan berita acara serah terima pekerjaan. ";
     let mut text = format!("{doc_id}: ");
-    while text.len() < DOC_TEXT_BYTES {
+    while text.len() < len {
         text.push_str(PHRASE);
     }
-    text.truncate(DOC_TEXT_BYTES);
+    text.truncate(len.max(doc_id.len()));
     text
 }
 
@@ -327,7 +328,7 @@ fn sign_new_doc(
     node: &Node,
     satker: &str,
     signer: &Signer,
-    n: usize,
+    (n, doc_bytes): (usize, usize),
     attachments: Vec<AttachmentRef>,
 ) -> Signed {
     let doc_id = compose::new_doc_id(DocKind::Spm);
@@ -335,7 +336,7 @@ fn sign_new_doc(
     // A complete SPM by the default field schemas, as the hub checks it at ingest; the
     // bulk of its text in the free-form `keterangan`.
     let nilai = 1_500_000 + n as u64 * 1_000;
-    let fields: BTreeMap<String, String> = [
+    let mut fields: BTreeMap<String, String> = [
         ("nomor", format!("{n:05}/SPM/{satker}/2026")),
         ("tanggal", "2026-03-02".into()),
         ("jenis", "LS".into()),
@@ -345,11 +346,14 @@ fn sign_new_doc(
         ("rekening", "1234567890".into()),
         ("npwp", "012345678901234".into()),
         ("uraian", "Belanja barang operasional perkantoran".into()),
-        ("keterangan", uraian(&doc_id)),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    // `--doc-bytes` counts names and values together; the free text takes the rest.
+    let used: usize = fields.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let text_len = doc_bytes.saturating_sub(used + "keterangan".len());
+    fields.insert("keterangan".into(), keterangan(&doc_id, text_len));
     let mut rec = compose::draft_record(&doc_id, DocKind::Spm, satker, now);
     let snapshot = compose::seal_snapshot(
         &node.key,
@@ -377,14 +381,14 @@ fn sign_new_doc(
 
 /// Generates `count` signed SPM on a satker node and queues them in submissions of at
 /// most five, storing what `sign` stores and queueing through `submit`'s own code.
-pub(super) fn generate(node: &Node, signer: &Signer, count: usize) -> Result<()> {
+pub(super) fn generate(node: &Node, signer: &Signer, count: usize, doc_bytes: usize) -> Result<()> {
     let satker = node.require_satker("bench")?.to_string();
     let me = node.node_id();
     let mut made = 0;
     while made < count {
         let batch = GENERATE_BATCH.min(count - made);
         let docs: Vec<Signed> = (made..made + batch)
-            .map(|n| sign_new_doc(node, &satker, signer, n, Vec::new()))
+            .map(|n| sign_new_doc(node, &satker, signer, (n, doc_bytes), Vec::new()))
             .collect();
         made += batch;
         let mut groups = Vec::new();
@@ -415,13 +419,13 @@ pub(super) fn generate(node: &Node, signer: &Signer, count: usize) -> Result<()>
 pub(super) fn generate_with_attachment(
     node: &Node,
     signer: &Signer,
-    n: usize,
+    (n, doc_bytes): (usize, usize),
     name: &str,
     bytes: &[u8],
 ) -> Result<AttachmentRef> {
     let satker = node.require_satker("bench")?.to_string();
     let att = compose::attachment(name, bytes);
-    let doc = sign_new_doc(node, &satker, signer, n, vec![att.clone()]);
+    let doc = sign_new_doc(node, &satker, signer, (n, doc_bytes), vec![att.clone()]);
     let mut recs = vec![doc.rec];
     let (submission, sealed) =
         compose::seal_submission(&node.key, &satker, OPERATOR, &recs, clock::wall())?;

@@ -51,21 +51,21 @@ fn delay_only() -> Impairment {
 }
 
 /// Runs the scenario on top of `docs` already synced documents.
-pub(super) async fn run(docs: usize) -> Result<Output> {
+pub(super) async fn run(docs: usize, doc_bytes: usize) -> Result<Output> {
     let root = temp_root()?;
     let (hub, satker, signer) = hub_and_satker(root.path()).await?;
-    generate(&satker, &signer, docs)?;
+    generate(&satker, &signer, docs, doc_bytes)?;
     sync(&satker, &hub).await?;
     check_delivered(&hub.node, &satker)?;
 
-    generate(&satker, &signer, INCREMENTAL_NEW_DOCS)?;
+    generate(&satker, &signer, INCREMENTAL_NEW_DOCS, doc_bytes)?;
     let before = marks(&hub.node, &satker)?;
     let run = sync(&satker, &hub).await?;
     let after = marks(&hub.node, &satker)?;
     check_delivered(&hub.node, &satker)?;
     let (items, payload_bytes) = payload(&hub.node, &satker, before, after)?;
 
-    generate(&satker, &signer, INCREMENTAL_NEW_DOCS)?;
+    generate(&satker, &signer, INCREMENTAL_NEW_DOCS, doc_bytes)?;
     let relay = Relay::start(
         hub.addr,
         RelayConfig {

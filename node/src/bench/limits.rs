@@ -24,10 +24,10 @@ use crate::{
 
 /// Runs the scenario with `docs` documents for the good satker; `wait_idle` also waits
 /// out the hub's idle timeout (over a minute).
-pub(super) async fn run(docs: usize, wait_idle: bool) -> Result<Output> {
+pub(super) async fn run(docs: usize, doc_bytes: usize, wait_idle: bool) -> Result<Output> {
     let root = temp_root()?;
     let (hub, satker, signer) = hub_and_satker(root.path()).await?;
-    generate(&satker, &signer, docs)?;
+    generate(&satker, &signer, docs, doc_bytes)?;
     let mut keys = Vec::new();
     for _ in 0..7 {
         keys.push(hostile::enrolled(&hub).await?);

@@ -34,9 +34,16 @@ use crate::{
     error::{NodeError, Result},
 };
 
-/// Characters of free text (`keterangan`) per generated document, so a document's snapshot
-/// is about 10 KiB, like a real SPM with its description of the payment.
-pub const DOC_TEXT_BYTES: usize = 10_000;
+/// Bytes of a generated document's fields by default: a real SPM with a short
+/// description of the payment. `--doc-bytes` changes it; the free text (`keterangan`)
+/// takes whatever the other fields leave.
+pub const DEFAULT_DOC_BYTES: usize = 1024;
+
+/// The smallest `--doc-bytes`: the fields every generated SPM needs besides its text.
+pub const MIN_DOC_BYTES: usize = 256;
+
+/// The largest `--doc-bytes`: a document's snapshot must fit in one item.
+pub const MAX_DOC_BYTES: usize = 512 * 1024;
 
 /// Documents the `incremental` scenario adds after the initial sync.
 pub const INCREMENTAL_NEW_DOCS: usize = 10;
@@ -47,6 +54,7 @@ pub const SCENARIOS: [&str; 6] = ["ingest", "fanin", "incremental", "pull", "lim
 /// Runs one benchmark scenario and reports what it measured.
 pub async fn run(args: &BenchArgs) -> Result<Output> {
     let (scenario, docs, satkers) = (args.scenario.as_str(), args.docs, args.satkers);
+    let doc_bytes = args.doc_bytes;
     if !SCENARIOS.contains(&scenario) {
         return Err(NodeError::user(format!(
             "unknown scenario '{scenario}'; choose ingest, fanin, incremental, pull, limits or outage"
@@ -58,18 +66,23 @@ pub async fn run(args: &BenchArgs) -> Result<Output> {
     if satkers == 0 {
         return Err(NodeError::user("--satkers must be at least 1"));
     }
+    if !(MIN_DOC_BYTES..=MAX_DOC_BYTES).contains(&doc_bytes) {
+        return Err(NodeError::user(format!(
+            "--doc-bytes must be between {MIN_DOC_BYTES} and {MAX_DOC_BYTES}"
+        )));
+    }
     if args.wait_idle && scenario != "limits" {
         return Err(NodeError::user(
             "--wait-idle belongs to the limits scenario only",
         ));
     }
     match scenario {
-        "incremental" => incremental::run(docs).await,
-        "ingest" => throughput::ingest(docs).await,
-        "fanin" => throughput::fanin(docs, satkers).await,
-        "pull" => throughput::pull(docs).await,
-        "outage" => outage::run(docs, &outage::Setup::issue()).await,
-        _ => limits::run(docs, args.wait_idle).await,
+        "incremental" => incremental::run(docs, doc_bytes).await,
+        "ingest" => throughput::ingest(docs, doc_bytes).await,
+        "fanin" => throughput::fanin(docs, satkers, doc_bytes).await,
+        "pull" => throughput::pull(docs, doc_bytes).await,
+        "outage" => outage::run(docs, doc_bytes, &outage::Setup::issue()).await,
+        _ => limits::run(docs, doc_bytes, args.wait_idle).await,
     }
 }
 

@@ -359,12 +359,13 @@ async fn kill_and_resume(
 }
 
 /// Runs the scenario with `docs` plain documents on the path and outages of `setup`.
-pub(super) async fn run(docs: usize, setup: &Setup) -> Result<Output> {
+pub(super) async fn run(docs: usize, doc_bytes: usize, setup: &Setup) -> Result<Output> {
     let root = temp_root()?;
     let (hub, satker, signer) = hub_and_satker(root.path()).await?;
-    generate(&satker, &signer, docs)?;
+    generate(&satker, &signer, docs, doc_bytes)?;
     let file = noise(setup.seed, setup.attachment_bytes);
-    let first = generate_with_attachment(&satker, &signer, docs, "lampiran-1.pdf", &file)?;
+    let first =
+        generate_with_attachment(&satker, &signer, (docs, doc_bytes), "lampiran-1.pdf", &file)?;
     let relay = Relay::start(
         hub.addr,
         RelayConfig {
@@ -418,7 +419,7 @@ pub(super) async fn run(docs: usize, setup: &Setup) -> Result<Output> {
     let second = generate_with_attachment(
         &satker,
         &signer,
-        docs + 1,
+        (docs + 1, doc_bytes),
         "lampiran-2.pdf",
         &noise(setup.seed.wrapping_add(1), setup.attachment_bytes),
     )?;

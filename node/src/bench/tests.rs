@@ -25,6 +25,7 @@ fn args(scenario: &str, docs: usize, satkers: usize) -> BenchArgs {
         scenario: scenario.into(),
         docs,
         satkers,
+        doc_bytes: DEFAULT_DOC_BYTES,
         wait_idle: false,
     }
 }
@@ -38,7 +39,9 @@ async fn incremental_sync_cost_follows_the_difference_not_the_history() {
     let j = &out.json;
     assert_eq!(j["scenario"], "incremental");
     assert_eq!(j["docs"], 200);
-    assert!(j["payload_bytes"].as_u64().unwrap() > (INCREMENTAL_NEW_DOCS * DOC_TEXT_BYTES) as u64);
+    assert!(
+        j["payload_bytes"].as_u64().unwrap() > (INCREMENTAL_NEW_DOCS * DEFAULT_DOC_BYTES) as u64
+    );
     let wire = j["wire_bytes"].as_u64().unwrap();
     let limit = j["bytes_limit"].as_u64().unwrap();
     assert!(wire <= limit, "{wire} wire bytes > {limit}: {}", out.text);
@@ -84,7 +87,7 @@ async fn ingest_fanin_and_pull_deliver_everything() {
         println!("{}", out.text);
         check_keys(&out);
         assert_eq!(out.json["docs"], 20);
-        assert!(out.json["payload_bytes"].as_u64().unwrap() > (20 * DOC_TEXT_BYTES) as u64);
+        assert!(out.json["payload_bytes"].as_u64().unwrap() > (20 * DEFAULT_DOC_BYTES) as u64);
         assert!(
             out.json["wire_bytes"].as_u64().unwrap()
                 > out.json["payload_bytes"].as_u64().unwrap() / 2
@@ -102,7 +105,7 @@ async fn hostile_devices_are_stopped_while_the_good_satker_delivers() {
     assert_eq!(j["scenario"], "limits");
     assert_eq!(j["good_sync_completed"], true);
     assert_eq!(j["hub_answered_after"], true);
-    assert!(j["payload_bytes"].as_u64().unwrap() > (30 * DOC_TEXT_BYTES) as u64);
+    assert!(j["payload_bytes"].as_u64().unwrap() > (30 * DEFAULT_DOC_BYTES) as u64);
     let violations = j["violations"].as_array().unwrap();
     let outcome = |limit: &str| {
         violations
@@ -184,7 +187,7 @@ async fn outages_and_a_killed_sync_resend_nothing_the_hub_already_holds() {
         attachment_bytes: 1024 * 1024,
         seed: 7,
     };
-    let out = outage::run(5, &setup).await.unwrap();
+    let out = outage::run(5, DEFAULT_DOC_BYTES, &setup).await.unwrap();
     println!("{}\n{}", out.text, out.json);
     check_keys(&out);
     let j = &out.json;

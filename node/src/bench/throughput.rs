@@ -16,10 +16,10 @@ use crate::{
 };
 
 /// One satker delivers `docs` documents to the hub in one sync.
-pub(super) async fn ingest(docs: usize) -> Result<Output> {
+pub(super) async fn ingest(docs: usize, doc_bytes: usize) -> Result<Output> {
     let root = temp_root()?;
     let (hub, satker, signer) = hub_and_satker(root.path()).await?;
-    generate(&satker, &signer, docs)?;
+    generate(&satker, &signer, docs, doc_bytes)?;
     let before = marks(&hub.node, &satker)?;
     let run = sync(&satker, &hub).await?;
     let after = marks(&hub.node, &satker)?;
@@ -38,7 +38,7 @@ pub(super) async fn ingest(docs: usize) -> Result<Output> {
 }
 
 /// `satkers` satkers deliver `docs` documents between them to one hub concurrently.
-pub(super) async fn fanin(docs: usize, satkers: usize) -> Result<Output> {
+pub(super) async fn fanin(docs: usize, satkers: usize, doc_bytes: usize) -> Result<Output> {
     let root = temp_root()?;
     let hub = Hub::start(&root.path().join("hub"))?;
     let mut nodes = Vec::with_capacity(satkers);
@@ -49,7 +49,7 @@ pub(super) async fn fanin(docs: usize, satkers: usize) -> Result<Output> {
             .await?;
         let signer = certify_signer(&hub, &node).await?;
         let share = docs / satkers + usize::from(i < docs % satkers);
-        generate(&node, &signer, share)?;
+        generate(&node, &signer, share, doc_bytes)?;
         nodes.push(node);
     }
     let befores = nodes
@@ -99,10 +99,10 @@ pub(super) async fn fanin(docs: usize, satkers: usize) -> Result<Output> {
 }
 
 /// A second device of a satker pulls the `docs` documents the first one delivered.
-pub(super) async fn pull(docs: usize) -> Result<Output> {
+pub(super) async fn pull(docs: usize, doc_bytes: usize) -> Result<Output> {
     let root = temp_root()?;
     let (hub, satker, signer) = hub_and_satker(root.path()).await?;
-    generate(&satker, &signer, docs)?;
+    generate(&satker, &signer, docs, doc_bytes)?;
     sync(&satker, &hub).await?;
     check_delivered(&hub.node, &satker)?;
     let code = satker.require_satker("bench")?.to_string();

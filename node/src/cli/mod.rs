@@ -157,10 +157,18 @@ pub struct BenchArgs {
     /// Satker nodes (fanin).
     #[arg(long, default_value_t = 4)]
     pub satkers: usize,
+    /// Bytes of each generated document's fields (names and values together).
+    #[arg(long, default_value_t = crate::bench::DEFAULT_DOC_BYTES)]
+    #[serde(default = "default_doc_bytes")]
+    pub doc_bytes: usize,
     /// limits: also wait out the hub's idle timeout with a silent and a quiet connection (over a minute).
     #[arg(long)]
     #[serde(default)]
     pub wait_idle: bool,
+}
+
+fn default_doc_bytes() -> usize {
+    crate::bench::DEFAULT_DOC_BYTES
 }
 
 /// `espm init …`
