@@ -231,6 +231,7 @@ pub fn wire_messages() -> Vec<Vec<u8>> {
             offer: vec![StreamId::Origin(key().public())],
             has: VersionVector::new(),
             needs: 0,
+            credit: 0,
         },
         Message::Hello {
             version: 1,
@@ -238,6 +239,7 @@ pub fn wire_messages() -> Vec<Vec<u8>> {
             offer: Vec::new(),
             has: vv.clone(),
             needs: 7,
+            credit: 0,
         },
         Message::Frame {
             stream: s.clone(),

@@ -68,6 +68,7 @@ fn message(u: &mut Unstructured<'_>) -> Result<Message> {
                 .collect::<Result<_>>()?,
             has: vector(u)?,
             needs: u.arbitrary()?,
+            credit: u.arbitrary()?,
         },
         1 => {
             let after = position(u)?;
@@ -156,6 +157,9 @@ impl Memory {
 }
 
 impl Replica for Memory {
+    fn commit(&mut self) -> Result<(), ProtocolError> {
+        Ok(())
+    }
     fn wanted(&self) -> Result<VersionVector, ProtocolError> {
         Ok(VersionVector::from([(StreamId::Trust, 0)]))
     }

@@ -7,12 +7,10 @@
 //! force: [`check_values`] as fields are typed (`draft new --set`, `draft set`),
 //! [`check_document`] before a document is signed and when the hub ingests it.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use storage::{Store, StoreError, Txn};
-use sync_protocol::{
-    Address, DocKind, FieldRefusal, FieldSchemaTable, FieldSchemas, Item, SignedItem,
-};
+use sync_protocol::{Address, DocKind, FieldRefusal, FieldSchemaTable, FieldSchemas, Item};
 
 use crate::{
     error::{NodeError, Result},
@@ -38,20 +36,23 @@ pub fn record(
 
 /// The newest table this node holds, if any.
 pub fn newest(store: &Store) -> Result<Option<FieldSchemaTable>, StoreError> {
+    Ok(newest_shared(store)?.map(|t| (*t).clone()))
+}
+
+/// The newest table, decoded once and shared rather than copied: ingest checks every
+/// snapshot by it.
+pub fn newest_shared(store: &Store) -> Result<Option<Arc<FieldSchemaTable>>, StoreError> {
     let held: Held = FIELD_SCHEMAS.get(store)?.unwrap_or_default();
     let Some((_, address)) = held.0.last() else {
         return Ok(None);
     };
-    let Some(bytes) = store.item(address)? else {
-        return Ok(None);
-    };
-    match SignedItem::open(&bytes)?.item {
-        Item::FieldSchemaTable(t) => Ok(Some(t)),
+    crate::decoded::get(store, address, |item| match item {
+        Item::FieldSchemaTable(t) => Ok(t),
         other => Err(StoreError::Corrupt {
             what: "field schema table index".into(),
             detail: format!("it names a {}", other.kind().name()),
         }),
-    }
+    })
 }
 
 /// The field schemas in force on this node: the newest table it holds.

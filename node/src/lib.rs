@@ -27,6 +27,7 @@ pub mod setup;
 mod attachments;
 mod clock;
 mod config;
+mod decoded;
 mod docs;
 mod drafts;
 mod error;

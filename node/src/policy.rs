@@ -4,7 +4,7 @@
 //! held; `verify` judges a receipt by the table in force when the hub received it.
 
 use storage::{Store, StoreError, Txn};
-use sync_protocol::{Address, Item, PolicyTable, SignedItem, Timestamp};
+use sync_protocol::{Address, Item, PolicyTable, Timestamp};
 
 use crate::{records::PolicyIndex as Held, schema::POLICIES};
 
@@ -24,16 +24,14 @@ fn held(store: &Store) -> Result<Held, StoreError> {
 }
 
 fn load(store: &Store, address: &Address) -> Result<Option<PolicyTable>, StoreError> {
-    let Some(bytes) = store.item(address)? else {
-        return Ok(None);
-    };
-    match SignedItem::open(&bytes)?.item {
-        Item::PolicyTable(t) => Ok(Some(t)),
+    let table = crate::decoded::get(store, address, |item| match item {
+        Item::PolicyTable(t) => Ok(t),
         other => Err(StoreError::Corrupt {
             what: "signing policy table index".into(),
             detail: format!("it names a {}", other.kind().name()),
         }),
-    }
+    })?;
+    Ok(table.map(|t| (*t).clone()))
 }
 
 /// The newest table this node holds, if any.

@@ -1,10 +1,11 @@
 //! What both ends of a reconciliation session do alike with their store: read a frame
-//! of a stream, and keep a received frame item by item, acknowledging only after one
-//! flush (group commit). The hub's and a device's replicas differ only in which items
+//! of a stream, and keep a received frame item by item; the session acknowledges it
+//! only after the replica's next commit, one flush for every frame since the last
+//! message left (group commit). The hub's and a device's replicas differ only in which items
 //! they skip and how they judge an arriving one.
 
 use storage::{StoreError, StreamEntry, Txn};
-use sync_protocol::{Address, Chunk, FrameItem, ProtocolError, Refusal, StreamId};
+use sync_protocol::{Address, Chunk, FrameItem, ProtocolError, Refusal, SignedItem, StreamId};
 
 use crate::{node::Node, verdict::Verdict};
 
@@ -35,46 +36,48 @@ pub(crate) fn read_frame(
     })
 }
 
-/// Keeps each of `items` of `stream` as `judge` decides, each in one write with the
-/// stream's position, then records the frame's end at `through` and flushes once before
-/// the ack leaves. Each refusal is passed to `refused` (to log or keep it) and returned
-/// for the ack, with its plain message.
+/// An item as it arrived: opened and its signature verified, or why it could not be.
+pub(crate) type Arrived = Result<SignedItem, ProtocolError>;
+
+/// Keeps each of `items` of `stream` as `judge` decides, in one write with the stream's
+/// position and the frame's end at `through`; durable at the replica's next commit,
+/// which the session makes before the ack leaves. The frame's signatures are verified together, once, before any item
+/// is judged ([`SignedItem::open_all`]); `judge` gets each item opened. Each refusal is
+/// passed to `refused` (to log or keep it) and returned for the ack, with its plain
+/// message.
 pub(crate) fn receive_frame(
     node: &Node,
     stream: &StreamId,
     items: &[FrameItem],
     through: u64,
-    judge: impl Fn(&mut Txn<'_>, &[u8]) -> Result<Verdict, StoreError>,
+    judge: impl Fn(&mut Txn<'_>, Arrived) -> Result<Verdict, StoreError>,
     refused: impl Fn(&Address, &str) -> Result<(), StoreError>,
 ) -> Result<Vec<Refusal>, ProtocolError> {
-    let mut refusals = Vec::new();
-    for it in items {
-        let verdict = node
-            .store
-            .write(|t| {
-                let v = judge(t, &it.bytes)?;
-                t.set_position(stream, it.seq);
-                Ok(v)
-            })
-            .map_err(local)?;
-        if let Err(why) = verdict {
-            let reason = why.to_string();
-            let address = Address::of(&it.bytes);
-            refused(&address, &reason).map_err(local)?;
-            refusals.push(Refusal {
-                seq: it.seq,
-                address,
-                reason,
-            });
-        }
-    }
-    node.store
+    let bytes: Vec<&[u8]> = items.iter().map(|i| i.bytes.as_slice()).collect();
+    let opened = SignedItem::open_all(&bytes);
+    // One write for the frame: each item and its indexes are in it whole, and a later
+    // item of the frame sees the earlier ones (a signature its snapshot) through it.
+    let refusals = node
+        .store
         .write(|t| {
+            let mut refusals = Vec::new();
+            for (it, arrived) in items.iter().zip(opened) {
+                if let Err(why) = judge(t, arrived)? {
+                    refusals.push(Refusal {
+                        seq: it.seq,
+                        address: Address::of(&it.bytes),
+                        reason: why.to_string(),
+                    });
+                }
+                t.set_position(stream, it.seq);
+            }
             t.set_position(stream, through);
-            Ok(())
+            Ok(refusals)
         })
         .map_err(local)?;
-    // Group commit: one flush per frame, before the ack leaves.
-    node.store.flush().map_err(local)?;
+    // Refusals are kept after the frame's write, which holds the store's write lock.
+    for r in &refusals {
+        refused(&r.address, &r.reason).map_err(local)?;
+    }
     Ok(refusals)
 }

@@ -121,13 +121,11 @@ pub fn certificate(node: &Node, serial: &str) -> Result<Option<Certificate>, Sto
     let Some(rec) = CERTS.get(&node.store, serial)? else {
         return Ok(None);
     };
-    let Some(bytes) = node.store.item(&rec.address)? else {
-        return Ok(None);
-    };
-    match SignedItem::open(&bytes)?.item {
+    let certificate = crate::decoded::get(&node.store, &rec.address, |item| match item {
         Item::Certificate(c) => Ok(Some(c)),
         _ => Ok(None),
-    }
+    })?;
+    Ok(certificate.and_then(|c| (*c).clone()))
 }
 
 /// The certificate with `serial` and its revocation, as the judge takes them.

@@ -105,7 +105,7 @@ impl SecretKey {
     }
 }
 
-fn domain_message(domain: &[u8], message: &[u8]) -> Vec<u8> {
+pub(crate) fn domain_message(domain: &[u8], message: &[u8]) -> Vec<u8> {
     let mut m = Vec::with_capacity(domain.len() + 1 + message.len());
     m.extend_from_slice(domain);
     m.push(0);

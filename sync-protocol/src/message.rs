@@ -84,6 +84,11 @@ pub enum Message {
         /// progress total). Left out when none.
         #[serde(default, skip_serializing_if = "is_zero")]
         needs: u64,
+        /// Credit: how many frames per stream the sender of this Hello takes in flight
+        /// beyond what it has acknowledged; its peer sends no more ahead of its acks.
+        /// Left out (zero) for the peer's own window.
+        #[serde(default, skip_serializing_if = "is_zero_u32")]
+        credit: u32,
     },
     /// Items of `stream` covering positions `after + 1 ..= through`; positions the
     /// receiver may not read are skipped, so `items` can be sparse.
@@ -146,6 +151,10 @@ pub enum Message {
         /// Why, in words for the log.
         reason: String,
     },
+}
+
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
 }
 
 fn is_zero(n: &u64) -> bool {

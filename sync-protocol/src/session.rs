@@ -45,15 +45,20 @@ pub enum Side {
 pub struct Config {
     /// Target payload bytes per frame.
     pub frame_bytes: usize,
-    /// Frames in flight per stream before waiting for an ack.
+    /// Frames in flight per stream before waiting for an ack, at most; fewer if the
+    /// peer's Hello grants less credit.
     pub window: usize,
+    /// Frames per stream this side takes in flight ahead of its acks, told to the peer
+    /// in the Hello: what its receive buffer holds without stalling the sender.
+    pub credit: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             frame_bytes: 64 * 1024,
-            window: 4,
+            window: 8,
+            credit: 8,
         }
     }
 }
@@ -79,8 +84,13 @@ pub struct Stats {
 struct Outgoing {
     /// The peer durably holds the stream through here.
     acked: u64,
-    /// Frames were sent through here.
+    /// Frames were sent through here: where the next frame starts (moved back to
+    /// `acked` to resend).
     sent_through: u64,
+    /// The furthest any frame of this session reached: acks and resend requests up to
+    /// here are genuine even after a resend moved `sent_through` back, since a peer
+    /// handed several messages at once may answer frames sent before the resend.
+    sent_max: u64,
     /// End positions of frames sent but not yet acknowledged, oldest first.
     unacked: VecDeque<u64>,
     /// Started from this node's memory of the peer, not yet confirmed by its Hello.
@@ -94,6 +104,7 @@ impl Outgoing {
         Outgoing {
             acked: peer_has,
             sent_through: peer_has,
+            sent_max: peer_has,
             unacked: VecDeque::new(),
             provisional,
             start: peer_has,
@@ -141,6 +152,11 @@ pub struct Session {
     /// How many attachment chunks the peer's Hello said it needs from us, and how many
     /// the items we send it in this session carry.
     peer_needs: u64,
+    /// The credit the peer's Hello granted, if it said.
+    peer_credit: Option<usize>,
+    /// Frames or chunks were stored since the replica last committed: it commits before
+    /// the next message leaves.
+    uncommitted: bool,
     stats: Stats,
 }
 
@@ -193,6 +209,7 @@ impl Session {
             offer,
             has: VersionVector::new(),
             needs: 0,
+            credit: config.credit as u32,
         };
         s.hello = Some(hello.clone());
         s.outbox.push_back(hello);
@@ -224,8 +241,17 @@ impl Session {
             received_from: VersionVector::new(),
             peer_has: VersionVector::new(),
             peer_needs: 0,
+            peer_credit: None,
+            uncommitted: false,
             stats: Stats::default(),
         }
+    }
+
+    /// Frames per stream this side may have in flight: its own window, or less if the
+    /// peer granted less credit.
+    fn window(&self) -> usize {
+        let credit = self.peer_credit.unwrap_or(self.config.window);
+        self.config.window.min(credit).max(1)
     }
 
     /// Which end of the connection this session is.
@@ -307,7 +333,13 @@ impl Session {
                 offer,
                 has,
                 needs,
-            } => self.on_hello(version, want, offer, (has, needs), replica),
+                credit,
+            } => {
+                if !self.hello_received && credit > 0 {
+                    self.peer_credit = Some(credit as usize);
+                }
+                self.on_hello(version, want, offer, (has, needs), replica)
+            }
             Message::Frame {
                 stream,
                 after,
@@ -390,6 +422,7 @@ impl Session {
                         // dropped): frames already out are acked as duplicates.
                         out.acked = peer_has;
                         out.sent_through = out.sent_through.max(peer_has);
+                        out.sent_max = out.sent_max.max(peer_has);
                         while out.unacked.front().is_some_and(|end| *end <= peer_has) {
                             out.unacked.pop_front();
                         }
@@ -426,6 +459,7 @@ impl Session {
                 offer: Vec::new(),
                 has,
                 needs: replica.chunks_needed()?,
+                credit: self.config.credit as u32,
             };
             self.hello = Some(hello.clone());
             self.outbox.push_back(hello);
@@ -479,6 +513,12 @@ impl Session {
         &mut self,
         replica: &mut impl Replica,
     ) -> Result<Option<Message>, ProtocolError> {
+        // Group commit: one flush for everything stored since the last message went
+        // out, before any ack (or Done) that says it is held.
+        if self.uncommitted {
+            replica.commit()?;
+            self.uncommitted = false;
+        }
         // Only the server's Done is evidence of loss: it comes after all the frames it
         // names. The client's comes early, before frames its window holds back.
         if self.side == Side::Client && self.outbox.is_empty() {

@@ -96,6 +96,7 @@ async fn hello(
         offer: vec![own.clone()],
         has: VersionVector::new(),
         needs: 0,
+        credit: 0,
     };
     send_message(send, &msg).await?;
     match recv_message(recv).await? {
@@ -335,6 +336,7 @@ pub(super) async fn too_many_streams(hub: &Hub, key: SecretKey) -> Violation {
             offer: Vec::new(),
             has: VersionVector::new(),
             needs: 0,
+            credit: 0,
         };
         let mut streams = Vec::new();
         let mut blocked = false;

@@ -12,13 +12,18 @@ use crate::{
     docs,
     node::Node,
     records::{CertRecord, DeviceRecord, DocRecord, HistoryEntry, SigRef},
+    replica::Arrived,
     trust,
     verdict::{Refused, Verdict},
 };
 
 /// A satker or auditor node's decision on an item from the hub, and its indexing.
-pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verdict, StoreError> {
-    let item = match SignedItem::open(bytes) {
+pub fn client_receive(
+    node: &Node,
+    t: &mut Txn<'_>,
+    arrived: Arrived,
+) -> Result<Verdict, StoreError> {
+    let item = match arrived {
         Ok(i) => i,
         Err(e) => return Ok(Err(Refused::Unreadable(e))),
     };
@@ -158,7 +163,7 @@ pub fn client_receive(node: &Node, t: &mut Txn<'_>, bytes: &[u8]) -> Result<Verd
         Item::Signature(_) | Item::CertRequest(_) => {}
         other => return Ok(Err(Refused::NotFromIssuer(other.kind()))),
     }
-    t.put_item(bytes)?;
+    t.put_item(&item.bytes)?;
     Ok(Ok(()))
 }
 
@@ -172,7 +177,7 @@ fn index_signatures(t: &mut Txn<'_>, sub: &sync_protocol::Submission) -> Result<
         };
         let mut signatures = Vec::with_capacity(d.signatures.len());
         for a in &d.signatures {
-            let item = t.item(a)?.and_then(|b| SignedItem::open(&b).ok());
+            let item = t.item(a)?.and_then(|b| SignedItem::open_stored(&b).ok());
             if let Some(Item::Signature(s)) = item.map(|i| i.item) {
                 if s.snapshot == d.snapshot && s.doc_id == d.doc_id {
                     signatures.push(SigRef {

@@ -5,7 +5,10 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
 };
 
 use storage::StoreError;
@@ -52,6 +55,9 @@ pub fn scopes(node: &Node) -> Vec<String> {
 pub struct DeviceReplica {
     node: Arc<Node>,
     outcomes: Mutex<Outcomes>,
+    /// Something was written since the last flush (a frame read and marked sent, a
+    /// frame or chunk stored): the next commit flushes.
+    unflushed: AtomicBool,
 }
 
 /// What a session told this device about its documents, for the sync's summary.
@@ -71,6 +77,7 @@ impl DeviceReplica {
         DeviceReplica {
             node,
             outcomes: Mutex::default(),
+            unflushed: AtomicBool::new(false),
         }
     }
 
@@ -79,18 +86,8 @@ impl DeviceReplica {
         self.outcomes.lock().map(|o| o.clone()).unwrap_or_default()
     }
 
-    /// Notes a receipt or a rejection among items just stored; reopened only for those
-    /// kinds, which are few.
-    fn note_outcome(&self, bytes: &[u8]) {
-        if !matches!(
-            SignedItem::kind_of(bytes),
-            Some(ItemKind::Receipt | ItemKind::Status)
-        ) {
-            return;
-        }
-        let Ok(item) = SignedItem::open(bytes) else {
-            return;
-        };
+    /// Notes a receipt or a rejection among items just stored.
+    fn note_outcome(&self, item: SignedItem) {
         let Ok(mut o) = self.outcomes.lock() else {
             return;
         };
@@ -111,7 +108,7 @@ impl DeviceReplica {
         let item = node
             .store
             .item(addr)?
-            .and_then(|b| SignedItem::open(&b).ok());
+            .and_then(|b| SignedItem::open_stored(&b).ok());
         let doc_ids: Vec<String> = match item.map(|i| i.item) {
             Some(Item::Submission(s)) => s.documents.into_iter().map(|d| d.doc_id).collect(),
             Some(Item::Signature(s)) => vec![s.doc_id],
@@ -221,8 +218,9 @@ impl Replica for DeviceReplica {
                 })
             })
             .map_err(local)?;
-        // Durable before the frame leaves, so a crash cannot let a sent item be withdrawn.
-        node.store.flush().map_err(local)?;
+        // Durable before the frame leaves, so a crash cannot let a sent item be
+        // withdrawn: the driver commits (flushes) before it writes what a turn produced.
+        self.unflushed.store(true, Ordering::Release);
         Ok(chunk)
     }
 
@@ -232,15 +230,20 @@ impl Replica for DeviceReplica {
         items: &[FrameItem],
         through: u64,
     ) -> Result<Vec<Refusal>, ProtocolError> {
+        self.unflushed.store(true, Ordering::Release);
         receive_frame(
             &self.node,
             stream,
             items,
             through,
-            |t, bytes| {
-                let verdict = client_receive(&self.node, t, bytes)?;
-                if verdict.is_ok() {
-                    self.note_outcome(bytes);
+            |t, arrived| {
+                let kind = arrived.as_ref().ok().map(SignedItem::kind);
+                let outcome = matches!(kind, Some(ItemKind::Receipt | ItemKind::Status))
+                    .then(|| arrived.as_ref().ok().cloned())
+                    .flatten();
+                let verdict = client_receive(&self.node, t, arrived)?;
+                if let (true, Some(item)) = (verdict.is_ok(), outcome) {
+                    self.note_outcome(item);
                 }
                 Ok(verdict)
             },
@@ -299,6 +302,7 @@ impl Replica for DeviceReplica {
     }
 
     fn store_chunk(&mut self, address: &Address, bytes: &[u8]) -> Result<(), ProtocolError> {
+        self.unflushed.store(true, Ordering::Release);
         let scopes = scopes(&self.node);
         self.node
             .store
@@ -309,9 +313,16 @@ impl Replica for DeviceReplica {
                 }
                 Ok(())
             })
-            .map_err(local)?;
-        // Each chunk is its own checkpoint: a cut link resumes at the next one.
-        self.node.store.flush().map_err(local)
+            .map_err(local)
+    }
+
+    /// One flush for every frame and chunk stored, and every frame read for sending,
+    /// since the last message left.
+    fn commit(&mut self) -> Result<(), ProtocolError> {
+        if self.unflushed.swap(false, Ordering::AcqRel) {
+            self.node.store.flush().map_err(local)?;
+        }
+        Ok(())
     }
 
     fn peer_holds(&self, stream: &StreamId) -> Result<Option<u64>, ProtocolError> {

@@ -40,7 +40,7 @@ fn table_by(key: &SecretKey, schemas: FieldSchemas) -> SignedItem {
 
 fn offer(node: &Node, item: &SignedItem) -> Verdict {
     node.store
-        .write(|t| client_receive(node, t, &item.bytes))
+        .write(|t| client_receive(node, t, SignedItem::open(&item.bytes)))
         .unwrap()
 }
 

@@ -338,7 +338,7 @@ fn service(node: &Node) -> Result<&SecretKey, StoreError> {
 
 fn load(t: &Txn<'_>, address: &Address) -> Result<Option<Item>, StoreError> {
     match t.item(address)? {
-        Some(bytes) => Ok(Some(SignedItem::open(&bytes)?.item)),
+        Some(bytes) => Ok(Some(SignedItem::open_stored(&bytes)?.item)),
         None => Ok(None),
     }
 }

@@ -14,15 +14,16 @@ use crate::{
     hub::delivery::{self, accept_submission, LogPosition},
     node::Node,
     records::{hub_operator_key, operator_request_key, HubOperatorRecord, RequestRecord},
+    replica::Arrived,
     trust,
 };
 
 pub use crate::verdict::{DocumentRefusal, Refused, Verdict};
 
-fn load(node: &Node, addr: &sync_protocol::Address) -> Result<Option<SignedItem>, StoreError> {
-    node.store
-        .item(addr)?
-        .map(|b| SignedItem::open(&b).map_err(StoreError::from))
+/// An item as this write sees it: items of the same frame are in it, not yet stored.
+fn load(t: &Txn<'_>, addr: &sync_protocol::Address) -> Result<Option<SignedItem>, StoreError> {
+    t.item(addr)?
+        .map(|b| SignedItem::open_stored(&b).map_err(StoreError::from))
         .transpose()
 }
 
@@ -39,13 +40,14 @@ fn policy(node: &Node) -> Result<Policy, StoreError> {
 /// The hub's re-check of a snapshot's fields by the field schemas it issued last: a
 /// device that skipped `sign`'s check (or forged a snapshot) is caught here.
 fn check_fields(node: &Node, s: &sync_protocol::DocumentSnapshot) -> Result<Verdict, StoreError> {
-    let schemas = crate::fields::newest(&node.store)?
-        .ok_or_else(|| StoreError::Corrupt {
-            what: "field schema table".into(),
-            detail: "this hub holds none; `espm init hub` issues it, so the store was made by an older espm".into(),
-        })?
-        .schemas;
-    Ok(schemas
+    let table = crate::fields::newest_shared(&node.store)?.ok_or_else(|| StoreError::Corrupt {
+        what: "field schema table".into(),
+        detail:
+            "this hub holds none; `espm init hub` issues it, so the store was made by an older espm"
+                .into(),
+    })?;
+    Ok(table
+        .schemas
         .check_document(s.kind, &s.fields)
         .map_err(|refusal| Refused::Fields {
             doc_id: s.doc_id.clone(),
@@ -56,7 +58,7 @@ fn check_fields(node: &Node, s: &sync_protocol::DocumentSnapshot) -> Result<Verd
 /// The judge's answer on a submitted document's signatures at `at`, the hub's arrival
 /// time: every signature must count, and those that count must meet the policy.
 fn judge_document(
-    node: &Node,
+    (node, t): (&Node, &Txn<'_>),
     satker: &str,
     d: &SubmittedDoc,
     policy: &Policy,
@@ -64,7 +66,7 @@ fn judge_document(
 ) -> Result<Result<(), DocumentRefusal>, StoreError> {
     let mut items = Vec::with_capacity(d.signatures.len());
     for addr in &d.signatures {
-        let Some(sig) = load(node, addr)? else {
+        let Some(sig) = load(t, addr)? else {
             return Ok(Err(DocumentRefusal::SignatureNotHeld(*addr)));
         };
         if !matches!(sig.item, Item::Signature(_)) {
@@ -95,13 +97,13 @@ fn judge_document(
 /// The hub's decision on a signature item at `now`: over a snapshot of the sender's
 /// satker the hub holds, and counted by the judge.
 fn check_signature(
-    node: &Node,
+    (node, t): (&Node, &Txn<'_>),
     item: &SignedItem,
     s: &sync_protocol::DocSignature,
     satker: &str,
     now: Timestamp,
 ) -> Result<Verdict, StoreError> {
-    let Some(snap) = load(node, &s.snapshot)? else {
+    let Some(snap) = load(t, &s.snapshot)? else {
         return Ok(Err(Refused::SnapshotNotHeld(s.snapshot)));
     };
     let Item::Snapshot(d) = &snap.item else {
@@ -133,9 +135,9 @@ pub fn hub_receive(
     t: &mut Txn<'_>,
     device: NodeId,
     role: &DeviceRole,
-    bytes: &[u8],
+    arrived: Arrived,
 ) -> Result<Verdict, StoreError> {
-    let item = match SignedItem::open(bytes) {
+    let item = match arrived {
         Ok(i) => i,
         Err(e) => return Ok(Err(Refused::Unreadable(e))),
     };
@@ -186,7 +188,7 @@ pub fn hub_receive(
                 refused => refused,
             }
         }
-        Item::Signature(s) => check_signature(node, &item, s, satker, now)?,
+        Item::Signature(s) => check_signature((node, t), &item, s, satker, now)?,
         Item::Submission(sub) => match own_work(&item, device, "submission", &sub.satker, satker) {
             Ok(()) => check_submission(node, t, satker, device, sub, now)?,
             refused => refused,
@@ -196,7 +198,7 @@ pub fn hub_receive(
     if verdict.is_err() {
         return Ok(verdict);
     }
-    t.put_item(bytes)?;
+    t.put_item(&item.bytes)?;
     let (log_seq, log_hash) = t.hub_log_append(item.address)?;
     match &item.item {
         Item::CertRequest(r) => {
@@ -309,7 +311,7 @@ fn check_submission(
     }
     let policy = policy(node)?;
     for d in &sub.documents {
-        let Some(snap) = load(node, &d.snapshot)? else {
+        let Some(snap) = load(t, &d.snapshot)? else {
             return Ok(Err(Refused::SnapshotMissing(d.doc_id.clone())));
         };
         match &snap.item {
@@ -327,7 +329,7 @@ fn check_submission(
                 }));
             }
         }
-        if let Err(why) = judge_document(node, satker, d, &policy, now)? {
+        if let Err(why) = judge_document((node, t), satker, d, &policy, now)? {
             return Ok(Err(Refused::Document {
                 doc_id: d.doc_id.clone(),
                 why: Box::new(why),

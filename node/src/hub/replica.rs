@@ -24,12 +24,19 @@ pub struct HubReplica {
     node: Arc<Node>,
     device: NodeId,
     role: DeviceRole,
+    /// A frame or chunk was stored since the last flush: the next commit flushes.
+    unflushed: bool,
 }
 
 impl HubReplica {
     /// A replica for a session with `device`, enrolled as `role`.
     pub fn new(node: Arc<Node>, device: NodeId, role: DeviceRole) -> Self {
-        HubReplica { node, device, role }
+        HubReplica {
+            node,
+            device,
+            role,
+            unflushed: false,
+        }
     }
 
     /// The satkers whose streams the device may read.
@@ -113,12 +120,13 @@ impl Replica for HubReplica {
         items: &[FrameItem],
         through: u64,
     ) -> Result<Vec<Refusal>, ProtocolError> {
+        self.unflushed = true;
         receive_frame(
             &self.node,
             stream,
             items,
             through,
-            |t, bytes| hub_receive(&self.node, t, self.device, &self.role, bytes),
+            |t, arrived| hub_receive(&self.node, t, self.device, &self.role, arrived),
             // The peer and the monitor get the refusal's plain message.
             |address, reason| self.note_refusal(address, reason, true),
         )
@@ -169,12 +177,20 @@ impl Replica for HubReplica {
             ));
         };
         let now = self.node.now();
+        self.unflushed = true;
         self.node
             .store
             .write(|t| delivery::chunk_arrived(&self.node, t, satker, address, bytes, now))
-            .map_err(local)?;
-        // Each chunk is its own checkpoint: a cut link resumes at the next one.
-        self.node.store.flush().map_err(local)
+            .map_err(local)
+    }
+
+    /// One flush for every frame and chunk stored since the last message left: each
+    /// flight is its own checkpoint, and a cut link resumes after the last one.
+    fn commit(&mut self) -> Result<(), ProtocolError> {
+        if std::mem::take(&mut self.unflushed) {
+            self.node.store.flush().map_err(local)?;
+        }
+        Ok(())
     }
 
     fn peer_refused(

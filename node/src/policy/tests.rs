@@ -39,7 +39,7 @@ fn table_by(key: &SecretKey, policy: Policy) -> SignedItem {
 
 fn offer(node: &Node, item: &SignedItem) -> Verdict {
     node.store
-        .write(|t| client_receive(node, t, &item.bytes))
+        .write(|t| client_receive(node, t, SignedItem::open(&item.bytes)))
         .unwrap()
 }
 

@@ -6,9 +6,15 @@
 //! Every call into the session, and so into its replica, which writes and flushes the
 //! store, runs on tokio's blocking pool ([`blocking`]): an fsync never holds an async
 //! worker thread, so a hub writing one device's frame still answers every other
-//! device. The session moves to the pool for one turn (handle one message, take what
-//! there is to send) and back, so a stream holds a blocking thread only while its
-//! store work runs, never while it waits for its peer.
+//! device. The session moves to the pool for one turn (handle the messages that
+//! arrived, take what there is to send) and back, so a stream holds a blocking thread
+//! only while its store work runs, never while it waits for its peer.
+//!
+//! The pipe stays full: while a turn runs, the driver goes on reading what the peer
+//! sends (up to [`READ_AHEAD_BYTES`]), and the next turn takes all of it at once. The
+//! frames of a window that arrived during one flush are stored by the next turn and
+//! covered by one flush, before any of their acks leave (group commit); a turn per
+//! flight rather than per message also means fewer hand-offs between threads.
 
 use std::time::Duration;
 
@@ -19,14 +25,19 @@ use sync_protocol::{
 
 use super::{
     tls,
-    wire::{abort, recv_bytes, recv_bytes_within, send_bytes_within},
+    wire::{abort, recv_bytes, send_bytes_within, MessageReader},
     Deadlines, WireStats,
 };
 use crate::error::{NodeError, Result};
 
 /// Encoded bytes one turn takes from a session before they are written: enough for a
 /// window of frames, little enough that a session with much to send holds little.
-const TURN_BYTES: usize = 256 * 1024;
+const TURN_BYTES: usize = 512 * 1024;
+
+/// Bytes of messages read ahead while a turn runs, at most (and one message more):
+/// the credit this side grants its peer (8 frames of 64 KiB), so an honest sender never
+/// waits for it, and a bound on what a peer can make a session hold.
+pub const READ_AHEAD_BYTES: usize = 512 * 1024;
 
 /// A sans-IO session with its replica, as [`drive`] runs it.
 pub trait Exchange: Send + 'static {
@@ -44,6 +55,11 @@ pub trait Exchange: Send + 'static {
     fn is_abort(msg: &Self::Message) -> bool;
     /// Feeds one message from the peer.
     fn handle(&mut self, msg: Self::Message) -> Result<(), ProtocolError>;
+    /// Makes durable what the session's reads and writes left pending; called before
+    /// the messages of a turn are written, so nothing leaves ahead of its flush.
+    fn commit(&mut self) -> Result<(), ProtocolError> {
+        Ok(())
+    }
     /// The next message to send, if any.
     fn poll_transmit(&mut self) -> Result<Option<Self::Message>, ProtocolError>;
     /// Whether this side's session is finished.
@@ -105,13 +121,14 @@ struct Failed {
 }
 
 impl<E: Exchange> Driven<E> {
-    /// One turn on the blocking pool: `incoming` handled, then what there is to send.
-    fn turn(&mut self, incoming: Option<Vec<u8>>, wire: &WireStats) -> Result<Turn, Failed> {
+    /// One turn on the blocking pool: `incoming` handled in order, then what there is
+    /// to send, made durable before it is returned for writing.
+    fn turn(&mut self, incoming: Vec<Vec<u8>>, wire: &WireStats) -> Result<Turn, Failed> {
         let told = |e: ProtocolError| Failed {
             error: e.into(),
             tell_peer: true,
         };
-        if let Some(body) = incoming {
+        for body in incoming {
             let msg = E::decode(&body).map_err(told)?;
             let peer_aborted = E::is_abort(&msg);
             self.exchange.handle(msg).map_err(|e| Failed {
@@ -121,31 +138,86 @@ impl<E: Exchange> Driven<E> {
             self.exchange.progress(wire);
         }
         let (mut out, mut bytes) = (Vec::new(), 0);
+        let mut turn = Turn {
+            out: Vec::new(),
+            more: true,
+            done: false,
+        };
         while bytes < TURN_BYTES {
             let Some(msg) = self.exchange.poll_transmit().map_err(told)? else {
-                let done = self.exchange.is_done();
-                if done && !self.finished {
-                    self.finished = true;
-                    self.exchange.finished().map_err(|error| Failed {
-                        error,
-                        tell_peer: false,
-                    })?;
-                }
-                return Ok(Turn {
-                    out,
-                    more: false,
-                    done,
-                });
+                turn.more = false;
+                turn.done = self.exchange.is_done();
+                break;
             };
             let body = E::encode(&msg);
             bytes += body.len();
             out.push(body);
         }
-        Ok(Turn {
-            out,
-            more: true,
-            done: false,
-        })
+        if !out.is_empty() {
+            self.exchange.commit().map_err(told)?;
+        }
+        if turn.done && !self.finished {
+            self.finished = true;
+            self.exchange.finished().map_err(|error| Failed {
+                error,
+                tell_peer: false,
+            })?;
+        }
+        turn.out = out;
+        Ok(turn)
+    }
+}
+
+/// What the driver read from the peer while its session was busy.
+#[derive(Default)]
+struct ReadAhead {
+    /// Message bodies not yet handed to the session, in order.
+    bodies: Vec<Vec<u8>>,
+    bytes: usize,
+    /// The peer ended its side cleanly (`Ok`) or the read failed (`Err`), after
+    /// `bodies`.
+    end: Option<Result<()>>,
+}
+
+impl ReadAhead {
+    /// Reads into the buffer until `until` finishes, as long as there is room and the
+    /// stream goes on; `until`'s output.
+    async fn during<T>(
+        &mut self,
+        reader: &mut MessageReader,
+        recv: &mut quinn::RecvStream,
+        deadlines: &Deadlines,
+        wire: &mut WireStats,
+        until: impl std::future::Future<Output = T>,
+    ) -> T {
+        tokio::pin!(until);
+        loop {
+            let room = self.end.is_none() && self.bytes < READ_AHEAD_BYTES;
+            tokio::select! {
+                biased;
+                out = &mut until => return out,
+                got = reader.next(recv, deadlines), if room => self.take(got, wire),
+            }
+        }
+    }
+
+    fn take(&mut self, got: Result<Option<Vec<u8>>>, wire: &mut WireStats) {
+        match got {
+            Ok(Some(body)) => {
+                wire.received_bytes += (PREFIX_BYTES + body.len()) as u64;
+                wire.received_messages += 1;
+                self.bytes += body.len();
+                self.bodies.push(body);
+            }
+            Ok(None) => self.end = Some(Ok(())),
+            Err(e) => self.end = Some(Err(e)),
+        }
+    }
+
+    /// Everything read so far, for the next turn.
+    fn drain(&mut self) -> Vec<Vec<u8>> {
+        self.bytes = 0;
+        std::mem::take(&mut self.bodies)
     }
 }
 
@@ -170,16 +242,20 @@ pub async fn drive<E: Exchange>(
         finished: false,
     };
     let mut wire = WireStats::default();
-    let mut incoming = None;
+    let mut reader = MessageReader::new();
+    let mut ahead = ReadAhead::default();
     let mut flight = false;
     loop {
         let seen = wire.clone();
-        let body = incoming.take();
-        let (back, turn) = blocking(move || {
-            let turn = driven.turn(body, &seen);
+        let bodies = ahead.drain();
+        let work = blocking(move || {
+            let turn = driven.turn(bodies, &seen);
             (driven, turn)
-        })
-        .await?;
+        });
+        // The peer's next messages are read while the store works.
+        let (back, turn) = ahead
+            .during(&mut reader, recv, deadlines, &mut wire, work)
+            .await?;
         driven = back;
         let turn = match turn {
             Ok(turn) => turn,
@@ -192,11 +268,15 @@ pub async fn drive<E: Exchange>(
             }
         };
         for body in &turn.out {
-            wire.sent_bytes += send_bytes_within(send, body, deadlines).await? as u64;
+            let sending = send_bytes_within(send, body, deadlines);
+            let sent = ahead
+                .during(&mut reader, recv, deadlines, &mut wire, sending)
+                .await?;
+            wire.sent_bytes += sent as u64;
             wire.sent_messages += 1;
             flight = true;
         }
-        if turn.more {
+        if turn.more || !ahead.bodies.is_empty() {
             continue;
         }
         let waiting = match (turn.done, driven.exchange.ending()) {
@@ -216,35 +296,38 @@ pub async fn drive<E: Exchange>(
             wire.round_trips += 1;
             flight = false;
         }
-        match recv_bytes_within(recv, waiting).await {
-            Ok(Some(body)) => {
-                wire.received_bytes += (PREFIX_BYTES + body.len()) as u64;
-                wire.received_messages += 1;
-                incoming = Some(body);
-            }
-            Ok(None) if turn.done => {
+        if ahead.end.is_none() {
+            let got = reader.next(recv, waiting).await;
+            ahead.take(got, &mut wire);
+        }
+        if !ahead.bodies.is_empty() {
+            continue;
+        }
+        match ahead.end.take() {
+            Some(Ok(())) if turn.done => {
                 // The peer has all it needs and ended its side; so do we.
                 let _ = send.finish();
                 break;
             }
-            Ok(None) => {
+            Some(Ok(())) => {
                 return Err(NodeError::Transport(format!(
                     "the peer closed the {name} stream before it finished"
                 )))
             }
-            Err(NodeError::Protocol(e)) => {
+            Some(Err(NodeError::Protocol(e))) => {
                 let reason = cut_text(&e.to_string(), MAX_ABORT_REASON_BYTES).to_string();
                 abort(send, &E::encode(&E::abort_message(reason))).await;
                 return Err(e.into());
             }
-            Err(e) if turn.done => {
+            Some(Err(e)) if turn.done => {
                 // The peer left without ending the stream, or went quiet: it was
                 // finished, so this is how it says goodbye, not a failure.
                 tracing::debug!(error = %e, "the peer left after this side was done");
                 let _ = send.finish();
                 break;
             }
-            Err(e) => return Err(e),
+            Some(Err(e)) => return Err(e),
+            None => {}
         }
     }
     Ok((driven.exchange, wire))
@@ -342,6 +425,10 @@ impl<R: Replica + Send + 'static> Exchange for Reconcile<R> {
 
     fn handle(&mut self, msg: Message) -> Result<(), ProtocolError> {
         self.session.handle(msg, &mut self.replica)
+    }
+
+    fn commit(&mut self) -> Result<(), ProtocolError> {
+        self.replica.commit()
     }
 
     fn poll_transmit(&mut self) -> Result<Option<Message>, ProtocolError> {

@@ -114,28 +114,66 @@ pub async fn recv_bytes_within(
     recv: &mut quinn::RecvStream,
     deadlines: &Deadlines,
 ) -> Result<Option<Vec<u8>>> {
-    let mut decoder = FrameDecoder::new(MAX_MESSAGE_BYTES);
-    let mut deadline = Instant::now() + deadlines.wait;
-    loop {
-        // Never more than this frame still needs, so the next one stays in the stream.
-        let read = recv.read_chunk(decoder.wanted(), true);
-        let chunk = match timeout_at(deadline, read).await {
-            Ok(Ok(Some(chunk))) => chunk,
-            Ok(Ok(None)) if decoder.at_boundary() => return Ok(None),
-            Ok(Ok(None)) => return Err(ended_early(&decoder)),
-            Ok(Err(e)) => return Err(read_error(e)),
-            Err(_) => return Err(too_slow(&decoder, deadlines)),
-        };
-        if decoder.at_boundary() {
-            deadline = Instant::now() + deadlines.message;
+    MessageReader::new().next(recv, deadlines).await
+}
+
+/// Reads length-prefixed messages from one stream and keeps a message half read between
+/// calls, so a read may be dropped (raced against store work, say) and started again
+/// with nothing lost: quinn's `read_chunk` is cancel-safe, and the decoder's state and
+/// the message's deadline live here, not in the future.
+pub struct MessageReader {
+    decoder: FrameDecoder,
+    /// When the message now being read must be complete, once its first byte came.
+    message_deadline: Option<Instant>,
+}
+
+impl Default for MessageReader {
+    fn default() -> Self {
+        MessageReader::new()
+    }
+}
+
+impl MessageReader {
+    /// A reader at a message boundary.
+    pub fn new() -> Self {
+        MessageReader {
+            decoder: FrameDecoder::new(MAX_MESSAGE_BYTES),
+            message_deadline: None,
         }
-        let mut bytes = &chunk.bytes[..];
-        while !bytes.is_empty() {
-            let fed = decoder.feed(bytes)?;
-            if let Some(body) = fed.frame {
-                return Ok(Some(body));
+    }
+
+    /// The next message's body; `None` if the stream ended cleanly at a boundary. The
+    /// first byte is awaited up to `wait` from this call, the rest up to `message` from
+    /// that first byte.
+    pub async fn next(
+        &mut self,
+        recv: &mut quinn::RecvStream,
+        deadlines: &Deadlines,
+    ) -> Result<Option<Vec<u8>>> {
+        let waited = Instant::now() + deadlines.wait;
+        loop {
+            let deadline = self.message_deadline.unwrap_or(waited);
+            // Never more than this frame still needs, so the next one stays in the stream.
+            let read = recv.read_chunk(self.decoder.wanted(), true);
+            let chunk = match timeout_at(deadline, read).await {
+                Ok(Ok(Some(chunk))) => chunk,
+                Ok(Ok(None)) if self.decoder.at_boundary() => return Ok(None),
+                Ok(Ok(None)) => return Err(ended_early(&self.decoder)),
+                Ok(Err(e)) => return Err(read_error(e)),
+                Err(_) => return Err(too_slow(&self.decoder, deadlines)),
+            };
+            if self.message_deadline.is_none() {
+                self.message_deadline = Some(Instant::now() + deadlines.message);
             }
-            bytes = &bytes[fed.consumed..];
+            let mut bytes = &chunk.bytes[..];
+            while !bytes.is_empty() {
+                let fed = self.decoder.feed(bytes)?;
+                if let Some(body) = fed.frame {
+                    self.message_deadline = None;
+                    return Ok(Some(body));
+                }
+                bytes = &bytes[fed.consumed..];
+            }
         }
     }
 }

@@ -191,6 +191,7 @@ fn every_sync_message_at_its_largest_honest_size_fits_the_message_limit() {
             offer: vec![device.clone()],
             has: VersionVector::new(),
             needs: 0,
+            credit: 0,
         }
         .encode(),
     );
@@ -202,6 +203,7 @@ fn every_sync_message_at_its_largest_honest_size_fits_the_message_limit() {
             offer: Vec::new(),
             has: vector.clone(),
             needs: u64::MAX,
+            credit: 0,
         }
         .encode(),
     );
@@ -400,6 +402,7 @@ fn a_stream_that_opens_with_a_message_instead_of_a_header_is_refused() {
         offer: Vec::new(),
         has: VersionVector::new(),
         needs: 0,
+        credit: 0,
     };
     let framed = encode_frame(&hello.encode(), MAX_MESSAGE_BYTES).unwrap();
     let e = StreamHeader::decode(&framed[..HEADER_BYTES])

@@ -23,6 +23,7 @@ impl Session {
             )));
         }
         replica.store_chunk(&address, &bytes)?;
+        self.uncommitted = true;
         self.stats.received_chunks += 1;
         Ok(())
     }

@@ -73,6 +73,7 @@ impl Session {
             .collect();
         if through > pos {
             refused.extend(replica.receive(&stream, &fresh, through)?);
+            self.uncommitted = true;
         }
         // A whole frame may be refused; cut reasons keep the Ack within the message limit.
         for r in &mut refused {
@@ -112,7 +113,7 @@ impl Session {
                 "ack for {stream}, which this node never sent"
             )));
         };
-        if through > out.sent_through {
+        if through > out.sent_max {
             return Err(ProtocolError::Violation(format!(
                 "ack for {stream} through {through}, which was never sent"
             )));
@@ -122,6 +123,9 @@ impl Session {
             return Ok(());
         }
         out.acked = through;
+        // An ack of frames sent before a resend moved the cursor back: they need not
+        // go again.
+        out.sent_through = out.sent_through.max(through);
         while out.unacked.front().is_some_and(|end| *end <= through) {
             out.unacked.pop_front();
         }
@@ -141,7 +145,7 @@ impl Session {
                 "nack for {stream}, which this node never sent"
             )));
         };
-        if through > out.sent_through {
+        if through > out.sent_max {
             return Err(ProtocolError::Violation(format!(
                 "nack for {stream} at {through}, beyond what was sent"
             )));
@@ -166,6 +170,7 @@ impl Session {
         // A stream with more to send that waits for its window holds back every stream
         // of lower priority: documents do not squeeze in ahead of a receipt.
         let mut held_back_below: Option<u8> = None;
+        let window = self.window();
         for stream in order {
             let mut head = replica.head(&stream)?;
             if let Some(declared) = &self.declared {
@@ -180,7 +185,7 @@ impl Session {
             if held_back_below.is_some_and(|p| stream.priority() > p) {
                 continue;
             }
-            if out.unacked.len() >= self.config.window {
+            if out.unacked.len() >= window {
                 held_back_below = Some(stream.priority());
                 continue;
             }
@@ -198,6 +203,7 @@ impl Session {
                 )));
             }
             out.sent_through = chunk.through;
+            out.sent_max = out.sent_max.max(chunk.through);
             out.unacked.push_back(chunk.through);
             self.stats.sent_items += chunk.items.len() as u64;
             return Ok(Some(Message::Frame {

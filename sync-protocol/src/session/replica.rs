@@ -31,8 +31,11 @@ pub trait Replica {
     /// Items of `stream` after `after`, about `max_bytes` worth (at least one item).
     fn read(&self, stream: &StreamId, after: u64, max_bytes: usize)
         -> Result<Chunk, ProtocolError>;
-    /// Verifies and stores a frame's items and advances the stream to `through`, durably,
-    /// before returning. Items it will not store are returned as refusals.
+    /// Verifies and stores a frame's items and advances the stream to `through`. Items
+    /// it will not store are returned as refusals. It need not be durable on return:
+    /// the session calls [`Replica::commit`] before anything it sends next, so one
+    /// flush covers every frame handled since the last message went out, and no ack
+    /// ever leaves before the flush that makes it true.
     fn receive(
         &mut self,
         stream: &StreamId,
@@ -64,7 +67,8 @@ pub trait Replica {
     fn read_chunk(&self, _address: &Address) -> Result<Option<Vec<u8>>, ProtocolError> {
         Ok(None)
     }
-    /// Stores a chunk whose address was already checked, durably, before returning.
+    /// Stores a chunk whose address was already checked; durable at the next
+    /// [`Replica::commit`], which comes before anything the session sends next.
     fn store_chunk(&mut self, address: &Address, _bytes: &[u8]) -> Result<(), ProtocolError> {
         Err(ProtocolError::Replica(format!(
             "this node does not take attachment chunk {}",
@@ -82,6 +86,10 @@ pub trait Replica {
     fn peer_acked(&mut self, _stream: &StreamId, _through: u64) -> Result<(), ProtocolError> {
         Ok(())
     }
+    /// Makes everything [`Replica::receive`] and [`Replica::store_chunk`] stored so far
+    /// durable (a store flush). Called by the session before it lets any message out
+    /// after storing something; nothing acknowledged is ever lost in a crash.
+    fn commit(&mut self) -> Result<(), ProtocolError>;
     /// The peer refused items this node sent.
     fn peer_refused(
         &mut self,

@@ -28,9 +28,33 @@ struct MemReplica {
     /// Attachment chunks each item of its logs carries, for progress totals.
     chunks_per_item: u64,
     peer_acks: BTreeMap<StreamId, u64>,
+    /// What `received` and `chunks` were at the last commit: what survives a crash.
+    durable: (
+        BTreeMap<StreamId, (u64, Vec<Vec<u8>>)>,
+        BTreeMap<Address, Vec<u8>>,
+    ),
+    commits: usize,
+}
+
+impl MemReplica {
+    /// How far this replica durably holds `stream`.
+    fn durable_position(&self, stream: &StreamId) -> u64 {
+        self.durable.0.get(stream).map(|r| r.0).unwrap_or(0)
+    }
+
+    /// The process died: whatever was stored and not committed is gone.
+    fn crash(&mut self) {
+        self.received = self.durable.0.clone();
+        self.chunks = self.durable.1.clone();
+    }
 }
 
 impl Replica for MemReplica {
+    fn commit(&mut self) -> Result<(), ProtocolError> {
+        self.commits += 1;
+        self.durable = (self.received.clone(), self.chunks.clone());
+        Ok(())
+    }
     fn wanted(&self) -> Result<VersionVector, ProtocolError> {
         Ok(self
             .wants
@@ -213,6 +237,7 @@ fn run(client: &mut MemReplica, hub: &mut MemReplica, config: Config) -> (usize,
 
 mod checkpoint;
 mod limits;
+mod pipeline;
 mod priority;
 mod progress;
 
@@ -225,6 +250,7 @@ fn both_directions_arrive_and_the_session_ends() {
         Config {
             frame_bytes: 40,
             window: 2,
+            credit: 2,
         },
     );
     assert_eq!(hub.received[&device].1.len(), 30);
@@ -270,6 +296,7 @@ fn a_tail_frame_lost_before_the_hubs_done_is_asked_for_again() {
     let config = Config {
         frame_bytes: 20,
         window: 8,
+        credit: 8,
     };
     let scope = StreamId::Scope("123456".into());
     let mut c = Session::client(config, &client).unwrap();
@@ -431,6 +458,7 @@ fn run_lossy(
     let config = Config {
         frame_bytes: 40,
         window: 3,
+        credit: 3,
     };
     let mut rng = Lcg(seed);
     let mut c = Session::client(config, client).unwrap();
@@ -500,6 +528,7 @@ fn a_new_session_after_a_dropped_link_resends_only_what_was_not_acknowledged() {
     let config = Config {
         frame_bytes: 50,
         window: 2,
+        credit: 2,
     };
     let mut c = Session::client(config, &client).unwrap();
     let mut h = Session::server(config);

@@ -109,6 +109,7 @@ fn a_stream_without_a_header_is_refused_as_such() {
         offer: Vec::new(),
         has: VersionVector::new(),
         needs: 0,
+        credit: 0,
     };
     let (code, reason) = against_the_hub(|conn| async move {
         let (mut send, _recv) = conn.open_bi().await.unwrap();
@@ -174,6 +175,7 @@ fn a_sync_hello_on_a_draft_stream_is_refused_as_a_protocol_violation_and_never_s
         offer: Vec::new(),
         has: VersionVector::new(),
         needs: 0,
+        credit: 0,
     };
     let (got, (code, reason)) = against_the_hub(|conn| async move {
         answers(&conn, StreamKind::DraftSync, hello.encode()).await

@@ -121,6 +121,7 @@ fn hello() -> Message {
         offer: Vec::new(),
         has: VersionVector::new(),
         needs: 0,
+        credit: 0,
     }
 }
 

@@ -41,6 +41,10 @@ impl<R> Watched<R> {
 }
 
 impl<R: Replica> Replica for Watched<R> {
+    fn commit(&mut self) -> Result<(), ProtocolError> {
+        self.note("commit");
+        self.inner.commit()
+    }
     fn wanted(&self) -> Result<VersionVector, ProtocolError> {
         self.note("wanted");
         self.inner.wanted()

@@ -13,6 +13,7 @@ fn an_ack_refusing_a_whole_frame_with_long_reasons_fits_in_one_message() {
     let config = Config {
         frame_bytes: MAX_ITEM_BYTES,
         window: 4,
+        credit: 4,
     };
     let mut c = Session::client(config, &client).unwrap();
     let mut h = Session::server(config);

@@ -19,6 +19,7 @@ fn notices_travel_before_documents_on_a_thin_link() {
     let config = Config {
         frame_bytes: 1,
         window: 1,
+        credit: 1,
     };
     let mut c = Session::client(config, &client).unwrap();
     let mut h = Session::server(config);

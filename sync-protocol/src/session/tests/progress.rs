@@ -23,6 +23,7 @@ fn the_device_knows_what_it_will_receive_from_the_hubs_hello_and_ends_on_the_tot
     let config = Config {
         frame_bytes: 40,
         window: 2,
+        credit: 2,
     };
     let mut c = Session::client(config, &client).unwrap();
     let mut h = Session::server(config);
@@ -117,6 +118,7 @@ fn a_hub_hello_naming_streams_the_device_did_not_ask_for_does_not_inflate_its_to
             offer: Vec::new(),
             has,
             needs: 0,
+            credit: 0,
         },
         &mut client,
     )
@@ -150,7 +152,7 @@ enum EarlierMessage {
 }
 
 #[test]
-fn a_devices_hello_is_unchanged_on_the_wire_and_an_earlier_device_reads_the_hubs() {
+fn an_earlier_peer_reads_either_sides_hello_with_its_totals_and_credit() {
     let (mut client, _, device) = satker_and_hub(1, 0);
     let mut c = Session::client(Config::default(), &client).unwrap();
     let Some(hello @ Message::Hello { .. }) = c.poll_transmit(&mut client).unwrap() else {
@@ -160,17 +162,22 @@ fn a_devices_hello_is_unchanged_on_the_wire_and_an_earlier_device_reads_the_hubs
         version,
         want,
         offer,
+        credit,
         ..
     } = hello.clone()
     else {
         unreachable!()
     };
-    let earlier = crate::encoding::to_canonical(&EarlierMessage::Hello {
-        version,
-        want,
-        offer,
-    });
-    assert_eq!(hello.encode(), earlier);
+    assert_eq!(credit, Config::default().credit as u32);
+    // An earlier hub reads the device's Hello, credit and all, as the Hello it knew.
+    let read: EarlierMessage =
+        crate::encoding::from_cbor(&hello.encode(), "an earlier hub's Hello").unwrap();
+    let EarlierMessage::Hello {
+        version: v,
+        want: w,
+        offer: o,
+    } = read;
+    assert_eq!((v, w, o), (version, want, offer));
     // The hub's Hello with totals still reads as a Hello to a device that knows none.
     let hubs = Message::Hello {
         version: FORMAT_VERSION,
@@ -178,6 +185,7 @@ fn a_devices_hello_is_unchanged_on_the_wire_and_an_earlier_device_reads_the_hubs
         offer: Vec::new(),
         has: VersionVector::from([(StreamId::Trust, 9)]),
         needs: 4,
+        credit: 8,
     };
     let read: EarlierMessage =
         crate::encoding::from_cbor(&hubs.encode(), "an earlier device's Hello").unwrap();

@@ -129,7 +129,15 @@ fn the_request_an_auditor_crafted_would_pass_from_a_satker_device() {
     };
     let verdict = hub
         .store
-        .write(|t| hub_receive(&hub, t, device.public(), &role, &request.bytes))
+        .write(|t| {
+            hub_receive(
+                &hub,
+                t,
+                device.public(),
+                &role,
+                SignedItem::open(&request.bytes),
+            )
+        })
         .unwrap();
     assert_eq!(verdict, Ok(()));
     assert!(hub.store.item(&request.address).unwrap().is_some());

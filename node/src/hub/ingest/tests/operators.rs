@@ -497,7 +497,7 @@ fn activation_for(op: &OperatorRecord, device: sync_protocol::NodeId) -> Operato
 /// What the node answers to `item`, as the hub would read it in the refusal.
 fn offer(node: &Node, item: &SignedItem) -> Result<(), String> {
     node.store
-        .write(|t| client_receive(node, t, &item.bytes))
+        .write(|t| client_receive(node, t, SignedItem::open(&item.bytes)))
         .unwrap()
         .map_err(|refused| refused.to_string())
 }
