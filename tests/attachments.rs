@@ -68,6 +68,7 @@ fn chunks_served(hub: &Hub, dir: &Path, chunks: &[Address]) -> usize {
             offer: Vec::new(),
             has: VersionVector::new(),
             needs: 0,
+            credit: 0,
         };
         send_message(&mut send, &hello).await.expect("send Hello");
         send_message(

@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use super::*;
 use crate::{Address, SecretKey};
 
+/// Per stream: the position held and the payloads received.
+type Received = BTreeMap<StreamId, (u64, Vec<Vec<u8>>)>;
+
 /// A replica that keeps streams as vectors. `refuse` names payloads it refuses.
 #[derive(Default)]
 struct MemReplica {
@@ -29,10 +32,7 @@ struct MemReplica {
     chunks_per_item: u64,
     peer_acks: BTreeMap<StreamId, u64>,
     /// What `received` and `chunks` were at the last commit: what survives a crash.
-    durable: (
-        BTreeMap<StreamId, (u64, Vec<Vec<u8>>)>,
-        BTreeMap<Address, Vec<u8>>,
-    ),
+    durable: (Received, BTreeMap<Address, Vec<u8>>),
     commits: usize,
 }
 
