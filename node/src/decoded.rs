@@ -11,7 +11,7 @@ use std::{
     sync::{Arc, Mutex, OnceLock},
 };
 
-use storage::{Store, StoreError};
+use storage::{Store, StoreError, Txn};
 use sync_protocol::{Address, Item, SignedItem};
 
 /// Entries kept before the cache starts over: far more than the tables and signer
@@ -32,19 +32,55 @@ pub(crate) fn get<T: Any + Send + Sync>(
     address: &Address,
     extract: impl FnOnce(Item) -> Result<T, StoreError>,
 ) -> Result<Option<Arc<T>>, StoreError> {
-    let hit = cache().lock().ok().and_then(|c| c.get(address).cloned());
-    if let Some(Ok(hit)) = hit.map(Arc::downcast::<T>) {
+    if let Some(hit) = lookup::<T>(address) {
         return Ok(Some(hit));
     }
     let Some(bytes) = store.item(address)? else {
         return Ok(None);
     };
     let value = Arc::new(extract(SignedItem::open_stored(&bytes)?.item)?);
+    insert(*address, value.clone());
+    Ok(Some(value))
+}
+
+fn lookup<T: Any + Send + Sync>(address: &Address) -> Option<Arc<T>> {
+    let hit = cache().lock().ok().and_then(|c| c.get(address).cloned())?;
+    hit.downcast::<T>().ok()
+}
+
+fn insert(address: Address, value: Entry) {
     if let Ok(mut c) = cache().lock() {
         if c.len() >= MAX_ENTRIES {
             c.clear();
         }
-        c.insert(*address, value.clone());
+        c.insert(address, value);
     }
-    Ok(Some(value))
+}
+
+/// The item at `address` as the write `t` sees it (the items of the same frame
+/// included), decoded once: ingest reads a submission's snapshots and signatures
+/// several times while it judges and indexes them. Whether the item is held is asked
+/// of `t` every time; only the decoding is kept.
+pub(crate) fn item_in(
+    t: &Txn<'_>,
+    address: &Address,
+) -> Result<Option<Arc<SignedItem>>, StoreError> {
+    if !t.has_item(address)? {
+        return Ok(None);
+    }
+    if let Some(hit) = lookup::<SignedItem>(address) {
+        return Ok(Some(hit));
+    }
+    let Some(bytes) = t.item(address)? else {
+        return Ok(None);
+    };
+    let item = Arc::new(SignedItem::open_stored(&bytes)?);
+    insert(*address, item.clone());
+    Ok(Some(item))
+}
+
+/// Keeps an item just opened and verified on arrival, so that reading it back while
+/// the same frame or a later one is judged costs no decoding.
+pub(crate) fn remember(item: &SignedItem) {
+    insert(item.address, Arc::new(item.clone()));
 }

@@ -372,13 +372,25 @@ impl Txn<'_> {
         self.overlay.insert(key, Some(value));
     }
 
+    /// Whether `key` holds a value as this write would leave it, copying nothing.
+    fn has_raw(&self, key: &[u8]) -> Result<bool, StoreError> {
+        match self.overlay.get(key) {
+            Some(v) => Ok(v.is_some()),
+            None => self
+                .store
+                .tree
+                .contains_key(key)
+                .map_err(StoreError::sled("read")),
+        }
+    }
+
     fn u64_at(&self, key: &[u8], what: &str) -> Result<u64, StoreError> {
         u64_of(self.raw(key)?.map(sled::IVec::from), what)
     }
 
     /// Whether the item is stored (or being stored in this write).
     pub fn has_item(&self, addr: &Address) -> Result<bool, StoreError> {
-        Ok(self.raw(&item_key(addr))?.is_some())
+        self.has_raw(&item_key(addr))
     }
 
     /// The item's bytes, as this write would leave them.
@@ -388,7 +400,7 @@ impl Txn<'_> {
 
     /// Whether a record exists, as this write would leave it.
     pub fn contains(&self, table: Table, key: &str) -> Result<bool, StoreError> {
-        Ok(self.raw(&table.key(key))?.is_some())
+        self.has_raw(&table.key(key))
     }
 
     /// Stores item bytes by their address; storing the same bytes twice is a no-op.

@@ -3,7 +3,7 @@
 //! in the same write as the item.
 
 use storage::{StoreError, Txn};
-use sync_protocol::{DeviceRole, DocState, Item, SignedItem};
+use sync_protocol::{DeviceRole, DocState, Item};
 
 use crate::{
     attachments,
@@ -164,6 +164,10 @@ pub fn client_receive(
         other => return Ok(Err(Refused::NotFromIssuer(other.kind()))),
     }
     t.put_item(&item.bytes)?;
+    if matches!(item.item, Item::Signature(_)) {
+        // A submission naming it follows; it is read back from here, not decoded again.
+        crate::decoded::remember(&item);
+    }
     Ok(Ok(()))
 }
 
@@ -177,16 +181,16 @@ fn index_signatures(t: &mut Txn<'_>, sub: &sync_protocol::Submission) -> Result<
         };
         let mut signatures = Vec::with_capacity(d.signatures.len());
         for a in &d.signatures {
-            let item = t.item(a)?.and_then(|b| SignedItem::open_stored(&b).ok());
-            if let Some(Item::Signature(s)) = item.map(|i| i.item) {
+            let item = crate::decoded::item_in(t, a).ok().flatten();
+            if let Some(Item::Signature(s)) = item.as_deref().map(|i| &i.item) {
                 if s.snapshot == d.snapshot && s.doc_id == d.doc_id {
                     signatures.push(SigRef {
                         address: *a,
-                        serial: s.serial,
+                        serial: s.serial.clone(),
                         jabatan: s.jabatan,
-                        name: s.signer_name,
+                        name: s.signer_name.clone(),
                         at: s.signed_at,
-                        place: s.place,
+                        place: s.place.clone(),
                     });
                 }
             }

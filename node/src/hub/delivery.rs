@@ -8,8 +8,8 @@
 use crate::records::Awaiting;
 use storage::{StoreError, StreamEntry, Txn};
 use sync_protocol::{
-    joins_to, Address, DocState, Item, NodeId, Receipt, SecretKey, SignedItem, StatusUpdate,
-    StreamId, Submission, Timestamp,
+    joins_to, Address, DocState, Item, NodeId, Receipt, SecretKey, StatusUpdate, StreamId,
+    Submission, Timestamp,
 };
 
 use crate::{
@@ -336,9 +336,7 @@ fn service(node: &Node) -> Result<&SecretKey, StoreError> {
         .ok_or_else(|| StoreError::Draft("only the hub issues receipts and status updates".into()))
 }
 
+/// The body of an item as the write `t` sees it, decoded once ([`crate::decoded`]).
 fn load(t: &Txn<'_>, address: &Address) -> Result<Option<Item>, StoreError> {
-    match t.item(address)? {
-        Some(bytes) => Ok(Some(SignedItem::open_stored(&bytes)?.item)),
-        None => Ok(None),
-    }
+    Ok(crate::decoded::item_in(t, address)?.map(|i| i.item.clone()))
 }

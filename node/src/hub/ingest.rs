@@ -21,10 +21,11 @@ use crate::{
 pub use crate::verdict::{DocumentRefusal, Refused, Verdict};
 
 /// An item as this write sees it: items of the same frame are in it, not yet stored.
-fn load(t: &Txn<'_>, addr: &sync_protocol::Address) -> Result<Option<SignedItem>, StoreError> {
-    t.item(addr)?
-        .map(|b| SignedItem::open_stored(&b).map_err(StoreError::from))
-        .transpose()
+fn load(
+    t: &Txn<'_>,
+    addr: &sync_protocol::Address,
+) -> Result<Option<std::sync::Arc<SignedItem>>, StoreError> {
+    crate::decoded::item_in(t, addr)
 }
 
 /// The table the hub judges submissions by: the newest it issued.
@@ -74,7 +75,7 @@ fn judge_document(
         }
         items.push(sig);
     }
-    let presented: Vec<Presented<'_>> = items.iter().filter_map(Presented::of).collect();
+    let presented: Vec<Presented<'_>> = items.iter().filter_map(|i| Presented::of(i)).collect();
     let credentials =
         trust::credentials(node, presented.iter().map(|p| p.signature.serial.as_str()))?;
     let doc = Document {
@@ -199,6 +200,7 @@ pub fn hub_receive(
         return Ok(verdict);
     }
     t.put_item(&item.bytes)?;
+    crate::decoded::remember(&item);
     let (log_seq, log_hash) = t.hub_log_append(item.address)?;
     match &item.item {
         Item::CertRequest(r) => {
