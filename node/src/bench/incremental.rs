@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{
+    ceiling,
     fixture::{generate, hub_and_satker, temp_root},
     measure,
     measure::{check_delivered, marks, payload, sync, sync_via, wire_bytes},
@@ -155,7 +156,16 @@ pub(super) async fn run(docs: usize, doc_bytes: usize) -> Result<Output> {
         run.wire.received_messages,
         rss::rss_text(peak),
     );
-    Ok(Output::new(json, text))
+    let mut out = Output::new(json, text);
+    let work = ceiling::Work::new(
+        INCREMENTAL_NEW_DOCS,
+        items,
+        wire_bytes,
+        payload_bytes,
+        rate(INCREMENTAL_NEW_DOCS, run.seconds),
+    );
+    ceiling::relate(&mut out, &work);
+    Ok(out)
 }
 
 #[cfg(test)]

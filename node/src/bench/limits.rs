@@ -12,6 +12,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::{
+    ceiling,
     fixture::{generate, hub_and_satker, temp_root},
     hostile, idle,
     measure::{check_delivered, marks, payload, sync, wire_bytes},
@@ -128,5 +129,8 @@ pub(super) async fn run(docs: usize, doc_bytes: usize, wait_idle: bool) -> Resul
         probe.seconds,
         rss::rss_text(peak),
     ));
-    Ok(Output::new(json, text))
+    let mut out = Output::new(json, text);
+    let work = ceiling::Work::new(docs, payload_items, wire_bytes, payload_bytes, docs_per_sec);
+    ceiling::relate(&mut out, &work);
+    Ok(out)
 }

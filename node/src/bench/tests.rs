@@ -20,6 +20,44 @@ fn check_keys(out: &Output) {
     }
 }
 
+/// The ceiling keys every scenario reports, consistent with one another: the tightest
+/// is the lowest of `ceilings`, and the fraction is the scenario's rate over it.
+fn check_ceiling(out: &Output) {
+    let j = &out.json;
+    assert!(j.get("ceiling_error").is_none(), "{}", j["ceiling_error"]);
+    let ceilings = j["ceilings"].as_object().unwrap_or_else(|| panic!("{j}"));
+    assert!(!ceilings.is_empty(), "{j}");
+    let (tightest, lowest) = ceilings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_f64().unwrap()))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap();
+    assert!(lowest > 0.0, "{j}");
+    assert_eq!(j["tightest_ceiling"], tightest, "{j}");
+    let ceiling = j["ceiling_docs_per_sec"].as_f64().unwrap();
+    assert_eq!(ceiling, lowest, "{j}");
+    let (rate, fraction) = (
+        j["docs_per_sec"].as_f64().unwrap(),
+        j["fraction_of_ceiling"].as_f64().unwrap(),
+    );
+    assert!(
+        (fraction - rate / ceiling).abs() <= 1e-9 * fraction.abs().max(1.0),
+        "{fraction} != {rate} / {ceiling}"
+    );
+    for k in RATE_KEYS {
+        assert!(j["ceiling_rates"][k].as_f64().unwrap() > 0.0, "{k}: {j}");
+    }
+}
+
+/// The raw limits the `ceiling` scenario reports.
+const RATE_KEYS: [&str; 5] = [
+    "ed25519_verify_per_sec",
+    "ed25519_batch_verify_per_sec",
+    "store_writes_per_sec",
+    "quic_bytes_per_sec",
+    "sha256_bytes_per_sec",
+];
+
 fn args(scenario: &str, docs: usize, satkers: usize) -> BenchArgs {
     BenchArgs {
         scenario: scenario.into(),
@@ -78,6 +116,7 @@ async fn incremental_sync_cost_follows_the_difference_not_the_history() {
         "{}",
         out.text
     );
+    check_ceiling(&out);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -92,6 +131,7 @@ async fn ingest_fanin_and_pull_deliver_everything() {
             out.json["wire_bytes"].as_u64().unwrap()
                 > out.json["payload_bytes"].as_u64().unwrap() / 2
         );
+        check_ceiling(&out);
     }
 }
 
@@ -164,6 +204,7 @@ async fn hostile_devices_are_stopped_while_the_good_satker_delivers() {
         "{idle}"
     );
     assert_eq!(j["all_enforced"], true, "{}", out.text);
+    check_ceiling(&out);
     assert!(
         started.elapsed().as_secs() < 30,
         "took {:?}",
@@ -224,12 +265,15 @@ async fn outages_and_a_killed_sync_resend_nothing_the_hub_already_holds() {
         resume["resent_bytes"].as_u64().unwrap() <= resume["bound_bytes"].as_u64().unwrap(),
         "{resume}"
     );
+    check_ceiling(&out);
 }
 
 #[tokio::test]
 async fn unknown_scenarios_and_misplaced_options_are_user_errors() {
     match run(&args("nonsense", 10, 1)).await {
-        Err(NodeError::User(m)) => assert!(m.contains("choose ingest"), "{m}"),
+        Err(NodeError::User(m)) => {
+            assert!(m.contains("choose ingest") && m.contains("ceiling"), "{m}")
+        }
         other => panic!("expected a user error, got {:?}", other.map(|o| o.json)),
     }
     let mut idle = args("ingest", 10, 1);
@@ -238,6 +282,76 @@ async fn unknown_scenarios_and_misplaced_options_are_user_errors() {
         Err(NodeError::User(m)) => assert!(m.contains("limits"), "{m}"),
         other => panic!("expected a user error, got {:?}", other.map(|o| o.json)),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ceiling_reports_every_limit_as_a_positive_rate() {
+    let out = run(&args("ceiling", 1000, 1)).await.unwrap();
+    println!("{}\n{}", out.text, out.json);
+    check_keys(&out);
+    let j = &out.json;
+    assert_eq!(j["scenario"], "ceiling");
+    for k in RATE_KEYS {
+        assert!(j[k].as_f64().unwrap() > 0.0, "{k}: {j}");
+    }
+    for k in ["docs_per_sec", "seconds", "wire_bytes", "payload_bytes"] {
+        assert!(j[k].as_f64().unwrap() > 0.0, "{k}: {j}");
+    }
+    assert!(j["document_envelope_bytes"].as_u64().unwrap() > DEFAULT_DOC_BYTES as u64);
+    assert_eq!(j["ceilings"].as_object().unwrap().len(), 4, "{j}");
+    check_ceiling(&out);
+    // The scenario is its own ceiling.
+    assert!((j["fraction_of_ceiling"].as_f64().unwrap() - 1.0).abs() < 1e-9);
+}
+
+/// On a current-thread runtime nothing can be moved aside while the limits are
+/// measured; the QUIC part runs on a runtime of its own, so it still completes.
+#[tokio::test]
+async fn ceilings_are_measured_on_a_current_thread_runtime() {
+    let rates = ceiling::measure(512).unwrap();
+    assert_eq!(rates.item_bytes, 512);
+    assert!(rates.quic_bytes_per_sec > 0.0 && rates.store_writes_per_sec > 0.0);
+}
+
+#[test]
+fn a_batch_with_one_bad_signature_fails_to_verify() {
+    let mut batch = ceiling::Batch::new(ceiling::BATCH, 1200);
+    assert!(batch.verify_batch());
+    assert!(batch.verify_each());
+    batch.spoil(37);
+    assert!(
+        !batch.verify_batch(),
+        "the batch figure would not measure verification"
+    );
+    assert!(!batch.verify_each());
+}
+
+#[test]
+fn each_limit_becomes_documents_per_second_by_what_a_document_costs() {
+    let rates = ceiling::Rates {
+        item_bytes: 500,
+        verify_per_sec: 600.0,
+        batch_verify_per_sec: 1000.0,
+        store_writes_per_sec: 500.0,
+        quic_bytes_per_sec: 1e6,
+        sha256_bytes_per_sec: 1e9,
+        quic_bytes: 1,
+        seconds: 1.0,
+    };
+    // Ten documents: two items each, 1000 wire bytes each, 1000 payload bytes each.
+    let work = ceiling::Work::new(10, 20, 10_000, 10_000, 100.0);
+    let r = ceiling::relation(&rates, &work).unwrap();
+    assert_eq!(r.ceilings["ed25519_batch_verify"], 500.0);
+    assert_eq!(r.ceilings["store_writes"], 250.0);
+    assert_eq!(r.ceilings["quic_bytes"], 1000.0);
+    assert_eq!(r.ceilings["sha256_bytes"], 1e6);
+    assert_eq!((r.tightest, r.docs_per_sec), ("store_writes", 250.0));
+    // A run that moved no wire bytes is not bounded by QUIC at all.
+    let quiet = ceiling::Work::new(10, 20, 0, 10_000, 100.0);
+    assert!(!ceiling::relation(&rates, &quiet)
+        .unwrap()
+        .ceilings
+        .contains_key("quic_bytes"));
 }
 
 /// The figures to report: `cargo test -p node --lib bench -- --ignored --nocapture`.

@@ -148,7 +148,7 @@ pub enum Command {
 /// `espm bench`
 #[derive(Args, Debug, Clone, Serialize, Deserialize)]
 pub struct BenchArgs {
-    /// ingest, fanin, incremental, pull, limits or outage.
+    /// ingest, fanin, incremental, pull, limits, outage or ceiling.
     pub scenario: String,
     /// Documents (for incremental: already synced before the 10 new ones; for outage:
     /// besides the two that carry attachments).
