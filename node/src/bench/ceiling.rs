@@ -9,9 +9,9 @@
 //!   [`sync_protocol::PublicKey::verify`] does them (`verify_strict`), and in batches of
 //!   [`BATCH`] different keys and messages with `ed25519_dalek::verify_batch`, each key
 //!   decoded from its 32 bytes as it arrives in an item;
-//! - durable store writes per second: a real [`storage::Store`], one `write` per item
-//!   and one `flush` per frame's worth of items ([`flush_group`]), as
-//!   `replica::receive_frame` commits;
+//! - durable store writes per second: a real [`storage::Store`], one `write` per frame's
+//!   worth of items and one `flush` per flight of frames ([`flush_group`]), as
+//!   `replica::receive_frame` and the session's group commit do;
 //! - QUIC bytes per second over one stream on loopback, with the project's own TLS and
 //!   transport configs (an enrolled device dialling a hub);
 //! - SHA-256 bytes per second over item-sized buffers.
@@ -55,10 +55,14 @@ const MAX_ITEM_BYTES: usize = sync_protocol::MAX_ITEM_BYTES;
 /// The satker the modelled documents belong to.
 const MODEL_SATKER: &str = "100001";
 
-/// Items of `item_bytes` written between two flushes: one frame's worth, as the
-/// receiving replica flushes once per frame today. Change this with the ingest policy.
-pub(super) fn flush_group(item_bytes: usize) -> usize {
-    (sync_protocol::Config::default().frame_bytes / item_bytes.max(1)).max(1)
+/// How a receiving replica commits items of `item_bytes`: one store write per frame
+/// (every item of the frame and its position), and one flush per flight, which is up to
+/// the credit a receiver grants (the frames that arrive while the last flush runs).
+/// Returns (items per write, writes per flush). Change this with the ingest policy.
+pub(super) fn flush_group(item_bytes: usize) -> (usize, usize) {
+    let config = sync_protocol::Config::default();
+    let per_frame = (config.frame_bytes / item_bytes.max(1)).max(1);
+    (per_frame, config.credit.max(1))
 }
 
 /// The machine's raw limits, as measured.
@@ -70,7 +74,7 @@ pub(super) struct Rates {
     pub verify_per_sec: f64,
     /// Verifications per second in batches of [`BATCH`].
     pub batch_verify_per_sec: f64,
-    /// Durable item writes per second, one flush per [`flush_group`].
+    /// Durable item writes per second, written and flushed as [`flush_group`] says.
     pub store_writes_per_sec: f64,
     /// QUIC stream bytes per second on loopback.
     pub quic_bytes_per_sec: f64,
@@ -93,7 +97,7 @@ impl Rates {
             "sha256_bytes_per_sec": self.sha256_bytes_per_sec,
             "item_bytes": self.item_bytes,
             "batch_size": BATCH,
-            "flush_group_items": flush_group(self.item_bytes),
+            "flush_group_items": flush_group(self.item_bytes).0 * flush_group(self.item_bytes).1,
             "quic_bytes": self.quic_bytes,
             "measure_seconds": self.seconds,
             "cpu_bound_clock": if cpu_clock_available() { "thread CPU time" } else { "wall time" },
@@ -104,14 +108,15 @@ impl Rates {
     fn text(&self) -> String {
         format!(
             "ed25519: {:.0} verifications/s one by one, {:.0}/s in batches of {BATCH}\n\
-             store: {:.0} durable writes/s of {} bytes, one flush per {} items\n\
+             store: {:.0} durable writes/s of {} bytes, one write per {} items, one flush per {} writes\n\
              QUIC loopback: {:.1} MiB/s ({:.1} MiB over one stream)\n\
              SHA-256: {:.1} MiB/s over {} byte buffers",
             self.verify_per_sec,
             self.batch_verify_per_sec,
             self.store_writes_per_sec,
             self.item_bytes,
-            flush_group(self.item_bytes),
+            flush_group(self.item_bytes).0,
+            flush_group(self.item_bytes).1,
             self.quic_bytes_per_sec / (1024.0 * 1024.0),
             self.quic_bytes as f64 / (1024.0 * 1024.0),
             self.sha256_bytes_per_sec / (1024.0 * 1024.0),

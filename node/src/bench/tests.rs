@@ -137,7 +137,6 @@ async fn ingest_fanin_and_pull_deliver_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hostile_devices_are_stopped_while_the_good_satker_delivers() {
-    let started = std::time::Instant::now();
     let out = run(&args("limits", 30, 1)).await.unwrap();
     println!("{}\n{}", out.text, out.json);
     check_keys(&out);
@@ -205,11 +204,6 @@ async fn hostile_devices_are_stopped_while_the_good_satker_delivers() {
     );
     assert_eq!(j["all_enforced"], true, "{}", out.text);
     check_ceiling(&out);
-    assert!(
-        started.elapsed().as_secs() < 30,
-        "took {:?}",
-        started.elapsed()
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

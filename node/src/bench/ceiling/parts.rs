@@ -89,34 +89,32 @@ impl Batch {
     }
 }
 
-/// Durable item writes per second: each item one `write` with its stream position, and
-/// one `flush` per [`flush_group`] after a write of the frame's end, as
-/// `replica::receive_frame` commits a frame.
+/// Durable item writes per second: a frame's worth of items in one `write` with their
+/// stream positions, and one `flush` per flight of such writes ([`flush_group`]), as
+/// `replica::receive_frame` and the session's group commit do.
 pub(super) fn store_writes_per_sec(item_bytes: usize) -> Result<f64> {
     let dir = super::super::fixture::temp_root()?;
     let store = storage::Store::open(dir.path())?;
     let stream = StreamId::Origin(SecretKey::generate().public());
-    let group = flush_group(item_bytes);
+    let (per_write, writes) = flush_group(item_bytes);
     let mut item = vec![0xa5u8; item_bytes];
     rand::thread_rng().fill_bytes(&mut item);
     let mut seq = 0u64;
     per_second(Clock::Wall, || {
-        for _ in 0..group {
-            seq += 1;
-            // Each item differs, or the store would keep it once.
-            item[..8].copy_from_slice(&seq.to_be_bytes());
+        for _ in 0..writes {
             store.write(|t| {
-                t.put_item(&item)?;
-                t.set_position(&stream, seq);
+                for _ in 0..per_write {
+                    seq += 1;
+                    // Each item differs, or the store would keep it once.
+                    item[..8].copy_from_slice(&seq.to_be_bytes());
+                    t.put_item(&item)?;
+                    t.set_position(&stream, seq);
+                }
                 Ok(())
             })?;
         }
-        store.write(|t| {
-            t.set_position(&stream, seq);
-            Ok(())
-        })?;
         store.flush()?;
-        Ok(group as u64)
+        Ok((per_write * writes) as u64)
     })
 }
 
