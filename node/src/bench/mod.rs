@@ -4,17 +4,21 @@
 //! (signed and queued by the same code as `sign` and `submit`), so thousands of
 //! documents cost seconds to prepare and only the sync itself is timed.
 //!
-//! Scenarios: `ingest`, `fanin` and `pull` measure throughput ([`throughput`]),
+//! Scenarios: `ingest` and `pull` measure throughput ([`throughput`]), `fanin` many
+//! satkers at once against a hub in its own process ([`fanin`]),
 //! `incremental` measures the cost of a small sync on top of a large history, round
 //! trips included ([`incremental`]), `limits` has hostile devices break the hub's
 //! limits while a good satker syncs ([`limits`]), and `outage` measures what a satker
 //! sends again when its link fails or its sync is killed mid-attachment ([`outage`]).
 
+mod fanin;
 mod fixture;
 mod hostile;
+mod hubproc;
 mod idle;
 mod incremental;
 mod limits;
+mod load;
 mod measure;
 mod outage;
 mod rss;
@@ -79,7 +83,7 @@ pub async fn run(args: &BenchArgs) -> Result<Output> {
     match scenario {
         "incremental" => incremental::run(docs, doc_bytes).await,
         "ingest" => throughput::ingest(docs, doc_bytes).await,
-        "fanin" => throughput::fanin(docs, satkers, doc_bytes).await,
+        "fanin" => fanin::run(docs, satkers, doc_bytes).await,
         "pull" => throughput::pull(docs, doc_bytes).await,
         "outage" => outage::run(docs, doc_bytes, &outage::Setup::issue()).await,
         _ => limits::run(docs, doc_bytes, args.wait_idle).await,
