@@ -35,7 +35,7 @@ use sync_protocol::{
 
 use super::{
     fixture::{generate_stream, init_hub, temp_root, Signer, FIRST_SATKER, OPERATOR, PASSPHRASE},
-    hubproc::{hub_command, HubProcess},
+    hubproc::{cpu_seconds, hub_command, HubProcess, ThreadWatch},
     load::{self, Client, ClientRun},
     report, rss, Figures,
 };
@@ -94,6 +94,8 @@ pub(super) async fn run(docs: usize, satkers: usize, doc_bytes: usize) -> Result
     };
     tokio::time::sleep(SETTLE).await;
 
+    let threads = ThreadWatch::start(hub.pid());
+    let cpu_before = (cpu_seconds(hub.pid()), cpu_seconds(std::process::id()));
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for (i, c) in clients.iter().enumerate() {
@@ -113,6 +115,10 @@ pub(super) async fn run(docs: usize, satkers: usize, doc_bytes: usize) -> Result
     }
     let seconds = started.elapsed().as_secs_f64();
     let hub_peak = hub.status_bytes("VmHWM");
+    let cpu = |before: Option<f64>, pid| Some(cpu_seconds(pid)? - before?);
+    let hub_cpu = cpu(cpu_before.0, hub.pid());
+    let load_cpu = cpu(cpu_before.1, std::process::id());
+    let hub_threads = threads.stop().await;
     hub.stop().await?;
 
     let (refused, first_refused) = load::refusals(&runs);
@@ -134,6 +140,9 @@ pub(super) async fn run(docs: usize, satkers: usize, doc_bytes: usize) -> Result
         Measured {
             setup_seconds,
             hub_peak,
+            hub_threads,
+            hub_cpu,
+            load_cpu,
             idle,
             idle_bytes,
         },
@@ -334,6 +343,11 @@ struct Burst<'a> {
 struct Measured {
     setup_seconds: f64,
     hub_peak: Option<u64>,
+    /// The most threads the hub ran during the burst.
+    hub_threads: u64,
+    /// CPU seconds the hub and the load generator used during the burst.
+    hub_cpu: Option<f64>,
+    load_cpu: Option<f64>,
     idle: usize,
     idle_bytes: Option<u64>,
 }
@@ -374,6 +388,9 @@ fn figures(b: Burst<'_>, m: Measured) -> Output {
     j["received_items"] = json!(received);
     j["receipts_received"] = json!(receipts);
     j["setup_seconds"] = json!(m.setup_seconds);
+    j["hub_peak_threads"] = json!(m.hub_threads);
+    j["hub_cpu_seconds"] = json!(m.hub_cpu);
+    j["load_cpu_seconds"] = json!(m.load_cpu);
     j["idle_connections"] = json!(m.idle);
     j["idle_connection_bytes"] = json!(m.idle_bytes);
     j["idle_connection_target_bytes"] = json!(IDLE_CONNECTION_TARGET_BYTES);
@@ -385,6 +402,7 @@ fn figures(b: Burst<'_>, m: Measured) -> Output {
     out.text.push_str(&format!(
         "\n(round trips: the most any one satker needed)\n\
          hub (its own process): peak RSS {}; errors: {} of {} syncs failed{}; {receipts} receipts came back\n\
+         CPU during the burst: hub {} s, load generator {} s; the hub ran up to {} threads\n\
          an idle connection costs the hub {idle_text} (of {} handshaken idle connections; target at most {} KiB)\n\
          setup (enrolment, certificates, documents) took {:.1} s, not timed",
         rss::rss_text(m.hub_peak),
@@ -394,9 +412,19 @@ fn figures(b: Burst<'_>, m: Measured) -> Output {
             .as_ref()
             .map(|e| format!(" (first: {e})"))
             .unwrap_or_default(),
+        cpu_text(m.hub_cpu),
+        cpu_text(m.load_cpu),
+        m.hub_threads,
         m.idle,
         IDLE_CONNECTION_TARGET_BYTES / 1024,
         m.setup_seconds,
     ));
     out
+}
+
+/// CPU seconds for people, or "unknown".
+fn cpu_text(seconds: Option<f64>) -> String {
+    seconds
+        .map(|s| format!("{s:.1}"))
+        .unwrap_or_else(|| "unknown".into())
 }

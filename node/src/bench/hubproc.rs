@@ -164,16 +164,64 @@ impl HubProcess {
 
 /// A `kB` line of process `pid`'s /proc status, in bytes.
 fn status_bytes(pid: u32, field: &str) -> Option<u64> {
+    status_number(pid, field).map(|kb| kb * 1024)
+}
+
+/// The number on a line of process `pid`'s /proc status (`Threads`, or a `kB` figure).
+fn status_number(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kb: u64 = line[field.len()..]
-        .trim_start_matches(':')
+    let line = status
+        .lines()
+        .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))?;
+    line[field.len() + 1..]
         .trim()
         .trim_end_matches("kB")
         .trim()
         .parse()
-        .ok()?;
-    Some(kb * 1024)
+        .ok()
+}
+
+/// CPU time process `pid` has used so far, user and system, in seconds.
+pub(super) fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; the fields after its closing parenthesis do not.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf only reads a system constant.
+    let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (per_sec > 0).then(|| ticks as f64 / per_sec as f64)
+}
+
+/// Watches the hub's thread count while a burst runs; [`ThreadWatch::stop`] gives the
+/// most it saw.
+pub(super) struct ThreadWatch {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<u64>,
+}
+
+impl ThreadWatch {
+    /// Starts sampling process `pid` every 100 ms.
+    pub fn start(pid: u32) -> ThreadWatch {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut most = 0;
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                most = most.max(status_number(pid, "Threads").unwrap_or(0));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            most
+        });
+        ThreadWatch { stop, task }
+    }
+
+    /// The most threads seen.
+    pub async fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.task.await.unwrap_or(0)
+    }
 }
 
 #[cfg(test)]
@@ -185,5 +233,9 @@ mod tests {
             assert!(hwm.is_some_and(|b| b > 0 && b % 1024 == 0));
         }
         assert_eq!(super::status_bytes(std::process::id(), "NoSuchField"), None);
+        if std::path::Path::new("/proc/self/stat").exists() {
+            assert!(super::status_number(std::process::id(), "Threads").is_some_and(|n| n >= 1));
+            assert!(super::cpu_seconds(std::process::id()).is_some_and(|s| s >= 0.0));
+        }
     }
 }
