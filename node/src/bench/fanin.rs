@@ -35,7 +35,7 @@ use sync_protocol::{
 
 use super::{
     fixture::{generate_stream, init_hub, temp_root, Signer, FIRST_SATKER, OPERATOR, PASSPHRASE},
-    hubproc::{cpu_seconds, hub_command, HubProcess, ThreadWatch},
+    hubproc::{cpu_seconds, hub_command, udp_drops, HubProcess, ThreadWatch},
     load::{self, Client, ClientRun},
     report, rss, Figures,
 };
@@ -83,6 +83,7 @@ pub(super) async fn run(docs: usize, satkers: usize, doc_bytes: usize) -> Result
 
     let idle = clients.len().min(IDLE_CONNECTIONS);
     tokio::time::sleep(SETTLE).await;
+    let drops_at_start = udp_drops(addr.port());
     let rss_before = hub.status_bytes("VmRSS");
     let (held, _) = load::open_idle(&clients[..idle], hub_id, addr).await?;
     tokio::time::sleep(SETTLE).await;
@@ -119,6 +120,7 @@ pub(super) async fn run(docs: usize, satkers: usize, doc_bytes: usize) -> Result
     let hub_cpu = cpu(cpu_before.0, hub.pid());
     let load_cpu = cpu(cpu_before.1, std::process::id());
     let hub_threads = threads.stop().await;
+    let drops = udp_drops(addr.port());
     hub.stop().await?;
 
     let (refused, first_refused) = load::refusals(&runs);
@@ -141,6 +143,7 @@ pub(super) async fn run(docs: usize, satkers: usize, doc_bytes: usize) -> Result
             setup_seconds,
             hub_peak,
             hub_threads,
+            hub_drops: (drops_at_start, drops),
             hub_cpu,
             load_cpu,
             idle,
@@ -345,6 +348,9 @@ struct Measured {
     hub_peak: Option<u64>,
     /// The most threads the hub ran during the burst.
     hub_threads: u64,
+    /// Datagrams the kernel dropped at the hub's socket (full receive buffer): by the
+    /// start of the idle measurement, and by the end of the burst.
+    hub_drops: (Option<u64>, Option<u64>),
     /// CPU seconds the hub and the load generator used during the burst.
     hub_cpu: Option<f64>,
     load_cpu: Option<f64>,
@@ -389,6 +395,8 @@ fn figures(b: Burst<'_>, m: Measured) -> Output {
     j["receipts_received"] = json!(receipts);
     j["setup_seconds"] = json!(m.setup_seconds);
     j["hub_peak_threads"] = json!(m.hub_threads);
+    j["hub_udp_drops"] = json!(m.hub_drops.1);
+    j["hub_udp_drops_before_idle"] = json!(m.hub_drops.0);
     j["hub_cpu_seconds"] = json!(m.hub_cpu);
     j["load_cpu_seconds"] = json!(m.load_cpu);
     j["idle_connections"] = json!(m.idle);
@@ -402,7 +410,7 @@ fn figures(b: Burst<'_>, m: Measured) -> Output {
     out.text.push_str(&format!(
         "\n(round trips: the most any one satker needed)\n\
          hub (its own process): peak RSS {}; errors: {} of {} syncs failed{}; {receipts} receipts came back\n\
-         CPU during the burst: hub {} s, load generator {} s; the hub ran up to {} threads\n\
+         CPU during the burst: hub {} s, load generator {} s; the hub ran up to {} threads; the kernel dropped {} datagrams at the hub's socket (receive buffer full)\n\
          an idle connection costs the hub {idle_text} (of {} handshaken idle connections; target at most {} KiB)\n\
          setup (enrolment, certificates, documents) took {:.1} s, not timed",
         rss::rss_text(m.hub_peak),
@@ -415,6 +423,10 @@ fn figures(b: Burst<'_>, m: Measured) -> Output {
         cpu_text(m.hub_cpu),
         cpu_text(m.load_cpu),
         m.hub_threads,
+        m.hub_drops
+            .1
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| "an unknown number of".into()),
         m.idle,
         IDLE_CONNECTION_TARGET_BYTES / 1024,
         m.setup_seconds,

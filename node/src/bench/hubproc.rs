@@ -194,6 +194,19 @@ pub(super) fn cpu_seconds(pid: u32) -> Option<f64> {
     (per_sec > 0).then(|| ticks as f64 / per_sec as f64)
 }
 
+/// Datagrams the kernel dropped because the socket bound to the loopback `port` had a
+/// full receive buffer (the last column of /proc/net/udp), where Linux reports it.
+pub(super) fn udp_drops(port: u16) -> Option<u64> {
+    let table = std::fs::read_to_string("/proc/net/udp").ok()?;
+    let local = format!("0100007F:{port:04X}");
+    table.lines().skip(1).find_map(|l| {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        (cols.get(1) == Some(&local.as_str()))
+            .then(|| cols.last()?.parse().ok())
+            .flatten()
+    })
+}
+
 /// Watches the hub's thread count while a burst runs; [`ThreadWatch::stop`] gives the
 /// most it saw.
 pub(super) struct ThreadWatch {
