@@ -41,7 +41,7 @@ use crate::{
 const GENERATE_BATCH: usize = 250;
 
 /// The signer passphrase of the benchmark's PPSPM.
-const PASSPHRASE: &str = "bench-passphrase-ppspm";
+pub(super) const PASSPHRASE: &str = "bench-passphrase-ppspm";
 
 /// The satker code of the first satker; others count up from it.
 pub(super) const FIRST_SATKER: u32 = 100_001;
@@ -52,6 +52,24 @@ pub(super) fn temp_root() -> Result<tempfile::TempDir> {
         .prefix("espm-bench-")
         .tempdir()
         .map_err(NodeError::io("cannot create a temporary directory"))
+}
+
+/// Creates the benchmark's hub data directory in `dir`, listening on `listen` once served.
+pub(super) fn init_hub(dir: &Path, listen: &str) -> Result<()> {
+    commands::init(
+        dir,
+        &Init::Hub {
+            kppn: "019".into(),
+            name: "KPPN Bench".into(),
+            tz: "Asia/Jakarta".into(),
+            listen: listen.into(),
+            service_hours: "08:00-15:00".into(),
+            after_hours_quota: 0,
+            attachment_expiry: "14d".into(),
+        },
+        Some(PASSPHRASE),
+    )?;
+    Ok(())
 }
 
 /// How one device connection ended at the hub, for scenarios that provoke the ending.
@@ -86,19 +104,7 @@ impl Drop for Hub {
 impl Hub {
     /// Creates a hub in `dir` and starts answering on an ephemeral loopback port.
     pub fn start(dir: &Path) -> Result<Hub> {
-        commands::init(
-            dir,
-            &Init::Hub {
-                kppn: "019".into(),
-                name: "KPPN Bench".into(),
-                tz: "Asia/Jakarta".into(),
-                listen: "127.0.0.1:0".into(),
-                service_hours: "08:00-15:00".into(),
-                after_hours_quota: 0,
-                attachment_expiry: "14d".into(),
-            },
-            Some(PASSPHRASE),
-        )?;
+        init_hub(dir, "127.0.0.1:0")?;
         let node = Arc::new(Node::open(dir)?);
         let endpoint = crate::hub::admit::endpoint(&node, (Ipv4Addr::LOCALHOST, 0).into())?;
         let addr = endpoint
@@ -231,6 +237,16 @@ pub(super) struct Signer {
 }
 
 impl Signer {
+    /// A signer holding `key`, certified as `serial` with that role and name.
+    pub fn new(serial: String, jabatan: Jabatan, name: String, key: SecretKey) -> Signer {
+        Signer {
+            serial,
+            jabatan,
+            name,
+            key,
+        }
+    }
+
     fn as_ref(&self) -> SignerRef<'_> {
         SignerRef {
             serial: &self.serial,
@@ -325,7 +341,7 @@ struct Signed {
 }
 
 fn sign_new_doc(
-    node: &Node,
+    device: &SecretKey,
     satker: &str,
     signer: &Signer,
     (n, doc_bytes): (usize, usize),
@@ -356,7 +372,7 @@ fn sign_new_doc(
     fields.insert("keterangan".into(), keterangan(&doc_id, text_len));
     let mut rec = compose::draft_record(&doc_id, DocKind::Spm, satker, now);
     let snapshot = compose::seal_snapshot(
-        &node.key,
+        device,
         &doc_id,
         DocKind::Spm,
         satker,
@@ -388,7 +404,7 @@ pub(super) fn generate(node: &Node, signer: &Signer, count: usize, doc_bytes: us
     while made < count {
         let batch = GENERATE_BATCH.min(count - made);
         let docs: Vec<Signed> = (made..made + batch)
-            .map(|n| sign_new_doc(node, &satker, signer, (n, doc_bytes), Vec::new()))
+            .map(|n| sign_new_doc(&node.key, &satker, signer, (n, doc_bytes), Vec::new()))
             .collect();
         made += batch;
         let mut groups = Vec::new();
@@ -413,6 +429,45 @@ pub(super) fn generate(node: &Node, signer: &Signer, count: usize, doc_bytes: us
     Ok(())
 }
 
+/// A satker device's own stream as [`generate`] would queue it, held in memory: the
+/// items in stream order and the ids of the documents they deliver.
+pub(super) struct GeneratedStream {
+    /// Each document's snapshot and signature, then their submission, per group of five.
+    pub items: Vec<Vec<u8>>,
+    /// The documents, in the order generated.
+    pub doc_ids: Vec<String>,
+}
+
+/// Makes what [`generate`] stores, for the device `device` of `satker`, without a store:
+/// the same signed SPM (the same code), in submissions of at most five by [`OPERATOR`],
+/// in the order `submit` queues them on the device's own stream.
+pub(super) fn generate_stream(
+    device: &SecretKey,
+    satker: &str,
+    signer: &Signer,
+    count: usize,
+    doc_bytes: usize,
+) -> Result<GeneratedStream> {
+    let mut out = GeneratedStream {
+        items: Vec::with_capacity(count * 2 + count / MAX_SPM_PER_SUBMISSION + 1),
+        doc_ids: Vec::with_capacity(count),
+    };
+    let docs: Vec<Signed> = (0..count)
+        .map(|n| sign_new_doc(device, satker, signer, (n, doc_bytes), Vec::new()))
+        .collect();
+    for group in docs.chunks(MAX_SPM_PER_SUBMISSION) {
+        let recs: Vec<DocRecord> = group.iter().map(|g| g.rec.clone()).collect();
+        let (_, sealed) = compose::seal_submission(device, satker, OPERATOR, &recs, clock::wall())?;
+        for g in group {
+            out.items.push(g.snapshot.bytes.clone());
+            out.items.push(g.signature.bytes.clone());
+            out.doc_ids.push(g.rec.doc_id.clone());
+        }
+        out.items.push(sealed.bytes);
+    }
+    Ok(out)
+}
+
 /// Generates one signed SPM, number `n`, carrying the file `bytes` named `name`, and
 /// queues it in a submission of its own: the file is stored as `attach` stores it and
 /// the snapshot carries its chunk list as `sign` makes it. Returns that reference.
@@ -425,7 +480,13 @@ pub(super) fn generate_with_attachment(
 ) -> Result<AttachmentRef> {
     let satker = node.require_satker("bench")?.to_string();
     let att = compose::attachment(name, bytes);
-    let doc = sign_new_doc(node, &satker, signer, (n, doc_bytes), vec![att.clone()]);
+    let doc = sign_new_doc(
+        &node.key,
+        &satker,
+        signer,
+        (n, doc_bytes),
+        vec![att.clone()],
+    );
     let mut recs = vec![doc.rec];
     let (submission, sealed) =
         compose::seal_submission(&node.key, &satker, OPERATOR, &recs, clock::wall())?;

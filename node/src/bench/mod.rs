@@ -4,7 +4,8 @@
 //! (signed and queued by the same code as `sign` and `submit`), so thousands of
 //! documents cost seconds to prepare and only the sync itself is timed.
 //!
-//! Scenarios: `ingest`, `fanin` and `pull` measure throughput ([`throughput`]),
+//! Scenarios: `ingest` and `pull` measure throughput ([`throughput`]), `fanin` many
+//! satkers at once against a hub in its own process ([`fanin`]),
 //! `incremental` measures the cost of a small sync on top of a large history, round
 //! trips included ([`incremental`]), `limits` has hostile devices break the hub's
 //! limits while a good satker syncs ([`limits`]), and `outage` measures what a satker
@@ -13,11 +14,14 @@
 //! fraction of the tightest of them, measured after its timed part ([`ceiling`]).
 
 mod ceiling;
+mod fanin;
 mod fixture;
 mod hostile;
+mod hubproc;
 mod idle;
 mod incremental;
 mod limits;
+mod load;
 mod measure;
 mod outage;
 mod rss;
@@ -90,7 +94,7 @@ pub async fn run(args: &BenchArgs) -> Result<Output> {
     match scenario {
         "incremental" => incremental::run(docs, doc_bytes).await,
         "ingest" => throughput::ingest(docs, doc_bytes).await,
-        "fanin" => throughput::fanin(docs, satkers, doc_bytes).await,
+        "fanin" => fanin::run(docs, satkers, doc_bytes).await,
         "pull" => throughput::pull(docs, doc_bytes).await,
         "outage" => outage::run(docs, doc_bytes, &outage::Setup::issue()).await,
         "ceiling" => ceiling::run(docs, doc_bytes).await,

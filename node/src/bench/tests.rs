@@ -132,7 +132,43 @@ async fn ingest_fanin_and_pull_deliver_everything() {
                 > out.json["payload_bytes"].as_u64().unwrap() / 2
         );
         check_ceiling(&out);
+        if scenario == "fanin" {
+            // The hub ran in its own process, which reported its own memory.
+            let j = &out.json;
+            assert!(
+                j["hub_peak_rss_bytes"].as_u64().is_some_and(|b| b > 0),
+                "{j}"
+            );
+            assert_eq!(j["errors"], 0, "{j}");
+            assert_eq!(j["satkers"], 3, "{j}");
+            // Every document's submission came back receipted: 3 satkers, 7 or 6 each.
+            assert_eq!(j["receipts_received"], 3 * 2, "{j}");
+            assert_eq!(j["idle_connections"], 3, "{j}");
+            assert!(j["idle_connection_bytes"].is_u64(), "{j}");
+        }
     }
+}
+
+/// Not a test: the hub of a `fanin` run inside these tests, which re-runs this test
+/// binary on this one function because the binary is not `espm` (see
+/// `hubproc::hub_command`). It serves the data directory it is given, by the function
+/// `espm serve` runs, until SIGTERM; without one it does nothing.
+#[test]
+#[ignore = "the hub process of the fanin scenario in these tests; not a test of its own"]
+fn serve_fanin_hub() {
+    let Some(dir) = std::env::var_os(hubproc::SERVE_DIR_ENV) else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime
+        .block_on(async {
+            let node = std::sync::Arc::new(crate::node::Node::open(std::path::Path::new(&dir))?);
+            crate::serve::serve(node).await
+        })
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

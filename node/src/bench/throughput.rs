@@ -1,12 +1,8 @@
-//! Throughput scenarios: one satker delivering to the hub (`ingest`), several at once
-//! (`fanin`), and a second device of a satker pulling its whole stream (`pull`).
-
-use std::{sync::Arc, time::Instant};
-
-use serde_json::json;
+//! Throughput scenarios: one satker delivering to the hub (`ingest`) and a second device
+//! of a satker pulling its whole stream (`pull`); many at once is [`super::fanin`].
 
 use super::{
-    fixture::{certify_signer, generate, hub_and_satker, temp_root, Hub, FIRST_SATKER},
+    fixture::{generate, hub_and_satker, temp_root},
     measure::{check_delivered, marks, payload, scope_of, sync, wire_bytes},
     report, Figures,
 };
@@ -35,67 +31,6 @@ pub(super) async fn ingest(docs: usize, doc_bytes: usize) -> Result<Output> {
         items,
         flights: run.wire.round_trips,
     }))
-}
-
-/// `satkers` satkers deliver `docs` documents between them to one hub concurrently.
-pub(super) async fn fanin(docs: usize, satkers: usize, doc_bytes: usize) -> Result<Output> {
-    let root = temp_root()?;
-    let hub = Hub::start(&root.path().join("hub"))?;
-    let mut nodes = Vec::with_capacity(satkers);
-    for i in 0..satkers {
-        let code = (FIRST_SATKER + i as u32).to_string();
-        let node = hub
-            .satker(&root.path().join(format!("satker-{}", i + 1)), &code)
-            .await?;
-        let signer = certify_signer(&hub, &node).await?;
-        let share = docs / satkers + usize::from(i < docs % satkers);
-        generate(&node, &signer, share, doc_bytes)?;
-        nodes.push(node);
-    }
-    let befores = nodes
-        .iter()
-        .map(|n| marks(&hub.node, n))
-        .collect::<Result<Vec<_>>>()?;
-    let hub = Arc::new(hub);
-    let started = Instant::now();
-    let tasks: Vec<_> = nodes
-        .iter()
-        .map(|n| {
-            let (n, hub) = (n.clone(), hub.clone());
-            tokio::spawn(async move { sync(&n, &hub).await })
-        })
-        .collect();
-    let mut runs = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        runs.push(
-            t.await.map_err(|e| {
-                NodeError::Transport(format!("a benchmark sync task failed: {e}"))
-            })??,
-        );
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    let (mut items, mut payload_bytes) = (0, 0);
-    for (n, before) in nodes.iter().zip(befores) {
-        check_delivered(&hub.node, n)?;
-        let after = marks(&hub.node, n)?;
-        let (i, b) = payload(&hub.node, n, before, after)?;
-        items += i;
-        payload_bytes += b;
-    }
-    let mut out = report(Figures {
-        scenario: "fanin",
-        docs,
-        what: format!("{satkers} satkers delivered {docs} documents to one hub concurrently"),
-        seconds,
-        wire_bytes: runs.iter().map(wire_bytes).sum(),
-        payload_bytes,
-        items,
-        flights: runs.iter().map(|r| r.wire.round_trips).max().unwrap_or(0),
-    });
-    out.json["satkers"] = json!(satkers);
-    out.text
-        .push_str("\n(round trips: the most any one satker needed)");
-    Ok(out)
 }
 
 /// A second device of a satker pulls the `docs` documents the first one delivered.

@@ -66,6 +66,17 @@ pub fn enroll(
     role: DeviceRole,
     passphrase: Option<&str>,
 ) -> Result<Enrolled> {
+    enroll_with(node, id, role, || node.authority(passphrase))
+}
+
+/// [`enroll`] with the authority key from `authority`, called only when a new
+/// enrollment is signed: lets one unsealing serve many enrollments (the benchmark's).
+pub fn enroll_with(
+    node: &Node,
+    id: NodeId,
+    role: DeviceRole,
+    authority: impl FnOnce() -> Result<SecretKey>,
+) -> Result<Enrolled> {
     node.require_hub("enroll")?;
     if id == node.node_id() {
         return Err(NodeError::user(
@@ -87,7 +98,7 @@ pub fn enroll(
             ));
         }
         None => {
-            let key = node.authority(passphrase)?;
+            let key = authority()?;
             let now = node.now();
             node.store.write(|t| {
                 let e = DeviceEnrollment {
@@ -152,6 +163,16 @@ pub fn requests(node: &Node) -> Result<CertRequests> {
 
 /// Issues the certificate a request asked for: `espm certs approve`.
 pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Result<Issued> {
+    approve_with(node, request_id, || node.authority(passphrase))
+}
+
+/// [`approve`] with the authority key from `authority`, called once the request is
+/// found approvable: lets one unsealing serve many approvals (the benchmark's).
+pub fn approve_with(
+    node: &Node,
+    request_id: &str,
+    authority: impl FnOnce() -> Result<SecretKey>,
+) -> Result<Issued> {
     node.require_hub("certs approve")?;
     let request_id = &crate::prefix::resolve(
         node,
@@ -179,7 +200,7 @@ pub fn approve(node: &Node, request_id: &str, passphrase: Option<&str>) -> Resul
             "{request_id} is not a certificate request the hub holds"
         ))
     })?;
-    let key = node.authority(passphrase)?;
+    let key = authority()?;
     let now = node.now();
     let serial = node.store.write(|t| {
         let n = t.next_counter("cert-serial")?;

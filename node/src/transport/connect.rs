@@ -11,9 +11,34 @@ use sync_protocol::{NodeId, SecretKey, StreamKind};
 use super::{close, tls, wire::send_header};
 use crate::error::{NodeError, Result};
 
-/// A server endpoint bound to `addr`.
+/// Bytes of datagrams the hub's UDP socket may hold before the kernel drops what
+/// arrives. Linux's default (208 KiB, about a hundred handshake datagrams) overflows
+/// when a few hundred satkers whose links came back dial at once: the dropped
+/// handshakes are retried in step and dropped again, and the last ones time out
+/// (`espm bench fanin --satkers 500` lost some 10,000 datagrams and a third of its
+/// syncs so). The kernel caps the request at `net.core.rmem_max`.
+pub const SERVER_RECEIVE_BUFFER: usize = 8 * 1024 * 1024;
+
+/// A server endpoint bound to `addr`, its socket's receive buffer enlarged to
+/// [`SERVER_RECEIVE_BUFFER`] where the system allows.
 pub fn server_endpoint(addr: SocketAddr, config: quinn::ServerConfig) -> Result<quinn::Endpoint> {
-    quinn::Endpoint::server(config, addr).map_err(NodeError::io(format!("listen on UDP {addr}")))
+    let listen = NodeError::io(format!("listen on UDP {addr}"));
+    let socket =
+        std::net::UdpSocket::bind(addr).map_err(NodeError::io(format!("listen on UDP {addr}")))?;
+    let sock = quinn::udp::UdpSockRef::from(&socket);
+    let enlarged = quinn::udp::UdpSocketState::new(sock)
+        .and_then(|state| state.set_recv_buffer_size((&socket).into(), SERVER_RECEIVE_BUFFER));
+    if let Err(e) = enlarged {
+        // A smaller buffer only costs retried handshakes in a burst.
+        tracing::warn!(error = %e, "could not enlarge the UDP receive buffer");
+    }
+    quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(config),
+        socket,
+        std::sync::Arc::new(quinn::TokioRuntime),
+    )
+    .map_err(listen)
 }
 
 /// How long a dial waits for the hub's handshake before it reports the hub as not
