@@ -5,7 +5,7 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use sync_protocol::{cut_text, Config, StreamKind, HEADER_BYTES};
+use sync_protocol::{cut_text, StreamKind, HEADER_BYTES};
 
 use super::{
     limits::{
@@ -249,7 +249,11 @@ async fn serve_stream(
             tracing::info!(device = %peer, in_step = d.in_step, updated = d.updated, refused = d.refused.len(), "draft sync finished");
         }
         StreamKind::Reconciliation => {
-            let exchange = Reconcile::server(Config::default(), HubReplica::new(node, peer, role));
+            // Its credit is its share of what the hub lets all devices keep in flight, and
+            // its store work takes turns with every other device's.
+            let (config, _slot) = super::limits::session_config();
+            let exchange = Reconcile::server(config, HubReplica::new(node, peer, role))
+                .sharing(super::limits::store_turns());
             let (done, wire) = drive(exchange, &mut send, &mut recv, &deadlines).await?;
             tracing::info!(
                 device = %peer,

@@ -8,7 +8,13 @@
 //! beyond its share are closed with the limit named, and a peer that is too slow or
 //! stays too long is dropped with the deadline named.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, OnceLock,
+    },
+    time::Duration,
+};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -55,6 +61,50 @@ impl Default for HubLimits {
             session: SESSION_DEADLINE,
         }
     }
+}
+
+/// Turns of store work the hub runs at once, across all devices: enough to keep both
+/// cores busy while one turn waits for its flush, few enough that five hundred devices
+/// syncing at once hold a handful of frames in memory, not five hundred.
+pub const STORE_TURNS: usize = 4;
+
+/// Bytes of frames in flight the hub grants across all its sessions, shared out in the
+/// credit each session's Hello carries: one device alone may keep its whole window in
+/// flight, five hundred at once two frames each.
+pub const CREDIT_BUDGET_BYTES: usize = 64 * 1024 * 1024;
+
+/// The fewest frames in flight any session is granted: one being stored, one arriving.
+const MIN_CREDIT: usize = 2;
+
+/// The permits for store turns every session of this hub process shares.
+pub fn store_turns() -> Arc<Semaphore> {
+    static TURNS: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    TURNS
+        .get_or_init(|| Arc::new(Semaphore::new(STORE_TURNS)))
+        .clone()
+}
+
+/// Reconciliation sessions running now, for the credit each new one is granted.
+static SESSIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// A running session, counted while it lives.
+pub struct SessionSlot(());
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        SESSIONS.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The session settings for one more device session, and its place in the count: its
+/// credit is its share of [`CREDIT_BUDGET_BYTES`] among the sessions running, between
+/// two frames and the full window.
+pub fn session_config() -> (sync_protocol::Config, SessionSlot) {
+    let running = SESSIONS.fetch_add(1, Ordering::AcqRel) + 1;
+    let mut config = sync_protocol::Config::default();
+    let share = CREDIT_BUDGET_BYTES / running / config.frame_bytes.max(1);
+    config.credit = share.clamp(MIN_CREDIT, config.credit.max(MIN_CREDIT));
+    (config, SessionSlot(()))
 }
 
 /// Why the hub closes a device's connection beyond its share, naming the limit.

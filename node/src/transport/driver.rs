@@ -16,7 +16,9 @@
 //! covered by one flush, before any of their acks leave (group commit); a turn per
 //! flight rather than per message also means fewer hand-offs between threads.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
+
+use tokio::sync::Semaphore;
 
 use sync_protocol::{
     cut_text, Message, ProtocolError, Replica, Session, Side, StreamKind, MAX_ABORT_REASON_BYTES,
@@ -59,6 +61,12 @@ pub trait Exchange: Send + 'static {
     /// the messages of a turn are written, so nothing leaves ahead of its flush.
     fn commit(&mut self) -> Result<(), ProtocolError> {
         Ok(())
+    }
+    /// Permits for store work this exchange shares with others, taken for each turn:
+    /// a hub serving hundreds of devices runs a few turns at a time, not hundreds of
+    /// blocking threads each holding a frame. `None` runs every turn at once.
+    fn turns(&self) -> Option<Arc<Semaphore>> {
+        None
     }
     /// The next message to send, if any.
     fn poll_transmit(&mut self) -> Result<Option<Self::Message>, ProtocolError>;
@@ -246,10 +254,22 @@ pub async fn drive<E: Exchange>(
     let mut ahead = ReadAhead::default();
     let mut flight = false;
     loop {
+        let permit = match driven.exchange.turns() {
+            Some(turns) => {
+                let wait = turns.acquire_owned();
+                let permit = ahead
+                    .during(&mut reader, recv, deadlines, &mut wire, wait)
+                    .await
+                    .map_err(|_| NodeError::Transport("the hub is shutting down".into()))?;
+                Some(permit)
+            }
+            None => None,
+        };
         let seen = wire.clone();
         let bodies = ahead.drain();
         let work = blocking(move || {
             let turn = driven.turn(bodies, &seen);
+            drop(permit);
             (driven, turn)
         });
         // The peer's next messages are read while the store works.
@@ -375,6 +395,7 @@ pub struct Reconcile<R> {
     /// Its view of the store.
     pub replica: R,
     progress: Option<ReconcileProgress<R>>,
+    turns: Option<Arc<Semaphore>>,
 }
 
 impl<R: Replica + Send + 'static> Reconcile<R> {
@@ -384,6 +405,7 @@ impl<R: Replica + Send + 'static> Reconcile<R> {
             session: Session::client(config, &replica)?,
             replica,
             progress: None,
+            turns: None,
         })
     }
 
@@ -393,7 +415,14 @@ impl<R: Replica + Send + 'static> Reconcile<R> {
             session: Session::server(config),
             replica,
             progress: None,
+            turns: None,
         }
+    }
+
+    /// Takes one of `turns` for each turn of store work ([`Exchange::turns`]).
+    pub fn sharing(mut self, turns: Arc<Semaphore>) -> Self {
+        self.turns = Some(turns);
+        self
     }
 
     /// Calls `progress` after each message from the peer, on the blocking pool.
@@ -429,6 +458,10 @@ impl<R: Replica + Send + 'static> Exchange for Reconcile<R> {
 
     fn commit(&mut self) -> Result<(), ProtocolError> {
         self.replica.commit()
+    }
+
+    fn turns(&self) -> Option<Arc<Semaphore>> {
+        self.turns.clone()
     }
 
     fn poll_transmit(&mut self) -> Result<Option<Message>, ProtocolError> {
