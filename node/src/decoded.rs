@@ -84,3 +84,31 @@ pub(crate) fn item_in(
 pub(crate) fn remember(item: &SignedItem) {
     insert(item.address, Arc::new(item.clone()));
 }
+
+/// Items verified ahead of the turn that stores them, kept until it takes them; at
+/// most this many wait (a few windows of frames), the rest are verified again.
+const MAX_VERIFIED: usize = 4096;
+
+fn verified() -> &'static Mutex<HashMap<Address, SignedItem>> {
+    static VERIFIED: OnceLock<Mutex<HashMap<Address, SignedItem>>> = OnceLock::new();
+    VERIFIED.get_or_init(Mutex::default)
+}
+
+/// Keeps items whose signatures were just verified, by address, for the turn that
+/// stores them. A content address names exactly those bytes, so a verification found
+/// under it holds for whoever sends the same bytes.
+pub(crate) fn remember_verified(items: Vec<SignedItem>) {
+    if let Ok(mut v) = verified().lock() {
+        if v.len() + items.len() > MAX_VERIFIED {
+            v.clear();
+        }
+        for item in items {
+            v.insert(item.address, item);
+        }
+    }
+}
+
+/// The item with `address` if its signature was verified ahead, taken out.
+pub(crate) fn take_verified(address: &Address) -> Option<SignedItem> {
+    verified().lock().ok()?.remove(address)
+}

@@ -36,6 +36,23 @@ pub(crate) fn read_frame(
     })
 }
 
+/// Verifies the signatures of a frame in `body` as it arrives, ahead of its turn, and
+/// keeps the items that pass by their address for [`receive_frame`]; anything else
+/// (another message, a frame that does not decode, an item that fails) is left for the
+/// turn, which judges it and names what is wrong.
+pub(crate) fn verify_ahead(body: &[u8]) {
+    let Ok(sync_protocol::Message::Frame { items, .. }) = sync_protocol::Message::decode(body)
+    else {
+        return;
+    };
+    let bytes: Vec<&[u8]> = items.iter().map(|i| i.bytes.as_slice()).collect();
+    let verified: Vec<SignedItem> = SignedItem::open_all(&bytes)
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect();
+    crate::decoded::remember_verified(verified);
+}
+
 /// An item as it arrived: opened and its signature verified, or why it could not be.
 pub(crate) type Arrived = Result<SignedItem, ProtocolError>;
 
@@ -53,8 +70,25 @@ pub(crate) fn receive_frame(
     judge: impl Fn(&mut Txn<'_>, Arrived) -> Result<Verdict, StoreError>,
     refused: impl Fn(&Address, &str) -> Result<(), StoreError>,
 ) -> Result<Vec<Refusal>, ProtocolError> {
-    let bytes: Vec<&[u8]> = items.iter().map(|i| i.bytes.as_slice()).collect();
-    let opened = SignedItem::open_all(&bytes);
+    // Items verified as their frame arrived ([`verify_ahead`]) are not verified again;
+    // the rest are, together.
+    let mut opened: Vec<Option<Arrived>> = items
+        .iter()
+        .map(|i| crate::decoded::take_verified(&Address::of(&i.bytes)).map(Ok))
+        .collect();
+    let rest: Vec<&[u8]> = items
+        .iter()
+        .zip(&opened)
+        .filter(|(_, o)| o.is_none())
+        .map(|(i, _)| i.bytes.as_slice())
+        .collect();
+    let mut fresh = SignedItem::open_all(&rest).into_iter();
+    for slot in opened.iter_mut().filter(|o| o.is_none()) {
+        *slot = fresh.next();
+    }
+    let opened = opened
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| Err(ProtocolError::Replica("an item was not opened".into()))));
     // One write for the frame: each item and its indexes are in it whole, and a later
     // item of the frame sees the earlier ones (a signature its snapshot) through it.
     let refusals = node

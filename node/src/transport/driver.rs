@@ -68,6 +68,12 @@ pub trait Exchange: Send + 'static {
     fn turns(&self) -> Option<Arc<Semaphore>> {
         None
     }
+    /// Work on a message as it arrives, before its turn, on the blocking pool and so on
+    /// another core than the turn that stores the messages before it: the
+    /// reconciliation verifies a frame's signatures here. `None` prepares nothing.
+    fn preparer() -> Option<fn(&[u8])> {
+        None
+    }
     /// The next message to send, if any.
     fn poll_transmit(&mut self) -> Result<Option<Self::Message>, ProtocolError>;
     /// Whether this side's session is finished.
@@ -176,12 +182,30 @@ impl<E: Exchange> Driven<E> {
     }
 }
 
+/// Messages smaller than this are not worth preparing on another thread.
+const PREPARE_MIN_BYTES: usize = 4 * 1024;
+
+/// Messages prepared at once in this process, across all sessions: about the cores
+/// there are to verify on.
+const PREPARING_AT_ONCE: usize = 2;
+
+fn preparing() -> Arc<Semaphore> {
+    static PREPARING: std::sync::OnceLock<Arc<Semaphore>> = std::sync::OnceLock::new();
+    PREPARING
+        .get_or_init(|| Arc::new(Semaphore::new(PREPARING_AT_ONCE)))
+        .clone()
+}
+
 /// What the driver read from the peer while its session was busy.
 #[derive(Default)]
 struct ReadAhead {
     /// Message bodies not yet handed to the session, in order.
     bodies: Vec<Vec<u8>>,
     bytes: usize,
+    /// What the exchange does with a message as it arrives ([`Exchange::preparer`]).
+    prepare: Option<fn(&[u8])>,
+    /// That work, running for bodies not yet handed over; the turn waits for it.
+    preparing: Vec<tokio::task::JoinHandle<()>>,
     /// The peer ended its side cleanly (`Ok`) or the read failed (`Err`), after
     /// `bodies`.
     end: Option<Result<()>>,
@@ -215,6 +239,17 @@ impl ReadAhead {
                 wire.received_bytes += (PREFIX_BYTES + body.len()) as u64;
                 wire.received_messages += 1;
                 self.bytes += body.len();
+                if let Some(prepare) = self.prepare.filter(|_| body.len() >= PREPARE_MIN_BYTES) {
+                    let copy = body.clone();
+                    self.preparing.push(tokio::spawn(async move {
+                        // However many sessions run, this work holds a core or two,
+                        // never a thread per session.
+                        let Ok(_permit) = preparing().acquire_owned().await else {
+                            return;
+                        };
+                        let _ = tokio::task::spawn_blocking(move || prepare(&copy)).await;
+                    }));
+                }
                 self.bodies.push(body);
             }
             Ok(None) => self.end = Some(Ok(())),
@@ -222,8 +257,12 @@ impl ReadAhead {
         }
     }
 
-    /// Everything read so far, for the next turn.
-    fn drain(&mut self) -> Vec<Vec<u8>> {
+    /// Everything read so far, for the next turn, once its preparation is done.
+    async fn drain(&mut self) -> Vec<Vec<u8>> {
+        for work in self.preparing.drain(..) {
+            // Preparing only saves the turn work; if it failed, the turn does it all.
+            let _ = work.await;
+        }
         self.bytes = 0;
         std::mem::take(&mut self.bodies)
     }
@@ -251,7 +290,10 @@ pub async fn drive<E: Exchange>(
     };
     let mut wire = WireStats::default();
     let mut reader = MessageReader::new();
-    let mut ahead = ReadAhead::default();
+    let mut ahead = ReadAhead {
+        prepare: E::preparer(),
+        ..ReadAhead::default()
+    };
     let mut flight = false;
     loop {
         let permit = match driven.exchange.turns() {
@@ -266,7 +308,7 @@ pub async fn drive<E: Exchange>(
             None => None,
         };
         let seen = wire.clone();
-        let bodies = ahead.drain();
+        let bodies = ahead.drain().await;
         let work = blocking(move || {
             let turn = driven.turn(bodies, &seen);
             drop(permit);
@@ -462,6 +504,12 @@ impl<R: Replica + Send + 'static> Exchange for Reconcile<R> {
 
     fn turns(&self) -> Option<Arc<Semaphore>> {
         self.turns.clone()
+    }
+
+    /// A frame's signatures are verified as it arrives, while the frames before it are
+    /// stored; its turn then finds them verified ([`crate::replica::receive_frame`]).
+    fn preparer() -> Option<fn(&[u8])> {
+        Some(crate::replica::verify_ahead)
     }
 
     fn poll_transmit(&mut self) -> Result<Option<Message>, ProtocolError> {
