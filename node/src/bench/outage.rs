@@ -10,7 +10,8 @@
 //! QUIC had in flight and had to send again; for the whole sync, the items and chunks
 //! the session sent against those the hub lacked, so anything the session itself sent
 //! twice shows up; and for the killed sync, the items and chunks the new sync sent that
-//! the hub already held. The bound for what an interruption may cost is one
+//! the hub already held. Its `goodput_ratio` is how much of the link's rate the sync
+//! used while the link was up (see [`Goodput`] for what counts as carried). The bound for what an interruption may cost is one
 //! frame (64 KiB) per stream in flight, counted on the upload: the satker's own stream
 //! while the hub lacks part of it, and the attachment transfer while the hub lacks
 //! chunks.
