@@ -100,9 +100,11 @@ pub const INITIAL_WINDOW: u64 = 128 * 1024;
 /// an outage stretch by seconds, and an outage destroys everything queued. The cap is
 /// three quarters of one session frame, so what is in flight when a link fails, with
 /// the probes QUIC sends into the dead link, stays within the one frame per stream the
-/// issue allows an interruption to cost. It still fills a link whose bandwidth-delay
-/// product is below it: 48 KiB per round trip is 480 MB/s on loopback and 80 KB/s on a
-/// 600 ms VSAT hop.
+/// issue allows an interruption to cost. It fills any link whose bandwidth-delay
+/// product is below it (256 kbit/s at 600 ms holds 19 KB). What it costs: at most 48 KiB
+/// per round trip, so 80 KB/s on a 600 ms hop however fat (a 2 Mbit/s VSAT link could
+/// carry 250), and on loopback about half of CUBIC's raw stream rate (`bench ceiling`),
+/// still many times what a sync's verification and storage can take.
 pub const MAX_IN_FLIGHT: u64 = 48 * 1024;
 
 fn provider() -> Arc<CryptoProvider> {
