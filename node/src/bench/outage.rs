@@ -39,7 +39,10 @@ use crate::{
     device::replica,
     error::{NodeError, Result},
     node::Node,
-    transport::impair::{Impairment, Relay, RelayConfig, RelayStats},
+    transport::{
+        impair::{Impairment, Relay, RelayConfig, RelayStats},
+        tls::{IDLE_TIMEOUT, KEEP_ALIVE},
+    },
 };
 
 /// Where in the first attachment the link is cut, as fractions of its bytes.
@@ -349,6 +352,23 @@ async fn cut(
     })
 }
 
+/// Waits until the hub holds no connection of `satker`. On a lossy path the closing
+/// frame of a finished sync can be lost, and the hub then keeps its connection until its
+/// idle timeout; the killed sync's connection, which the hub also keeps, and the one
+/// that resumes it must be the device's only two, the most the hub admits.
+async fn wait_for_release(hub: &Node, satker: &Node) -> Result<()> {
+    let deadline = Instant::now() + IDLE_TIMEOUT + KEEP_ALIVE;
+    while hub.live.count(&satker.node_id()) > 0 {
+        if Instant::now() > deadline {
+            return Err(NodeError::user(
+                "bench: the hub still holds the satker's finished sync past its idle timeout",
+            ));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    Ok(())
+}
+
 /// What the sync after a killed one sent that the hub already held.
 struct Resume {
     /// Chunks of the attachment the killed sync left at the hub.
@@ -378,6 +398,7 @@ async fn kill_and_resume(
     att: &AttachmentRef,
     setup: &Setup,
 ) -> Result<Resume> {
+    wait_for_release(&hub.node, satker).await?;
     let (held, head) = origin_progress(&hub.node, satker)?;
     let (_, item_bytes) = origin_payload(satker, held, head)?;
     let threshold = relay.stats().up.forwarded_bytes
