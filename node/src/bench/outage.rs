@@ -10,12 +10,16 @@
 //! QUIC had in flight and had to send again; for the whole sync, the items and chunks
 //! the session sent against those the hub lacked, so anything the session itself sent
 //! twice shows up; and for the killed sync, the items and chunks the new sync sent that
-//! the hub already held. The issue's bound for what an interruption may cost is one
+//! the hub already held. Its `goodput_ratio` is how much of the link's rate the sync
+//! used while the link was up (see [`Goodput`] for what counts as carried). The issue's bound for what an interruption may cost is one
 //! frame (64 KiB) per stream in flight, counted on the upload: the satker's own stream
 //! while the hub lacks part of it, and the attachment transfer while the hub lacks
 //! chunks.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use rand::{rngs::StdRng, RngCore, SeedableRng};
 use serde_json::{json, Value};
@@ -36,7 +40,10 @@ use crate::{
     device::replica,
     error::{NodeError, Result},
     node::Node,
-    transport::impair::{Impairment, Relay, RelayConfig, RelayStats},
+    transport::{
+        impair::{Impairment, Relay, RelayConfig, RelayStats},
+        tls::{IDLE_TIMEOUT, KEEP_ALIVE},
+    },
 };
 
 /// Where in the first attachment the link is cut, as fractions of its bytes.
@@ -222,6 +229,8 @@ struct Cut {
     /// The relay's counters as the link went down and as it came back.
     before: RelayStats,
     after: RelayStats,
+    /// How long the link was actually down, as the clock saw it, not as asked.
+    down_for: Duration,
 }
 
 impl Cut {
@@ -256,6 +265,67 @@ impl Cut {
     }
 }
 
+/// How much of the link's capacity the sync used while the link was up.
+///
+/// "Carried" is what the relay delivered to the hub during the sync, in the direction
+/// of the bulk transfer (up: the documents and the attachment): every datagram that
+/// crossed the bottleneck and left the far end, QUIC headers, acks and retransmissions
+/// of datagrams lost at random included, since each of them took its turn on the link.
+/// The down direction is a link of its own with its own rate, so adding its bytes would
+/// count one direction's traffic against the other's capacity. The relay drops random
+/// losses before its bottleneck, so a lost datagram takes no capacity and the ratio
+/// cannot exceed 1 by more than what the queue held at the start.
+struct Goodput {
+    /// Bytes the relay delivered up during the sync.
+    carried_bytes: u64,
+    /// The sync's duration less the time the link was down.
+    seconds_outside_outages: f64,
+    /// The bottleneck's rate up, in bytes per second; `None` on an unlimited link.
+    link_bytes_per_sec: Option<f64>,
+}
+
+impl Goodput {
+    fn new(carried_bytes: u64, seconds: f64, cuts: &[Cut], link: &Impairment) -> Goodput {
+        let down: f64 = cuts.iter().map(|c| c.down_for.as_secs_f64()).sum();
+        Goodput {
+            carried_bytes,
+            seconds_outside_outages: (seconds - down).max(0.0),
+            link_bytes_per_sec: link
+                .rate_bits_per_sec
+                .filter(|r| *r > 0)
+                .map(|r| r as f64 / 8.0),
+        }
+    }
+
+    /// What the link could have carried while it was up.
+    fn capacity(&self) -> Option<f64> {
+        self.link_bytes_per_sec
+            .map(|r| r * self.seconds_outside_outages)
+            .filter(|c| *c > 0.0)
+    }
+
+    /// `bytes` as a fraction of the capacity; `None` on an unlimited link.
+    fn ratio_of(&self, bytes: u64) -> Option<f64> {
+        self.capacity().map(|c| bytes as f64 / c)
+    }
+
+    /// The carried bytes as a fraction of the capacity.
+    fn ratio(&self) -> Option<f64> {
+        self.ratio_of(self.carried_bytes)
+    }
+
+    /// Its keys in the scenario's JSON, with the ratio of the upload's payload alone.
+    fn json(&self, payload: u64) -> Value {
+        json!({
+            "goodput_ratio": self.ratio(),
+            "carried_bytes": self.carried_bytes,
+            "seconds_outside_outages": self.seconds_outside_outages,
+            "link_bytes_per_sec": self.link_bytes_per_sec,
+            "payload_goodput_ratio": self.ratio_of(payload),
+        })
+    }
+}
+
 /// Cuts the link for `outage`, noting where the transfer stood and what was lost.
 async fn cut(
     relay: &Relay,
@@ -268,8 +338,10 @@ async fn cut(
     let (chunks_held, streams) = (held_chunks(hub, att)?, streams_in_flight(hub, satker, att)?);
     let before = relay.stats();
     relay.set_link(false);
+    let went_down = Instant::now();
     tokio::time::sleep(outage).await;
     relay.set_link(true);
+    let down_for = went_down.elapsed();
     Ok(Cut {
         fraction,
         up_at_cut: before.up.forwarded_bytes,
@@ -277,7 +349,25 @@ async fn cut(
         streams,
         before,
         after: relay.stats(),
+        down_for,
     })
+}
+
+/// Waits until the hub holds no connection of `satker`. On a lossy path the closing
+/// frame of a finished sync can be lost, and the hub then keeps its connection until its
+/// idle timeout; the killed sync's connection, which the hub also keeps, and the one
+/// that resumes it must be the device's only two, the most the hub admits.
+async fn wait_for_release(hub: &Node, satker: &Node) -> Result<()> {
+    let deadline = Instant::now() + IDLE_TIMEOUT + KEEP_ALIVE;
+    while hub.live.count(&satker.node_id()) > 0 {
+        if Instant::now() > deadline {
+            return Err(NodeError::user(
+                "bench: the hub still holds the satker's finished sync past its idle timeout",
+            ));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    Ok(())
 }
 
 /// What the sync after a killed one sent that the hub already held.
@@ -309,6 +399,7 @@ async fn kill_and_resume(
     att: &AttachmentRef,
     setup: &Setup,
 ) -> Result<Resume> {
+    wait_for_release(&hub.node, satker).await?;
     let (held, head) = origin_progress(&hub.node, satker)?;
     let (_, item_bytes) = origin_payload(satker, held, head)?;
     let threshold = relay.stats().up.forwarded_bytes
@@ -357,6 +448,21 @@ async fn kill_and_resume(
         resent_chunks: run.sent_chunks.saturating_sub(stored),
         run,
     })
+}
+
+/// The goodput line of the text output.
+fn goodput_text(g: &Goodput, payload: u64) -> String {
+    match (g.ratio(), g.ratio_of(payload), g.link_bytes_per_sec) {
+        (Some(ratio), Some(of_payload), Some(rate)) => format!(
+            "goodput: {} bytes delivered up in {:.1} s outside the outages on a {rate:.0} bytes/s link: \
+             {ratio:.2} of its capacity ({of_payload:.2} counting payload only)",
+            g.carried_bytes, g.seconds_outside_outages,
+        ),
+        _ => format!(
+            "goodput: {} bytes delivered up in {:.1} s outside the outages on an unlimited link",
+            g.carried_bytes, g.seconds_outside_outages,
+        ),
+    }
 }
 
 /// Runs the scenario with `docs` plain documents on the path and outages of `setup`.
@@ -416,6 +522,7 @@ pub(super) async fn run(docs: usize, doc_bytes: usize, setup: &Setup) -> Result<
     let up_payload = item_bytes + first.size;
     let resent_items = run.sent_items.saturating_sub(needed_items);
     let resent_chunks = run.sent_chunks.saturating_sub(needed_chunks);
+    let goodput = Goodput::new(up_bytes, run.seconds, &cuts, &setup.link);
 
     let second = generate_with_attachment(
         &satker,
@@ -437,7 +544,7 @@ pub(super) async fn run(docs: usize, doc_bytes: usize, setup: &Setup) -> Result<
     let peak = rss::peak_rss_bytes();
     let path = setup.describe();
     let l = &setup.link;
-    let json = json!({
+    let mut json = json!({
         "scenario": "outage",
         "docs": docs,
         "synced_docs": synced,
@@ -488,6 +595,11 @@ pub(super) async fn run(docs: usize, doc_bytes: usize, setup: &Setup) -> Result<
         "receipts": receipts,
         "attachments_complete": true,
     });
+    // Merged rather than written inline: one json! of every key exceeds the macro's
+    // recursion limit.
+    if let (Some(all), Value::Object(more)) = (json.as_object_mut(), goodput.json(up_payload)) {
+        all.extend(more);
+    }
     let yes = |ok: bool| if ok { "yes" } else { "NO" };
     let mut text = format!(
         "outage: {docs} documents of ~10 KiB and one with a {:.1} MiB attachment delivered in one sync of {:.1} s \
@@ -515,6 +627,7 @@ pub(super) async fn run(docs: usize, doc_bytes: usize, setup: &Setup) -> Result<
         "session: {} of {needed_items} items and {} of {needed_chunks} chunks sent, {resent_items} items and \
          {resent_chunks} chunks sent twice\n\
          bytes up the relay: {up_bytes} for {up_payload} payload bytes ({:.2}x)\n\
+         {}\n\
          killed sync: at {:.0}% of a second attachment the hub held {}/{} chunks; the next sync sent {} items and \
          {} chunks, {} items and {} chunks of them already at the hub: {} bytes resent, bound {} ({} stream(s) x {frame}): {}\n\
          {receipts} documents have their receipts and both attachments are complete\n\
@@ -522,6 +635,7 @@ pub(super) async fn run(docs: usize, doc_bytes: usize, setup: &Setup) -> Result<
         run.sent_items,
         run.sent_chunks,
         up_bytes as f64 / up_payload as f64,
+        goodput_text(&goodput, up_payload),
         KILL_AT * 100.0,
         resume.chunks_held,
         chunk_count(&second),

@@ -283,6 +283,26 @@ async fn outages_and_a_killed_sync_resend_nothing_the_hub_already_holds() {
     assert_eq!(j["sent_items"], j["needed_items"], "{}", out.text);
     assert_eq!(j["resent_items"], 0, "{}", out.text);
     assert_eq!(j["resent_chunks"], 0, "{}", out.text);
+    // Goodput: the relay's bytes delivered up, against the link's rate times the time
+    // it was up; present, positive, and its parts multiply out.
+    let carried = j["carried_bytes"].as_u64().unwrap();
+    assert_eq!(j["carried_bytes"], j["up_forwarded_bytes"]);
+    let outside = j["seconds_outside_outages"].as_f64().unwrap();
+    let link = j["link_bytes_per_sec"].as_f64().unwrap();
+    assert_eq!(link, 1_000_000.0);
+    let ratio = j["goodput_ratio"].as_f64().unwrap();
+    assert!(ratio > 0.0 && outside > 0.0, "{}", out.text);
+    let capacity = link * outside;
+    assert!(
+        (ratio * capacity - carried as f64).abs() <= 1e-6 * carried as f64,
+        "{ratio} x {capacity} is not {carried}"
+    );
+    let of_payload = j["payload_goodput_ratio"].as_f64().unwrap();
+    let payload = j["up_payload_bytes"].as_u64().unwrap() as f64;
+    assert!((of_payload * capacity - payload).abs() <= 1e-6 * payload);
+    // The three outages of 1 s each fell inside the sync and are left out of its time.
+    let seconds = j["seconds"].as_f64().unwrap();
+    assert!(seconds - outside >= 3.0, "{seconds} s, {outside} s outside");
     let resume = &j["resume"];
     let held = resume["hub_chunks_at_kill"].as_u64().unwrap();
     assert!(held > 0 && held < 16, "{resume}");

@@ -2,10 +2,17 @@
 //! each node presents a self-signed certificate over its own key, the client pins the
 //! hub's node id, and the hub admits only clients whose node id it knows.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    any::Any,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use ed25519_dalek::{pkcs8::EncodePrivateKey, VerifyingKey};
-use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use quinn::{
+    congestion::{Controller, ControllerFactory, ControllerMetrics},
+    crypto::rustls::{QuicClientConfig, QuicServerConfig},
+};
 use rustls::{
     client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
     crypto::{ring, verify_tls13_signature, CryptoProvider, WebPkiSupportedAlgorithms},
@@ -80,8 +87,25 @@ pub const SEND_WINDOW: u64 = 2 * 1024 * 1024;
 /// makes a day's batch of documents crawl through slow start, one round trip per
 /// doubling, and round trips are what a VSAT or 3G link is short of. 128 KiB carries a
 /// typical sync in the first flight; on a link too thin for that burst, loss recovery
-/// and congestion control take over after the first round trip.
+/// and congestion control take over after the first round trip. [`MAX_IN_FLIGHT`]
+/// bounds it in effect.
 pub const INITIAL_WINDOW: u64 = 128 * 1024;
+
+/// Bytes one connection may have in flight, whatever its congestion controller
+/// estimates. The controller is BBR, which does not read the random loss of a 3G or
+/// VSAT link as congestion (CUBIC under 5% loss used half of a 256 kbit/s link), but
+/// quinn's BBR overestimates a thin, jittery link's bandwidth many times over (650 KB/s
+/// on a 32 KB/s link in `bench outage`) and grows its window to 200-400 KiB: it keeps
+/// the bottleneck's queue full, so the round trip, the loss timer and the silence after
+/// an outage stretch by seconds, and an outage destroys everything queued. The cap is
+/// three quarters of one session frame, so what is in flight when a link fails, with
+/// the probes QUIC sends into the dead link, stays within the one frame per stream the
+/// issue allows an interruption to cost. It fills any link whose bandwidth-delay
+/// product is below it (256 kbit/s at 600 ms holds 19 KB). What it costs: at most 48 KiB
+/// per round trip, so 80 KB/s on a 600 ms hop however fat (a 2 Mbit/s VSAT link could
+/// carry 250), and on loopback about half of CUBIC's raw stream rate (`bench ceiling`),
+/// still many times what a sync's verification and storage can take.
+pub const MAX_IN_FLIGHT: u64 = 48 * 1024;
 
 fn provider() -> Arc<CryptoProvider> {
     // The build has exactly one provider compiled in; naming it explicitly avoids the
@@ -146,9 +170,12 @@ pub fn node_id_of_cert(cert: &CertificateDer<'_>) -> Result<NodeId> {
 fn transport_config() -> Result<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
     t.keep_alive_interval(Some(KEEP_ALIVE));
-    let mut cubic = quinn::congestion::CubicConfig::default();
-    cubic.initial_window(INITIAL_WINDOW);
-    t.congestion_controller_factory(Arc::new(cubic));
+    let mut bbr = quinn::congestion::BbrConfig::default();
+    bbr.initial_window(INITIAL_WINDOW);
+    t.congestion_controller_factory(Arc::new(Capped {
+        inner: Arc::new(bbr),
+        cap: MAX_IN_FLIGHT,
+    }));
     t.max_idle_timeout(Some(
         quinn::IdleTimeout::try_from(IDLE_TIMEOUT)
             .map_err(|e| NodeError::Tls(format!("idle timeout: {e}")))?,
@@ -162,6 +189,96 @@ fn transport_config() -> Result<quinn::TransportConfig> {
     t.datagram_receive_buffer_size(None);
     t.max_concurrent_uni_streams(0u32.into());
     Ok(t)
+}
+
+/// Builds the controllers of `inner` with their window capped at `cap` bytes.
+struct Capped<F> {
+    inner: Arc<F>,
+    cap: u64,
+}
+
+impl<F: ControllerFactory + Send + Sync + 'static> ControllerFactory for Capped<F> {
+    fn build(self: Arc<Self>, now: Instant, current_mtu: u16) -> Box<dyn Controller> {
+        Box::new(CappedController {
+            inner: self.inner.clone().build(now, current_mtu),
+            cap: self.cap,
+        })
+    }
+}
+
+/// A congestion controller whose window never exceeds `cap`; everything else is the
+/// inner controller's, which keeps its own model of the path.
+struct CappedController {
+    inner: Box<dyn Controller>,
+    cap: u64,
+}
+
+impl Controller for CappedController {
+    fn on_sent(&mut self, now: Instant, bytes: u64, last_packet_number: u64) {
+        self.inner.on_sent(now, bytes, last_packet_number);
+    }
+
+    fn on_ack(
+        &mut self,
+        now: Instant,
+        sent: Instant,
+        bytes: u64,
+        app_limited: bool,
+        rtt: &quinn_proto::RttEstimator,
+    ) {
+        self.inner.on_ack(now, sent, bytes, app_limited, rtt);
+    }
+
+    fn on_end_acks(
+        &mut self,
+        now: Instant,
+        in_flight: u64,
+        app_limited: bool,
+        largest_packet_num_acked: Option<u64>,
+    ) {
+        self.inner
+            .on_end_acks(now, in_flight, app_limited, largest_packet_num_acked);
+    }
+
+    fn on_congestion_event(
+        &mut self,
+        now: Instant,
+        sent: Instant,
+        is_persistent_congestion: bool,
+        lost_bytes: u64,
+    ) {
+        self.inner
+            .on_congestion_event(now, sent, is_persistent_congestion, lost_bytes);
+    }
+
+    fn on_mtu_update(&mut self, new_mtu: u16) {
+        self.inner.on_mtu_update(new_mtu);
+    }
+
+    fn window(&self) -> u64 {
+        self.inner.window().min(self.cap)
+    }
+
+    fn metrics(&self) -> ControllerMetrics {
+        let mut m = self.inner.metrics();
+        m.congestion_window = self.window();
+        m
+    }
+
+    fn clone_box(&self) -> Box<dyn Controller> {
+        Box::new(CappedController {
+            inner: self.inner.clone_box(),
+            cap: self.cap,
+        })
+    }
+
+    fn initial_window(&self) -> u64 {
+        self.inner.initial_window().min(self.cap)
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
 }
 
 /// A TLS 1.3 client builder that accepts only the hub whose key is `hub_id`.
@@ -422,5 +539,26 @@ mod tests {
         let key = SecretKey::generate();
         client_config(&key, SecretKey::generate().public()).unwrap();
         server_config(&key, Arc::new(|_: &NodeId| true)).unwrap();
+    }
+
+    #[test]
+    fn the_window_never_exceeds_the_cap_and_losses_pass_to_the_controller() {
+        let mut bbr = quinn::congestion::BbrConfig::default();
+        bbr.initial_window(INITIAL_WINDOW);
+        let capped = Arc::new(Capped {
+            inner: Arc::new(bbr),
+            cap: MAX_IN_FLIGHT,
+        });
+        let now = Instant::now();
+        let mut c = capped.build(now, 1200);
+        const { assert!(INITIAL_WINDOW > MAX_IN_FLIGHT) };
+        assert_eq!(c.initial_window(), MAX_IN_FLIGHT);
+        assert_eq!(c.window(), MAX_IN_FLIGHT);
+        assert_eq!(c.metrics().congestion_window, MAX_IN_FLIGHT);
+        c.on_sent(now, 1200, 1);
+        c.on_congestion_event(now, now, true, 1200);
+        c.on_mtu_update(1452);
+        assert!(c.window() <= MAX_IN_FLIGHT);
+        assert!(c.clone_box().window() <= MAX_IN_FLIGHT);
     }
 }
