@@ -91,20 +91,21 @@ pub const SEND_WINDOW: u64 = 2 * 1024 * 1024;
 /// bounds it in effect.
 pub const INITIAL_WINDOW: u64 = 128 * 1024;
 
-/// Bytes one connection may have in flight, whatever its congestion controller
-/// estimates. The controller is BBR, which does not read the random loss of a 3G or
-/// VSAT link as congestion (CUBIC under 5% loss used half of a 256 kbit/s link), but
-/// quinn's BBR overestimates a thin, jittery link's bandwidth many times over (650 KB/s
-/// on a 32 KB/s link in `bench outage`) and grows its window to 200-400 KiB: it keeps
-/// the bottleneck's queue full, so the round trip, the loss timer and the silence after
-/// an outage stretch by seconds, and an outage destroys everything queued. The cap is
-/// three quarters of one session frame, so what is in flight when a link fails, with
-/// the probes QUIC sends into the dead link, stays within the one frame per stream the
-/// issue allows an interruption to cost. It fills any link whose bandwidth-delay
-/// product is below it (256 kbit/s at 600 ms holds 19 KB). What it costs: at most 48 KiB
-/// per round trip, so 80 KB/s on a 600 ms hop however fat (a 2 Mbit/s VSAT link could
-/// carry 250), and on loopback about half of CUBIC's raw stream rate (`bench ceiling`),
-/// still many times what a sync's verification and storage can take.
+/// Bytes one connection may have in flight at least, whatever the path: the floor of
+/// the in-flight cap ([`CappedController`]). The controller is BBR, which does not read
+/// the random loss of a 3G or VSAT link as congestion (CUBIC under 5% loss used half of
+/// a 256 kbit/s link), but quinn's BBR overestimates a thin, jittery link's bandwidth
+/// many times over (650 KB/s on a 32 KB/s link in `bench outage`) and grows its window
+/// to 200-400 KiB: it keeps the bottleneck's queue full, so the round trip, the loss
+/// timer and the silence after an outage stretch by seconds, and an outage destroys
+/// everything queued. So the window is capped at twice what the path really delivered
+/// in its last shortest round trip, and never below this floor: three quarters of one
+/// session frame, so on a thin link what is in flight when it fails, with the probes
+/// QUIC sends into the dead link, stays within the one frame per stream an interruption
+/// may cost. A fat long path (a 2 Mbit/s VSAT hop at 600 ms delivers 150 KB per round
+/// trip) grows the cap to what it carries; on loopback the cap costs about half of
+/// CUBIC's raw stream rate (`bench ceiling`), still many times what a sync's
+/// verification and storage can take.
 pub const MAX_IN_FLIGHT: u64 = 48 * 1024;
 
 fn provider() -> Arc<CryptoProvider> {
@@ -199,18 +200,60 @@ struct Capped<F> {
 
 impl<F: ControllerFactory + Send + Sync + 'static> ControllerFactory for Capped<F> {
     fn build(self: Arc<Self>, now: Instant, current_mtu: u16) -> Box<dyn Controller> {
-        Box::new(CappedController {
-            inner: self.inner.clone().build(now, current_mtu),
-            cap: self.cap,
-        })
+        Box::new(CappedController::new(
+            self.inner.clone().build(now, current_mtu),
+            self.cap,
+        ))
     }
 }
 
-/// A congestion controller whose window never exceeds `cap`; everything else is the
-/// inner controller's, which keeps its own model of the path.
+/// A congestion controller whose window never exceeds twice the bytes the path
+/// delivered in its last shortest round trip, nor falls below `cap` for it; everything
+/// else is the inner controller's, which keeps its own model of the path. Delivery is
+/// what the acknowledgements show arrived, which cannot overestimate a link the way a
+/// bandwidth filter fed by bunched-up acks can.
 struct CappedController {
     inner: Box<dyn Controller>,
     cap: u64,
+    delivered: Delivered,
+}
+
+impl CappedController {
+    fn new(inner: Box<dyn Controller>, cap: u64) -> Self {
+        CappedController {
+            inner,
+            cap,
+            delivered: Delivered::default(),
+        }
+    }
+
+    /// The window's ceiling now.
+    fn ceiling(&self) -> u64 {
+        self.cap.max(self.delivered.bytes.saturating_mul(2))
+    }
+}
+
+/// Bytes acknowledged over the last shortest round trip, with when each arrived.
+#[derive(Clone, Default)]
+struct Delivered {
+    acks: std::collections::VecDeque<(Instant, u64)>,
+    bytes: u64,
+}
+
+impl Delivered {
+    /// `bytes` acknowledged at `now`, on a path whose shortest round trip is `min_rtt`.
+    fn record(&mut self, now: Instant, bytes: u64, min_rtt: Duration) {
+        self.acks.push_back((now, bytes));
+        self.bytes = self.bytes.saturating_add(bytes);
+        let since = now.checked_sub(min_rtt).unwrap_or(now);
+        while let Some(&(at, b)) = self.acks.front() {
+            if at >= since {
+                break;
+            }
+            self.acks.pop_front();
+            self.bytes = self.bytes.saturating_sub(b);
+        }
+    }
 }
 
 impl Controller for CappedController {
@@ -227,6 +270,7 @@ impl Controller for CappedController {
         rtt: &quinn_proto::RttEstimator,
     ) {
         self.inner.on_ack(now, sent, bytes, app_limited, rtt);
+        self.delivered.record(now, bytes, rtt.min());
     }
 
     fn on_end_acks(
@@ -256,7 +300,7 @@ impl Controller for CappedController {
     }
 
     fn window(&self) -> u64 {
-        self.inner.window().min(self.cap)
+        self.inner.window().min(self.ceiling())
     }
 
     fn metrics(&self) -> ControllerMetrics {
@@ -269,6 +313,7 @@ impl Controller for CappedController {
         Box::new(CappedController {
             inner: self.inner.clone_box(),
             cap: self.cap,
+            delivered: self.delivered.clone(),
         })
     }
 
@@ -560,5 +605,33 @@ mod tests {
         c.on_mtu_update(1452);
         assert!(c.window() <= MAX_IN_FLIGHT);
         assert!(c.clone_box().window() <= MAX_IN_FLIGHT);
+    }
+
+    #[test]
+    fn a_thin_path_keeps_the_floor_and_a_fat_long_one_lifts_the_cap_to_what_it_delivers() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        // 256 kbit/s at 300 ms: 32 KB/s, a packet every ~37 ms; 8 packets a round trip.
+        let mut thin = CappedController::new(
+            Arc::new(quinn::congestion::BbrConfig::default()).build(start, 1200),
+            MAX_IN_FLIGHT,
+        );
+        for i in 0..200 {
+            thin.delivered
+                .record(at(i * 37), 1200, Duration::from_millis(300));
+        }
+        assert_eq!(thin.ceiling(), MAX_IN_FLIGHT);
+        // A VSAT hop of 2 Mbit/s at 600 ms: 250 KB/s, about 150 KB a round trip.
+        let mut fat = CappedController::new(
+            Arc::new(quinn::congestion::BbrConfig::default()).build(start, 1200),
+            MAX_IN_FLIGHT,
+        );
+        for i in 0..2000 {
+            fat.delivered
+                .record(at(i * 5), 1200, Duration::from_millis(600));
+        }
+        let ceiling = fat.ceiling();
+        assert!(ceiling >= 2 * 140_000, "{ceiling}");
+        assert!(ceiling <= 2 * 150_000, "{ceiling}");
     }
 }
