@@ -137,7 +137,7 @@ struct Failed {
 impl<E: Exchange> Driven<E> {
     /// One turn on the blocking pool: `incoming` handled in order, then what there is
     /// to send, made durable before it is returned for writing.
-    fn turn(&mut self, incoming: Vec<Vec<u8>>, wire: &WireStats) -> Result<Turn, Failed> {
+    fn turn(&mut self, incoming: Vec<Arc<Vec<u8>>>, wire: &WireStats) -> Result<Turn, Failed> {
         let told = |e: ProtocolError| Failed {
             error: e.into(),
             tell_peer: true,
@@ -199,8 +199,9 @@ fn preparing() -> Arc<Semaphore> {
 /// What the driver read from the peer while its session was busy.
 #[derive(Default)]
 struct ReadAhead {
-    /// Message bodies not yet handed to the session, in order.
-    bodies: Vec<Vec<u8>>,
+    /// Message bodies not yet handed to the session, in order; shared with the work
+    /// preparing them, never copied.
+    bodies: Vec<Arc<Vec<u8>>>,
     bytes: usize,
     /// What the exchange does with a message as it arrives ([`Exchange::preparer`]).
     prepare: Option<fn(&[u8])>,
@@ -239,6 +240,7 @@ impl ReadAhead {
                 wire.received_bytes += (PREFIX_BYTES + body.len()) as u64;
                 wire.received_messages += 1;
                 self.bytes += body.len();
+                let body = Arc::new(body);
                 if let Some(prepare) = self.prepare.filter(|_| body.len() >= PREPARE_MIN_BYTES) {
                     let copy = body.clone();
                     self.preparing.push(tokio::spawn(async move {
@@ -258,7 +260,7 @@ impl ReadAhead {
     }
 
     /// Everything read so far, for the next turn, once its preparation is done.
-    async fn drain(&mut self) -> Vec<Vec<u8>> {
+    async fn drain(&mut self) -> Vec<Arc<Vec<u8>>> {
         for work in self.preparing.drain(..) {
             // Preparing only saves the turn work; if it failed, the turn does it all.
             let _ = work.await;
