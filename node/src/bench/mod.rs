@@ -41,10 +41,7 @@ use crate::{
     error::{NodeError, Result},
 };
 
-/// Bytes of a generated document's fields by default: a real SPM with a short
-/// description of the payment. `--doc-bytes` changes it; the free text (`keterangan`)
-/// takes whatever the other fields leave.
-pub const DEFAULT_DOC_BYTES: usize = 1024;
+pub use crate::cli::DEFAULT_DOC_BYTES;
 
 /// The smallest `--doc-bytes`: the fields every generated SPM needs besides its text.
 pub const MIN_DOC_BYTES: usize = 256;

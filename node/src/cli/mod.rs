@@ -158,7 +158,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 4)]
     pub satkers: usize,
     /// Bytes of each generated document's fields (names and values together).
-    #[arg(long, default_value_t = crate::bench::DEFAULT_DOC_BYTES)]
+    #[arg(long, default_value_t = DEFAULT_DOC_BYTES)]
     #[serde(default = "default_doc_bytes")]
     pub doc_bytes: usize,
     /// limits: also wait out the hub's idle timeout with a silent and a quiet connection (over a minute).
@@ -167,8 +167,13 @@ pub struct BenchArgs {
     pub wait_idle: bool,
 }
 
+/// Bytes of a generated document's fields by default: a real SPM with a short
+/// description of the payment. `--doc-bytes` changes it; the free text (`keterangan`)
+/// takes whatever the other fields leave.
+pub const DEFAULT_DOC_BYTES: usize = 1024;
+
 fn default_doc_bytes() -> usize {
-    crate::bench::DEFAULT_DOC_BYTES
+    DEFAULT_DOC_BYTES
 }
 
 /// `espm init …`
