@@ -23,6 +23,7 @@ mod framing;
 mod item;
 mod judge;
 mod keys;
+mod merkle;
 mod message;
 mod operator;
 mod policy;
@@ -65,6 +66,10 @@ pub use judge::{
     Judgment, Moment, Presented, SignatureRefusal,
 };
 pub use keys::{NodeId, PublicKey, SecretKey};
+pub use merkle::{
+    consistency_proof, inclusion_proof, leaf_hash, node_hash, root as merkle_root,
+    verify_consistency, verify_inclusion, Hash as MerkleHash,
+};
 pub use message::{
     cut_text, FrameItem, Message, Refusal, MAX_ABORT_REASON_BYTES, MAX_FRAME_ITEMS, MAX_ITEM_BYTES,
     MAX_MESSAGE_BYTES, MAX_REASON_BYTES,
