@@ -98,12 +98,15 @@ async fn incremental_sync_cost_follows_the_difference_not_the_history() {
     assert!((handshake + session - total).abs() <= 0.15, "{}", out.text);
     assert_eq!(j["round_trips_met"], total <= 3.0);
     // Four times the history, the same exchange: same messages, and bytes within a few
-    // varint widths of each other.
-    assert_eq!(
-        small.json["flights"], j["flights"],
-        "{}\n{}",
-        small.text, out.text
-    );
+    // varint widths of each other. (Driver flights are not compared: with the peer's
+    // messages read while a turn runs, how they group into flights is timing.)
+    for key in ["sent_messages", "received_messages"] {
+        assert_eq!(
+            small.json[key], j[key],
+            "{key}\n{}\n{}",
+            small.text, out.text
+        );
+    }
     let small_wire = small.json["wire_bytes"].as_u64().unwrap();
     assert!(
         wire.abs_diff(small_wire) < 256,
