@@ -5,12 +5,14 @@
 //! several record kinds shared the `m/` table under name prefixes, attachment chunks and
 //! file manifests shared `a/`, hub operators and their requests lived under the device
 //! operators' `p/`, after-hours counts under the counters' `n/`, draft heads and peer
-//! states under one `g/`. Format 2 gives each kind its own table (table.rs).
+//! states under one `g/`. Format 2 gives each kind its own table (table.rs). Format 3 makes
+//! the hub's hash-chained log a Merkle tree (hublog.rs): the entries stay, their subtrees
+//! and roots are computed again.
 
 use crate::{Store, StoreError, Table};
 
 /// The format this build writes.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 
 /// The Meta name the format version is kept under.
 const FORMAT_KEY: &str = "format";
@@ -108,6 +110,11 @@ impl Store {
             }),
             Some(1) => {
                 self.migrate(TO_2)?;
+                self.rebuild_hub_log()?;
+                self.mark_format()
+            }
+            Some(2) => {
+                self.rebuild_hub_log()?;
                 self.mark_format()
             }
             Some(v) => Err(StoreError::Corrupt {

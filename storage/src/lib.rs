@@ -22,7 +22,7 @@ mod typed;
 pub use draft::Draft;
 pub use error::StoreError;
 pub use format::FORMAT;
-pub use hublog::LogEntry;
+pub use hublog::{LogEntry, LogHead};
 pub use sealed_key::{SealedKey, SealedSecret, SEAL_M_COST_KIB, SEAL_P_COST, SEAL_T_COST};
 pub use store::{Store, StreamEntry, StreamRead, Txn};
 pub use table::Table;

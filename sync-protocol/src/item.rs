@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     certificate::{CertRequest, Certificate},
+    checkpoint::{Checkpoint, Inclusions},
     document::DocumentSnapshot,
     encoding::{from_canonical, to_canonical, FORMAT_VERSION},
     enrollment::{DeviceEnrollment, HubIdentity},
@@ -54,11 +55,15 @@ pub enum ItemKind {
     PolicyTable = 13,
     /// The hub authority's field schema table.
     FieldSchemaTable = 14,
+    /// The hub's signed checkpoint of its log.
+    Checkpoint = 15,
+    /// The hub's inclusion proofs for a satker's receipts against a checkpoint.
+    Inclusions = 16,
 }
 
 impl ItemKind {
     /// Every kind, in the order a thin link should carry them: trust and receipts first.
-    pub const ALL: [ItemKind; 14] = [
+    pub const ALL: [ItemKind; 16] = [
         ItemKind::HubIdentity,
         ItemKind::Enrollment,
         ItemKind::CertRequest,
@@ -73,6 +78,8 @@ impl ItemKind {
         ItemKind::OperatorActivation,
         ItemKind::PolicyTable,
         ItemKind::FieldSchemaTable,
+        ItemKind::Checkpoint,
+        ItemKind::Inclusions,
     ];
 
     /// A short English name for messages.
@@ -92,6 +99,8 @@ impl ItemKind {
             ItemKind::OperatorActivation => "operator activation",
             ItemKind::PolicyTable => "signing policy table",
             ItemKind::FieldSchemaTable => "field schema table",
+            ItemKind::Checkpoint => "log checkpoint",
+            ItemKind::Inclusions => "inclusion proofs",
         }
     }
 
@@ -135,6 +144,10 @@ pub enum Item {
     PolicyTable(PolicyTable),
     /// The hub authority's field schema table.
     FieldSchemaTable(FieldSchemaTable),
+    /// The hub's signed checkpoint of its log.
+    Checkpoint(Checkpoint),
+    /// The hub's inclusion proofs against a checkpoint.
+    Inclusions(Inclusions),
 }
 
 impl Item {
@@ -155,6 +168,8 @@ impl Item {
             Item::OperatorActivation(_) => ItemKind::OperatorActivation,
             Item::PolicyTable(_) => ItemKind::PolicyTable,
             Item::FieldSchemaTable(_) => ItemKind::FieldSchemaTable,
+            Item::Checkpoint(_) => ItemKind::Checkpoint,
+            Item::Inclusions(_) => ItemKind::Inclusions,
         }
     }
 
@@ -175,6 +190,8 @@ impl Item {
             Item::OperatorActivation(b) => to_canonical(b),
             Item::PolicyTable(b) => to_canonical(b),
             Item::FieldSchemaTable(b) => to_canonical(b),
+            Item::Checkpoint(b) => to_canonical(b),
+            Item::Inclusions(b) => to_canonical(b),
         }
     }
 
@@ -195,6 +212,8 @@ impl Item {
             ItemKind::OperatorActivation => Item::OperatorActivation(from_canonical(body, what)?),
             ItemKind::PolicyTable => Item::PolicyTable(from_canonical(body, what)?),
             ItemKind::FieldSchemaTable => Item::FieldSchemaTable(from_canonical(body, what)?),
+            ItemKind::Checkpoint => Item::Checkpoint(from_canonical(body, what)?),
+            ItemKind::Inclusions => Item::Inclusions(from_canonical(body, what)?),
         })
     }
 }

@@ -193,5 +193,175 @@ pub fn verify_consistency(
     f_r == *old_root && s_r == *new_root && s_n == 0
 }
 
+/// Where the proofs of a large tree come from: the hash of each complete subtree, the
+/// 2^`level` leaves from leaf `index << level`, as the hub stores them. With it a proof
+/// costs O(log² n) lookups instead of reading every leaf.
+pub trait Subtrees {
+    /// What a lookup can fail with (a store error).
+    type Error;
+    /// The root of the complete subtree of 2^`level` leaves starting at leaf
+    /// `index << level`.
+    fn subtree(&self, level: u32, index: u64) -> Result<Hash, Self::Error>;
+}
+
+/// The leaf hashes themselves, as a [`Subtrees`]: for the tests, and for trees small
+/// enough to hold in memory.
+pub struct Leaves<'a>(pub &'a [Hash]);
+
+impl Subtrees for Leaves<'_> {
+    type Error = std::convert::Infallible;
+    fn subtree(&self, level: u32, index: u64) -> Result<Hash, Self::Error> {
+        let start = (index << level) as usize;
+        Ok(root(&self.0[start..start + (1usize << level)]))
+    }
+}
+
+/// The root of the `n` leaves from `start`, where the RFC's recursion reaches it: the
+/// left part of every split is a complete, aligned subtree, so it is one lookup.
+fn range_root<S: Subtrees>(s: &S, start: u64, n: u64) -> Result<Hash, S::Error> {
+    if n.is_power_of_two() && start % n == 0 {
+        let level = n.trailing_zeros();
+        return s.subtree(level, start >> level);
+    }
+    let k = split(n as usize) as u64;
+    Ok(node_hash(
+        &range_root(s, start, k)?,
+        &range_root(s, start + k, n - k)?,
+    ))
+}
+
+/// The root of the first `size` leaves of the tree `s` holds.
+pub fn tree_root<S: Subtrees>(s: &S, size: u64) -> Result<Hash, S::Error> {
+    if size == 0 {
+        return Ok(Sha256::digest([]).into());
+    }
+    range_root(s, 0, size)
+}
+
+/// The inclusion proof of leaf `index` in the first `size` leaves of `s` (RFC 9162
+/// §2.1.3.1); `None` if `index >= size`.
+pub fn tree_inclusion<S: Subtrees>(
+    s: &S,
+    index: u64,
+    size: u64,
+) -> Result<Option<Vec<Hash>>, S::Error> {
+    if index >= size {
+        return Ok(None);
+    }
+    let mut proof = Vec::new();
+    range_path(s, index, 0, size, &mut proof)?;
+    Ok(Some(proof))
+}
+
+fn range_path<S: Subtrees>(
+    s: &S,
+    m: u64,
+    start: u64,
+    n: u64,
+    out: &mut Vec<Hash>,
+) -> Result<(), S::Error> {
+    if n <= 1 {
+        return Ok(());
+    }
+    let k = split(n as usize) as u64;
+    if m < k {
+        range_path(s, m, start, k, out)?;
+        out.push(range_root(s, start + k, n - k)?);
+    } else {
+        range_path(s, m - k, start + k, n - k, out)?;
+        out.push(range_root(s, start, k)?);
+    }
+    Ok(())
+}
+
+/// The consistency proof from the first `old_size` leaves of `s` to its first `size`
+/// (RFC 9162 §2.1.4.1); `None` unless 0 < old_size <= size.
+pub fn tree_consistency<S: Subtrees>(
+    s: &S,
+    old_size: u64,
+    size: u64,
+) -> Result<Option<Vec<Hash>>, S::Error> {
+    if old_size == 0 || old_size > size {
+        return Ok(None);
+    }
+    let mut proof = Vec::new();
+    range_subproof(s, old_size, 0, size, true, &mut proof)?;
+    Ok(Some(proof))
+}
+
+fn range_subproof<S: Subtrees>(
+    s: &S,
+    m: u64,
+    start: u64,
+    n: u64,
+    whole: bool,
+    out: &mut Vec<Hash>,
+) -> Result<(), S::Error> {
+    if m == n {
+        if !whole {
+            out.push(range_root(s, start, n)?);
+        }
+        return Ok(());
+    }
+    let k = split(n as usize) as u64;
+    if m <= k {
+        range_subproof(s, m, start, k, whole, out)?;
+        out.push(range_root(s, start + k, n - k)?);
+    } else {
+        range_subproof(s, m - k, start + k, n - k, false, out)?;
+        out.push(range_root(s, start, k)?);
+    }
+    Ok(())
+}
+
+/// The right edge of a growing tree: the roots of its complete subtrees, one per set bit
+/// of its size, smallest first. Appending a leaf merges equal sizes as binary addition
+/// carries; the root folds them. This is how the hub extends its log in O(1) amortised
+/// hashes and knows its root after every entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Frontier {
+    /// Leaves in the tree.
+    pub size: u64,
+    /// `(level, root)` of each complete subtree on the right edge, smallest level first.
+    pub edge: Vec<(u32, Hash)>,
+}
+
+impl Frontier {
+    /// Appends a leaf hash; returns the complete subtrees it formed, `(level, index,
+    /// root)`, the leaf itself first, which a store keeps for later proofs.
+    pub fn push(&mut self, leaf: Hash) -> Vec<(u32, u64, Hash)> {
+        let mut formed = Vec::new();
+        let mut carry = leaf;
+        let mut level = 0u32;
+        let mut index = self.size;
+        formed.push((0, index, carry));
+        while let Some(&(l, left)) = self.edge.first() {
+            if l != level {
+                break;
+            }
+            self.edge.remove(0);
+            carry = node_hash(&left, &carry);
+            level += 1;
+            index >>= 1;
+            formed.push((level, index, carry));
+        }
+        self.edge.insert(0, (level, carry));
+        self.size += 1;
+        formed
+    }
+
+    /// The root of the tree so far (SHA-256 of nothing when empty).
+    pub fn root(&self) -> Hash {
+        let mut it = self.edge.iter();
+        let Some(&(_, mut r)) = it.next() else {
+            return Sha256::digest([]).into();
+        };
+        for (_, left) in it {
+            r = node_hash(left, &r);
+        }
+        r
+    }
+}
+
 #[cfg(test)]
 mod tests;

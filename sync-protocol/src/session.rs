@@ -157,6 +157,8 @@ pub struct Session {
     /// Frames or chunks were stored since the replica last committed: it commits before
     /// the next message leaves.
     uncommitted: bool,
+    /// The server called [`Replica::settle`] already.
+    settled: bool,
     stats: Stats,
 }
 
@@ -243,6 +245,7 @@ impl Session {
             peer_needs: 0,
             peer_credit: None,
             uncommitted: false,
+            settled: false,
             stats: Stats::default(),
         }
     }
@@ -556,6 +559,17 @@ impl Session {
                 self.finished = fetched && self.holds_all_peer_sent();
             }
             Side::Server => {
+                if self.declared.is_none() && fetched && self.holds_all_peer_sent() && !self.settled
+                {
+                    self.settled = true;
+                    if replica.settle()? {
+                        // Durable before any of it leaves, like everything else we send.
+                        replica.commit()?;
+                        if let Some(frame) = self.next_frame(replica)? {
+                            return Ok(Some(frame));
+                        }
+                    }
+                }
                 if self.declared.is_none()
                     && fetched
                     && self.holds_all_peer_sent()

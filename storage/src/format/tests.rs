@@ -207,3 +207,45 @@ fn a_new_store_records_this_builds_format() {
         Some(FORMAT)
     );
 }
+
+#[test]
+fn a_format_2_hash_chained_hub_log_becomes_the_merkle_tree_of_its_entries() {
+    #[derive(serde::Serialize)]
+    struct ChainedEntry {
+        address: sync_protocol::Address,
+        hash: sync_protocol::Address,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let items: Vec<Vec<u8>> = (0..7).map(|i| format!("item {i}").into_bytes()).collect();
+    let mut raw: Vec<(Vec<u8>, Vec<u8>)> =
+        vec![(b"m/format".to_vec(), Store::encode_record(&2u32))];
+    let mut leaves = Vec::new();
+    for (i, bytes) in items.iter().enumerate() {
+        let a = sync_protocol::Address::of(bytes);
+        leaves.push(sync_protocol::leaf_hash(&a.0));
+        raw.push(([b"i/".as_slice(), &a.0].concat(), bytes.clone()));
+        let e = ChainedEntry {
+            address: a,
+            hash: sync_protocol::Address([i as u8; 32]),
+        };
+        let seq = i as u64 + 1;
+        raw.push((
+            [b"l/".as_slice(), &seq.to_be_bytes()].concat(),
+            Store::encode_record(&e),
+        ));
+    }
+    raw.push((b"h/\xffhublog".to_vec(), 7u64.to_be_bytes().to_vec()));
+    let borrowed: Vec<(&[u8], Vec<u8>)> =
+        raw.iter().map(|(k, v)| (k.as_slice(), v.clone())).collect();
+    write_raw(dir.path(), &borrowed);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.verify_hub_log().unwrap(), 7);
+    assert_eq!(
+        store.hub_log_root(7).unwrap().0,
+        sync_protocol::merkle_root(&leaves)
+    );
+    assert_eq!(
+        store.get::<u32>(Table::Meta, "format").unwrap(),
+        Some(FORMAT)
+    );
+}

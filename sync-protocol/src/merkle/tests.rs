@@ -229,3 +229,55 @@ fn two_trees_of_one_size_with_different_roots_are_not_consistent() {
     assert!(consistency_proof(9, &leaves).is_none());
     assert!(inclusion_proof(8, &leaves).is_none());
 }
+
+fn leaves_of(n: usize) -> Vec<Hash> {
+    (0..n).map(|i| leaf_hash(format!("entry {i}").as_bytes())).collect()
+}
+
+#[test]
+fn proofs_from_stored_subtrees_equal_proofs_from_every_leaf() {
+    let all = leaves_of(70);
+    let source = Leaves(&all);
+    for n in 1..=all.len() {
+        let tree = &all[..n];
+        assert_eq!(tree_root(&source, n as u64).unwrap(), root(tree), "root {n}");
+        for m in 0..n {
+            assert_eq!(
+                tree_inclusion(&source, m as u64, n as u64).unwrap(),
+                inclusion_proof(m, tree),
+                "inclusion {m} of {n}"
+            );
+        }
+        for old in 0..=n + 1 {
+            assert_eq!(
+                tree_consistency(&source, old as u64, n as u64).unwrap(),
+                consistency_proof(old, tree),
+                "consistency {old} to {n}"
+            );
+        }
+    }
+    assert_eq!(tree_inclusion(&source, 5, 5).unwrap(), None);
+}
+
+#[test]
+fn the_frontier_knows_the_root_after_every_append_and_forms_each_subtree_once() {
+    let all = leaves_of(70);
+    let mut frontier = Frontier::default();
+    assert_eq!(frontier.root(), root(&[]));
+    let mut formed = std::collections::BTreeMap::new();
+    for (i, leaf) in all.iter().enumerate() {
+        // The path of a leaf appended last is the frontier before it, smallest first.
+        let path: Vec<Hash> = frontier.edge.iter().map(|(_, h)| *h).collect();
+        for (level, index, hash) in frontier.push(*leaf) {
+            assert!(formed.insert((level, index), hash).is_none());
+        }
+        let n = i + 1;
+        assert_eq!(frontier.root(), root(&all[..n]), "root after {n}");
+        assert_eq!(Some(path), inclusion_proof(i, &all[..n]), "path of {i}");
+    }
+    // Every complete subtree was formed, with the right root.
+    for ((level, index), hash) in formed {
+        let start = (index << level) as usize;
+        assert_eq!(hash, root(&all[start..start + (1 << level)]));
+    }
+}

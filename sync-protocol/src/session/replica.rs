@@ -86,6 +86,14 @@ pub trait Replica {
     fn peer_acked(&mut self, _stream: &StreamId, _through: u64) -> Result<(), ProtocolError> {
         Ok(())
     }
+    /// Called once on a server, when it holds everything the peer said it sent and every
+    /// chunk it asked for, before it says Done: the moment to publish what the session's
+    /// work calls for (the hub signs a checkpoint of its log and the inclusion proofs for
+    /// the peer's receipts). Returns whether it stored anything; the session then sends
+    /// it, after a commit, before its Done.
+    fn settle(&mut self) -> Result<bool, ProtocolError> {
+        Ok(false)
+    }
     /// Makes everything [`Replica::receive`] and [`Replica::store_chunk`] stored so far
     /// durable (a store flush). Called by the session before it lets any message out
     /// after storing something; nothing acknowledged is ever lost in a crash.
