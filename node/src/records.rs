@@ -294,3 +294,26 @@ pub struct SyncError {
     /// What the person at the terminal was told.
     pub message: String,
 }
+
+/// A receipt the hub has not yet proven against a checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProofDue {
+    /// The receipt item.
+    pub receipt: Address,
+    /// The submission it receipts: the log entry.
+    pub submission: Address,
+    /// The submission's log position (its leaf index plus one).
+    pub seq: u64,
+}
+
+/// A checkpoint, as a node remembers the newest it has seen (or the hub the last it
+/// issued).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CheckpointRecord {
+    /// The checkpoint item.
+    pub address: Address,
+    /// Its tree size.
+    pub size: u64,
+    /// Its root.
+    pub root: Address,
+}

@@ -9,8 +9,9 @@ use sync_protocol::{Address, PublicKey, Timestamp};
 use crate::{
     config::NodeConfig,
     records::{
-        Attempts, Awaiting, CertRecord, DeviceRecord, DocRecord, FieldSchemaIndex,
-        HubOperatorRecord, Need, Notice, OperatorRecord, PeerDraft, PolicyIndex, RefusalRecord,
+        Attempts, Awaiting, CertRecord, CheckpointRecord, DeviceRecord, DocRecord, FieldSchemaIndex,
+        HubOperatorRecord, Need, Notice, OperatorRecord, PeerDraft, PolicyIndex, ProofDue,
+        RefusalRecord,
         RequestRecord, RevocationRecord,
     },
 };
@@ -74,6 +75,13 @@ pub const NOMOR_DUPLICATES: Typed<Vec<String>> = Typed::new(Table::NomorDuplicat
 /// Items of this device's own stream withdrawn before they left, by address (hex).
 pub const WITHDRAWN: Typed<Address> = Typed::new(Table::Withdrawn);
 
+/// The hub's receipts not yet proven against a checkpoint, `SATKER/SEQ`.
+pub const PROOFS_DUE: Typed<ProofDue> = Typed::new(Table::ProofDue);
+/// The receipt of each delivered document, `SATKER/DOC_ID`.
+pub const RECEIPT_OF: Typed<Address> = Typed::new(Table::ReceiptOf);
+/// The inclusion proofs item proving each receipt, by receipt address (hex).
+pub const PROVEN: Typed<Address> = Typed::new(Table::Proven);
+
 /// The node's configuration.
 pub const CONFIG: Single<NodeConfig> = Single::new("config");
 /// The hub authority's public key.
@@ -94,6 +102,10 @@ pub const SYNC_RECORD: Single<crate::records::SyncRecord> = Single::new("sync_re
 pub const FIELD_SCHEMAS: Single<FieldSchemaIndex> = Single::new("field_schemas");
 /// How far a session has read this device's own stream to send it.
 pub const SENT: Single<u64> = Single::new("sent");
+/// The hub: the last checkpoint it issued.
+pub const ISSUED_CHECKPOINT: Single<CheckpointRecord> = Single::new("issued_checkpoint");
+/// Every node: the newest checkpoint it has seen.
+pub const NEWEST_CHECKPOINT: Single<CheckpointRecord> = Single::new("newest_checkpoint");
 
 /// One named value among the node's singletons (Table::Meta).
 pub struct Single<V> {

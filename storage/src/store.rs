@@ -469,9 +469,6 @@ impl Txn<'_> {
         self.overlay.insert(key, None);
     }
 
-    pub(crate) fn raw_u64(&self, key: &[u8], what: &str) -> Result<u64, StoreError> {
-        self.u64_at(key, what)
-    }
 }
 
 impl Store {
@@ -497,10 +494,6 @@ impl Store {
 
     pub(crate) fn encode_record<T: Serialize>(value: &T) -> Vec<u8> {
         encode(value)
-    }
-
-    pub(crate) fn u64_of(bytes: Option<sled::IVec>, what: &str) -> Result<u64, StoreError> {
-        u64_of(bytes, what)
     }
 }
 

@@ -90,11 +90,19 @@ pub enum Table {
     /// Items of a satker device's own stream withdrawn before they left it, never to be
     /// sent: `ADDRESS_HEX` → Address.
     Withdrawn,
+    /// The hub's receipts not yet proven against a checkpoint:
+    /// `SATKER/SEQ` (SEQ the receipt's log position, 20 digits) → ProofDue.
+    ProofDue,
+    /// The receipt of each delivered document: `SATKER/DOC_ID` → Address (the receipt).
+    ReceiptOf,
+    /// Where each receipt is proven against a checkpoint: `RECEIPT_HEX` → Address (the
+    /// inclusion proofs item that holds its proof).
+    Proven,
 }
 
 impl Table {
     /// Every table, for listings and checks.
-    pub const ALL: [Table; 31] = [
+    pub const ALL: [Table; 34] = [
         Table::Meta,
         Table::Doc,
         Table::DocById,
@@ -126,6 +134,9 @@ impl Table {
         Table::Nomor,
         Table::NomorDuplicate,
         Table::Withdrawn,
+        Table::ProofDue,
+        Table::ReceiptOf,
+        Table::Proven,
     ];
 
     pub(crate) fn prefix(self) -> &'static [u8] {
@@ -161,6 +172,9 @@ impl Table {
             Table::Nomor => b"u/",
             Table::NomorDuplicate => b"U/",
             Table::Withdrawn => b"X/",
+            Table::ProofDue => b"P/",
+            Table::ReceiptOf => b"Y/",
+            Table::Proven => b"J/",
         }
     }
 

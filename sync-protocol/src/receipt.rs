@@ -17,8 +17,9 @@ pub struct Receipt {
     pub doc_ids: Vec<String>,
     /// When the hub stored it durably.
     pub delivered_at: Timestamp,
-    /// Position of the submission in the hub's hash-chained log.
+    /// Position of the submission in the hub's Merkle log, from 1 (its leaf index + 1).
     pub log_seq: u64,
-    /// Chain hash of the hub's log at that position.
+    /// The RFC 9162 root of the hub's log of `log_seq` entries, right after the
+    /// submission was entered.
     pub log_hash: Address,
 }

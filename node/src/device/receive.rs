@@ -11,7 +11,7 @@ use crate::{
     device::notice::{self, Notice},
     docs,
     node::Node,
-    records::{CertRecord, DeviceRecord, DocRecord, HistoryEntry, SigRef},
+    records::{CertRecord, CheckpointRecord, DeviceRecord, DocRecord, HistoryEntry, SigRef},
     replica::Arrived,
     trust,
     verdict::{Refused, Verdict},
@@ -113,6 +113,7 @@ pub fn client_receive(
         }
         Item::Receipt(r) if from_service => {
             for id in &r.doc_ids {
+                crate::schema::RECEIPT_OF.put(t, &format!("{}/{id}", r.satker), &item.address);
                 let notice = Notice {
                     state: DocState::Delivered,
                     at: r.delivered_at,
@@ -120,6 +121,30 @@ pub fn client_receive(
                     delivered_at: Some(r.delivered_at),
                 };
                 notice::note(t, &r.satker, id, notice)?;
+            }
+        }
+        Item::Checkpoint(c) if from_service => {
+            // Kept whatever it says: a checkpoint that contradicts another is the evidence
+            // `espm verify` shows. Only one that extends the newest becomes the newest.
+            let newest = crate::schema::NEWEST_CHECKPOINT.get_in(t)?;
+            let extends = c.check_extends().is_ok()
+                && newest.is_none_or(|n| {
+                    c.size > n.size
+                        && c.previous_head()
+                            .is_none_or(|p| p.size != n.size || p.root == n.root)
+                });
+            if extends {
+                let record = CheckpointRecord {
+                    address: item.address,
+                    size: c.size,
+                    root: c.root,
+                };
+                crate::schema::NEWEST_CHECKPOINT.put(t, &record);
+            }
+        }
+        Item::Inclusions(i) if from_service => {
+            for p in &i.proofs {
+                crate::schema::PROVEN.put(t, &p.receipt.to_hex(), &item.address);
             }
         }
         Item::Status(s) if from_service => {

@@ -26,9 +26,9 @@ fn awaiting_key(submission: &Address) -> String {
 
 /// Where the submission sits in the hub's log, for its receipt.
 pub struct LogPosition {
-    /// Sequence number in the hash-chained log.
+    /// Position in the log, from 1.
     pub seq: u64,
-    /// Chain hash at that position.
+    /// The log's Merkle root right after the submission was entered.
     pub hash: Address,
 }
 
@@ -220,7 +220,14 @@ fn deliver(node: &Node, t: &mut Txn<'_>, receipt: Receipt) -> Result<(), StoreEr
         }
     }
     let notices = StreamId::Notices(receipt.satker.clone());
-    issue(t, service(node)?, Item::Receipt(receipt), Some(&notices))?;
+    let (satker, doc_ids, submission, seq) = (
+        receipt.satker.clone(),
+        receipt.doc_ids.clone(),
+        receipt.submission,
+        receipt.log_seq,
+    );
+    let sealed = issue(t, service(node)?, Item::Receipt(receipt), Some(&notices))?;
+    crate::hub::checkpoint::receipted(t, &satker, &doc_ids, sealed.address, submission, seq);
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 pub mod admit;
 pub mod authority;
+pub mod checkpoint;
 pub mod delivery;
 pub mod ingest;
 pub mod limits;

@@ -1,12 +1,12 @@
 //! What the hub itself says: items it seals with its authority key (enrollments,
 //! certificates, revocations, activations, its identity) or its service key (receipts,
-//! status updates), logs in its hash-chained log and publishes into a stream.
+//! status updates), enters in its Merkle log and publishes into a stream.
 
 use storage::{StoreError, StreamEntry, Txn};
 use sync_protocol::{FieldSchemaTable, Item, PolicyTable, SecretKey, SignedItem, StreamId};
 
 /// Seals an item with one of the hub's keys (the authority key for what binds trust,
-/// the service key for receipts and status updates), stores it, logs it, and
+/// the service key for receipts and status updates), stores it, enters it in the log, and
 /// publishes it into `stream`. Returns the sealed item.
 pub fn issue(
     t: &mut Txn<'_>,

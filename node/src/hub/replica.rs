@@ -11,7 +11,7 @@ use sync_protocol::{
     VersionVector,
 };
 
-use super::{delivery, ingest::hub_receive};
+use super::{checkpoint, delivery, ingest::hub_receive};
 use crate::{
     attachments,
     node::Node,
@@ -130,6 +130,10 @@ impl Replica for HubReplica {
             // The peer and the monitor get the refusal's plain message.
             |address, reason| self.note_refusal(address, reason, true),
         )
+        .and_then(|refusals| {
+            checkpoint::if_due(&self.node, self.node.now()).map_err(local)?;
+            Ok(refusals)
+        })
     }
 
     /// What the hub still needs of a satker's attachments, the device's total to send.
@@ -182,6 +186,18 @@ impl Replica for HubReplica {
             .store
             .write(|t| delivery::chunk_arrived(&self.node, t, satker, address, bytes, now))
             .map_err(local)
+    }
+
+    /// The session settles: the hub signs a checkpoint of what it now holds and, for a
+    /// satker, proves its receipts against it ([`checkpoint::settle`]).
+    fn settle(&mut self) -> Result<bool, ProtocolError> {
+        let satker = match &self.role {
+            DeviceRole::Satker { satker } => Some(satker.as_str()),
+            _ => None,
+        };
+        let published = checkpoint::settle(&self.node, satker, self.node.now()).map_err(local)?;
+        self.unflushed |= published;
+        Ok(published)
     }
 
     /// One flush for every frame and chunk stored since the last message left: each
