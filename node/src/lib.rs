@@ -38,6 +38,7 @@ mod node;
 mod nomor;
 mod policy;
 mod prefix;
+pub mod proof;
 mod records;
 mod replica;
 mod schema;

@@ -92,6 +92,22 @@ async fn run(cli: &Cli) -> anyhow::Result<Output> {
     if let Command::Bench(b) = &cli.command {
         return Ok(espm_node::bench::run(b).await?);
     }
+    if let Command::CheckProof(a) = &cli.command {
+        // Offline and on no node at all when the hub id is given; else the hub this
+        // node pins. The file is read here, where the user typed its name.
+        let mut a = a.clone();
+        a.text = Some(espm_node::proof::read(&a.file)?);
+        if a.hub_id.is_some() {
+            return Ok(output_of_check(&a)?);
+        }
+        let dir = data_dir(cli)?;
+        let command = Command::CheckProof(a);
+        if let Some(r) = control::forward(&dir, &command, &Secrets::default()).await {
+            return Ok(r?);
+        }
+        let node = Arc::new(Node::open(&dir)?);
+        return Ok(execute(node, command, &Secrets::default(), false).await?);
+    }
     let dir = data_dir(cli)?;
     if let Some(i) = is_init(&cli.command) {
         let secrets = read_passphrase(&cli.command)?;
@@ -103,18 +119,27 @@ async fn run(cli: &Cli) -> anyhow::Result<Output> {
         serve::serve(node).await?;
         return Ok(Output::new(serde_json::Value::Null, ""));
     }
+    let mut command = cli.command.clone();
+    espm_node::cli::absolutize(&mut command)
+        .map_err(|e| anyhow::anyhow!("cannot resolve a path on the command line: {e}"))?;
     let mut secrets = read_passphrase(&cli.command)?;
     // Read here, where the user typed the path, before any serving node sees the
     // command: that node's working directory is not the user's.
     if let Some(file) = path_of(&cli.command) {
         secrets.upload = Some(espm_node::satker::upload::read_attachment(file, &dir)?);
     }
-    if let Some(r) = control::forward(&dir, &cli.command, &secrets).await {
+    if let Some(r) = control::forward(&dir, &command, &secrets).await {
         return Ok(r?);
     }
     let node = Arc::new(Node::open(&dir)?);
     let progress = !cli.json && !cli.quiet && std::io::stderr().is_terminal();
-    Ok(execute(node, cli.command.clone(), &secrets, progress).await?)
+    Ok(execute(node, command, &secrets, progress).await?)
+}
+
+/// `espm check-proof --hub-id`: no data directory, no node.
+fn output_of_check(a: &espm_node::cli::CheckProofArgs) -> espm_node::Result<Output> {
+    let checked = espm_node::cli::run::check_proof(None, a)?;
+    Ok(espm_node::cli::render::output(&checked))
 }
 
 fn main() -> ExitCode {

@@ -9,10 +9,9 @@ use sync_protocol::{Address, PublicKey, Timestamp};
 use crate::{
     config::NodeConfig,
     records::{
-        Attempts, Awaiting, CertRecord, CheckpointRecord, DeviceRecord, DocRecord, FieldSchemaIndex,
-        HubOperatorRecord, Need, Notice, OperatorRecord, PeerDraft, PolicyIndex, ProofDue,
-        RefusalRecord,
-        RequestRecord, RevocationRecord,
+        Attempts, Awaiting, CertRecord, CheckpointRecord, DeviceRecord, DocRecord,
+        FieldSchemaIndex, HubOperatorRecord, Need, Notice, OperatorRecord, PeerDraft, PolicyIndex,
+        ProofDue, RefusalRecord, RequestRecord, RevocationRecord,
     },
 };
 

@@ -468,7 +468,6 @@ impl Txn<'_> {
     pub(crate) fn raw_delete(&mut self, key: Vec<u8>) {
         self.overlay.insert(key, None);
     }
-
 }
 
 impl Store {

@@ -218,7 +218,11 @@ mod tests {
         forged.previous.as_mut().unwrap().root = Address(merkle_root(&honest[..3]));
         assert!(matches!(
             forged.check_extends(),
-            Err(Fork::DoesNotExtend { size: 6, from: 3, .. })
+            Err(Fork::DoesNotExtend {
+                size: 6,
+                from: 3,
+                ..
+            })
         ));
         // A "previous" bigger than the checkpoint never extends.
         let mut shrunk = checkpoint(&honest, Some(5));

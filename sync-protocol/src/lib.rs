@@ -44,11 +44,11 @@ pub use attachment::{
     chunk_addresses, chunks_of, expected_chunks, joins_to, CHUNK_BYTES, MAX_ATTACHMENTS,
     MAX_ATTACHMENT_BYTES, MAX_WANT,
 };
+pub use certificate::{CertRequest, Certificate, Jabatan, Subject, OFFICIAL_EMAIL_DOMAINS};
 pub use checkpoint::{
     contradicts, Checkpoint, Extends, Fork, InclusionProof, Inclusions, TreeHead, MAX_PATH,
     MAX_PROOFS_PER_ITEM,
 };
-pub use certificate::{CertRequest, Certificate, Jabatan, Subject, OFFICIAL_EMAIL_DOMAINS};
 pub use document::{AttachmentRef, DocKind, DocumentSnapshot};
 pub use draft_sync::{
     check_doc_id, Announce, Applied, DraftMessage, DraftRefusal, DraftReplica, DraftSession,
@@ -72,9 +72,9 @@ pub use judge::{
 };
 pub use keys::{NodeId, PublicKey, SecretKey};
 pub use merkle::{
-    consistency_proof, inclusion_proof, leaf_hash, node_hash, root as merkle_root, tree_consistency,
-    tree_inclusion, tree_root, verify_consistency, verify_inclusion, Frontier, Hash as MerkleHash,
-    Leaves, Subtrees,
+    consistency_proof, inclusion_proof, leaf_hash, node_hash, root as merkle_root,
+    tree_consistency, tree_inclusion, tree_root, verify_consistency, verify_inclusion, Frontier,
+    Hash as MerkleHash, Leaves, Subtrees,
 };
 pub use message::{
     cut_text, FrameItem, Message, Refusal, MAX_ABORT_REASON_BYTES, MAX_FRAME_ITEMS, MAX_ITEM_BYTES,

@@ -19,6 +19,8 @@ pub struct Failure {
     pub kind: &'static str,
     /// Why it fails, in plain words.
     pub reason: String,
+    /// The signed items that show it (a fork's two checkpoints), by address.
+    pub evidence: Vec<Address>,
 }
 
 /// What `verify` found.
@@ -30,6 +32,8 @@ pub struct Verification {
     pub failures: Vec<Failure>,
     /// Attachments still missing chunks: in transit, not failures.
     pub incomplete_attachments: u64,
+    /// The exact signed bytes of every item a failure names as evidence.
+    pub evidence: std::collections::BTreeMap<Address, Vec<u8>>,
 }
 
 impl Verification {
@@ -39,7 +43,12 @@ impl Verification {
     }
 
     fn fail(&mut self, item: String, kind: &'static str, reason: String) {
-        self.failures.push(Failure { item, kind, reason });
+        self.failures.push(Failure {
+            item,
+            kind,
+            reason,
+            evidence: Vec::new(),
+        });
     }
 }
 
@@ -197,6 +206,7 @@ pub fn verify(node: &Node) -> Result<Verification> {
     let authority = node.authority_key()?;
     let service = node.service_public_key()?;
     let mut out = Verification::default();
+    let mut logged = checkpoints::Logged::default();
     for entry in node.store.items() {
         let (addr, bytes) = entry?;
         out.checked += 1;
@@ -232,7 +242,7 @@ pub fn verify(node: &Node) -> Result<Verification> {
                     "not signed by the pinned hub authority".into(),
                 );
             }
-            Item::Receipt(_) | Item::Status(_)
+            Item::Receipt(_) | Item::Status(_) | Item::Checkpoint(_) | Item::Inclusions(_)
                 if service.is_some() && service != Some(item.author) =>
             {
                 out.fail(
@@ -251,7 +261,14 @@ pub fn verify(node: &Node) -> Result<Verification> {
                 kind,
                 "not signed by the device it names, which alone holds the operator's secret".into(),
             ),
-            Item::Receipt(r) => receipt_failures(node, &addr, r, &mut out)?,
+            Item::Receipt(r) => {
+                receipt_failures(node, &addr, r, &mut out)?;
+                logged.receipts.insert(addr, r.clone());
+            }
+            Item::Checkpoint(c) => {
+                logged.checkpoints.insert(addr, c.clone());
+            }
+            Item::Inclusions(i) => logged.inclusions.push((addr, i.clone())),
             Item::PolicyTable(p) => {
                 if let Err(e) = p.policy.validate() {
                     out.fail(addr.to_hex(), kind, e.to_string());
@@ -305,8 +322,21 @@ pub fn verify(node: &Node) -> Result<Verification> {
             out.fail("hub-log".into(), "hub log", e.to_string());
         }
     }
+    checkpoints::check(node, &logged, &mut out)?;
+    let named: Vec<Address> = out
+        .failures
+        .iter()
+        .flat_map(|f| f.evidence.clone())
+        .collect();
+    for a in named {
+        if let Some(bytes) = node.store.item(&a)? {
+            out.evidence.insert(a, bytes.to_vec());
+        }
+    }
     Ok(out)
 }
+
+mod checkpoints;
 
 #[cfg(test)]
 mod tests;

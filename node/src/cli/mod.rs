@@ -137,6 +137,15 @@ pub enum Command {
     /// Verify every stored item.
     #[command(after_help = "Example:\n  espm verify")]
     Verify,
+    /// Write a self-contained delivery proof of a document.
+    #[command(after_help = "Example:\n  espm proof 0000123 --out bukti-0000123.json")]
+    Proof(ProofArgs),
+    /// Check a delivery proof offline, on any node or none.
+    #[command(
+        name = "check-proof",
+        after_help = "Examples:\n  espm check-proof bukti-0000123.json\n  espm check-proof bukti-0000123.json --hub-id HUB_NODE_ID"
+    )]
+    CheckProof(CheckProofArgs),
     /// Walk one SPM through its whole journey on loopback.
     #[command(after_help = "Example:\n  espm demo")]
     Demo,
@@ -552,6 +561,30 @@ pub struct SyncArgs {
     pub timeout: u64,
 }
 
+/// `espm proof`
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct ProofArgs {
+    /// Document id.
+    pub doc_id: String,
+    /// The file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `espm check-proof`
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct CheckProofArgs {
+    /// The proof file.
+    pub file: PathBuf,
+    /// The hub id to check against (`espm id` on the hub); needed outside a data
+    /// directory, else the hub this node pins.
+    #[arg(long)]
+    pub hub_id: Option<String>,
+    /// The file's text, read by the CLI where the user typed its name.
+    #[arg(skip)]
+    pub text: Option<String>,
+}
+
 impl Command {
     /// Whose passphrase the command needs, if any: a signer's, or the CSO's (the
     /// registration authority's, which seals the hub's authority key).
@@ -589,6 +622,15 @@ impl Command {
             Command::Init(_) | Command::Serve | Command::Demo | Command::Bench(_)
         )
     }
+}
+
+/// Makes every path a command names absolute against the user's working directory,
+/// before a serving node (with its own working directory) sees the command.
+pub fn absolutize(cmd: &mut Command) -> std::io::Result<()> {
+    if let Command::Proof(a) = cmd {
+        a.out = std::path::absolute(&a.out)?;
+    }
+    Ok(())
 }
 
 /// The file named on the command line of `draft attach`, or `None` for another command.

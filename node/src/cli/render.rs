@@ -5,6 +5,7 @@
 mod docs;
 mod hub;
 mod kinds;
+mod proof;
 mod satker;
 mod signing;
 pub(crate) mod sync;

@@ -21,6 +21,7 @@ use crate::{
     error::{NodeError, Result},
     hub::{authority, monitor, operators as hub_operators, processing, registry, revoke},
     node::Node,
+    proof,
     satker::upload::Upload,
     satker::{documents, operators, signers, signing, submit, withdraw},
 };
@@ -273,7 +274,32 @@ pub async fn execute(
             Ok(output(&synced?))
         }
         Command::Verify => Ok(output(&verify::verify(&node)?)),
+        Command::Proof(a) => Ok(output(&proof::write(&node, &a.doc_id, &a.out)?)),
+        Command::CheckProof(a) => Ok(output(&check_proof(Some(&node), &a)?)),
     }
+}
+
+/// `espm check-proof`: against `--hub-id` when given, else the hub `node` pins; the
+/// file's text was read by the CLI.
+pub fn check_proof(node: Option<&Node>, a: &super::CheckProofArgs) -> Result<proof::Checked> {
+    let hub: NodeId = match (&a.hub_id, node) {
+        (Some(id), _) => id.parse().map_err(|_| {
+            NodeError::user(format!(
+                "'{id}' is not a hub id; copy it exactly as `espm id` prints it on the hub"
+            ))
+        })?,
+        (None, Some(n)) => proof::pinned_hub(n),
+        (None, None) => {
+            return Err(NodeError::user(
+                "no data directory here to say which hub to trust; give --hub-id HUB_NODE_ID",
+            ))
+        }
+    };
+    let text = match &a.text {
+        Some(t) => t.clone(),
+        None => proof::read(&a.file)?,
+    };
+    Ok(proof::check(&text, &hub))
 }
 
 /// `espm enroll`'s arguments as the API takes them, refused with the message people need.

@@ -48,6 +48,7 @@ pub fn client_receive(
             crate::schema::AUTHORITY.put(t, &h.authority);
             crate::schema::SERVICE.put(t, &h.service);
             crate::schema::HUB_TZ.put(t, &h.tz);
+            crate::schema::HUB_IDENTITY.put(t, &item.address);
         }
         Item::Enrollment(e) if from_authority => {
             // An auditor learns its scope from its own enrollment, as the hub granted it.

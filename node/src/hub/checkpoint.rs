@@ -66,12 +66,12 @@ pub fn issue(
         Some(l) => Some(Extends {
             size: l.size,
             root: l.root,
-            proof: t.hub_log_consistency(l.size, size)?.ok_or_else(|| {
-                StoreError::Corrupt {
+            proof: t
+                .hub_log_consistency(l.size, size)?
+                .ok_or_else(|| StoreError::Corrupt {
                     what: "hub log".into(),
                     detail: format!("no consistency proof from {} to {size} entries", l.size),
-                }
-            })?,
+                })?,
         }),
         None => None,
     };

@@ -231,7 +231,9 @@ fn two_trees_of_one_size_with_different_roots_are_not_consistent() {
 }
 
 fn leaves_of(n: usize) -> Vec<Hash> {
-    (0..n).map(|i| leaf_hash(format!("entry {i}").as_bytes())).collect()
+    (0..n)
+        .map(|i| leaf_hash(format!("entry {i}").as_bytes()))
+        .collect()
 }
 
 #[test]
@@ -240,7 +242,11 @@ fn proofs_from_stored_subtrees_equal_proofs_from_every_leaf() {
     let source = Leaves(&all);
     for n in 1..=all.len() {
         let tree = &all[..n];
-        assert_eq!(tree_root(&source, n as u64).unwrap(), root(tree), "root {n}");
+        assert_eq!(
+            tree_root(&source, n as u64).unwrap(),
+            root(tree),
+            "root {n}"
+        );
         for m in 0..n {
             assert_eq!(
                 tree_inclusion(&source, m as u64, n as u64).unwrap(),

@@ -156,6 +156,7 @@ fn a_policy_table_not_signed_by_the_hub_authority_fails_verification() {
             item: forged.address.to_hex(),
             kind: "signing policy table",
             reason: "not signed by the pinned hub authority".into(),
+            evidence: Vec::new(),
         }]
     );
 }
@@ -182,6 +183,7 @@ fn a_field_schema_table_not_signed_by_the_hub_authority_fails_verification() {
             item: forged.address.to_hex(),
             kind: "field schema table",
             reason: "not signed by the pinned hub authority".into(),
+            evidence: Vec::new(),
         }]
     );
 }

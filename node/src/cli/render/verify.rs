@@ -1,5 +1,6 @@
 //! `verify`'s result as the CLI prints it; a failure makes the command exit 1.
 
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde_json::json;
 
 use super::Render;
@@ -10,7 +11,19 @@ impl Render for Verification {
         let failures: Vec<_> = self
             .failures
             .iter()
-            .map(|f| json!({ "item": f.item, "kind": f.kind, "reason": f.reason }))
+            .map(|f| {
+                let evidence: Vec<_> = f
+                    .evidence
+                    .iter()
+                    .map(|a| {
+                        json!({
+                            "address": a.to_hex(),
+                            "signed_item": self.evidence.get(a).map(|b| B64.encode(b)),
+                        })
+                    })
+                    .collect();
+                json!({ "item": f.item, "kind": f.kind, "reason": f.reason, "evidence": evidence })
+            })
             .collect();
         json!({
             "ok": self.ok(),
