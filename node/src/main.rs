@@ -97,10 +97,11 @@ async fn run(cli: &Cli) -> anyhow::Result<Output> {
         // node pins. The file is read here, where the user typed its name.
         let mut a = a.clone();
         a.text = Some(espm_node::proof::read(&a.file)?);
-        if a.hub_id.is_some() {
+        let dir = data_dir(cli)?;
+        if a.hub_id.is_some() || !dir.exists() {
+            // Without a node here, the hub id must be given: the check says so.
             return Ok(output_of_check(&a)?);
         }
-        let dir = data_dir(cli)?;
         let command = Command::CheckProof(a);
         if let Some(r) = control::forward(&dir, &command, &Secrets::default()).await {
             return Ok(r?);
