@@ -137,6 +137,9 @@ pub enum Command {
     /// Verify every stored item.
     #[command(after_help = "Example:\n  espm verify")]
     Verify,
+    /// Write every document with its signatures, certificates and verification result.
+    #[command(after_help = "Example:\n  espm export /media/usb/audit-2026")]
+    Export(ExportArgs),
     /// Walk one SPM through its whole journey on loopback.
     #[command(after_help = "Example:\n  espm demo")]
     Demo,
@@ -550,6 +553,27 @@ pub struct SyncArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+}
+
+/// `espm export`
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct ExportArgs {
+    /// The folder to write: new or empty (made absolute here, where it was typed, since
+    /// a serving node resolves paths from its own working directory).
+    #[arg(value_parser = absolute_path)]
+    pub dir: PathBuf,
+    /// Replace DIR even when it is not empty.
+    #[arg(long)]
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// A path made absolute against the current directory of the process that parses it.
+fn absolute_path(text: &str) -> std::result::Result<PathBuf, String> {
+    if text.is_empty() {
+        return Err("an empty path names no folder".into());
+    }
+    std::path::absolute(text).map_err(|e| format!("cannot make {text} absolute: {e}"))
 }
 
 impl Command {

@@ -273,6 +273,7 @@ pub async fn execute(
             Ok(output(&synced?))
         }
         Command::Verify => Ok(output(&verify::verify(&node)?)),
+        Command::Export(a) => Ok(output(&crate::export::export(&node, &a.dir, a.force)?)),
     }
 }
 
