@@ -344,7 +344,13 @@ fn document(
         journey: rec
             .history
             .iter()
-            .map(|h| (h.state.as_str().into(), clock::local(h.at, tz), h.reason.clone()))
+            .map(|h| {
+                (
+                    h.state.as_str().into(),
+                    clock::local(h.at, tz),
+                    h.reason.clone(),
+                )
+            })
             .collect(),
         signers: rec
             .signatures

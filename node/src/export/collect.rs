@@ -4,9 +4,20 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sync_protocol::{Address, Item, PublicKey, Revoked, SignedItem};
+use sync_protocol::{Address, Item, PublicKey, Revoked, SignedItem, Timestamp};
 
 use crate::{error::Result, node::Node, records::DocRecord};
+
+/// When an item says it was made, for ordering.
+fn time_of(item: &Item) -> Option<Timestamp> {
+    match item {
+        Item::Snapshot(s) => Some(s.taken_at),
+        Item::Signature(s) => Some(s.signed_at),
+        Item::Receipt(r) => Some(r.delivered_at),
+        Item::Status(s) => Some(s.at),
+        _ => None,
+    }
+}
 
 /// A document's key: its satker and id.
 pub(crate) type DocKey = (String, String);
@@ -70,7 +81,11 @@ impl Held {
                 Item::Receipt(r) => {
                     for d in &r.doc_ids {
                         let key = (r.satker.clone(), d.clone());
-                        held.docs.entry(key).or_default().receipts.push(item.clone());
+                        held.docs
+                            .entry(key)
+                            .or_default()
+                            .receipts
+                            .push(item.clone());
                     }
                 }
                 Item::Status(s) => {
@@ -103,6 +118,13 @@ impl Held {
                         .push(item);
                 }
             }
+        }
+        // The journey reads in time order; the store keeps items by address.
+        for items in held.docs.values_mut() {
+            items.snapshots.sort_by_key(|i| time_of(&i.item));
+            items.signatures.sort_by_key(|i| time_of(&i.item));
+            items.receipts.sort_by_key(|i| time_of(&i.item));
+            items.statuses.sort_by_key(|i| time_of(&i.item));
         }
         Ok(held)
     }

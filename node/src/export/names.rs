@@ -138,7 +138,10 @@ mod tests {
         assert_ne!(other, "123456_spm-0001");
         let mut files = BTreeSet::new();
         let sha = "cd".repeat(32);
-        assert_eq!(attachment_file("kuitansi.pdf", &sha, &mut files), "kuitansi.pdf");
+        assert_eq!(
+            attachment_file("kuitansi.pdf", &sha, &mut files),
+            "kuitansi.pdf"
+        );
         assert_eq!(
             attachment_file("kuitansi.pdf", &sha, &mut files),
             format!("{sha}.pdf")

@@ -89,9 +89,10 @@ pub(crate) fn page(h: &Header, rows: &[Row]) -> String {
         p,
         "<!DOCTYPE html>\n<html lang=\"id\"><head><meta charset=\"utf-8\">\
 <title>espm export</title><style>{STYLE}</style></head><body>\n\
-<h1>espm export: {} documents</h1>\n<p>Exported {} by node <code>{}</code> ({}). \
+<h1>espm export: {} document{}</h1>\n<p>Exported {} by node <code>{}</code> ({}). \
 Times in {}. Verification: {} items checked, {} {}.</p>\n",
         rows.len(),
+        if rows.len() == 1 { "" } else { "s" },
         esc(&clock::local(h.exported_at, &h.tz)),
         esc(&h.node_id),
         esc(&h.role),
@@ -197,7 +198,13 @@ mod tests {
             ok: true,
             failures: vec![evil.into()],
             journey: vec![("draft".into(), "now".into(), Some(evil.into()))],
-            signers: vec![[evil.into(), "PPSPM".into(), "1".into(), "now".into(), evil.into()]],
+            signers: vec![[
+                evil.into(),
+                "PPSPM".into(),
+                "1".into(),
+                "now".into(),
+                evil.into(),
+            ]],
             attachments: vec![(evil.into(), 1, evil.into())],
         };
         let h = Header {

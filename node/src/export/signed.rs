@@ -62,7 +62,9 @@ fn readable(v: ciborium::Value, key: Option<&str>) -> Value {
         C::Integer(i) => {
             let n = i128::from(i);
             match i64::try_from(n) {
-                Ok(ms) if is_time(key) => Value::String(clock::rfc3339(sync_protocol::Timestamp(ms))),
+                Ok(ms) if is_time(key) => {
+                    Value::String(clock::rfc3339(sync_protocol::Timestamp(ms)))
+                }
                 Ok(small) => json!(small),
                 Err(_) => Value::String(n.to_string()),
             }
@@ -113,7 +115,9 @@ mod tests {
             &key,
         );
         let o = object(&item).unwrap();
-        let signed = STANDARD.decode(o["signed_bytes"].as_str().unwrap()).unwrap();
+        let signed = STANDARD
+            .decode(o["signed_bytes"].as_str().unwrap())
+            .unwrap();
         let sig = STANDARD.decode(o["signature"].as_str().unwrap()).unwrap();
         assert!(key.public().verify(b"espm/1/item/9", &signed[14..], &sig));
         assert_eq!(
