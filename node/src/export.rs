@@ -50,6 +50,7 @@ pub fn export(node: &Node, dir: &Path, force: bool) -> Result<Exported> {
             dir.display()
         )));
     }
+    check_apart(dir, &node.dir)?;
     check_target(dir, force)?;
     let parent = dir.parent().ok_or_else(|| {
         NodeError::user(format!(
@@ -77,6 +78,31 @@ pub fn export(node: &Node, dir: &Path, force: bool) -> Result<Exported> {
         documents,
         failing,
     })
+}
+
+/// `path` with its symbolic links resolved as far as it exists.
+fn resolved(path: &Path) -> PathBuf {
+    if let Ok(p) = path.canonicalize() {
+        return p;
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => resolved(parent).join(name),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Refuses an export folder that is the data directory, inside it, or holds it: with
+/// `--force` the export replaces its folder, and it must never replace the store.
+fn check_apart(dir: &Path, data_dir: &Path) -> Result<()> {
+    let (target, data) = (resolved(dir), resolved(data_dir));
+    if target.starts_with(&data) || data.starts_with(&target) {
+        return Err(NodeError::user(format!(
+            "{} is or holds this node's data directory {}; nothing was written. Name a folder outside it",
+            dir.display(),
+            data_dir.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses a target that is a file, or a non-empty folder without `force`.
@@ -442,3 +468,6 @@ fn write_attachments(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;
