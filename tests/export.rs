@@ -167,6 +167,7 @@ fn check_export(dir: &Path, doc: &str, scan: &[u8]) {
         "document signature",
         "certificate",
         "submission",
+        "device enrollment",
         "receipt",
         "status update",
         "hub identity",

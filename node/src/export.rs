@@ -212,7 +212,7 @@ fn write_tree(node: &Node, root: &Path) -> Result<(usize, usize)> {
         let folder = names::doc_folder(&rec.satker, &rec.doc_id, &mut folders);
         let dir = root.join(&folder);
         mkdir(&dir)?;
-        let items = held.take(&rec);
+        let items = held.take(node, &rec)?;
         let (document, row) = document(node, &held, &rec, &items, &verification, &dir, &tz)?;
         write_json(&dir.join("document.json"), &document)?;
         let mut row = row;
@@ -282,15 +282,17 @@ fn document(
 ) -> Result<(Value, report::Row)> {
     let fields = docs::list::fields(node, rec)?;
     let certificates = held.certificates_for(items);
+    let enrollments = held.enrollments_for(items);
     let revocations = held.revocations_for(items, &rec.satker);
     let policies = held.policies_for(node, &items.receipts)?;
     let mut signed: Vec<Value> = Vec::new();
     let mut addresses = BTreeSet::new();
-    let groups: [&[SignedItem]; 9] = [
+    let groups: [&[SignedItem]; 10] = [
         &items.snapshots,
         &items.signatures,
         &certificates,
         &items.submissions,
+        &enrollments,
         &items.receipts,
         &items.statuses,
         &revocations,

@@ -1,28 +1,45 @@
 //! Which stored signed items belong to which document: one pass over the store sorts
-//! every snapshot, signature, submission, receipt and status update under its document,
-//! and keeps the certificates, revocations and hub identity the documents lean on.
+//! the address of every snapshot, signature, submission, receipt and status update under
+//! its document (a hub holds many documents: only addresses are kept, each document's
+//! items are read again when it is written), and keeps the few certificates,
+//! enrollments, revocations, tables and hub identities the documents lean on.
 
 use std::collections::{BTreeMap, HashMap};
 
 use sync_protocol::{Address, Item, PublicKey, Revoked, SignedItem, Timestamp};
 
-use crate::{error::Result, node::Node, records::DocRecord};
+use crate::{
+    error::{NodeError, Result},
+    node::Node,
+    records::DocRecord,
+};
+
+/// A document's key: its satker and id.
+type DocKey = (String, String);
 
 /// When an item says it was made, for ordering.
 fn time_of(item: &Item) -> Option<Timestamp> {
     match item {
         Item::Snapshot(s) => Some(s.taken_at),
         Item::Signature(s) => Some(s.signed_at),
+        Item::Submission(s) => Some(s.submitted_at),
         Item::Receipt(r) => Some(r.delivered_at),
         Item::Status(s) => Some(s.at),
         _ => None,
     }
 }
 
-/// A document's key: its satker and id.
-pub(crate) type DocKey = (String, String);
+/// Where one document's items are in the store, each with the time it names.
+#[derive(Default)]
+struct Places {
+    snapshots: Vec<(Option<Timestamp>, Address)>,
+    signatures: Vec<(Option<Timestamp>, Address)>,
+    submissions: Vec<(Option<Timestamp>, Address)>,
+    receipts: Vec<(Option<Timestamp>, Address)>,
+    statuses: Vec<(Option<Timestamp>, Address)>,
+}
 
-/// The signed items of one document, each kind in store (address) order.
+/// The signed items of one document, each kind in time order.
 #[derive(Default)]
 pub(crate) struct DocItems {
     /// Every snapshot of it this node holds, the current one among them.
@@ -40,8 +57,9 @@ pub(crate) struct DocItems {
 /// What one pass over the store found.
 #[derive(Default)]
 pub(crate) struct Held {
-    docs: HashMap<DocKey, DocItems>,
+    docs: HashMap<DocKey, Places>,
     certificates: HashMap<String, Vec<SignedItem>>,
+    enrollments: HashMap<PublicKey, Vec<SignedItem>>,
     revocations: Vec<SignedItem>,
     /// The hub identities held (one, unless the hub was set up again).
     pub hub_identities: Vec<SignedItem>,
@@ -61,42 +79,36 @@ impl Held {
             let Ok(item) = SignedItem::open_stored(&bytes) else {
                 continue;
             };
+            let place = (time_of(&item.item), item.address);
             match &item.item {
                 Item::Snapshot(s) => {
                     let key = (s.satker.clone(), s.doc_id.clone());
                     owner.insert(item.address, key.clone());
-                    held.docs.entry(key).or_default().snapshots.push(item);
+                    held.docs.entry(key).or_default().snapshots.push(place);
                 }
-                Item::Signature(_) => signatures.push(item),
+                Item::Signature(s) => signatures.push((s.snapshot, s.doc_id.clone(), place)),
                 Item::Submission(sub) => {
                     for d in &sub.documents {
                         let key = (sub.satker.clone(), d.doc_id.clone());
-                        held.docs
-                            .entry(key)
-                            .or_default()
-                            .submissions
-                            .push(item.clone());
+                        held.docs.entry(key).or_default().submissions.push(place);
                     }
                 }
                 Item::Receipt(r) => {
                     for d in &r.doc_ids {
                         let key = (r.satker.clone(), d.clone());
-                        held.docs
-                            .entry(key)
-                            .or_default()
-                            .receipts
-                            .push(item.clone());
+                        held.docs.entry(key).or_default().receipts.push(place);
                     }
                 }
                 Item::Status(s) => {
                     let key = (s.satker.clone(), s.doc_id.clone());
-                    held.docs.entry(key).or_default().statuses.push(item);
+                    held.docs.entry(key).or_default().statuses.push(place);
                 }
                 Item::Certificate(c) => held
                     .certificates
                     .entry(c.serial.clone())
                     .or_default()
                     .push(item),
+                Item::Enrollment(e) => held.enrollments.entry(e.node_id).or_default().push(item),
                 Item::Revocation(_) => held.revocations.push(item),
                 Item::HubIdentity(_) => held.hub_identities.push(item),
                 Item::PolicyTable(_) => held.policies.push(item),
@@ -105,35 +117,46 @@ impl Held {
         }
         // A signature names the snapshot it signs, and the snapshot its document: a
         // signature cannot place itself under another satker's document.
-        for item in signatures {
-            let Item::Signature(s) = &item.item else {
-                continue;
-            };
-            if let Some(key) = owner.get(&s.snapshot) {
-                if key.1 == s.doc_id {
+        for (snapshot, doc_id, place) in signatures {
+            if let Some(key) = owner.get(&snapshot) {
+                if key.1 == doc_id {
                     held.docs
                         .entry(key.clone())
                         .or_default()
                         .signatures
-                        .push(item);
+                        .push(place);
                 }
             }
-        }
-        // The journey reads in time order; the store keeps items by address.
-        for items in held.docs.values_mut() {
-            items.snapshots.sort_by_key(|i| time_of(&i.item));
-            items.signatures.sort_by_key(|i| time_of(&i.item));
-            items.receipts.sort_by_key(|i| time_of(&i.item));
-            items.statuses.sort_by_key(|i| time_of(&i.item));
         }
         Ok(held)
     }
 
-    /// The items of `rec`, taken out of the scan.
-    pub fn take(&mut self, rec: &DocRecord) -> DocItems {
-        self.docs
-            .remove(&(rec.satker.clone(), rec.doc_id.clone()))
-            .unwrap_or_default()
+    /// The items of `rec`, read from the store, each kind in time order.
+    pub fn take(&mut self, node: &Node, rec: &DocRecord) -> Result<DocItems> {
+        let Some(places) = self.docs.remove(&(rec.satker.clone(), rec.doc_id.clone())) else {
+            return Ok(DocItems::default());
+        };
+        let load = |mut at: Vec<(Option<Timestamp>, Address)>| -> Result<Vec<SignedItem>> {
+            at.sort();
+            let mut out = Vec::with_capacity(at.len());
+            for (_, a) in at {
+                let bytes = node.store.item(&a)?.ok_or_else(|| {
+                    NodeError::user(format!(
+                        "item {} left the store while it was exported; run `espm export` again",
+                        a.to_hex()
+                    ))
+                })?;
+                out.push(SignedItem::open_stored(&bytes)?);
+            }
+            Ok(out)
+        };
+        Ok(DocItems {
+            snapshots: load(places.snapshots)?,
+            signatures: load(places.signatures)?,
+            submissions: load(places.submissions)?,
+            receipts: load(places.receipts)?,
+            statuses: load(places.statuses)?,
+        })
     }
 
     /// The certificates of the serials `items` are signed under.
@@ -151,6 +174,23 @@ impl Held {
         serials
             .into_iter()
             .flat_map(|s| self.certificates.get(s).into_iter().flatten().cloned())
+            .collect()
+    }
+
+    /// The enrollments of the devices that made the document's snapshots and
+    /// submissions: that a device of this satker wrote it.
+    pub fn enrollments_for(&self, items: &DocItems) -> Vec<SignedItem> {
+        let mut devices: Vec<PublicKey> = items
+            .snapshots
+            .iter()
+            .chain(&items.submissions)
+            .map(|i| i.author)
+            .collect();
+        devices.sort_unstable();
+        devices.dedup();
+        devices
+            .iter()
+            .flat_map(|d| self.enrollments.get(d).into_iter().flatten().cloned())
             .collect()
     }
 

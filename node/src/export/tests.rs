@@ -101,6 +101,55 @@ fn a_hostile_doc_id_and_attachment_name_are_exported_inside_the_export_folder() 
 }
 
 #[test]
+fn a_revocation_of_the_signers_certificate_is_exported_with_the_document() {
+    let (w, device, delivered_at) = receipted("spm-export-0004");
+    let serial = crate::docs::load(&w.hub.store, SATKER, "spm-export-0004")
+        .unwrap()
+        .unwrap()
+        .signatures[0]
+        .serial
+        .clone();
+    // Revoked after the receipt: what the hub received before stays valid.
+    let revocation = sync_protocol::Revocation {
+        target: sync_protocol::Revoked::Certificate(serial),
+        at: Timestamp(delivered_at.0 + 1),
+        reason: "pindah tugas".into(),
+    };
+    let authority = w.hub.authority(Some(crate::testkit::CSO)).unwrap();
+    w.hub
+        .store
+        .write(|t| {
+            let sealed = crate::hub::publish::issue(
+                t,
+                &authority,
+                Item::Revocation(revocation.clone()),
+                Some(&sync_protocol::StreamId::Trust),
+            )?;
+            crate::trust::record(t, &revocation, sealed.address);
+            Ok(())
+        })
+        .unwrap();
+    w.sync(&device);
+    for node in [&w.hub, &device] {
+        let out = tempfile::tempdir().unwrap();
+        let dir = out.path().join("export");
+        assert_eq!(export(node, &dir, false).unwrap().failing, 0);
+        let index = read(&dir.join("index.json"));
+        let folder = dir.join(index["documents"][0]["folder"].as_str().unwrap());
+        let doc = read(&folder.join("document.json"));
+        let revoked: Vec<&Value> = doc["signed_items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["kind"] == "revocation")
+            .collect();
+        assert_eq!(revoked.len(), 1, "{doc}");
+        assert_eq!(revoked[0]["decoded"]["reason"], "pindah tugas");
+        assert_eq!(doc["verification"]["ok"], true);
+    }
+}
+
+#[test]
 fn the_data_directory_or_a_folder_around_it_is_never_an_export_folder() {
     let (w, _, _) = receipted("spm-export-0003");
     let data = w.hub.dir.canonicalize().unwrap();
