@@ -8,11 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use sync_protocol::{Address, Item, PublicKey, Revoked, SignedItem, Timestamp};
 
-use crate::{
-    error::{NodeError, Result},
-    node::Node,
-    records::DocRecord,
-};
+use crate::{error::Result, node::Node, records::DocRecord};
 
 /// A document's key: its satker and id.
 type DocKey = (String, String);
@@ -140,13 +136,10 @@ impl Held {
             at.sort();
             let mut out = Vec::with_capacity(at.len());
             for (_, a) in at {
-                let bytes = node.store.item(&a)?.ok_or_else(|| {
-                    NodeError::user(format!(
-                        "item {} left the store while it was exported; run `espm export` again",
-                        a.to_hex()
-                    ))
-                })?;
-                out.push(SignedItem::open_stored(&bytes)?);
+                // Gone since the scan (a submission withdrawn meanwhile): not exported.
+                if let Some(bytes) = node.store.item(&a)? {
+                    out.push(SignedItem::open_stored(&bytes)?);
+                }
             }
             Ok(out)
         };
