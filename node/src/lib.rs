@@ -21,6 +21,7 @@ pub mod bench;
 pub mod cli;
 pub mod control;
 pub mod demo;
+pub mod export;
 pub mod serve;
 pub mod setup;
 

@@ -120,9 +120,7 @@ async fn run(cli: &Cli) -> anyhow::Result<Output> {
         serve::serve(node).await?;
         return Ok(Output::new(serde_json::Value::Null, ""));
     }
-    let mut command = cli.command.clone();
-    espm_node::cli::absolutize(&mut command)
-        .map_err(|e| anyhow::anyhow!("cannot resolve a path on the command line: {e}"))?;
+    let command = cli.command.clone();
     let mut secrets = read_passphrase(&cli.command)?;
     // Read here, where the user typed the path, before any serving node sees the
     // command: that node's working directory is not the user's.

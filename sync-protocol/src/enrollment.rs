@@ -32,6 +32,12 @@ pub struct HubIdentity {
 }
 
 impl HubIdentity {
+    /// The exact bytes `binding_sig` covers: the binding domain, one zero byte, the
+    /// authority key's 32 bytes.
+    pub fn binding_message(&self) -> Vec<u8> {
+        crate::keys::domain_message(AUTHORITY_BINDING_DOMAIN, &self.authority.0)
+    }
+
     /// Whether the pinned node key vouches for the authority key.
     pub fn binding_holds(&self) -> bool {
         self.node_id.verify(

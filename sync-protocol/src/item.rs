@@ -372,6 +372,36 @@ impl SignedItem {
     }
 }
 
+/// What an item's ed25519 signature covers, taken from its exact envelope bytes: for
+/// tools outside this system (an export) to check the signature with any ed25519
+/// library, without re-encoding anything.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedParts {
+    /// The exact message signed: `espm/<v>/item/<kind>`, one zero byte, then the body
+    /// bytes as the envelope carries them.
+    pub message: Vec<u8>,
+    /// The 64-byte ed25519 signature the envelope carries.
+    pub signature: Vec<u8>,
+    /// The key that made it (the envelope's author).
+    pub author: PublicKey,
+    /// The envelope's body bytes alone (canonical CBOR of the item body).
+    pub body: Vec<u8>,
+}
+
+impl SignedItem {
+    /// The signed message, signature and author read from envelope `bytes`, checking
+    /// the version and kind but not the signature (the caller shows or checks it).
+    pub fn signed_parts(bytes: &[u8]) -> Result<SignedParts, ProtocolError> {
+        let sealed = Sealed::read(bytes)?;
+        Ok(SignedParts {
+            message: crate::keys::domain_message(&sealed.kind.domain(), &sealed.env.body),
+            signature: sealed.env.sig,
+            author: sealed.env.author,
+            body: sealed.env.body,
+        })
+    }
+}
+
 mod batch;
 
 #[cfg(test)]
@@ -409,6 +439,23 @@ mod tests {
             0,
             "a snapshot body that does not decode"
         );
+    }
+
+    #[test]
+    fn the_signed_parts_are_what_a_plain_ed25519_verifier_checks() {
+        let k = SecretKey::generate();
+        let s = SignedItem::seal(sample(), &k);
+        let parts = SignedItem::signed_parts(&s.bytes).unwrap();
+        assert_eq!(parts.author, k.public());
+        assert_eq!(parts.body, sample().encode_body());
+        assert!(parts.message.starts_with(b"espm/1/item/9\0"));
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&parts.author.0).unwrap();
+        let sig = ed25519_dalek::Signature::from_slice(&parts.signature).unwrap();
+        assert!(key.verify_strict(&parts.message, &sig).is_ok());
+        let mut changed = parts.message.clone();
+        let n = changed.len();
+        changed[n - 1] ^= 1;
+        assert!(key.verify_strict(&changed, &sig).is_err());
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub use framing::{
     encode_frame, Fed, FrameDecoder, StreamHeader, StreamKind, HEADER_BYTES, PREFIX_BYTES,
     STREAM_MAGIC,
 };
-pub use item::{Item, ItemKind, SignedItem};
+pub use item::{Item, ItemKind, SignedItem, SignedParts};
 pub use judge::{
     judge_document, judge_signature, may_sign, revoked_on, CertRevocation, Credential, Document,
     Judgment, Moment, Presented, SignatureRefusal,

@@ -146,6 +146,9 @@ pub enum Command {
         after_help = "Examples:\n  espm check-proof bukti-0000123.json\n  espm check-proof bukti-0000123.json --hub-id HUB_NODE_ID"
     )]
     CheckProof(CheckProofArgs),
+    /// Write every document with its signatures, certificates and verification result.
+    #[command(after_help = "Example:\n  espm export /media/usb/audit-2026")]
+    Export(ExportArgs),
     /// Walk one SPM through its whole journey on loopback.
     #[command(after_help = "Example:\n  espm demo")]
     Demo,
@@ -566,8 +569,8 @@ pub struct SyncArgs {
 pub struct ProofArgs {
     /// Document id.
     pub doc_id: String,
-    /// The file to write.
-    #[arg(long)]
+    /// The file to write (made absolute here, where it was typed).
+    #[arg(long, value_parser = absolute_path)]
     pub out: PathBuf,
 }
 
@@ -583,6 +586,27 @@ pub struct CheckProofArgs {
     /// The file's text, read by the CLI where the user typed its name.
     #[arg(skip)]
     pub text: Option<String>,
+}
+
+/// `espm export`
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct ExportArgs {
+    /// The folder to write: new or empty (made absolute here, where it was typed, since
+    /// a serving node resolves paths from its own working directory).
+    #[arg(value_parser = absolute_path)]
+    pub dir: PathBuf,
+    /// Replace DIR even when it is not empty.
+    #[arg(long)]
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// A path made absolute against the current directory of the process that parses it.
+fn absolute_path(text: &str) -> std::result::Result<PathBuf, String> {
+    if text.is_empty() {
+        return Err("an empty path names no folder".into());
+    }
+    std::path::absolute(text).map_err(|e| format!("cannot make {text} absolute: {e}"))
 }
 
 impl Command {
@@ -622,15 +646,6 @@ impl Command {
             Command::Init(_) | Command::Serve | Command::Demo | Command::Bench(_)
         )
     }
-}
-
-/// Makes every path a command names absolute against the user's working directory,
-/// before a serving node (with its own working directory) sees the command.
-pub fn absolutize(cmd: &mut Command) -> std::io::Result<()> {
-    if let Command::Proof(a) = cmd {
-        a.out = std::path::absolute(&a.out)?;
-    }
-    Ok(())
 }
 
 /// The file named on the command line of `draft attach`, or `None` for another command.

@@ -3,6 +3,7 @@
 //! this module only formats, one `impl Render` per result type, grouped by room.
 
 mod docs;
+mod export;
 mod hub;
 mod kinds;
 mod proof;

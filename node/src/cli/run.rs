@@ -276,6 +276,7 @@ pub async fn execute(
         Command::Verify => Ok(output(&verify::verify(&node)?)),
         Command::Proof(a) => Ok(output(&proof::write(&node, &a.doc_id, &a.out)?)),
         Command::CheckProof(a) => Ok(output(&check_proof(Some(&node), &a)?)),
+        Command::Export(a) => Ok(output(&crate::export::export(&node, &a.dir, a.force)?)),
     }
 }
 
