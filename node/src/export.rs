@@ -355,6 +355,9 @@ fn document(
                 .collect::<Vec<_>>(),
         },
         "signed_items": signed,
+        // The same file `espm proof` writes, when this node holds a checkpoint that
+        // covers the receipt: `espm check-proof` checks it as it stands.
+        "delivery_proof": crate::proof::make(node, &format!("{}/{}", rec.satker, rec.doc_id)).ok(),
     });
     let row = report::Row {
         doc_id: rec.doc_id.clone(),
