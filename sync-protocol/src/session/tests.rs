@@ -34,6 +34,10 @@ struct MemReplica {
     /// What `received` and `chunks` were at the last commit: what survives a crash.
     durable: (Received, BTreeMap<Address, Vec<u8>>),
     commits: usize,
+    /// What a server appends to a stream when its session settles (a checkpoint).
+    on_settle: Option<(StreamId, Vec<u8>)>,
+    /// The commit count when it settled, each time it did.
+    settled: Vec<usize>,
 }
 
 impl MemReplica {
@@ -50,6 +54,14 @@ impl MemReplica {
 }
 
 impl Replica for MemReplica {
+    fn settle(&mut self) -> Result<bool, ProtocolError> {
+        self.settled.push(self.commits);
+        let Some((stream, item)) = self.on_settle.take() else {
+            return Ok(false);
+        };
+        self.logs.entry(stream).or_default().push(item);
+        Ok(true)
+    }
     fn commit(&mut self) -> Result<(), ProtocolError> {
         self.commits += 1;
         self.durable = (self.received.clone(), self.chunks.clone());
@@ -237,6 +249,7 @@ fn run(client: &mut MemReplica, hub: &mut MemReplica, config: Config) -> (usize,
 
 mod checkpoint;
 mod limits;
+mod settle;
 mod pipeline;
 mod priority;
 mod progress;
