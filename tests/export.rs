@@ -163,7 +163,11 @@ fn check_export(dir: &Path, doc: &str, scan: &[u8]) {
 
     // The delivery proof rides along, in the format `espm check-proof` reads.
     let proof = &document["delivery_proof"];
-    assert_eq!(str_of(proof, "format"), "espm-delivery-proof/1", "{document}");
+    assert_eq!(
+        str_of(proof, "format"),
+        "espm-delivery-proof/1",
+        "{document}"
+    );
     assert_eq!(str_of(proof, "doc_id"), doc);
 
     let kinds = verify_with_openssl(dir);

@@ -68,7 +68,12 @@ fn a_delivery_proof_checks_offline_with_only_the_hubs_id_and_a_tampered_one_does
     assert_eq!(code, 0, "{checked} {stderr}");
     assert_eq!(checked["ok"], Value::Bool(true), "{checked}");
     assert_eq!(str_of(&checked, "doc_id"), doc);
-    assert!(checked["received_at"].as_str().is_some_and(|s| s.contains('T')), "{checked}");
+    assert!(
+        checked["received_at"]
+            .as_str()
+            .is_some_and(|s| s.contains('T')),
+        "{checked}"
+    );
     let size = checked["checkpoint"]["size"].as_u64().unwrap_or(0);
     assert!(size > 0, "{checked}");
 
@@ -100,7 +105,10 @@ fn a_delivery_proof_checks_offline_with_only_the_hubs_id_and_a_tampered_one_does
     assert_eq!(code, 1, "{refused}");
     assert_eq!(refused["ok"], Value::Bool(false));
     assert!(
-        refused["reason"].as_str().unwrap_or("").contains("inclusion proof"),
+        refused["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("inclusion proof"),
         "{refused}"
     );
 

@@ -496,8 +496,22 @@ pub async fn run() -> Result<()> {
     s.run(
         "KPPN",
         &hub,
-        "verify the hub's items and its hash-chained log",
+        "verify the hub's items, its Merkle log and the checkpoints it signed",
         &["verify"],
+    )?;
+    let proof = tmp.path().join("bukti-pengiriman.json");
+    let proof = proof.to_string_lossy();
+    s.run(
+        "Satker",
+        &device_a,
+        "write a delivery proof: receipt, inclusion proof and the hub's signed checkpoint",
+        &["proof", &doc, "--out", &proof],
+    )?;
+    s.run(
+        "BPK",
+        &auditor,
+        "check the delivery proof offline, against the pinned hub",
+        &["check-proof", &proof],
     )?;
     println!("\nDone: SPM {doc} went draft → signed → queued → delivered → received → konversi → validasi → reviu → approved, seen alike on both devices and by the auditor.");
     Ok(())

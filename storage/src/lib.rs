@@ -1,7 +1,7 @@
 //! The embedded store of an espm node, on sled: items by content address, stream logs
 //! and receive checkpoints, typed record tables for the node's indexes, drafts as
-//! automerge documents, signer keys sealed under a passphrase, and the hub's
-//! hash-chained log.
+//! automerge documents, signer keys sealed under a passphrase, and the hub's log as an
+//! RFC 9162 Merkle tree.
 //!
 //! Every write for one item (the item and all its indexes) is one atomic sled batch.
 //! Nothing is durable until [`Store::flush`]; callers must flush before they acknowledge

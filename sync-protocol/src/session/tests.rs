@@ -249,10 +249,10 @@ fn run(client: &mut MemReplica, hub: &mut MemReplica, config: Config) -> (usize,
 
 mod checkpoint;
 mod limits;
-mod settle;
 mod pipeline;
 mod priority;
 mod progress;
+mod settle;
 
 #[test]
 fn both_directions_arrive_and_the_session_ends() {

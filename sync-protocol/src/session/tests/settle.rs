@@ -9,7 +9,11 @@ fn what_the_hub_publishes_as_a_session_settles_reaches_the_device_in_that_sessio
     let (mut client, mut hub, device) = satker_and_hub(40, 3);
     hub.on_settle = Some((StreamId::Trust, b"checkpoint-40".to_vec()));
     run(&mut client, &mut hub, Config::default());
-    assert_eq!(hub.received[&device].1.len(), 40, "the device's items first");
+    assert_eq!(
+        hub.received[&device].1.len(),
+        40,
+        "the device's items first"
+    );
     assert_eq!(hub.settled.len(), 1, "settled once");
     let trust = &client.received[&StreamId::Trust].1;
     assert_eq!(trust.last().map(Vec::as_slice), Some(&b"checkpoint-40"[..]));
