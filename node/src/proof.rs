@@ -323,7 +323,7 @@ fn included(
         let bytes: [u8; 32] = hex::decode(h)
             .ok()
             .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| "its inclusion proof holds a hash that is not 32 bytes of hex")?;
+            .ok_or("its inclusion proof holds a hash that is not 32 bytes of hex")?;
         path.push(Address(bytes));
     }
     let proof = InclusionProof {

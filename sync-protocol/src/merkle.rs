@@ -219,7 +219,7 @@ impl Subtrees for Leaves<'_> {
 /// The root of the `n` leaves from `start`, where the RFC's recursion reaches it: the
 /// left part of every split is a complete, aligned subtree, so it is one lookup.
 fn range_root<S: Subtrees>(s: &S, start: u64, n: u64) -> Result<Hash, S::Error> {
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         let level = n.trailing_zeros();
         return s.subtree(level, start >> level);
     }
