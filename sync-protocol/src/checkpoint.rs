@@ -147,6 +147,14 @@ impl Checkpoint {
     }
 }
 
+/// Whether two checkpoints both claim to come next after the same checkpoint (or both
+/// to be the first): the hub signs one chain, each checkpoint naming the last it signed,
+/// so two different successors of one checkpoint are two histories, even when each on
+/// its own extends it.
+pub fn branches(a: &Checkpoint, b: &Checkpoint) -> bool {
+    a.previous_head() == b.previous_head() && a.head() != b.head()
+}
+
 /// Whether two tree heads contradict each other: the same size with different roots.
 /// (Heads of different sizes are checked through the consistency proofs that link them.)
 pub fn contradicts(a: TreeHead, b: TreeHead) -> Option<Fork> {
@@ -242,6 +250,26 @@ mod tests {
         assert_eq!(contradicts(a.head(), a.head()), None);
         let bigger = checkpoint(&log(&["a", "b", "c", "d"]), Some(3));
         assert_eq!(contradicts(a.head(), bigger.head()), None);
+    }
+
+    #[test]
+    fn two_checkpoints_that_both_follow_one_checkpoint_are_two_histories() {
+        let first = log(&["a", "b", "c"]);
+        let one = checkpoint(&log(&["a", "b", "c", "d"]), Some(3));
+        let other = checkpoint(&log(&["a", "b", "c", "x", "y"]), Some(3));
+        // Each extends the first on its own; together they branch.
+        one.check_extends().unwrap();
+        other.check_extends().unwrap();
+        assert!(branches(&one, &other));
+        assert!(!branches(&one, &one));
+        // The next one in an honest chain names the one before it, not the first.
+        let next = checkpoint(&log(&["a", "b", "c", "d", "e"]), Some(4));
+        assert!(!branches(&one, &next));
+        // Two different first checkpoints branch too.
+        assert!(branches(
+            &checkpoint(&first, None),
+            &checkpoint(&log(&["q"]), None)
+        ));
     }
 
     #[test]

@@ -46,8 +46,8 @@ pub use attachment::{
 };
 pub use certificate::{CertRequest, Certificate, Jabatan, Subject, OFFICIAL_EMAIL_DOMAINS};
 pub use checkpoint::{
-    contradicts, Checkpoint, Extends, Fork, InclusionProof, Inclusions, TreeHead, MAX_PATH,
-    MAX_PROOFS_PER_ITEM,
+    branches, contradicts, Checkpoint, Extends, Fork, InclusionProof, Inclusions, TreeHead,
+    MAX_PATH, MAX_PROOFS_PER_ITEM,
 };
 pub use document::{AttachmentRef, DocKind, DocumentSnapshot};
 pub use draft_sync::{

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use sync_protocol::{contradicts, Address, Checkpoint, Inclusions, Receipt, TreeHead};
+use sync_protocol::{branches, contradicts, Address, Checkpoint, Inclusions, Receipt, TreeHead};
 
 use super::{Failure, Verification};
 use crate::{error::Result, node::Node};
@@ -80,6 +80,39 @@ pub(super) fn check(node: &Node, logged: &Logged, out: &mut Verification) -> Res
                     first.root, first.by, other.root, other.by
                 ),
                 vec![first.by, other.by],
+            ));
+        }
+    }
+    // One chain: no two checkpoints claim to follow the same one. (Quadratic only in
+    // checkpoints that share a predecessor, which an honest hub never signs.)
+    let mut successors: BTreeMap<Option<TreeHead>, Vec<(&Address, &Checkpoint)>> = BTreeMap::new();
+    for (address, c) in &logged.checkpoints {
+        successors
+            .entry(c.previous_head())
+            .or_default()
+            .push((address, c));
+    }
+    for next in successors.values() {
+        let Some(&(first, a)) = next.first() else {
+            continue;
+        };
+        if let Some(&(second, b)) = next.iter().find(|(_, b)| branches(a, b)) {
+            out.failures.push(fork(
+                *first,
+                format!(
+                    "FORKED HISTORY: the hub signed two checkpoints that both follow {}: \
+                     checkpoint {first} ({} entries, root {}) and checkpoint {second} ({} \
+                     entries, root {}); an honest hub signs one chain, so these are two \
+                     histories, and both are kept here as evidence",
+                    a.previous_head()
+                        .map(|p| format!("its log of {} entries", p.size))
+                        .unwrap_or_else(|| "nothing (two first checkpoints)".into()),
+                    a.size,
+                    a.root,
+                    b.size,
+                    b.root
+                ),
+                vec![*first, *second],
             ));
         }
     }

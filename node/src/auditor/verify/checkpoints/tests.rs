@@ -208,3 +208,38 @@ fn a_second_session_proves_against_a_checkpoint_that_extends_the_first() {
         verify(&device).unwrap().failures
     );
 }
+
+#[test]
+fn two_checkpoints_that_both_follow_the_same_one_are_a_fork_even_when_each_extends_it() {
+    let (w, device, _) = delivered();
+    let real = NEWEST_CHECKPOINT.get(&device.store).unwrap().unwrap();
+    // A second "first" checkpoint of a longer, different log: on its own it claims to
+    // extend nothing, so no proof fails; beside the real first one it is a branch.
+    let forged = hub_publishes(
+        &w,
+        Checkpoint {
+            size: real.size + 3,
+            root: Address([5; 32]),
+            at: w.hub.now(),
+            previous: None,
+        },
+    );
+    w.sync(&device);
+    let v = verify(&device).unwrap();
+    let f = v
+        .failures
+        .iter()
+        .find(|f| f.reason.contains("both follow"))
+        .unwrap_or_else(|| panic!("the branch is reported: {:?}", v.failures));
+    // The other half of the evidence is the hub's real first checkpoint (earlier
+    // sessions, the signer's certificate, already had one signed).
+    assert!(f.evidence.contains(&forged) && f.evidence.len() == 2, "{f:?}");
+    let first = f.evidence.iter().find(|a| **a != forged).unwrap();
+    let Item::Checkpoint(c) = SignedItem::open(&device.store.item(first).unwrap().unwrap())
+        .unwrap()
+        .item
+    else {
+        panic!("the evidence is a checkpoint");
+    };
+    assert!(c.previous.is_none() && c.size <= real.size);
+}
