@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod draft;
+mod damage;
 mod error;
 mod format;
 mod hublog;
@@ -20,10 +21,12 @@ mod table;
 mod typed;
 
 pub use draft::Draft;
+pub use damage::{RecordCheck, RecordProblem};
 pub use error::StoreError;
 pub use format::FORMAT;
 pub use hublog::LogEntry;
 pub use sealed_key::{SealedKey, SealedSecret, SEAL_M_COST_KIB, SEAL_P_COST, SEAL_T_COST};
 pub use store::{Store, StreamEntry, StreamRead, Txn};
+pub(crate) use store::StoreEntryCheck;
 pub use table::Table;
 pub use typed::Typed;
