@@ -45,13 +45,43 @@ pub(crate) fn damaged(path: &Path, file: &str, detail: impl Into<String>) -> Sto
     }
 }
 
-/// Which of sled's files a damaged pointer lies in.
-fn file_of(at: &Option<sled::DiskPtr>) -> &'static str {
+/// Which of sled's files a damaged pointer lies in, in `store` (sled's directory).
+fn file_of(store: Option<&Path>, at: &Option<sled::DiskPtr>) -> String {
     match at {
-        Some(sled::DiskPtr::Blob(..)) => "a file under blobs/",
-        Some(sled::DiskPtr::Inline(..)) => "its log file db",
-        // sled reports no place for a bad config file or snapshot.
-        None => "its conf, snapshot or log file",
+        Some(sled::DiskPtr::Blob(..)) => "a file under blobs/".into(),
+        Some(sled::DiskPtr::Inline(..)) => "its log file db".into(),
+        // sled reports no place for a bad config file or snapshot: check their
+        // checksums as sled does, and blame the log when both hold.
+        None => match store {
+            Some(store) => unsound_side_file(store).unwrap_or_else(|| "its log file db".into()),
+            None => "one of its files".into(),
+        },
+    }
+}
+
+/// The config file or newest snapshot whose checksum fails, if one does. Both end in
+/// a little-endian CRC-32: the config file's covers all before it, the snapshot's all
+/// before its last 12 bytes (an 8-byte length, then the CRC).
+fn unsound_side_file(store: &Path) -> Option<String> {
+    let sound = |bytes: &[u8], trailer: usize| {
+        bytes.len() > trailer.max(8)
+            && bytes[bytes.len() - 4..]
+                == crc32fast::hash(&bytes[..bytes.len() - trailer]).to_le_bytes()
+    };
+    if let Ok(conf) = std::fs::read(store.join("conf")) {
+        if !sound(&conf, 4) {
+            return Some("its config file conf".into());
+        }
+    }
+    let newest = std::fs::read_dir(store)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("snap.") && !n.ends_with(".in___motion"))
+        .max()?;
+    match std::fs::read(store.join(&newest)) {
+        Ok(snap) if !sound(&snap, 12) => Some(format!("its snapshot file {newest}")),
+        _ => None,
     }
 }
 
@@ -64,11 +94,12 @@ pub(crate) fn of_sled(
     opening: bool,
     e: sled::Error,
 ) -> StoreError {
+    let file = |at| file_of(path, at);
     let path = path.map(Path::to_path_buf);
     match e {
         sled::Error::Corruption { at, .. } => StoreError::Damaged {
+            file: file(&at),
             path,
-            file: file_of(&at).into(),
             detail: "has a record that fails its checksum".into(),
         },
         sled::Error::ReportableBug(_) if opening => StoreError::Damaged {
@@ -175,7 +206,11 @@ impl Store {
         })
     }
 
-    fn record_problem(&self, key: &[u8], value: &[u8]) -> Result<Option<RecordProblem>, StoreError> {
+    fn record_problem(
+        &self,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<Option<RecordProblem>, StoreError> {
         let problem = |what: String, detail: String| Ok(Some(RecordProblem { what, detail }));
         let eight = |what: &str| {
             if value.len() == 8 {
@@ -212,10 +247,7 @@ impl Store {
                 Some(t) => match ciborium::from_reader::<ciborium::Value, _>(value) {
                     Ok(_) => Ok(None),
                     Err(e) => problem(
-                        format!(
-                            "{t:?} record {}",
-                            String::from_utf8_lossy(&key[2..])
-                        ),
+                        format!("{t:?} record {}", String::from_utf8_lossy(&key[2..])),
                         format!("does not decode: {e}"),
                     ),
                 },

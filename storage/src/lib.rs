@@ -10,8 +10,8 @@
 
 #![warn(missing_docs)]
 
-pub mod draft;
 mod damage;
+pub mod draft;
 mod error;
 mod format;
 mod hublog;
@@ -20,13 +20,13 @@ mod store;
 mod table;
 mod typed;
 
-pub use draft::Draft;
 pub use damage::{RecordCheck, RecordProblem};
+pub use draft::Draft;
 pub use error::StoreError;
 pub use format::FORMAT;
 pub use hublog::LogEntry;
 pub use sealed_key::{SealedKey, SealedSecret, SEAL_M_COST_KIB, SEAL_P_COST, SEAL_T_COST};
-pub use store::{Store, StreamEntry, StreamRead, Txn};
 pub(crate) use store::StoreEntryCheck;
+pub use store::{Store, StreamEntry, StreamRead, Txn};
 pub use table::Table;
 pub use typed::Typed;

@@ -3,7 +3,8 @@
 //! One sled tree holds everything under short key prefixes, so that all the writes for
 //! one item, whatever indexes they touch, go into a single atomic `sled::Batch`:
 //! `i/` items by address, `s/` stream logs, `h/` stream heads, `r/` receive checkpoints,
-//! `l/` the hub log, and the record tables of [`Table`].
+//! `l/` the hub log, `z/` the flush watermark (damage.rs), and the record tables of
+//! [`Table`].
 
 use std::{
     collections::BTreeMap,
@@ -204,11 +205,7 @@ impl Store {
 
     /// Whether the store holds any key at all.
     pub(crate) fn any_key(&self) -> Result<bool, StoreError> {
-        Ok(self
-            .tree
-            .first()
-            .map_err(self.sled_err("read"))?
-            .is_some())
+        Ok(self.tree.first().map_err(self.sled_err("read"))?.is_some())
     }
 
     /// Up to `limit` raw keys and values under `prefix`, for migrations.

@@ -150,6 +150,20 @@ fn a_zeroed_or_flipped_config_file_is_reported_as_damage() {
 }
 
 #[test]
+fn a_damaged_config_file_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    build(dir.path());
+    let conf = dir.path().join("store/conf");
+    let mut bytes = std::fs::read(&conf).unwrap();
+    bytes.iter_mut().for_each(|b| *b = 0);
+    std::fs::write(&conf, bytes).unwrap();
+    let e = Store::open(dir.path())
+        .err()
+        .expect("opened with a zeroed conf");
+    assert!(e.to_string().contains("its config file conf"), "{e}");
+}
+
+#[test]
 fn a_log_cut_short_is_named_with_its_file_and_the_way_to_restore() {
     let dir = tempfile::tempdir().unwrap();
     build(dir.path());
@@ -161,12 +175,16 @@ fn a_log_cut_short_is_named_with_its_file_and_the_way_to_restore() {
         .unwrap()
         .set_len(len / 2)
         .unwrap();
-    let e = Store::open(dir.path()).err().expect("opened a store cut in half");
+    let e = Store::open(dir.path())
+        .err()
+        .expect("opened a store cut in half");
     assert!(e.is_damage(), "{e:?}");
     let msg = e.to_string();
     assert!(msg.contains("file db"), "{msg}");
     assert!(
-        msg.contains("Restore it from a backup with `espm restore FILE` into an empty data directory"),
+        msg.contains(
+            "Restore it from a backup with `espm restore FILE` into an empty data directory"
+        ),
         "{msg}"
     );
 }
