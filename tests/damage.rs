@@ -51,6 +51,9 @@ fn snapshot(node: &Espm) -> Option<std::path::PathBuf> {
         })
 }
 
+/// What a case does to its copy of the data directory.
+type Hurt = Box<dyn Fn(&Espm)>;
+
 fn rewrite(path: &Path, change: impl FnOnce(&mut Vec<u8>)) {
     let mut bytes = std::fs::read(path).expect("read a store file");
     change(&mut bytes);
@@ -131,7 +134,7 @@ fn a_store_with_bytes_flipped_in_its_files_is_reported_by_verify_as_damaged() {
     let satker = satker_with_documents();
     let len = written_len(&satker);
     // What is done to the copy, and the file the report must name.
-    let cases: Vec<(String, &str, Box<dyn Fn(&Espm)>)> = vec![
+    let cases: Vec<(String, &str, Hurt)> = vec![
         (
             "one byte flipped early in db".into(),
             "file db",
