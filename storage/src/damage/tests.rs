@@ -261,3 +261,12 @@ fn a_stream_position_naming_a_missing_item_is_a_problem() {
         "{check:?}"
     );
 }
+
+#[test]
+fn a_panic_while_sled_reads_its_files_is_reported_as_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let got: Result<(), StoreError> = super::guard(dir.path(), || panic!("a sled assertion"));
+    let e = got.unwrap_err();
+    assert!(e.is_damage(), "{e:?}");
+    assert!(e.to_string().contains("`espm restore FILE`"), "{e}");
+}
