@@ -59,6 +59,14 @@ impl NodeError {
         NodeError::User(msg.into())
     }
 
+    /// The store's files are damaged on disk (restoring a backup is the remedy).
+    pub fn store_damage(&self) -> Option<&storage::StoreError> {
+        match self {
+            NodeError::Store(e) if e.is_damage() => Some(e),
+            _ => None,
+        }
+    }
+
     /// An IO error with what was being done.
     pub fn io(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> NodeError {
         let action = action.into();

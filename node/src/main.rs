@@ -6,6 +6,8 @@ use std::{io::IsTerminal, path::PathBuf, process::ExitCode, sync::Arc};
 use anyhow::Context;
 use clap::Parser;
 use espm_node::{
+    auditor::verify::Verification,
+    cli::render::output,
     cli::{
         path_of,
         run::{execute, init, is_init, Output, Secrets},
@@ -81,7 +83,30 @@ fn log_filter(quiet: bool, verbose: u8, serving: bool) -> String {
     for c in OURS {
         f.push_str(&format!(",{c}={ours}"));
     }
+    f.push_str(&format!(",{SLED_OFF}"));
     f
+}
+
+/// sled, the storage engine, logs what it finds wrong in its files in its own words
+/// (and at `error` level for damage the store reports itself, plainly): none of it is
+/// for the person at the terminal, whatever the log level.
+const SLED_OFF: &str = "sled=off";
+
+/// Keeps the message of a panic inside sled off stderr. sled asserts on what it reads
+/// back from its files, so a damaged store can make it panic; the store catches that
+/// at its boundary and reports the damage plainly (storage/src/damage.rs), and a panic
+/// trace beside that message would only bury it. Every other panic prints as before.
+fn quiet_storage_engine_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let in_sled = info.location().is_some_and(|l| {
+            let file = l.file().replace('\\', "/");
+            file.contains("/sled-") || file.contains("/sled/")
+        });
+        if !in_sled {
+            default(info);
+        }
+    }));
 }
 
 async fn run(cli: &Cli) -> anyhow::Result<Output> {
@@ -149,13 +174,17 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ESPM_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(log_filter(
+    let filter = match tracing_subscriber::EnvFilter::try_from_env("ESPM_LOG") {
+        // Someone who names sled in ESPM_LOG asked for its lines; nobody else gets them.
+        Ok(f) if std::env::var("ESPM_LOG").is_ok_and(|v| v.contains("sled")) => f,
+        Ok(f) => f.add_directive(SLED_OFF.parse().expect("a valid directive")),
+        Err(_) => tracing_subscriber::EnvFilter::new(log_filter(
             cli.quiet,
             cli.verbose,
             matches!(cli.command, Command::Serve),
-        ))
-    });
+        )),
+    };
+    quiet_storage_engine_panics();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -202,7 +231,18 @@ fn main() -> ExitCode {
                 None => format!("{e:#}"),
             };
             if cli.json {
-                println!("{}", serde_json::json!({ "error": msg }));
+                // verify's answer to a damaged store is a verdict, not a bare error.
+                let json = match e
+                    .downcast_ref::<NodeError>()
+                    .and_then(NodeError::store_damage)
+                {
+                    Some(d) if matches!(cli.command, Command::Verify) => {
+                        let verdict = output(&Verification::damaged_store(d)).json;
+                        serde_json::to_string_pretty(&verdict).unwrap_or_else(|_| "null".into())
+                    }
+                    _ => serde_json::json!({ "error": msg }).to_string(),
+                };
+                println!("{json}");
             }
             eprintln!("error: {msg}");
             ExitCode::from(1)
@@ -225,12 +265,13 @@ mod tests {
     fn each_v_raises_the_log_level_and_q_lowers_it() {
         assert_eq!(
             log_filter(false, 0, false),
-            "warn,espm=warn,espm_node=warn,sync_protocol=warn,storage=warn"
+            "warn,espm=warn,espm_node=warn,sync_protocol=warn,storage=warn,sled=off"
         );
         assert!(log_filter(false, 0, true).contains("espm_node=info"));
         assert!(log_filter(false, 1, false).contains("espm_node=info"));
         assert!(log_filter(false, 2, false).contains("espm_node=debug"));
         assert!(log_filter(false, 3, false).starts_with("trace"));
         assert!(log_filter(true, 2, false).contains("espm_node=error"));
+        assert!(log_filter(false, 3, false).ends_with(",sled=off"));
     }
 }

@@ -21,6 +21,16 @@ pub enum StoreError {
         /// sled's error.
         source: sled::Error,
     },
+    /// The store's files are damaged on disk: bytes changed, cut short or lost.
+    #[error("{}", crate::damage::explain(.path, .file, .detail))]
+    Damaged {
+        /// The store's directory, when known where the damage was found.
+        path: Option<PathBuf>,
+        /// Which of its files, in plain words.
+        file: String,
+        /// What is wrong there.
+        detail: String,
+    },
     /// A record that does not decode: the store is damaged or from another version.
     #[error("stored {what} is damaged or from an incompatible version: {detail}")]
     Corrupt {
@@ -60,7 +70,14 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// sled's error as ours, for code outside store.rs that has no store path at hand.
+    #[allow(dead_code)]
     pub(crate) fn sled(action: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
-        move |source| StoreError::Sled { action, source }
+        move |source| crate::damage::of_sled(None, action, false, source)
+    }
+
+    /// Whether the store's files are damaged, so that restoring a backup is the remedy.
+    pub fn is_damage(&self) -> bool {
+        matches!(self, StoreError::Damaged { .. })
     }
 }

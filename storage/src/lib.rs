@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+mod damage;
 pub mod draft;
 mod error;
 mod format;
@@ -19,11 +20,13 @@ mod store;
 mod table;
 mod typed;
 
+pub use damage::{RecordCheck, RecordProblem};
 pub use draft::Draft;
 pub use error::StoreError;
 pub use format::FORMAT;
 pub use hublog::{LogEntry, LogHead};
 pub use sealed_key::{SealedKey, SealedSecret, SEAL_M_COST_KIB, SEAL_P_COST, SEAL_T_COST};
+pub(crate) use store::StoreEntryCheck;
 pub use store::{Store, StreamEntry, StreamRead, Txn};
 pub use table::Table;
 pub use typed::Typed;

@@ -3,18 +3,22 @@
 //! One sled tree holds everything under short key prefixes, so that all the writes for
 //! one item, whatever indexes they touch, go into a single atomic `sled::Batch`:
 //! `i/` items by address, `s/` stream logs, `h/` stream heads, `r/` receive checkpoints,
-//! `l/` the hub log, and the record tables of [`Table`].
+//! `l/` the hub log, `z/` the flush watermark (damage.rs), and the record tables of
+//! [`Table`].
 
 use std::{
     collections::BTreeMap,
-    path::Path,
-    sync::{Mutex, MutexGuard},
+    path::{Path, PathBuf},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Mutex, MutexGuard,
+    },
 };
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sync_protocol::{Address, NodeId, StreamId};
 
-use crate::{StoreError, Table};
+use crate::{damage, StoreError, Table};
 
 /// One position of a stream log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,11 +34,30 @@ pub struct StreamEntry {
 /// position the read covered, skipped entries included.
 pub type StreamRead = (Vec<(u64, Vec<u8>)>, u64);
 
+/// What one stream position holds, as the store-wide check sees it.
+pub(crate) enum StoreEntryCheck {
+    /// A stream entry naming a stored item.
+    Ok,
+    /// Bytes that are no stream entry.
+    Undecodable(String),
+    /// An entry naming an item that is not stored.
+    Missing(Address),
+}
+
 /// An open store. Cheap to share behind an `Arc`; writes are serialized internally.
 pub struct Store {
-    db: sled::Db,
-    tree: sled::Tree,
+    pub(crate) db: sled::Db,
+    pub(crate) tree: sled::Tree,
     write_lock: Mutex<()>,
+    /// The data directory, where the flush watermark lives (damage.rs).
+    dir: PathBuf,
+    /// sled's directory inside it, named in damage reports.
+    pub(crate) path: PathBuf,
+    /// Whether anything was written since the last flush bumped the watermark.
+    dirty: AtomicBool,
+    /// The highest watermark written beside the store, so concurrent flushes never
+    /// lower it.
+    recorded: Mutex<u64>,
 }
 
 fn stream_prefix(tag: u8, stream: &StreamId) -> Vec<u8> {
@@ -115,39 +138,74 @@ impl Store {
 
     fn open_once(dir: &Path) -> Result<Store, StoreError> {
         let path = dir.join("store");
-        let db = sled::Config::new()
-            .path(&path)
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(ref io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("lock") =>
-                {
-                    StoreError::Locked { path: path.clone() }
-                }
-                other => StoreError::Sled {
-                    action: "open",
-                    source: other,
-                },
-            })?;
-        let tree = db.open_tree("espm").map_err(StoreError::sled("open"))?;
+        let (db, tree) = damage::guard(&path, || {
+            let db = sled::Config::new()
+                .path(&path)
+                .cache_capacity(CACHE_BYTES)
+                .open()
+                .map_err(|e| match e {
+                    sled::Error::Io(ref io)
+                        if io.kind() == std::io::ErrorKind::WouldBlock
+                            || io.to_string().contains("lock") =>
+                    {
+                        StoreError::Locked { path: path.clone() }
+                    }
+                    other => damage::of_sled(Some(&path), "open", true, other),
+                })?;
+            let tree = db
+                .open_tree("espm")
+                .map_err(|e| damage::of_sled(Some(&path), "open", true, e))?;
+            Ok((db, tree))
+        })?;
+        // Before anything is written: a store that lost durable writes must be left as
+        // it is for the person restoring it.
+        let flushes = damage::guard(&path, || {
+            let v = tree
+                .get(damage::FLUSHED_KEY)
+                .map_err(|e| damage::of_sled(Some(&path), "open", true, e))?;
+            u64_of(v, "flush count")
+        })?;
+        if let Some(recorded) = damage::recorded_flushes(dir) {
+            if flushes < recorded {
+                return Err(damage::damaged(
+                    &path,
+                    "its log file db",
+                    "lost writes it had made durable (the storage engine stopped reading at a damaged record and dropped everything after it)",
+                ));
+            }
+        }
         let store = Store {
             db,
             tree,
             write_lock: Mutex::new(()),
+            dir: dir.to_path_buf(),
+            path,
+            dirty: AtomicBool::new(false),
+            recorded: Mutex::new(flushes),
         };
         store.settle_format()?;
         Ok(store)
     }
 
+    /// sled's error as ours, naming this store when it is damage.
+    fn sled_err(&self, action: &'static str) -> impl FnOnce(sled::Error) -> StoreError + '_ {
+        move |e| damage::of_sled(Some(&self.path), action, false, e)
+    }
+
+    /// Bumps the flush watermark inside sled, without counting as a write itself (or
+    /// every flush would leave the next one something to flush).
+    fn bump_flushes(&self) -> Result<u64, StoreError> {
+        let _guard = self.write_lock.lock().map_err(|_| StoreError::Poisoned)?;
+        let n = u64_of(self.raw(damage::FLUSHED_KEY)?, "flush count")? + 1;
+        self.tree
+            .insert(damage::FLUSHED_KEY, &n.to_be_bytes())
+            .map_err(self.sled_err("write"))?;
+        Ok(n)
+    }
+
     /// Whether the store holds any key at all.
     pub(crate) fn any_key(&self) -> Result<bool, StoreError> {
-        Ok(self
-            .tree
-            .first()
-            .map_err(StoreError::sled("read"))?
-            .is_some())
+        Ok(self.tree.first().map_err(self.sled_err("read"))?.is_some())
     }
 
     /// Up to `limit` raw keys and values under `prefix`, for migrations.
@@ -159,18 +217,32 @@ impl Store {
         self.tree
             .scan_prefix(prefix)
             .take(limit)
-            .map(|r| r.map_err(StoreError::sled("scan")))
+            .map(|r| r.map_err(self.sled_err("scan")))
             .collect()
     }
 
     /// Makes every applied write durable. Call before acknowledging anything.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map_err(StoreError::sled("flush"))?;
+        let mark = if self.dirty.swap(false, Ordering::SeqCst) {
+            Some(self.bump_flushes()?)
+        } else {
+            None
+        };
+        self.db.flush().map_err(self.sled_err("flush"))?;
+        // Only now is the watermark durable inside sled, so only now may the file
+        // beside the store claim it.
+        if let Some(n) = mark {
+            let mut recorded = self.recorded.lock().map_err(|_| StoreError::Poisoned)?;
+            if n > *recorded {
+                damage::record_flushes(&self.dir, n);
+                *recorded = n;
+            }
+        }
         Ok(())
     }
 
     fn raw(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
-        self.tree.get(key).map_err(StoreError::sled("read"))
+        self.tree.get(key).map_err(self.sled_err("read"))
     }
 
     /// The bytes of the item at `addr`.
@@ -181,7 +253,7 @@ impl Store {
     /// Every stored item, in address order.
     pub fn items(&self) -> impl Iterator<Item = Result<(Address, Vec<u8>), StoreError>> + '_ {
         self.tree.scan_prefix(b"i/").map(|r| {
-            let (k, v) = r.map_err(StoreError::sled("scan"))?;
+            let (k, v) = r.map_err(self.sled_err("scan"))?;
             let arr: [u8; 32] = k[2..].try_into().map_err(|_| StoreError::Corrupt {
                 what: "item key".into(),
                 detail: "not 32 bytes".into(),
@@ -226,7 +298,7 @@ impl Store {
         let mut bytes = 0usize;
         let mut through = after;
         for r in self.tree.range(start..=end) {
-            let (k, v) = r.map_err(StoreError::sled("scan"))?;
+            let (k, v) = r.map_err(self.sled_err("scan"))?;
             let seq = u64::from_be_bytes(k[k.len() - 8..].try_into().map_err(|_| {
                 StoreError::Corrupt {
                     what: "stream key".into(),
@@ -276,7 +348,7 @@ impl Store {
         self.tree
             .scan_prefix(&p)
             .map(|r| {
-                let (k, v) = r.map_err(StoreError::sled("scan"))?;
+                let (k, v) = r.map_err(self.sled_err("scan"))?;
                 let key = String::from_utf8_lossy(&k[skip..]).into_owned();
                 let val = decode(&v, &format!("{table:?} record {key}"))?;
                 Ok((key, val))
@@ -293,7 +365,7 @@ impl Store {
     ) -> impl Iterator<Item = Result<(String, T), StoreError>> + 'a {
         let skip = table.prefix().len();
         self.tree.scan_prefix(table.key(prefix)).map(move |r| {
-            let (k, v) = r.map_err(StoreError::sled("scan"))?;
+            let (k, v) = r.map_err(self.sled_err("scan"))?;
             let key = String::from_utf8_lossy(&k[skip..]).into_owned();
             let val = decode(&v, &format!("{table:?} record {key}"))?;
             Ok((key, val))
@@ -322,7 +394,8 @@ impl Store {
         }
         self.tree
             .apply_batch(batch)
-            .map_err(StoreError::sled("write"))?;
+            .map_err(self.sled_err("write"))?;
+        self.dirty.store(true, Ordering::SeqCst);
         Ok(r)
     }
 
@@ -347,9 +420,20 @@ impl Store {
         })
     }
 
+    /// Whether `value`, read at a stream position, is an entry naming a stored item.
+    pub(crate) fn entry_check(&self, value: &[u8]) -> StoreEntryCheck {
+        match decode::<StreamEntry>(value, "stream entry") {
+            Err(e) => StoreEntryCheck::Undecodable(e.to_string()),
+            Ok(entry) => match self.tree.contains_key(item_key(&entry.address)) {
+                Ok(true) => StoreEntryCheck::Ok,
+                _ => StoreEntryCheck::Missing(entry.address),
+            },
+        }
+    }
+
     /// Size of the store on disk, in bytes.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        self.db.size_on_disk().map_err(StoreError::sled("stat"))
+        self.db.size_on_disk().map_err(self.sled_err("stat"))
     }
 }
 
@@ -380,7 +464,7 @@ impl Txn<'_> {
                 .store
                 .tree
                 .contains_key(key)
-                .map_err(StoreError::sled("read")),
+                .map_err(self.store.sled_err("read")),
         }
     }
 
@@ -481,7 +565,7 @@ impl Store {
     ) -> impl Iterator<Item = Result<(sled::IVec, sled::IVec), StoreError>> + '_ {
         self.tree
             .scan_prefix(prefix)
-            .map(|r| r.map_err(StoreError::sled("scan")))
+            .map(|r| r.map_err(self.sled_err("scan")))
     }
 
     pub(crate) fn decode_record<T: DeserializeOwned>(

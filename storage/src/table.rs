@@ -4,7 +4,8 @@
 //!
 //! Besides these, the store has its own key spaces for items and streams
 //! (`store.rs`: `i/` items by address, `s/` stream logs, `h/` heads, `r/` receive
-//! positions) and the hub log (`hublog.rs`: `l/` entries, `t/` subtree roots).
+//! positions), the hub log (`hublog.rs`: `l/` entries, `t/` subtree roots) and the
+//! flush watermark (`damage.rs`: `z/`).
 
 /// A key space in the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -189,7 +190,7 @@ mod tests {
 
     #[test]
     fn no_two_tables_share_a_prefix_nor_one_the_store_keeps_for_itself() {
-        let mut seen: Vec<&[u8]> = vec![b"i/", b"s/", b"h/", b"r/", b"l/", b"t/"];
+        let mut seen: Vec<&[u8]> = vec![b"i/", b"s/", b"h/", b"r/", b"l/", b"t/", b"z/"];
         for t in Table::ALL.iter() {
             assert!(!seen.contains(&t.prefix()), "{t:?} reuses a prefix");
             seen.push(t.prefix());

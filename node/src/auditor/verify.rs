@@ -1,7 +1,7 @@
-//! `espm verify`: re-checks every stored item offline, and judges every receipted
-//! document again as the hub judged it when it received it: each signature by the
-//! receipt's time, and the signatures that count against the signing policy table in
-//! force then.
+//! `espm verify`: reads every record of the store, re-checks every stored item offline,
+//! and judges every receipted document again as the hub judged it when it received it:
+//! each signature by the receipt's time, and the signatures that count against the
+//! signing policy table in force then.
 
 use sync_protocol::{
     judge_document, judge_signature, Address, DocSignature, Document, Item, Moment, Presented,
@@ -49,6 +49,14 @@ impl Verification {
             reason,
             evidence: Vec::new(),
         });
+    }
+
+    /// The verdict on a store too damaged to open or read: one failure naming it, for
+    /// `verify --json` to print when opening or reading the store failed that way.
+    pub fn damaged_store(damage: &storage::StoreError) -> Verification {
+        let mut out = Verification::default();
+        out.fail("store".into(), "store", damage.to_string());
+        out
     }
 }
 
@@ -206,6 +214,18 @@ pub fn verify(node: &Node) -> Result<Verification> {
     let authority = node.authority_key()?;
     let service = node.service_public_key()?;
     let mut out = Verification::default();
+    // Every record of every tree first, so damage anywhere in the store's files is
+    // found, not only where the items are.
+    match node.store.check_records() {
+        Ok(check) => {
+            for p in check.problems {
+                out.fail(p.what, "record", p.detail);
+            }
+        }
+        // Damage sled itself finds is an error like any other command's on this store;
+        // `Verification::damaged_store` is how `verify` reports it.
+        Err(e) => return Err(e.into()),
+    }
     let mut logged = checkpoints::Logged::default();
     for entry in node.store.items() {
         let (addr, bytes) = entry?;
