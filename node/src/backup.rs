@@ -149,6 +149,8 @@ pub struct BackedUp {
     pub counts: Counts,
     /// Its size in bytes.
     pub bytes: u64,
+    /// The time zone times are shown to people in (the KPPN's, else UTC).
+    pub zone: String,
 }
 
 /// A node just restored.
@@ -166,6 +168,8 @@ pub struct Restored {
     pub created: Timestamp,
     /// What it held.
     pub counts: Counts,
+    /// The time zone times are shown to people in (the KPPN's, else UTC).
+    pub zone: String,
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, BackupError> {
@@ -198,10 +202,13 @@ fn data_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, BackupError> {
         for entry in entries {
             let entry = entry.map_err(io(format!("cannot list {}", d.display())))?;
             let path = entry.path();
-            let name = entry.file_name().into_string().map_err(|_| BackupError::Io {
-                action: format!("cannot back up {}", path.display()),
-                source: std::io::Error::other("its name is not UTF-8"),
-            })?;
+            let name = entry
+                .file_name()
+                .into_string()
+                .map_err(|_| BackupError::Io {
+                    action: format!("cannot back up {}", path.display()),
+                    source: std::io::Error::other("its name is not UTF-8"),
+                })?;
             let rel = if rel.is_empty() {
                 name
             } else {
@@ -275,6 +282,7 @@ pub fn backup(node: &Node, file: &Path) -> Result<BackedUp, BackupError> {
         created: Timestamp(header.created_ms),
         counts,
         bytes,
+        zone: node.zone().unwrap_or_else(|_| "UTC".to_string()),
     })
 }
 
@@ -399,8 +407,7 @@ pub fn restore(file: &Path, dir: &Path) -> Result<Restored, BackupError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o700))
-            .map_err(io(&writing))?;
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o700)).map_err(io(&writing))?;
     }
     // Checked again just before: a node must not land on something made meanwhile.
     require_empty(&dir)?;
@@ -409,20 +416,22 @@ pub fn restore(file: &Path, dir: &Path) -> Result<Restored, BackupError> {
     let _ = tmp.keep();
     sync_dir(parent)?;
     Ok(Restored {
-        file: file.to_path_buf(),
+        file: absolute(file)?,
         dir,
         role: header.role,
         node_id: header.node_id,
         created: Timestamp(header.created_ms),
         counts,
+        zone: "UTC".to_string(),
     })
 }
 
 /// `espm restore`: [`restore`], then the restored node opened once, so a restore that
 /// reports success has left a node that opens.
 pub fn restore_node(file: &Path, dir: &Path) -> crate::Result<Restored> {
-    let restored = restore(file, dir)?;
+    let mut restored = restore(file, dir)?;
     let node = Node::open(&restored.dir)?;
+    restored.zone = node.zone()?;
     if node.node_id().to_hex() != restored.node_id {
         return Err(NodeError::user(format!(
             "{} says it is a backup of node {}, but holds the key of node {}; use another copy of the backup",

@@ -98,6 +98,9 @@ async fn run(cli: &Cli) -> anyhow::Result<Output> {
         let passphrase = secrets.passphrase.as_deref().map(String::as_str);
         return Ok(init(&dir, i, passphrase)?);
     }
+    if let Command::Restore(r) = &cli.command {
+        return Ok(espm_node::cli::run::restore(&dir, &r.file)?);
+    }
     if let Command::Serve = cli.command {
         let node = Arc::new(Node::open(&dir)?);
         serve::serve(node).await?;
@@ -109,12 +112,16 @@ async fn run(cli: &Cli) -> anyhow::Result<Output> {
     if let Some(file) = path_of(&cli.command) {
         secrets.upload = Some(espm_node::satker::upload::read_attachment(file, &dir)?);
     }
-    if let Some(r) = control::forward(&dir, &cli.command, &secrets).await {
+    let command = cli
+        .command
+        .with_absolute_paths()
+        .context("cannot resolve the file named on the command line")?;
+    if let Some(r) = control::forward(&dir, &command, &secrets).await {
         return Ok(r?);
     }
     let node = Arc::new(Node::open(&dir)?);
     let progress = !cli.json && !cli.quiet && std::io::stderr().is_terminal();
-    Ok(execute(node, cli.command.clone(), &secrets, progress).await?)
+    Ok(execute(node, command, &secrets, progress).await?)
 }
 
 fn main() -> ExitCode {

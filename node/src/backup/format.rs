@@ -303,10 +303,7 @@ pub fn check_checksum(path: &Path) -> Result<(), FormatError> {
 fn checked_path(bytes: Vec<u8>) -> Result<PathBuf, FormatError> {
     let text = String::from_utf8(bytes).map_err(|_| malformed("a file path is not UTF-8"))?;
     let path = PathBuf::from(&text);
-    let plain = !text.is_empty()
-        && path
-            .components()
-            .all(|c| matches!(c, Component::Normal(_)));
+    let plain = !text.is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)));
     let first = path.components().next().map(|c| c.as_os_str().to_owned());
     if !plain || first.as_deref() == Some(std::ffi::OsStr::new(super::STORE_DIR)) {
         return Err(malformed(format!(
@@ -372,10 +369,7 @@ pub fn read(
                     )));
                 }
                 if r.left != 0 {
-                    return Err(malformed(format!(
-                        "{} bytes follow its end record",
-                        r.left
-                    )));
+                    return Err(malformed(format!("{} bytes follow its end record", r.left)));
                 }
                 break;
             }

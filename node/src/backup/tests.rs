@@ -81,7 +81,10 @@ fn a_hub_backed_up_and_restored_has_every_key_file_and_store_record() {
     assert_eq!(restored.node_id, world.hub.node_id().to_hex());
     let node = Node::open(&target).unwrap();
     assert_eq!(node.node_id(), world.hub.node_id());
-    assert_eq!(node.authority_key().unwrap(), world.hub.authority_key().unwrap());
+    assert_eq!(
+        node.authority_key().unwrap(),
+        world.hub.authority_key().unwrap()
+    );
     assert_eq!(contents(&node.store), contents(&world.hub.store));
     for key in ["node.key", "service.key", "authority.key"] {
         assert_eq!(
@@ -104,7 +107,10 @@ fn a_restore_into_an_existing_empty_directory_fills_it() {
     let target = tmp.path().join("empty");
     fs::create_dir(&target).unwrap();
     restore_node(&file, &target).unwrap();
-    assert_eq!(contents(&Node::open(&target).unwrap().store), contents(&node.store));
+    assert_eq!(
+        contents(&Node::open(&target).unwrap().store),
+        contents(&node.store)
+    );
 }
 
 #[test]
@@ -116,7 +122,9 @@ fn a_backup_restored_into_a_non_empty_directory_is_refused_and_leaves_it_untouch
     fs::write(target.join("notes.txt"), b"keep me").unwrap();
     let e = restore(&file, &target).unwrap_err();
     assert!(matches!(e, BackupError::NotEmpty { .. }), "{e}");
-    assert!(e.to_string().ends_with("is not empty: restore only into an empty data directory"));
+    assert!(e
+        .to_string()
+        .ends_with("is not empty: restore only into an empty data directory"));
     assert_eq!(listing(&target), ["notes.txt"]);
     assert_eq!(fs::read(target.join("notes.txt")).unwrap(), b"keep me");
     // The node's own directory is not empty either.
@@ -138,10 +146,16 @@ fn a_backup_with_any_byte_flipped_is_refused_before_anything_is_written() {
         fs::write(&damaged, &b).unwrap();
         let e = restore(&damaged, &target).unwrap_err();
         assert!(matches!(e, BackupError::Checksum { .. }), "byte {at}: {e}");
-        assert!(e.to_string().contains("is damaged (checksum mismatch)"), "{e}");
+        assert!(
+            e.to_string().contains("is damaged (checksum mismatch)"),
+            "{e}"
+        );
         assert!(!target.exists(), "byte {at}: the target was created");
     }
-    assert_eq!(listing(tmp.path()), ["damaged", "node.espm-backup", "satker"]);
+    assert_eq!(
+        listing(tmp.path()),
+        ["damaged", "node.espm-backup", "satker"]
+    );
     drop(file);
 }
 
@@ -151,16 +165,30 @@ fn a_truncated_backup_is_refused_as_damaged() {
     let (_, bytes) = backed_up(&tmp, &node);
     let cut = tmp.path().join("cut");
     let target = tmp.path().join("target");
-    for len in [8, 9, 14, 45, bytes.len() / 2, bytes.len() - 33, bytes.len() - 1] {
+    for len in [
+        8,
+        9,
+        14,
+        45,
+        bytes.len() / 2,
+        bytes.len() - 33,
+        bytes.len() - 1,
+    ] {
         fs::write(&cut, &bytes[..len]).unwrap();
         let e = restore(&cut, &target).unwrap_err();
-        assert!(matches!(e, BackupError::Checksum { .. }), "{len} bytes: {e}");
+        assert!(
+            matches!(e, BackupError::Checksum { .. }),
+            "{len} bytes: {e}"
+        );
         assert!(!target.exists());
     }
     for len in [0, 3, 7] {
         fs::write(&cut, &bytes[..len]).unwrap();
         let e = restore(&cut, &target).unwrap_err();
-        assert!(matches!(e, BackupError::NotABackup { .. }), "{len} bytes: {e}");
+        assert!(
+            matches!(e, BackupError::NotABackup { .. }),
+            "{len} bytes: {e}"
+        );
     }
 }
 
@@ -173,7 +201,10 @@ fn a_file_without_the_magic_is_not_an_espm_backup() {
     fs::write(&wrong, &bytes).unwrap();
     let e = restore(&wrong, &tmp.path().join("target")).unwrap_err();
     assert!(matches!(e, BackupError::NotABackup { .. }), "{e}");
-    assert_eq!(e.to_string(), format!("{} is not an espm backup", wrong.display()));
+    assert_eq!(
+        e.to_string(),
+        format!("{} is not an espm backup", wrong.display())
+    );
 }
 
 #[test]
@@ -201,7 +232,8 @@ fn forged(tmp: &TempDir, body: &[u8]) -> PathBuf {
 
 /// A header as a backup's body starts with it.
 fn header_bytes() -> Vec<u8> {
-    let json = br#"{"role":"satker","node_id":"00","created_ms":0,"store_format":2,"espm_version":"0"}"#;
+    let json =
+        br#"{"role":"satker","node_id":"00","created_ms":0,"store_format":2,"espm_version":"0"}"#;
     let mut out = (json.len() as u32).to_be_bytes().to_vec();
     out.extend_from_slice(json);
     out
@@ -260,7 +292,9 @@ fn a_backup_inside_the_data_directory_is_refused() {
 fn a_backup_replaces_an_older_one_whole_and_leaves_no_temporary_file() {
     let (tmp, node) = satker();
     let (file, first) = backed_up(&tmp, &node);
-    node.store.write(|t| t.put_item(b"one more").map(|_| ())).unwrap();
+    node.store
+        .write(|t| t.put_item(b"one more").map(|_| ()))
+        .unwrap();
     let (_, second) = backed_up(&tmp, &node);
     assert_ne!(first, second);
     format::check(&file).unwrap();

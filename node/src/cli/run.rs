@@ -15,6 +15,7 @@ use super::{
 };
 use crate::{
     auditor::verify,
+    backup,
     config::check_satker_code,
     device::{info, sync},
     docs,
@@ -108,9 +109,13 @@ pub async fn execute(
     show_progress: bool,
 ) -> Result<Output> {
     match cmd {
-        Command::Init(_) | Command::Serve | Command::Demo | Command::Bench(_) => Err(
-            NodeError::user("this command cannot run through a serving node"),
-        ),
+        Command::Init(_)
+        | Command::Serve
+        | Command::Demo
+        | Command::Bench(_)
+        | Command::Restore(_) => Err(NodeError::user(
+            "this command cannot run through a serving node",
+        )),
         Command::Id => Ok(setup::id(&node)),
         Command::Info => Ok(output(&info::info(&node)?)),
         Command::Enroll(a) => {
@@ -273,7 +278,21 @@ pub async fn execute(
             Ok(output(&synced?))
         }
         Command::Verify => Ok(output(&verify::verify(&node)?)),
+        Command::Backup(a) => {
+            // The copy holds the store's write lock and does file IO for its length:
+            // off the runtime's workers, so a serving node's connections keep moving.
+            let backed_up = tokio::task::spawn_blocking(move || backup::backup(&node, &a.file))
+                .await
+                .map_err(|e| NodeError::user(format!("the backup stopped unexpectedly: {e}")))?;
+            Ok(output(&backed_up?))
+        }
     }
+}
+
+/// `espm restore FILE`: rebuilds the node of a backup in `dir`, which is missing or
+/// empty, so no node is opened or forwarded to first.
+pub fn restore(dir: &std::path::Path, file: &std::path::Path) -> Result<Output> {
+    Ok(output(&backup::restore_node(file, dir)?))
 }
 
 /// `espm enroll`'s arguments as the API takes them, refused with the message people need.
