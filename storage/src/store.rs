@@ -636,7 +636,8 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        let mut parts: Vec<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>)> = Vec::new();
+        type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+        let mut parts: Vec<(Vec<u8>, Pairs)> = Vec::new();
         from.snapshot(|p| {
             match p {
                 SnapshotPart::Tree(name) => parts.push((name.to_vec(), Vec::new())),
