@@ -15,6 +15,7 @@ use std::{
     fs,
     io::Write,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use storage::{SnapshotPart, Store, StoreError};
@@ -23,7 +24,33 @@ use sync_protocol::Timestamp;
 use crate::{error::NodeError, node::Node};
 
 pub use format::Counts;
-use format::{FormatError, Header, Record};
+use format::{FormatError, Header, Meter, Record};
+
+/// The step a backup or restore is at, for a progress line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Writing the backup file.
+    Writing,
+    /// Reading the backup whole to check its checksum.
+    Checking,
+    /// Reading it again to check every record against the format and its bounds.
+    Verifying,
+    /// Writing the node from it.
+    Restoring,
+}
+
+/// Where a backup or restore reports how far it is: the step, the bytes of the backup
+/// file done, and the file's size when known.
+pub type OnProgress = Arc<dyn Fn(Step, u64, Option<u64>) + Send + Sync>;
+
+/// A meter for `step` of a file of `total` bytes, telling `progress` if given.
+fn meter(progress: &Option<OnProgress>, step: Step, total: Option<u64>) -> Meter {
+    Meter::new(
+        progress
+            .clone()
+            .map(|p| Arc::new(move |done: u64| p(step, done, total)) as format::Report),
+    )
+}
 
 /// The store's directory inside a data directory, as `Store::open` names it; the
 /// snapshot's records replace its files in a backup.
@@ -234,7 +261,11 @@ fn data_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, BackupError> {
 /// Writes a backup of `node` to `file`: to a temporary file beside it, flushed, then
 /// renamed, so `file` is never a half-written backup. Works on a serving node (the
 /// store's write lock keeps the snapshot consistent) and on a stopped one.
-pub fn backup(node: &Node, file: &Path) -> Result<BackedUp, BackupError> {
+pub fn backup(
+    node: &Node,
+    file: &Path,
+    progress: Option<OnProgress>,
+) -> Result<BackedUp, BackupError> {
     let file = absolute(file)?;
     let parent = parent_of(&file).to_path_buf();
     let canonical = |p: &Path| {
@@ -258,7 +289,12 @@ pub fn backup(node: &Node, file: &Path) -> Result<BackedUp, BackupError> {
         .suffix(".tmp")
         .tempfile_in(&parent)
         .map_err(io(&writing))?;
-    let mut w = format::Writer::new(tmp.as_file(), &header).map_err(io(&writing))?;
+    let mut w = format::Writer::new(
+        tmp.as_file(),
+        &header,
+        meter(&progress, Step::Writing, None),
+    )
+    .map_err(io(&writing))?;
     for (rel, path) in data_files(&dir)? {
         let bytes = fs::read(&path).map_err(io(format!("cannot read {}", path.display())))?;
         w.file(&rel, &bytes).map_err(io(&writing))?;
@@ -364,10 +400,22 @@ impl Rebuild<'_> {
 /// The whole file is checked (magic, version, checksum, every bound) before anything
 /// is written; the node is then built in a temporary directory beside `dir` and moved
 /// into place, so a restore that fails leaves `dir` as it was.
-pub fn restore(file: &Path, dir: &Path) -> Result<Restored, BackupError> {
+pub fn restore(
+    file: &Path,
+    dir: &Path,
+    progress: Option<OnProgress>,
+) -> Result<Restored, BackupError> {
     let dir = absolute(dir)?;
     require_empty(&dir)?;
-    let (header, _) = format::check(file).map_err(about(file))?;
+    let size = fs::metadata(file)
+        .map_err(io(format!("cannot read the backup {}", file.display())))?
+        .len();
+    format::check_checksum(file, meter(&progress, Step::Checking, Some(size)))
+        .map_err(about(file))?;
+    let (header, _) = format::read(file, meter(&progress, Step::Verifying, Some(size)), |_| {
+        Ok(())
+    })
+    .map_err(about(file))?;
     if header.store_format > storage::FORMAT {
         return Err(BackupError::NewerStore {
             file: file.to_path_buf(),
@@ -390,13 +438,17 @@ pub fn restore(file: &Path, dir: &Path) -> Result<Restored, BackupError> {
         batch_bytes: 0,
     };
     let mut failed = None;
-    let read = format::read(file, |record| {
-        rebuild.take(record).map_err(|e| {
-            // Kept whole; the format error only stops the read.
-            failed = Some(e);
-            FormatError::Malformed(String::new())
-        })
-    });
+    let read = format::read(
+        file,
+        meter(&progress, Step::Restoring, Some(size)),
+        |record| {
+            rebuild.take(record).map_err(|e| {
+                // Kept whole; the format error only stops the read.
+                failed = Some(e);
+                FormatError::Malformed(String::new())
+            })
+        },
+    );
     if let Some(e) = failed {
         return Err(e);
     }
@@ -428,8 +480,12 @@ pub fn restore(file: &Path, dir: &Path) -> Result<Restored, BackupError> {
 
 /// `espm restore`: [`restore`], then the restored node opened once, so a restore that
 /// reports success has left a node that opens.
-pub fn restore_node(file: &Path, dir: &Path) -> crate::Result<Restored> {
-    let mut restored = restore(file, dir)?;
+pub fn restore_node(
+    file: &Path,
+    dir: &Path,
+    progress: Option<OnProgress>,
+) -> crate::Result<Restored> {
+    let mut restored = restore(file, dir, progress)?;
     let node = Node::open(&restored.dir)?;
     restored.zone = node.zone()?;
     if node.node_id().to_hex() != restored.node_id {

@@ -99,7 +99,8 @@ async fn run(cli: &Cli) -> anyhow::Result<Output> {
         return Ok(init(&dir, i, passphrase)?);
     }
     if let Command::Restore(r) = &cli.command {
-        return Ok(espm_node::cli::run::restore(&dir, &r.file)?);
+        let progress = !cli.json && !cli.quiet && std::io::stderr().is_terminal();
+        return Ok(espm_node::cli::run::restore(&dir, &r.file, progress)?);
     }
     if let Command::Serve = cli.command {
         let node = Arc::new(Node::open(&dir)?);

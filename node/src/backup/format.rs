@@ -19,6 +19,7 @@ use std::{
     fs::File,
     io::{self, BufReader, BufWriter, Read, Write},
     path::{Component, Path, PathBuf},
+    sync::Arc,
 };
 
 use serde::{Deserialize, Serialize};
@@ -95,20 +96,60 @@ fn malformed(what: impl Into<String>) -> FormatError {
     FormatError::Malformed(what.into())
 }
 
+/// Where a long read or write reports the bytes it has done so far.
+pub type Report = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// Counts bytes done and tells a [`Report`] at most once per mebibyte, and at the end.
+#[derive(Default)]
+pub struct Meter {
+    done: u64,
+    next: u64,
+    report: Option<Report>,
+}
+
+impl Meter {
+    /// A meter telling `report`, or nobody.
+    pub fn new(report: Option<Report>) -> Meter {
+        Meter {
+            done: 0,
+            next: 0,
+            report,
+        }
+    }
+
+    fn add(&mut self, n: u64) {
+        self.done += n;
+        if self.done >= self.next {
+            self.next = self.done + (1 << 20);
+            if let Some(r) = &self.report {
+                r(self.done);
+            }
+        }
+    }
+
+    fn end(&self) {
+        if let Some(r) = &self.report {
+            r(self.done);
+        }
+    }
+}
+
 /// Writes a backup to any sink, hashing as it goes.
 pub struct Writer<W: Write> {
     out: BufWriter<W>,
     hash: Sha256,
     counts: Counts,
+    meter: Meter,
 }
 
 impl<W: Write> Writer<W> {
     /// Starts a backup with `header`.
-    pub fn new(sink: W, header: &Header) -> io::Result<Self> {
+    pub fn new(sink: W, header: &Header, meter: Meter) -> io::Result<Self> {
         let mut w = Writer {
             out: BufWriter::with_capacity(1 << 20, sink),
             hash: Sha256::new(),
             counts: Counts::default(),
+            meter,
         };
         let json = serde_json::to_vec(header).map_err(io::Error::other)?;
         w.put(MAGIC)?;
@@ -120,6 +161,7 @@ impl<W: Write> Writer<W> {
 
     fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.hash.update(bytes);
+        self.meter.add(bytes.len() as u64);
         self.out.write_all(bytes)
     }
 
@@ -182,6 +224,7 @@ impl<W: Write> Writer<W> {
         }
         let digest = std::mem::take(&mut self.hash).finalize();
         self.out.write_all(&digest)?;
+        self.meter.end();
         let sink = self.out.into_inner().map_err(|e| e.into_error())?;
         Ok((sink, c))
     }
@@ -202,6 +245,7 @@ pub enum Record {
 struct Reader {
     input: BufReader<File>,
     hash: Sha256,
+    meter: Meter,
     /// Bytes of content (everything before the checksum) not yet read.
     left: u64,
 }
@@ -216,6 +260,7 @@ impl Reader {
         let mut buf = vec![0; n as usize];
         self.input.read_exact(&mut buf)?;
         self.hash.update(&buf);
+        self.meter.add(n);
         self.left -= n;
         Ok(buf)
     }
@@ -249,7 +294,7 @@ impl Reader {
 
 /// Opens `path` and checks its magic and version, returning the reader placed after
 /// them, positioned to read the header length.
-fn open(path: &Path) -> Result<Reader, FormatError> {
+fn open(path: &Path, meter: Meter) -> Result<Reader, FormatError> {
     let file = File::open(path)?;
     let size = file.metadata()?.len();
     let mut input = BufReader::with_capacity(1 << 20, file);
@@ -270,8 +315,10 @@ fn open(path: &Path) -> Result<Reader, FormatError> {
     let mut r = Reader {
         input,
         hash,
+        meter,
         left: size - DIGEST - 8,
     };
+    r.meter.add(8);
     let version = r.u16("version")?;
     if version != VERSION {
         return Err(FormatError::Version(version));
@@ -281,15 +328,17 @@ fn open(path: &Path) -> Result<Reader, FormatError> {
 
 /// Checks the magic, the version and the checksum of the whole file, reading it once
 /// in bounded pieces.
-pub fn check_checksum(path: &Path) -> Result<(), FormatError> {
-    let mut r = open(path)?;
+pub fn check_checksum(path: &Path, meter: Meter) -> Result<(), FormatError> {
+    let mut r = open(path, meter)?;
     let mut buf = vec![0u8; 1 << 20];
     while r.left > 0 {
         let n = (r.left as usize).min(buf.len());
         r.input.read_exact(&mut buf[..n])?;
         r.hash.update(&buf[..n]);
+        r.meter.add(n as u64);
         r.left -= n as u64;
     }
+    r.meter.end();
     let mut stored = [0u8; 32];
     r.input.read_exact(&mut stored)?;
     if r.hash.finalize().as_slice() != stored {
@@ -318,9 +367,10 @@ fn checked_path(bytes: Vec<u8>) -> Result<PathBuf, FormatError> {
 /// Call [`check_checksum`] first to tell damage from a malformed record.
 pub fn read(
     path: &Path,
+    meter: Meter,
     mut each: impl FnMut(Record) -> Result<(), FormatError>,
 ) -> Result<(Header, Counts), FormatError> {
-    let mut r = open(path)?;
+    let mut r = open(path, meter)?;
     let len = r.u32("header length")?;
     let header = r.bounded(len as u64, MAX_HEADER as u64, "the header")?;
     let header: Header = serde_json::from_slice(&header)
@@ -378,6 +428,7 @@ pub fn read(
     }
     let mut stored = [0u8; 32];
     r.input.read_exact(&mut stored)?;
+    r.meter.end();
     // The file may have changed since check_checksum read it.
     if r.hash.finalize().as_slice() != stored {
         return Err(FormatError::Checksum);
@@ -388,6 +439,6 @@ pub fn read(
 /// Checks a whole backup without keeping anything: magic, version, checksum, every
 /// record against the bounds. Returns its header and counts.
 pub fn check(path: &Path) -> Result<(Header, Counts), FormatError> {
-    check_checksum(path)?;
-    read(path, |_| Ok(()))
+    check_checksum(path, Meter::default())?;
+    read(path, Meter::default(), |_| Ok(()))
 }

@@ -65,7 +65,7 @@ fn listing(dir: &Path) -> Vec<String> {
 /// A backup of `node` in `tmp`, and its bytes.
 fn backed_up(tmp: &TempDir, node: &Node) -> (PathBuf, Vec<u8>) {
     let file = tmp.path().join("node.espm-backup");
-    backup(node, &file).unwrap();
+    backup(node, &file, None).unwrap();
     let bytes = fs::read(&file).unwrap();
     (file, bytes)
 }
@@ -76,7 +76,7 @@ fn a_hub_backed_up_and_restored_has_every_key_file_and_store_record() {
     let tmp = tempfile::tempdir().unwrap();
     let (file, _) = backed_up(&tmp, &world.hub);
     let target = tmp.path().join("restored");
-    let restored = restore_node(&file, &target).unwrap();
+    let restored = restore_node(&file, &target, None).unwrap();
     assert_eq!(restored.role, "hub");
     assert_eq!(restored.node_id, world.hub.node_id().to_hex());
     let node = Node::open(&target).unwrap();
@@ -106,7 +106,7 @@ fn a_restore_into_an_existing_empty_directory_fills_it() {
     let (file, _) = backed_up(&tmp, &node);
     let target = tmp.path().join("empty");
     fs::create_dir(&target).unwrap();
-    restore_node(&file, &target).unwrap();
+    restore_node(&file, &target, None).unwrap();
     assert_eq!(
         contents(&Node::open(&target).unwrap().store),
         contents(&node.store)
@@ -120,7 +120,7 @@ fn a_backup_restored_into_a_non_empty_directory_is_refused_and_leaves_it_untouch
     let target = tmp.path().join("busy");
     fs::create_dir(&target).unwrap();
     fs::write(target.join("notes.txt"), b"keep me").unwrap();
-    let e = restore(&file, &target).unwrap_err();
+    let e = restore(&file, &target, None).unwrap_err();
     assert!(matches!(e, BackupError::NotEmpty { .. }), "{e}");
     assert!(e
         .to_string()
@@ -128,7 +128,7 @@ fn a_backup_restored_into_a_non_empty_directory_is_refused_and_leaves_it_untouch
     assert_eq!(listing(&target), ["notes.txt"]);
     assert_eq!(fs::read(target.join("notes.txt")).unwrap(), b"keep me");
     // The node's own directory is not empty either.
-    let e = restore(&file, &node.dir).unwrap_err();
+    let e = restore(&file, &node.dir, None).unwrap_err();
     assert!(matches!(e, BackupError::NotEmpty { .. }), "{e}");
 }
 
@@ -144,7 +144,7 @@ fn a_backup_with_any_byte_flipped_is_refused_before_anything_is_written() {
         let mut b = bytes.clone();
         b[at] ^= 0x01;
         fs::write(&damaged, &b).unwrap();
-        let e = restore(&damaged, &target).unwrap_err();
+        let e = restore(&damaged, &target, None).unwrap_err();
         assert!(matches!(e, BackupError::Checksum { .. }), "byte {at}: {e}");
         assert!(
             e.to_string().contains("is damaged (checksum mismatch)"),
@@ -175,7 +175,7 @@ fn a_truncated_backup_is_refused_as_damaged() {
         bytes.len() - 1,
     ] {
         fs::write(&cut, &bytes[..len]).unwrap();
-        let e = restore(&cut, &target).unwrap_err();
+        let e = restore(&cut, &target, None).unwrap_err();
         assert!(
             matches!(e, BackupError::Checksum { .. }),
             "{len} bytes: {e}"
@@ -184,7 +184,7 @@ fn a_truncated_backup_is_refused_as_damaged() {
     }
     for len in [0, 3, 7] {
         fs::write(&cut, &bytes[..len]).unwrap();
-        let e = restore(&cut, &target).unwrap_err();
+        let e = restore(&cut, &target, None).unwrap_err();
         assert!(
             matches!(e, BackupError::NotABackup { .. }),
             "{len} bytes: {e}"
@@ -199,7 +199,7 @@ fn a_file_without_the_magic_is_not_an_espm_backup() {
     bytes[0] = b'X';
     let wrong = tmp.path().join("wrong");
     fs::write(&wrong, &bytes).unwrap();
-    let e = restore(&wrong, &tmp.path().join("target")).unwrap_err();
+    let e = restore(&wrong, &tmp.path().join("target"), None).unwrap_err();
     assert!(matches!(e, BackupError::NotABackup { .. }), "{e}");
     assert_eq!(
         e.to_string(),
@@ -214,7 +214,7 @@ fn a_backup_of_another_version_is_refused_by_name() {
     bytes[8..10].copy_from_slice(&7u16.to_be_bytes());
     let other = tmp.path().join("other");
     fs::write(&other, &bytes).unwrap();
-    let e = restore(&other, &tmp.path().join("target")).unwrap_err();
+    let e = restore(&other, &tmp.path().join("target"), None).unwrap_err();
     assert!(matches!(e, BackupError::Version { version: 7, .. }), "{e}");
 }
 
@@ -273,7 +273,7 @@ fn a_forged_backup_with_hostile_lengths_is_refused_without_allocating_them() {
     cases.push(("counts", counts));
     for (what, body) in cases {
         let path = forged(&tmp, &body);
-        let e = restore(&path, &target).unwrap_err();
+        let e = restore(&path, &target, None).unwrap_err();
         assert!(matches!(e, BackupError::Malformed { .. }), "{what}: {e}");
         assert!(!target.exists(), "{what}");
         assert!(!tmp.path().join("outside").exists());
@@ -283,7 +283,7 @@ fn a_forged_backup_with_hostile_lengths_is_refused_without_allocating_them() {
 #[test]
 fn a_backup_inside_the_data_directory_is_refused() {
     let (_tmp, node) = satker();
-    let e = backup(&node, &node.dir.join("self.espm-backup")).unwrap_err();
+    let e = backup(&node, &node.dir.join("self.espm-backup"), None).unwrap_err();
     assert!(matches!(e, BackupError::InsideDataDir { .. }), "{e}");
     assert!(!node.dir.join("self.espm-backup").exists());
 }

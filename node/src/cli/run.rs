@@ -9,7 +9,7 @@ use sync_protocol::{DeviceRole, NodeId};
 use zeroize::Zeroizing;
 
 use super::{
-    render::{output, sync::ProgressLine, Kinds},
+    render::{backup::BackupProgress, output, sync::ProgressLine, Kinds},
     setup, Certs, CertsArgs, Command, Devices, DevicesArgs, Draft, EnrollArgs, Init, Operator,
     Operators, OperatorsArgs, Signer,
 };
@@ -279,20 +279,33 @@ pub async fn execute(
         }
         Command::Verify => Ok(output(&verify::verify(&node)?)),
         Command::Backup(a) => {
+            let line = show_progress.then(BackupProgress::start);
+            let progress = line.as_ref().map(BackupProgress::feed);
             // The copy holds the store's write lock and does file IO for its length:
             // off the runtime's workers, so a serving node's connections keep moving.
-            let backed_up = tokio::task::spawn_blocking(move || backup::backup(&node, &a.file))
-                .await
-                .map_err(|e| NodeError::user(format!("the backup stopped unexpectedly: {e}")))?;
+            let backed_up =
+                tokio::task::spawn_blocking(move || backup::backup(&node, &a.file, progress))
+                    .await
+                    .map_err(|e| {
+                        NodeError::user(format!("the backup stopped unexpectedly: {e}"))
+                    })?;
+            drop(line);
             Ok(output(&backed_up?))
         }
     }
 }
 
 /// `espm restore FILE`: rebuilds the node of a backup in `dir`, which is missing or
-/// empty, so no node is opened or forwarded to first.
-pub fn restore(dir: &std::path::Path, file: &std::path::Path) -> Result<Output> {
-    Ok(output(&backup::restore_node(file, dir)?))
+/// empty, so no node is opened or forwarded to first; a progress line when asked.
+pub fn restore(
+    dir: &std::path::Path,
+    file: &std::path::Path,
+    show_progress: bool,
+) -> Result<Output> {
+    let line = show_progress.then(BackupProgress::start);
+    let restored = backup::restore_node(file, dir, line.as_ref().map(BackupProgress::feed));
+    drop(line);
+    Ok(output(&restored?))
 }
 
 /// `espm enroll`'s arguments as the API takes them, refused with the message people need.
