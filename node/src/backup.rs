@@ -220,7 +220,7 @@ fn sync_dir(dir: &Path) -> Result<(), BackupError> {
 
 /// Every regular file below `dir` a backup carries, as ('/'-separated relative path,
 /// full path), in path order: not the store's files (its records stand for them), not
-/// the control socket or any other non-regular file.
+/// lock files, not the control socket or any other non-regular file.
 fn data_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, BackupError> {
     let mut out = Vec::new();
     let mut dirs = vec![(String::new(), dir.to_path_buf())];
@@ -241,7 +241,9 @@ fn data_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, BackupError> {
             } else {
                 format!("{rel}/{name}")
             };
-            if rel == STORE_DIR {
+            // The store's files stand for its records; a lock file belongs to a
+            // running process, not to the node.
+            if rel == STORE_DIR || rel.ends_with(".lock") {
                 continue;
             }
             let kind = entry
@@ -461,6 +463,7 @@ pub fn restore(
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o700)).map_err(io(&writing))?;
     }
+    sync_dir(tmp.path())?;
     // Checked again just before: a node must not land on something made meanwhile.
     require_empty(&dir)?;
     // Renaming over an empty directory replaces it.

@@ -101,8 +101,14 @@ fn a_hub_backed_up_and_restored_has_every_key_file_and_store_record() {
 }
 
 #[test]
-fn a_restore_into_an_existing_empty_directory_fills_it() {
+fn a_restore_into_an_existing_empty_directory_fills_it_with_every_file_but_locks_and_sockets() {
     let (tmp, node) = satker();
+    fs::create_dir(node.dir.join("notes")).unwrap();
+    fs::write(node.dir.join("notes/readme.txt"), b"kept").unwrap();
+    fs::write(node.dir.join("serve.lock"), b"123").unwrap();
+    #[cfg(unix)]
+    let _socket =
+        std::os::unix::net::UnixListener::bind(node.dir.join(crate::control::SOCKET_NAME)).unwrap();
     let (file, _) = backed_up(&tmp, &node);
     let target = tmp.path().join("empty");
     fs::create_dir(&target).unwrap();
@@ -111,6 +117,8 @@ fn a_restore_into_an_existing_empty_directory_fills_it() {
         contents(&Node::open(&target).unwrap().store),
         contents(&node.store)
     );
+    assert_eq!(fs::read(target.join("notes/readme.txt")).unwrap(), b"kept");
+    assert_eq!(listing(&target), ["node.key", "notes", "store"]);
 }
 
 #[test]
