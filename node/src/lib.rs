@@ -12,6 +12,7 @@
 // modules; the shared parts below them are private, and what a caller may name of them
 // is the pub use list at the end.
 pub mod auditor;
+pub mod backup;
 pub mod device;
 pub mod hub;
 pub mod satker;

@@ -140,18 +140,25 @@ async fn run(cli: &Cli) -> anyhow::Result<Output> {
         let passphrase = secrets.passphrase.as_deref().map(String::as_str);
         return Ok(init(&dir, i, passphrase)?);
     }
+    if let Command::Restore(r) = &cli.command {
+        let progress = !cli.json && !cli.quiet && std::io::stderr().is_terminal();
+        return Ok(espm_node::cli::run::restore(&dir, &r.file, progress)?);
+    }
     if let Command::Serve = cli.command {
         let node = Arc::new(Node::open(&dir)?);
         serve::serve(node).await?;
         return Ok(Output::new(serde_json::Value::Null, ""));
     }
-    let command = cli.command.clone();
     let mut secrets = read_passphrase(&cli.command)?;
     // Read here, where the user typed the path, before any serving node sees the
     // command: that node's working directory is not the user's.
     if let Some(file) = path_of(&cli.command) {
         secrets.upload = Some(espm_node::satker::upload::read_attachment(file, &dir)?);
     }
+    let command = cli
+        .command
+        .with_absolute_paths()
+        .context("cannot resolve the file named on the command line")?;
     if let Some(r) = control::forward(&dir, &command, &secrets).await {
         return Ok(r?);
     }

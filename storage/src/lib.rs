@@ -27,6 +27,6 @@ pub use format::FORMAT;
 pub use hublog::{LogEntry, LogHead};
 pub use sealed_key::{SealedKey, SealedSecret, SEAL_M_COST_KIB, SEAL_P_COST, SEAL_T_COST};
 pub(crate) use store::StoreEntryCheck;
-pub use store::{Store, StreamEntry, StreamRead, Txn};
+pub use store::{SnapshotPart, Store, StreamEntry, StreamRead, Txn};
 pub use table::Table;
 pub use typed::Typed;

@@ -149,6 +149,14 @@ pub enum Command {
     /// Write every document with its signatures, certificates and verification result.
     #[command(after_help = "Example:\n  espm export /media/usb/audit-2026")]
     Export(ExportArgs),
+    /// Write a consistent snapshot of this node, serving or not, to FILE.
+    #[command(after_help = "Example:\n  espm backup /media/usb/kppn019-2026-12-01.espm-backup")]
+    Backup(FileArg),
+    /// Rebuild a node from a backup, into an empty (or missing) data directory.
+    #[command(
+        after_help = "Example:\n  espm --data-dir /var/lib/espm restore /media/usb/kppn019-2026-12-01.espm-backup"
+    )]
+    Restore(FileArg),
     /// Walk one SPM through its whole journey on loopback.
     #[command(after_help = "Example:\n  espm demo")]
     Demo,
@@ -556,6 +564,13 @@ pub struct RejectArgs {
     pub reason: String,
 }
 
+/// `espm backup` and `espm restore`
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct FileArg {
+    /// The backup file.
+    pub file: PathBuf,
+}
+
 /// `espm sync`
 #[derive(Args, Debug, Clone, Serialize, Deserialize)]
 pub struct SyncArgs {
@@ -643,8 +658,23 @@ impl Command {
     pub fn forwardable(&self) -> bool {
         !matches!(
             self,
-            Command::Init(_) | Command::Serve | Command::Demo | Command::Bench(_)
+            Command::Init(_)
+                | Command::Serve
+                | Command::Demo
+                | Command::Bench(_)
+                | Command::Restore(_)
         )
+    }
+
+    /// The command as a serving node must receive it: a path it names made absolute
+    /// here, since that node resolves it in its own working directory, not the user's.
+    pub fn with_absolute_paths(&self) -> std::io::Result<Command> {
+        Ok(match self {
+            Command::Backup(FileArg { file }) => Command::Backup(FileArg {
+                file: std::path::absolute(file)?,
+            }),
+            other => other.clone(),
+        })
     }
 }
 

@@ -2,6 +2,7 @@
 //! exactly the keys ../shared/CLI.md promises) and text for people. The API decides;
 //! this module only formats, one `impl Render` per result type, grouped by room.
 
+pub(crate) mod backup;
 mod docs;
 mod export;
 mod hub;

@@ -9,12 +9,13 @@ use sync_protocol::{DeviceRole, NodeId};
 use zeroize::Zeroizing;
 
 use super::{
-    render::{output, sync::ProgressLine, Kinds},
+    render::{backup::BackupProgress, output, sync::ProgressLine, Kinds},
     setup, Certs, CertsArgs, Command, Devices, DevicesArgs, Draft, EnrollArgs, Init, Operator,
     Operators, OperatorsArgs, Signer,
 };
 use crate::{
     auditor::verify,
+    backup,
     config::check_satker_code,
     device::{info, sync},
     docs,
@@ -109,9 +110,13 @@ pub async fn execute(
     show_progress: bool,
 ) -> Result<Output> {
     match cmd {
-        Command::Init(_) | Command::Serve | Command::Demo | Command::Bench(_) => Err(
-            NodeError::user("this command cannot run through a serving node"),
-        ),
+        Command::Init(_)
+        | Command::Serve
+        | Command::Demo
+        | Command::Bench(_)
+        | Command::Restore(_) => Err(NodeError::user(
+            "this command cannot run through a serving node",
+        )),
         Command::Id => Ok(setup::id(&node)),
         Command::Info => Ok(output(&info::info(&node)?)),
         Command::Enroll(a) => {
@@ -277,6 +282,20 @@ pub async fn execute(
         Command::Proof(a) => Ok(output(&proof::write(&node, &a.doc_id, &a.out)?)),
         Command::CheckProof(a) => Ok(output(&check_proof(Some(&node), &a)?)),
         Command::Export(a) => Ok(output(&crate::export::export(&node, &a.dir, a.force)?)),
+        Command::Backup(a) => {
+            let line = show_progress.then(BackupProgress::start);
+            let progress = line.as_ref().map(BackupProgress::feed);
+            // The copy holds the store's write lock and does file IO for its length:
+            // off the runtime's workers, so a serving node's connections keep moving.
+            let backed_up =
+                tokio::task::spawn_blocking(move || backup::backup(&node, &a.file, progress))
+                    .await
+                    .map_err(|e| {
+                        NodeError::user(format!("the backup stopped unexpectedly: {e}"))
+                    })?;
+            drop(line);
+            Ok(output(&backed_up?))
+        }
     }
 }
 
@@ -301,6 +320,19 @@ pub fn check_proof(node: Option<&Node>, a: &super::CheckProofArgs) -> Result<pro
         None => proof::read(&a.file)?,
     };
     Ok(proof::check(&text, &hub))
+}
+
+/// `espm restore FILE`: rebuilds the node of a backup in `dir`, which is missing or
+/// empty, so no node is opened or forwarded to first; a progress line when asked.
+pub fn restore(
+    dir: &std::path::Path,
+    file: &std::path::Path,
+    show_progress: bool,
+) -> Result<Output> {
+    let line = show_progress.then(BackupProgress::start);
+    let restored = backup::restore_node(file, dir, line.as_ref().map(BackupProgress::feed));
+    drop(line);
+    Ok(output(&restored?))
 }
 
 /// `espm enroll`'s arguments as the API takes them, refused with the message people need.

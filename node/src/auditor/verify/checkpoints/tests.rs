@@ -233,7 +233,10 @@ fn two_checkpoints_that_both_follow_the_same_one_are_a_fork_even_when_each_exten
         .unwrap_or_else(|| panic!("the branch is reported: {:?}", v.failures));
     // The other half of the evidence is the hub's real first checkpoint (earlier
     // sessions, the signer's certificate, already had one signed).
-    assert!(f.evidence.contains(&forged) && f.evidence.len() == 2, "{f:?}");
+    assert!(
+        f.evidence.contains(&forged) && f.evidence.len() == 2,
+        "{f:?}"
+    );
     let first = f.evidence.iter().find(|a| **a != forged).unwrap();
     let Item::Checkpoint(c) = SignedItem::open(&device.store.item(first).unwrap().unwrap())
         .unwrap()
