@@ -242,8 +242,10 @@ fn data_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, BackupError> {
                 format!("{rel}/{name}")
             };
             // The store's files stand for its records; a lock file belongs to a
-            // running process, not to the node.
-            if rel == STORE_DIR || rel.ends_with(".lock") {
+            // running process, not to the node; the flush watermark describes the
+            // store's files, not its records, and a copy read after the snapshot
+            // would be ahead of it (the restored store writes its own at its flush).
+            if rel == STORE_DIR || rel.ends_with(".lock") || rel == storage::FLUSHED_FILE {
                 continue;
             }
             let kind = entry

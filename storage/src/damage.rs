@@ -23,7 +23,7 @@ use crate::{Store, StoreEntryCheck, StoreError, Table};
 pub(crate) const FLUSHED_KEY: &[u8] = b"z/flushed";
 
 /// The watermark file, in the data directory beside the `store` directory.
-pub(crate) const FLUSHED_FILE: &str = "store.flushed";
+pub const FLUSHED_FILE: &str = "store.flushed";
 
 /// What to do about a damaged store, said once for every way it is found.
 pub(crate) fn explain(path: &Option<PathBuf>, file: &str, detail: &str) -> String {

@@ -20,7 +20,7 @@ mod store;
 mod table;
 mod typed;
 
-pub use damage::{RecordCheck, RecordProblem};
+pub use damage::{RecordCheck, RecordProblem, FLUSHED_FILE};
 pub use draft::Draft;
 pub use error::StoreError;
 pub use format::FORMAT;
