@@ -143,7 +143,7 @@ pub enum Command {
     /// Check a delivery proof offline, on any node or none.
     #[command(
         name = "check-proof",
-        after_help = "Examples:\n  espm check-proof bukti-0000123.json\n  espm check-proof bukti-0000123.json --hub-id HUB_NODE_ID"
+        after_help = "Example:\n  espm check-proof bukti-0000123.json\n  espm check-proof bukti-0000123.json --hub-id HUB_NODE_ID"
     )]
     CheckProof(CheckProofArgs),
     /// Write every document with its signatures, certificates and verification result.
