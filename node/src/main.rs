@@ -98,9 +98,9 @@ async fn run(cli: &Cli) -> anyhow::Result<Output> {
         let passphrase = secrets.passphrase.as_deref().map(String::as_str);
         return Ok(init(&dir, i, passphrase)?);
     }
-    if let Command::Serve = cli.command {
+    if let Command::Serve(a) = &cli.command {
         let node = Arc::new(Node::open(&dir)?);
-        serve::serve(node).await?;
+        serve::serve(node, a.listen.as_deref()).await?;
         return Ok(Output::new(serde_json::Value::Null, ""));
     }
     let mut secrets = read_passphrase(&cli.command)?;
@@ -129,7 +129,7 @@ fn main() -> ExitCode {
         tracing_subscriber::EnvFilter::new(log_filter(
             cli.quiet,
             cli.verbose,
-            matches!(cli.command, Command::Serve),
+            matches!(cli.command, Command::Serve(_)),
         ))
     });
     tracing_subscriber::fmt()

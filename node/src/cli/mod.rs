@@ -55,8 +55,10 @@ pub enum Command {
     #[command(after_help = "Example:\n  espm info\n  espm --json info")]
     Info,
     /// Run the node: a hub listens; a satker or auditor syncs in the background.
-    #[command(after_help = "Example:\n  espm serve")]
-    Serve,
+    #[command(
+        after_help = "Example:\n  espm serve\n  espm serve --listen 0.0.0.0:4434   # a satker that also answers auditors in its scope"
+    )]
+    Serve(ServeArgs),
     /// Enroll a device (hub).
     #[command(
         after_help = "Example:\n  espm enroll DEVICE_NODE_ID --satker 123456\n  espm enroll DEVICE_NODE_ID --auditor --scope 123456,654321"
@@ -546,10 +548,29 @@ pub struct RejectArgs {
 
 /// `espm sync`
 #[derive(Args, Debug, Clone, Serialize, Deserialize)]
+#[command(
+    after_help = "Example:\n  espm sync\n  espm sync --from 10.0.0.7:4434 --from-id SATKER_NODE_ID   # an auditor, straight from a satker node in its scope"
+)]
 pub struct SyncArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// Auditor only: sync straight from the satker node at IP:PORT (one that runs
+    /// `espm serve --listen`) instead of the hub, when the hub is out of reach.
+    #[arg(long, value_name = "IP:PORT", requires = "from_id")]
+    pub from: Option<String>,
+    /// The node id of that satker device (`espm id` on it); its TLS must present it.
+    #[arg(long, value_name = "SATKER_NODE_ID", requires = "from")]
+    pub from_id: Option<String>,
+}
+
+/// `espm serve`
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct ServeArgs {
+    /// Satker only: also answer auditors in this satker's scope on UDP IP:PORT, so they
+    /// can sync straight from this node when the hub is out of reach.
+    #[arg(long, value_name = "IP:PORT")]
+    pub listen: Option<String>,
 }
 
 impl Command {
@@ -586,7 +607,7 @@ impl Command {
     pub fn forwardable(&self) -> bool {
         !matches!(
             self,
-            Command::Init(_) | Command::Serve | Command::Demo | Command::Bench(_)
+            Command::Init(_) | Command::Serve(_) | Command::Demo | Command::Bench(_)
         )
     }
 }
