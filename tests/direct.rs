@@ -159,6 +159,9 @@ fn an_auditor_syncs_straight_from_a_satker_in_its_scope_and_the_hub_sends_nothin
     assert_eq!(str_of(&status, "state"), "approved", "{status}");
     let states = history_states(&status);
     assert!(states.iter().any(|s| s == "delivered"), "{states:?}");
+    let shown = auditor.ok(&["draft", "show", &doc_a]);
+    let signatures = shown["signatures"].as_array().map(Vec::len).unwrap_or(0);
+    assert!(signatures >= 1, "{shown}");
     let verified = auditor.ok(&["verify"]);
     assert_eq!(verified["ok"], Value::Bool(true), "{verified}");
 

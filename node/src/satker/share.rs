@@ -235,7 +235,8 @@ impl ShareReplica {
 
 /// This device's items the hub appended to its satker's documents stream, in the order
 /// it sent them: snapshots, signatures and submissions the hub acknowledged and did not
-/// refuse, and that were not withdrawn (a withdrawn item never leaves).
+/// refuse, and that were not withdrawn (a withdrawn item never leaves). An item queued
+/// again after a withdrawal stands in its own stream twice, and left at the later place.
 fn own_items(node: &Node) -> Result<Vec<Address>, StoreError> {
     let origin = StreamId::Origin(node.node_id());
     let acked = hub_acked(node, &origin)?.unwrap_or(0);
@@ -260,7 +261,10 @@ fn own_items(node: &Node) -> Result<Vec<Address>, StoreError> {
             out.push(entry.address);
         }
     }
-    Ok(out)
+    let mut seen = HashSet::new();
+    let mut last: Vec<Address> = out.into_iter().rev().filter(|a| seen.insert(*a)).collect();
+    last.reverse();
+    Ok(last)
 }
 
 impl Replica for ShareReplica {

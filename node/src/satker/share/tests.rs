@@ -1,1 +1,152 @@
-//! Tests of the satker share.
+//! A satker serving an auditor, in memory: the auditor's client session (the direct
+//! replica) and the satker's server session (the share replica) wired together, as
+//! the testkit wires a device and its hub.
+
+use std::sync::Arc;
+
+use sync_protocol::{Config, Message, Replica, Session, StreamId};
+
+use super::*;
+use crate::{auditor::direct::DirectReplica, node::Node, testkit::World};
+
+/// Runs one session between `client` and `server` to its end; returns what went down.
+pub(crate) fn session(client: &mut impl Replica, server: &mut impl Replica) -> Vec<Message> {
+    let config = Config::default();
+    let mut c = Session::client(config, client).expect("client session");
+    let mut s = Session::server(config);
+    let mut down = Vec::new();
+    for _ in 0..10_000 {
+        let mut moved = false;
+        while let Some(m) = c.poll_transmit(client).expect("client sends") {
+            s.handle(m, server).expect("server takes it");
+            moved = true;
+        }
+        while let Some(m) = s.poll_transmit(server).expect("server sends") {
+            down.push(m.clone());
+            c.handle(m, client).expect("client takes it");
+            moved = true;
+        }
+        if c.is_done() || !moved {
+            return down;
+        }
+    }
+    panic!("the in-memory session did not end");
+}
+
+/// Items that came down in frames.
+fn items_in(down: &[Message]) -> usize {
+    down.iter()
+        .map(|m| match m {
+            Message::Frame { items, .. } => items.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// An auditor of satker 100001 (and `more`), a satker device of it with one SPM
+/// submitted and receipted at the hub, and what the hub holds of it synced back.
+fn world(more: &[&str]) -> (World, Arc<Node>, Arc<Node>) {
+    let mut world = World::new();
+    let satker = world.satker("100001");
+    let mut scope = vec!["100001"];
+    scope.extend_from_slice(more);
+    let auditor = world.auditor(&scope);
+    let signer = world.ppspm(&satker);
+    world.submit_spm(&satker, &signer, "spm-0000000001", Vec::new());
+    world.sync(&satker);
+    world.sync(&satker);
+    (world, satker, auditor)
+}
+
+#[test]
+fn an_auditor_gets_the_satkers_streams_at_the_hubs_positions_own_items_included() {
+    let (world, satker, auditor) = world(&[]);
+    let mut client = DirectReplica::new(auditor.clone(), "100001".into());
+    let mut server = ShareReplica::new(satker.clone()).unwrap();
+    let down = session(&mut client, &mut server);
+    assert!(items_in(&down) > 3);
+    for stream in shared_streams("100001") {
+        let hub_head = world.hub.store.head(&stream).unwrap();
+        assert_eq!(auditor.store.position(&stream).unwrap(), hub_head, "{stream}");
+        for seq in 1..=hub_head {
+            let entry = world.hub.store.entry(&stream, seq).unwrap().unwrap();
+            assert!(
+                auditor.store.item(&entry.address).unwrap().is_some(),
+                "{stream} position {seq} did not reach the auditor"
+            );
+        }
+    }
+    // The hub has nothing for it that the satker did not give.
+    let trace = world.sync(&auditor);
+    assert_eq!(items_in(&trace.down), 0);
+}
+
+#[test]
+fn a_satker_serves_only_auditors_with_it_in_scope_not_revoked() {
+    let (world, satker, auditor) = world(&[]);
+    assert_eq!(admits(&satker, &auditor.node_id()), Ok(()));
+    let mut w = world;
+    let other = w.auditor(&["100009"]);
+    w.sync(&satker);
+    assert_eq!(
+        admits(&satker, &other.node_id()),
+        Err(NotAdmitted::OutOfScope)
+    );
+    let stranger = sync_protocol::SecretKey::generate().public();
+    assert_eq!(admits(&satker, &stranger), Err(NotAdmitted::NotEnrolled));
+    let peer = w.satker("100001");
+    w.sync(&satker);
+    assert_eq!(
+        admits(&satker, &peer.node_id()),
+        Err(NotAdmitted::NotAnAuditor)
+    );
+    crate::hub::revoke::device(
+        &w.hub,
+        auditor.node_id(),
+        "laptop hilang",
+        Some(crate::testkit::CSO),
+    )
+    .unwrap();
+    w.sync(&satker);
+    assert_eq!(
+        admits(&satker, &auditor.node_id()),
+        Err(NotAdmitted::Revoked)
+    );
+}
+
+#[test]
+fn a_satker_takes_nothing_from_an_auditor() {
+    let (_world, satker, auditor) = world(&[]);
+    let mut server = ShareReplica::new(satker.clone()).unwrap();
+    let own = StreamId::Origin(auditor.node_id());
+    assert_eq!(server.accepts(&own).unwrap(), None);
+    let before = satker.store.head(&own).unwrap();
+    let refused = server.receive(&own, &[], 1);
+    assert!(matches!(refused, Err(ProtocolError::Violation(_))));
+    assert_eq!(satker.store.head(&own).unwrap(), before);
+    assert!(!server.may_serve(&StreamId::Scope("100009".into())));
+    assert!(!server.may_serve(&StreamId::Origin(satker.node_id())));
+}
+
+#[test]
+fn a_position_whose_own_item_is_not_known_ends_what_is_served() {
+    let (_world, satker, _auditor) = world(&[]);
+    let scope = StreamId::Scope("100001".into());
+    let full = ShareReplica::new(satker.clone()).unwrap();
+    let head = full.head(&scope).unwrap();
+    assert!(head >= 3, "the snapshot, signature and submission");
+    // Forget that the hub acknowledged this device's items: their positions are holes.
+    let origin = StreamId::Origin(satker.node_id());
+    satker
+        .store
+        .write(|t| {
+            crate::schema::PEER_ACKED.put(t, &hex::encode(origin.key()), &0);
+            Ok(())
+        })
+        .unwrap();
+    let cut = ShareReplica::new(satker.clone()).unwrap();
+    let first_own = (1..=head)
+        .find(|s| satker.store.entry(&scope, *s).unwrap().unwrap().origin.is_some())
+        .unwrap();
+    assert_eq!(cut.head(&scope).unwrap(), first_own - 1);
+}
