@@ -94,7 +94,11 @@ impl Listening {
         }
         // Its control socket answers too.
         while !satker.run(&["id"]).status.success() {
-            assert!(Instant::now() < deadline, "no control socket; log:\n{}", l.log());
+            assert!(
+                Instant::now() < deadline,
+                "no control socket; log:\n{}",
+                l.log()
+            );
             thread::sleep(Duration::from_millis(50));
         }
         l
@@ -148,7 +152,12 @@ fn an_auditor_syncs_straight_from_a_satker_in_its_scope_and_the_hub_sends_nothin
         listening.log()
     );
     let got: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
-    for key in ["sent_items", "received_items", "sent_bytes", "received_bytes"] {
+    for key in [
+        "sent_items",
+        "received_items",
+        "sent_bytes",
+        "received_bytes",
+    ] {
         assert!(got[key].is_u64(), "{key} missing: {got}");
     }
     assert_eq!(got["sent_items"], 0, "{got}");
@@ -203,7 +212,12 @@ fn a_satker_outside_the_auditors_scope_or_unknown_to_it_is_refused_and_sends_not
     let listening = Listening::start(&satker_a);
 
     let out = direct(&elsewhere, &listening, &satker_a.node_id);
-    assert_eq!(out.status.code(), Some(1), "{}", describe("out of scope", &out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        describe("out of scope", &out)
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert_plain_error(&err, "out of scope");
     assert!(err.contains("not in this auditor's scope"), "{err}");
@@ -214,7 +228,10 @@ fn a_satker_outside_the_auditors_scope_or_unknown_to_it_is_refused_and_sends_not
     let out = direct(&elsewhere, &listening, &random_node_id());
     assert_eq!(out.status.code(), Some(1), "{}", describe("unknown", &out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("not a satker device the hub enrolled"), "{err}");
+    assert!(
+        err.contains("not a satker device the hub enrolled"),
+        "{err}"
+    );
 
     // The satker refuses an auditor whose enrollment it does not hold.
     let _ = doc;
@@ -223,6 +240,9 @@ fn a_satker_outside_the_auditors_scope_or_unknown_to_it_is_refused_and_sends_not
     assert_eq!(out.status.code(), Some(1), "{}", describe("late", &out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_plain_error(&err, "refused by the satker");
-    assert!(err.contains("the satker node refused this auditor"), "{err}");
+    assert!(
+        err.contains("the satker node refused this auditor"),
+        "{err}"
+    );
     assert_eq!(late.ok(&["status"]), before);
 }

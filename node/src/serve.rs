@@ -29,7 +29,8 @@ pub async fn serve(node: Arc<Node>, listen: Option<&str>) -> Result<()> {
     tracing::info!("{}", starting(&node));
     let control = tokio::spawn(serve_control(node.clone()));
     // Ends only if its endpoint fails; the background sync goes on regardless.
-    let auditors = auditors.map(|addr| tokio::spawn(crate::satker::listen::listen(node.clone(), addr)));
+    let auditors =
+        auditors.map(|addr| tokio::spawn(crate::satker::listen::listen(node.clone(), addr)));
     let auditors = async move {
         match auditors {
             Some(task) => task.await,

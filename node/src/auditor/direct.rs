@@ -8,8 +8,8 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use sync_protocol::{
-    Address, Chunk, Config, FrameItem, Item, NodeId, ProtocolError, Refusal, Replica,
-    SignedItem, StreamId, VersionVector, HEADER_BYTES,
+    Address, Chunk, Config, FrameItem, Item, NodeId, ProtocolError, Refusal, Replica, SignedItem,
+    StreamId, VersionVector, HEADER_BYTES,
 };
 
 use crate::{
@@ -157,10 +157,7 @@ pub async fn sync_from_satker(node: Arc<Node>, options: DirectOptions) -> Result
 }
 
 /// Dials the satker node, accepting only the key `from_id`.
-async fn connect(
-    node: &Node,
-    o: &DirectOptions,
-) -> Result<(quinn::Endpoint, quinn::Connection)> {
+async fn connect(node: &Node, o: &DirectOptions) -> Result<(quinn::Endpoint, quinn::Connection)> {
     let config = tls::client_config(&node.key, o.from_id)?;
     let local: SocketAddr = match o.from {
         SocketAddr::V4(_) => (std::net::Ipv4Addr::UNSPECIFIED, 0).into(),

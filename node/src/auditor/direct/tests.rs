@@ -25,7 +25,11 @@ fn an_item_of_another_satker_coming_through_a_satker_is_refused_and_not_kept() {
         .receive(&a_scope, &[FrameItem { seq: at, bytes }], at)
         .unwrap();
     assert_eq!(refused.len(), 1);
-    assert!(refused[0].reason.contains("satker 100002"), "{}", refused[0].reason);
+    assert!(
+        refused[0].reason.contains("satker 100002"),
+        "{}",
+        refused[0].reason
+    );
     assert!(auditor.store.item(&snapshot).unwrap().is_none());
     // A stream the satker does not share is a violation, not something to keep.
     let other = replica.receive(&b_scope, &[], 1);
@@ -48,15 +52,23 @@ fn an_auditor_syncs_only_from_an_enrolled_satker_device_in_its_scope() {
         satker_of(&auditor, &stranger),
         Err(DirectRefusal::NotEnrolled(stranger))
     );
-    assert_eq!(satker_of(&a, &b.node_id()), Err(DirectRefusal::NotAnAuditor));
+    assert_eq!(
+        satker_of(&a, &b.node_id()),
+        Err(DirectRefusal::NotAnAuditor)
+    );
     let other = world.auditor(&["100001"]);
     world.sync(&auditor);
     assert_eq!(
         satker_of(&auditor, &other.node_id()),
         Err(DirectRefusal::NotASatker(other.node_id()))
     );
-    crate::hub::revoke::device(&world.hub, a.node_id(), "laptop hilang", Some(crate::testkit::CSO))
-        .unwrap();
+    crate::hub::revoke::device(
+        &world.hub,
+        a.node_id(),
+        "laptop hilang",
+        Some(crate::testkit::CSO),
+    )
+    .unwrap();
     world.sync(&auditor);
     assert_eq!(
         satker_of(&auditor, &a.node_id()),

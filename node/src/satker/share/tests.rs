@@ -67,7 +67,11 @@ fn an_auditor_gets_the_satkers_streams_at_the_hubs_positions_own_items_included(
     assert!(items_in(&down) > 3);
     for stream in shared_streams("100001") {
         let hub_head = world.hub.store.head(&stream).unwrap();
-        assert_eq!(auditor.store.position(&stream).unwrap(), hub_head, "{stream}");
+        assert_eq!(
+            auditor.store.position(&stream).unwrap(),
+            hub_head,
+            "{stream}"
+        );
         for seq in 1..=hub_head {
             let entry = world.hub.store.entry(&stream, seq).unwrap().unwrap();
             assert!(
@@ -146,7 +150,15 @@ fn a_position_whose_own_item_is_not_known_ends_what_is_served() {
         .unwrap();
     let cut = ShareReplica::new(satker.clone()).unwrap();
     let first_own = (1..=head)
-        .find(|s| satker.store.entry(&scope, *s).unwrap().unwrap().origin.is_some())
+        .find(|s| {
+            satker
+                .store
+                .entry(&scope, *s)
+                .unwrap()
+                .unwrap()
+                .origin
+                .is_some()
+        })
         .unwrap();
     assert_eq!(cut.head(&scope).unwrap(), first_own - 1);
 }
