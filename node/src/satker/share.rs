@@ -306,16 +306,14 @@ impl Replica for ShareReplica {
         };
         let mut bytes = 0usize;
         for seq in after.saturating_add(1)..=head {
-            match self.item_at(stream, seq).map_err(local)? {
-                Some(item) => {
-                    if !chunk.items.is_empty() && bytes + item.len() > max_bytes {
-                        break;
-                    }
-                    bytes += item.len();
-                    chunk.items.push(FrameItem { seq, bytes: item });
+            // A position with nothing to serve is left as a gap the auditor skips over,
+            // as the hub leaves one.
+            if let Some(item) = self.item_at(stream, seq).map_err(local)? {
+                if !chunk.items.is_empty() && bytes + item.len() > max_bytes {
+                    break;
                 }
-                // Left as a gap the auditor skips over, as the hub leaves one.
-                None => {}
+                bytes += item.len();
+                chunk.items.push(FrameItem { seq, bytes: item });
             }
             chunk.through = seq;
         }
