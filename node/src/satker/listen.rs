@@ -40,6 +40,11 @@ pub fn endpoint(node: &Arc<Node>, addr: SocketAddr) -> Result<quinn::Endpoint> {
 /// Listens on `addr` for auditors until the endpoint closes.
 pub async fn listen(node: Arc<Node>, addr: SocketAddr) -> Result<()> {
     node.require_satker("serve auditors with --listen")?;
+    for stream in super::share::shared_streams(node.satker().unwrap_or_default()) {
+        if node.store.head(&stream)? < node.store.position(&stream)? {
+            tracing::warn!(%stream, "this store holds part of the stream from before it kept the hub's positions for auditors; auditors get only what it kept");
+        }
+    }
     let endpoint = endpoint(&node, addr)?;
     tracing::info!(
         "espm satker {} answering auditors on {addr} (QUIC, ALPN espm/1)",

@@ -86,6 +86,51 @@ fn an_auditor_gets_the_satkers_streams_at_the_hubs_positions_own_items_included(
 }
 
 #[test]
+fn an_auditor_gets_the_attachments_of_the_satkers_documents_and_no_other_chunk() {
+    let mut world = World::new();
+    let satker = world.satker("100001");
+    let auditor = world.auditor(&["100001"]);
+    let signer = world.ppspm(&satker);
+    let pdf = [b"%PDF-1.4\n".as_slice(), &[7u8; 300_000]].concat();
+    let attachment = world.attach(&satker, "kontrak.pdf", &pdf);
+    world.submit_spm(&satker, &signer, "spm-0000000003", vec![attachment.clone()]);
+    // A file of a draft never submitted.
+    let draft = world.attach(
+        &satker,
+        "draft.pdf",
+        &[b"%PDF-1.4\n".as_slice(), &[9u8; 1000]].concat(),
+    );
+    world.sync(&satker);
+    world.sync(&satker);
+    let mut client = DirectReplica::new(auditor.clone(), "100001".into());
+    let mut server = ShareReplica::new(satker.clone()).unwrap();
+    session(&mut client, &mut server);
+    assert!(!attachment.chunks.is_empty());
+    for c in &attachment.chunks {
+        assert!(crate::attachments::bytes(&auditor.store, c)
+            .unwrap()
+            .is_some());
+    }
+    assert_eq!(
+        crate::schema::NEED_COUNTS
+            .get(&auditor.store, "100001")
+            .unwrap()
+            .unwrap_or(0),
+        0
+    );
+    for c in &draft.chunks {
+        assert!(crate::attachments::bytes(&satker.store, c)
+            .unwrap()
+            .is_some());
+        assert_eq!(
+            server.read_chunk(c).unwrap(),
+            None,
+            "a draft's chunk was served"
+        );
+    }
+}
+
+#[test]
 fn a_satker_serves_only_auditors_with_it_in_scope_not_revoked() {
     let (world, satker, auditor) = world(&[]);
     assert_eq!(admits(&satker, &auditor.node_id()), Ok(()));
