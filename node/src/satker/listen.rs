@@ -42,7 +42,7 @@ pub async fn listen(node: Arc<Node>, addr: SocketAddr) -> Result<()> {
     node.require_satker("serve auditors with --listen")?;
     for stream in super::share::shared_streams(node.satker().unwrap_or_default()) {
         if node.store.head(&stream)? < node.store.position(&stream)? {
-            tracing::warn!(%stream, "this store holds part of the stream from before it kept the hub's positions for auditors; auditors get only what it kept");
+            tracing::warn!(%stream, "this store received part of the stream before it kept the hub's positions for auditors; auditors get it once a sync with the hub has fetched it again");
         }
     }
     let endpoint = endpoint(&node, addr)?;

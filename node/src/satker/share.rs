@@ -98,6 +98,35 @@ pub(crate) fn mirror(
     })
 }
 
+/// On a satker node whose store received part of a shared stream before it kept the
+/// hub's positions of it (a store from an older espm): moves that stream's receive
+/// position back to where its copy ends, so the next sync with the hub sends the rest
+/// again (items already held are kept as they are) and the copy catches up. Returns
+/// the streams moved back.
+pub fn rewind(node: &Node) -> Result<Vec<StreamId>, StoreError> {
+    let Some(satker) = node.satker() else {
+        return Ok(Vec::new());
+    };
+    let mut moved = Vec::new();
+    for stream in shared_streams(satker) {
+        let head = node.store.head(&stream)?;
+        if head < node.store.position(&stream)? {
+            moved.push((stream, head));
+        }
+    }
+    if moved.is_empty() {
+        return Ok(Vec::new());
+    }
+    node.store.write(|t| {
+        for (stream, head) in &moved {
+            t.set_position(stream, *head);
+        }
+        Ok(())
+    })?;
+    node.store.flush()?;
+    Ok(moved.into_iter().map(|(s, _)| s).collect())
+}
+
 /// Why a satker does not serve a peer that dialled it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NotAdmitted {

@@ -207,3 +207,37 @@ fn a_position_whose_own_item_is_not_known_ends_what_is_served() {
         .unwrap();
     assert_eq!(cut.head(&scope).unwrap(), first_own - 1);
 }
+
+#[test]
+fn a_satker_store_from_before_the_copy_fetches_its_streams_again_and_then_serves_them() {
+    let mut world = World::new();
+    let a = world.satker("100001");
+    let b = world.satker("100001");
+    let auditor = world.auditor(&["100001"]);
+    let signer = world.ppspm(&a);
+    world.submit_spm(&a, &signer, "spm-0000000004", Vec::new());
+    world.sync(&a);
+    // As an older espm left device B: the documents stream received, no copy of it.
+    let scope = StreamId::Scope("100001".into());
+    let hub_head = world.hub.store.head(&scope).unwrap();
+    b.store
+        .write(|t| {
+            t.set_position(&scope, hub_head);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(
+        ShareReplica::new(b.clone()).unwrap().head(&scope).unwrap(),
+        0
+    );
+    assert_eq!(rewind(&b).unwrap(), vec![scope.clone()]);
+    assert_eq!(b.store.position(&scope).unwrap(), 0);
+    world.sync(&b);
+    assert_eq!(b.store.position(&scope).unwrap(), hub_head);
+    let mut client = DirectReplica::new(auditor.clone(), "100001".into());
+    let mut server = ShareReplica::new(b.clone()).unwrap();
+    assert_eq!(server.head(&scope).unwrap(), hub_head);
+    session(&mut client, &mut server);
+    assert_eq!(auditor.store.position(&scope).unwrap(), hub_head);
+    assert!(rewind(&b).unwrap().is_empty());
+}
