@@ -193,15 +193,28 @@ impl ShareReplica {
     pub fn new(node: Arc<Node>) -> Result<ShareReplica, StoreError> {
         let satker = node.satker().unwrap_or_default().to_string();
         let scope = StreamId::Scope(satker.clone());
-        let mut mine = own_items(&node)?.into_iter();
-        let mut own = BTreeMap::new();
         let head = node.store.head(&scope)?;
-        let mut scope_head = head;
+        let mut entries = Vec::new();
         for seq in 1..=head {
-            let Some(entry) = node.store.entry(&scope, seq)? else {
-                scope_head = seq - 1;
-                break;
-            };
+            match node.store.entry(&scope, seq)? {
+                Some(entry) => entries.push(entry),
+                None => break,
+            }
+        }
+        // An item the hub published from another device of this satker (one this
+        // device then queued too, submitting a document signed there) was not
+        // appended again for this device.
+        let published: HashSet<Address> = entries
+            .iter()
+            .filter(|e| e.origin.is_none())
+            .map(|e| e.address)
+            .collect();
+        let mut mine = own_items(&node)?
+            .into_iter()
+            .filter(|a| !published.contains(a));
+        let mut own = BTreeMap::new();
+        let mut scope_head = entries.len() as u64;
+        for (entry, seq) in entries.iter().zip(1u64..) {
             if entry.origin.is_some() {
                 match mine.next() {
                     Some(a) => {

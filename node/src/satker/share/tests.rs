@@ -241,3 +241,45 @@ fn a_satker_store_from_before_the_copy_fetches_its_streams_again_and_then_serves
     assert_eq!(auditor.store.position(&scope).unwrap(), hub_head);
     assert!(rewind(&b).unwrap().is_empty());
 }
+
+#[test]
+fn two_devices_of_one_satker_each_serve_the_hubs_stream_whole() {
+    let mut world = World::new();
+    let a = world.satker("100001");
+    let b = world.satker("100001");
+    let from_a = world.auditor(&["100001"]);
+    let from_b = world.auditor(&["100001"]);
+    let signer_a = world.ppspm(&a);
+    // The same signer on both; the hub takes B's submissions as long as it has the
+    // operator, which this test does not need: a refused one leaves no gap.
+    let signer_b = &signer_a;
+    world.submit_spm(&a, &signer_a, "spm-0000000005", Vec::new());
+    world.sync(&a);
+    world.submit_spm(&b, signer_b, "spm-0000000006", Vec::new());
+    world.sync(&b);
+    world.submit_spm(&a, &signer_a, "spm-0000000007", Vec::new());
+    for device in [&a, &b, &a, &b] {
+        world.sync(device);
+    }
+    let scope = StreamId::Scope("100001".into());
+    let hub_head = world.hub.store.head(&scope).unwrap();
+    // A's two documents whole, and B's snapshot and signature: the hub refused B's
+    // submission (B has no activated operator), which leaves no position.
+    assert_eq!(hub_head, 8);
+    assert_eq!(crate::schema::REFUSALS.list(&b.store, "").unwrap().len(), 1);
+    for (device, auditor) in [(&a, &from_a), (&b, &from_b)] {
+        let mut client = DirectReplica::new(auditor.clone(), "100001".into());
+        let mut server = ShareReplica::new(device.clone()).unwrap();
+        session(&mut client, &mut server);
+        assert_eq!(auditor.store.position(&scope).unwrap(), hub_head);
+        for seq in 1..=hub_head {
+            let entry = world.hub.store.entry(&scope, seq).unwrap().unwrap();
+            assert!(
+                auditor.store.item(&entry.address).unwrap().is_some(),
+                "{seq}"
+            );
+        }
+        let trace = world.sync(auditor);
+        assert_eq!(items_in(&trace.down), 0);
+    }
+}
