@@ -283,3 +283,23 @@ fn two_devices_of_one_satker_each_serve_the_hubs_stream_whole() {
         assert_eq!(items_in(&trace.down), 0);
     }
 }
+
+#[test]
+fn what_a_peer_offers_a_satker_is_declined_and_nothing_of_it_is_kept() {
+    let (mut world, a, _auditor) = world(&[]);
+    // A device of another satker, with items of its own to send.
+    let other = world.satker("100002");
+    let signer = world.ppspm(&other);
+    world.submit_spm(&other, &signer, "spm-0000000008", Vec::new());
+    let origin = StreamId::Origin(other.node_id());
+    let snapshot = other.store.entry(&origin, 3).unwrap().map(|e| e.address);
+    let mut client = crate::device::replica::DeviceReplica::new(other.clone());
+    let mut server = ShareReplica::new(a.clone()).unwrap();
+    let down = session(&mut client, &mut server);
+    assert_eq!(items_in(&down), 0, "nothing of satker 100002's streams");
+    assert_eq!(a.store.position(&origin).unwrap(), 0);
+    assert_eq!(a.store.head(&origin).unwrap(), 0);
+    if let Some(s) = snapshot {
+        assert!(a.store.item(&s).unwrap().is_none());
+    }
+}
