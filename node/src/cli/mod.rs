@@ -133,8 +133,10 @@ pub enum Command {
     /// Counts per satker and state, and alerts (hub).
     #[command(after_help = "Example:\n  espm monitor")]
     Monitor,
-    /// Reconcile with the hub now.
-    #[command(after_help = "Example:\n  espm sync --timeout 120")]
+    /// Reconcile with the hub now (an auditor: or straight with a satker node, --from).
+    #[command(
+        after_help = "Example:\n  espm sync --timeout 120\n  espm sync --from 10.0.0.7:4434 --from-id SATKER_NODE_ID   # an auditor, straight from a satker node in its scope"
+    )]
     Sync(SyncArgs),
     /// Verify every stored item.
     #[command(after_help = "Example:\n  espm verify")]
@@ -548,9 +550,6 @@ pub struct RejectArgs {
 
 /// `espm sync`
 #[derive(Args, Debug, Clone, Serialize, Deserialize)]
-#[command(
-    after_help = "Example:\n  espm sync\n  espm sync --from 10.0.0.7:4434 --from-id SATKER_NODE_ID   # an auditor, straight from a satker node in its scope"
-)]
 pub struct SyncArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 60)]
