@@ -265,9 +265,14 @@ pub async fn execute(
         Command::Sync(a) if a.from.is_some() => {
             let line = show_progress.then(ProgressLine::start);
             let options = direct_options(&a, line.as_ref().map(ProgressLine::feed))?;
+            let from = options.from;
             let synced = crate::auditor::direct::sync_from_satker(node, options).await;
             drop(line);
-            Ok(output(&synced?))
+            let synced = synced?;
+            Ok(output(&crate::cli::render::sync::FromSatker {
+                synced: &synced,
+                from,
+            }))
         }
         Command::Sync(a) => {
             let line = show_progress.then(ProgressLine::start);
