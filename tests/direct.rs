@@ -144,6 +144,9 @@ fn an_auditor_syncs_straight_from_a_satker_in_its_scope_and_the_hub_sends_nothin
 
     let listening = Listening::start(&satker_a);
     hub.stop();
+    // What the satker keeps for auditors is nothing `verify` finds fault with.
+    let verified = satker_a.ok(&["verify"]);
+    assert_eq!(verified["ok"], Value::Bool(true), "{verified}");
     let out = direct(&auditor, &listening, &satker_a.node_id);
     assert!(
         out.status.success(),
