@@ -208,6 +208,8 @@ fn a_satker_outside_the_auditors_scope_or_unknown_to_it_is_refused_and_sends_not
     let elsewhere = auditor(&hub, "999001");
     sync(&elsewhere);
     let doc = approved_spm(&hub, &satker_a, "00001/SPM/2026");
+    // Another device of the same satker, which is not the one listening.
+    let second_device = satker(&hub);
     // Enrolled after the satker's last sync: the satker holds no enrollment of it.
     let late = auditor(&hub, SATKER_CODE);
     sync(&late);
@@ -249,4 +251,16 @@ fn a_satker_outside_the_auditors_scope_or_unknown_to_it_is_refused_and_sends_not
         "{err}"
     );
     assert_eq!(late.ok(&["status"]), before);
+
+    // The node at the address must present the key named.
+    let out = direct(&late, &listening, &second_device.node_id);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        describe("not that node", &out)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_plain_error(&err, "not that node");
+    assert!(err.contains("the node at that address is not"), "{err}");
 }
