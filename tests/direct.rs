@@ -202,7 +202,8 @@ fn auditor_of(hub: &Hub, scope: &str) -> Satker {
 }
 
 #[test]
-fn a_satker_outside_the_auditors_scope_or_unknown_to_it_is_refused_and_sends_nothing() {
+fn an_auditor_out_of_scope_unknown_to_the_satker_or_dialling_another_node_is_refused_and_gets_nothing(
+) {
     let mut hub = start_hub();
     let satker_a = satker(&hub);
     let elsewhere = auditor(&hub, "999001");
