@@ -303,3 +303,61 @@ fn what_a_peer_offers_a_satker_is_declined_and_nothing_of_it_is_kept() {
         assert!(a.store.item(&s).unwrap().is_none());
     }
 }
+
+#[test]
+fn a_hostile_auditor_session_gets_only_the_shared_streams_and_its_items_go_nowhere() {
+    let (_world, satker, auditor) = world(&[]);
+    let mut server = ShareReplica::new(satker.clone()).unwrap();
+    let mut s = Session::server(Config::default());
+    let origin = StreamId::Origin(auditor.node_id());
+    let mut want = VersionVector::new();
+    want.insert(StreamId::Trust, 0);
+    want.insert(StreamId::Scope("100009".into()), 0);
+    want.insert(StreamId::Origin(satker.node_id()), 0);
+    want.insert(StreamId::Notices("100001".into()), u64::MAX);
+    let hello = Message::Hello {
+        version: sync_protocol::FORMAT_VERSION,
+        want,
+        offer: vec![origin.clone()],
+        has: VersionVector::new(),
+        needs: 0,
+        credit: 1 << 20,
+    };
+    s.handle(hello, &mut server).unwrap();
+    // Frames of the offered, declined stream are dropped; of any other, a violation.
+    let frame = |stream: StreamId| Message::Frame {
+        stream,
+        after: 0,
+        through: 1,
+        items: vec![FrameItem {
+            seq: 1,
+            bytes: vec![0xa0],
+        }],
+    };
+    s.handle(frame(origin.clone()), &mut server).unwrap();
+    // Chunks it may not have are answered as absent, whatever they are.
+    s.handle(
+        Message::Want {
+            chunks: vec![Address([7; 32])],
+        },
+        &mut server,
+    )
+    .unwrap();
+    let mut streams = Vec::new();
+    let mut absent = 0;
+    while let Some(m) = s.poll_transmit(&mut server).unwrap() {
+        match m {
+            Message::Frame { stream, .. } => streams.push(stream),
+            Message::NoChunk { .. } => absent += 1,
+            _ => {}
+        }
+    }
+    // The auditor already holds the trust stream (it synced with the hub): nothing of
+    // what it asked for may go out but that.
+    assert!(streams.iter().all(|s| *s == StreamId::Trust), "{streams:?}");
+    assert_eq!(absent, 1);
+    let scope = StreamId::Scope("100001".into());
+    assert!(s.handle(frame(scope), &mut server).is_err());
+    assert_eq!(satker.store.head(&origin).unwrap(), 0);
+    assert_eq!(satker.store.position(&origin).unwrap(), 0);
+}
