@@ -53,8 +53,10 @@ fn is_shared(node: &Node, stream: &StreamId) -> bool {
 /// On a satker node, before a frame of a shared `stream` from the hub is kept: copies
 /// its positions after what the copy already holds into this node's log of the
 /// stream, each item's address, or [`OWN`] at a position the hub held back. The
-/// copy's positions are the hub's; a copy that has fallen out of step (a store from
-/// before this copy existed) stays as it is, and is served only as far as it goes.
+/// copy's positions are the hub's; a copy that has fallen behind (a store from before
+/// this copy existed) is left as it is, and [`rewind`] has the hub send the rest again.
+/// A frame with more held-back positions than this device ever queued items is not
+/// copied: no hub frame has them, and a run of them costs a write each.
 pub(crate) fn mirror(
     node: &Node,
     stream: &StreamId,
@@ -73,6 +75,17 @@ pub(crate) fn mirror(
         .map(|i| (i.seq, Address::of(&i.bytes)))
         .collect();
     let me = node.node_id();
+    let fresh = by_seq.range(head + 1..=through).count() as u64;
+    let held_back = (through - head).saturating_sub(fresh);
+    let queued = node.store.head(&StreamId::Origin(me))?;
+    if held_back > queued {
+        return Err(StoreError::Corrupt {
+            what: format!("a frame of stream {stream} from the hub"),
+            detail: format!(
+                "{held_back} positions held back, and this device queued only {queued} items"
+            ),
+        });
+    }
     node.store.write(|t| {
         for seq in head + 1..=through {
             let entry = match by_seq.get(&seq) {

@@ -361,3 +361,20 @@ fn a_hostile_auditor_session_gets_only_the_shared_streams_and_its_items_go_nowhe
     assert_eq!(satker.store.head(&origin).unwrap(), 0);
     assert_eq!(satker.store.position(&origin).unwrap(), 0);
 }
+
+#[test]
+fn a_frame_claiming_more_held_back_positions_than_this_device_queued_is_not_copied() {
+    let (_world, satker, _auditor) = world(&[]);
+    let scope = StreamId::Scope("100001".into());
+    let head = satker.store.head(&scope).unwrap();
+    let queued = satker
+        .store
+        .head(&StreamId::Origin(satker.node_id()))
+        .unwrap();
+    let through = head + queued + 1;
+    assert!(mirror(&satker, &scope, &[], through).is_err());
+    assert_eq!(satker.store.head(&scope).unwrap(), head);
+    // As many as it queued may be its own.
+    mirror(&satker, &scope, &[], head + queued).unwrap();
+    assert_eq!(satker.store.head(&scope).unwrap(), head + queued);
+}
