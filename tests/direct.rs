@@ -202,13 +202,25 @@ fn auditor_of(hub: &Hub, scope: &str) -> Satker {
 }
 
 #[test]
-fn an_auditor_out_of_scope_unknown_to_the_satker_or_dialling_another_node_is_refused_and_gets_nothing(
+fn an_auditor_out_of_scope_revoked_unknown_to_the_satker_or_dialling_another_node_is_refused_and_gets_nothing(
 ) {
     let mut hub = start_hub();
     let satker_a = satker(&hub);
     let elsewhere = auditor(&hub, "999001");
     sync(&elsewhere);
     let doc = approved_spm(&hub, &satker_a, "00001/SPM/2026");
+    // An auditor the hub revoked, which the satker learns at its next sync.
+    let revoked = auditor(&hub, SATKER_CODE);
+    sync(&revoked);
+    satker_a.sync();
+    hub.ok(&[
+        "devices",
+        "revoke",
+        &revoked.node_id,
+        "--reason",
+        "laptop hilang",
+    ]);
+    satker_a.sync();
     // Another device of the same satker, which is not the one listening.
     let second_device = satker(&hub);
     // Enrolled after the satker's last sync: the satker holds no enrollment of it.
@@ -252,6 +264,16 @@ fn an_auditor_out_of_scope_unknown_to_the_satker_or_dialling_another_node_is_ref
         "{err}"
     );
     assert_eq!(late.ok(&["status"]), before);
+
+    let before = revoked.ok(&["status"]);
+    let out = direct(&revoked, &listening, &satker_a.node_id);
+    assert_eq!(out.status.code(), Some(1), "{}", describe("revoked", &out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the satker node refused this auditor"),
+        "{err}"
+    );
+    assert_eq!(revoked.ok(&["status"]), before);
 
     // The node at the address must present the key named.
     let out = direct(&late, &listening, &second_device.node_id);
