@@ -144,9 +144,9 @@ async fn run(cli: &Cli) -> anyhow::Result<Output> {
         let progress = !cli.json && !cli.quiet && std::io::stderr().is_terminal();
         return Ok(espm_node::cli::run::restore(&dir, &r.file, progress)?);
     }
-    if let Command::Serve = cli.command {
+    if let Command::Serve(a) = &cli.command {
         let node = Arc::new(Node::open(&dir)?);
-        serve::serve(node).await?;
+        serve::serve(node, a.listen.as_deref()).await?;
         return Ok(Output::new(serde_json::Value::Null, ""));
     }
     let mut secrets = read_passphrase(&cli.command)?;
@@ -188,7 +188,7 @@ fn main() -> ExitCode {
         Err(_) => tracing_subscriber::EnvFilter::new(log_filter(
             cli.quiet,
             cli.verbose,
-            matches!(cli.command, Command::Serve),
+            matches!(cli.command, Command::Serve(_)),
         )),
     };
     quiet_storage_engine_panics();

@@ -12,10 +12,31 @@ use crate::{
     node::Node,
 };
 
-/// Runs the node until Ctrl-C or SIGTERM.
-pub async fn serve(node: Arc<Node>) -> Result<()> {
+/// Runs the node until Ctrl-C or SIGTERM; a satker given `listen` (IP:port) also
+/// answers auditors in its scope there.
+pub async fn serve(node: Arc<Node>, listen: Option<&str>) -> Result<()> {
+    let auditors = match listen {
+        None => None,
+        Some(a) => {
+            node.require_satker("espm serve --listen")?;
+            Some(a.parse::<SocketAddr>().map_err(|_| {
+                NodeError::user(format!(
+                    "--listen '{a}' is not IP:port; give the address auditors dial, such as 0.0.0.0:4434"
+                ))
+            })?)
+        }
+    };
     tracing::info!("{}", starting(&node));
     let control = tokio::spawn(serve_control(node.clone()));
+    // Ends only if its endpoint fails; the background sync goes on regardless.
+    let auditors =
+        auditors.map(|addr| tokio::spawn(crate::satker::listen::listen(node.clone(), addr)));
+    let auditors = async move {
+        match auditors {
+            Some(task) => task.await,
+            None => std::future::pending().await,
+        }
+    };
     let work = match &node.config {
         NodeConfig::Hub(h) => {
             let addr: SocketAddr = h.listen.parse().map_err(|_| {
@@ -32,6 +53,7 @@ pub async fn serve(node: Arc<Node>) -> Result<()> {
     let outcome = tokio::select! {
         r = work => r.unwrap_or_else(|e| Err(NodeError::Transport(format!("the node task failed: {e}")))),
         r = control => r.unwrap_or_else(|e| Err(NodeError::Transport(format!("the control socket failed: {e}")))),
+        r = auditors => r.unwrap_or_else(|e| Err(NodeError::Transport(format!("the listener for auditors failed: {e}")))),
         _ = shutdown_signal() => Ok(()),
     };
     let _ = std::fs::remove_file(node.dir.join(SOCKET_NAME));

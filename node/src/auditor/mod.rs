@@ -1,3 +1,4 @@
 //! What an auditor does offline, and any node can: verify everything it holds.
 
+pub mod direct;
 pub mod verify;

@@ -173,7 +173,7 @@ fn serve_fanin_hub() {
     runtime
         .block_on(async {
             let node = std::sync::Arc::new(crate::node::Node::open(std::path::Path::new(&dir))?);
-            crate::serve::serve(node).await
+            crate::serve::serve(node, None).await
         })
         .unwrap();
 }

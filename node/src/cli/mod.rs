@@ -55,8 +55,10 @@ pub enum Command {
     #[command(after_help = "Example:\n  espm info\n  espm --json info")]
     Info,
     /// Run the node: a hub listens; a satker or auditor syncs in the background.
-    #[command(after_help = "Example:\n  espm serve")]
-    Serve,
+    #[command(
+        after_help = "Example:\n  espm serve\n  espm serve --listen 0.0.0.0:4434   # a satker that also answers auditors in its scope"
+    )]
+    Serve(ServeArgs),
     /// Enroll a device (hub).
     #[command(
         after_help = "Example:\n  espm enroll DEVICE_NODE_ID --satker 123456\n  espm enroll DEVICE_NODE_ID --auditor --scope 123456,654321"
@@ -131,8 +133,10 @@ pub enum Command {
     /// Counts per satker and state, and alerts (hub).
     #[command(after_help = "Example:\n  espm monitor")]
     Monitor,
-    /// Reconcile with the hub now.
-    #[command(after_help = "Example:\n  espm sync --timeout 120")]
+    /// Reconcile with the hub now (an auditor: or straight with a satker node, --from).
+    #[command(
+        after_help = "Example:\n  espm sync --timeout 120\n  espm sync --from 10.0.0.7:4434 --from-id SATKER_NODE_ID   # an auditor, straight from a satker node in its scope"
+    )]
     Sync(SyncArgs),
     /// Verify every stored item.
     #[command(after_help = "Example:\n  espm verify")]
@@ -577,6 +581,22 @@ pub struct SyncArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// Auditor only: sync straight from the satker node at IP:PORT (one that runs
+    /// `espm serve --listen`) instead of the hub, when the hub is out of reach.
+    #[arg(long, value_name = "IP:PORT", requires = "from_id")]
+    pub from: Option<String>,
+    /// The node id of that satker device (`espm id` on it); its TLS must present it.
+    #[arg(long, value_name = "SATKER_NODE_ID", requires = "from")]
+    pub from_id: Option<String>,
+}
+
+/// `espm serve`
+#[derive(Args, Debug, Clone, Serialize, Deserialize)]
+pub struct ServeArgs {
+    /// Satker only: also answer auditors in this satker's scope on UDP IP:PORT, so they
+    /// can sync straight from this node when the hub is out of reach.
+    #[arg(long, value_name = "IP:PORT")]
+    pub listen: Option<String>,
 }
 
 /// `espm proof`
@@ -659,7 +679,7 @@ impl Command {
         !matches!(
             self,
             Command::Init(_)
-                | Command::Serve
+                | Command::Serve(_)
                 | Command::Demo
                 | Command::Bench(_)
                 | Command::Restore(_)

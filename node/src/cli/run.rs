@@ -111,7 +111,7 @@ pub async fn execute(
 ) -> Result<Output> {
     match cmd {
         Command::Init(_)
-        | Command::Serve
+        | Command::Serve(_)
         | Command::Demo
         | Command::Bench(_)
         | Command::Restore(_) => Err(NodeError::user(
@@ -268,6 +268,18 @@ pub async fn execute(
         }
         Command::Reject(a) => Ok(output(&processing::reject(&node, &a.doc_id, &a.reason)?)),
         Command::Monitor => Ok(output(&monitor::monitor(&node)?)),
+        Command::Sync(a) if a.from.is_some() => {
+            let line = show_progress.then(ProgressLine::start);
+            let options = direct_options(&a, line.as_ref().map(ProgressLine::feed))?;
+            let from = options.from;
+            let synced = crate::auditor::direct::sync_from_satker(node, options).await;
+            drop(line);
+            let synced = synced?;
+            Ok(output(&crate::cli::render::sync::FromSatker {
+                synced: &synced,
+                from,
+            }))
+        }
         Command::Sync(a) => {
             let line = show_progress.then(ProgressLine::start);
             let options = sync::SyncOptions {
@@ -333,6 +345,31 @@ pub fn restore(
     let restored = backup::restore_node(file, dir, line.as_ref().map(BackupProgress::feed));
     drop(line);
     Ok(output(&restored?))
+}
+
+/// `espm sync --from`'s arguments as the API takes them, refused with the message people need.
+fn direct_options(
+    a: &crate::cli::SyncArgs,
+    progress: Option<sync::OnProgress>,
+) -> Result<crate::auditor::direct::DirectOptions> {
+    let from = a.from.as_deref().unwrap_or_default();
+    let from = from.parse().map_err(|_| {
+        NodeError::user(format!(
+            "--from '{from}' is not IP:PORT; give the satker node's address and the port of its `espm serve --listen`"
+        ))
+    })?;
+    let id = a.from_id.as_deref().unwrap_or_default();
+    let from_id = id.parse().map_err(|_| {
+        NodeError::user(format!(
+            "--from-id '{id}' is not a node id; copy it exactly as `espm id` prints it on the satker device"
+        ))
+    })?;
+    Ok(crate::auditor::direct::DirectOptions {
+        from,
+        from_id,
+        timeout: std::time::Duration::from_secs(a.timeout.max(1)),
+        progress,
+    })
 }
 
 /// `espm enroll`'s arguments as the API takes them, refused with the message people need.

@@ -231,6 +231,10 @@ impl Replica for DeviceReplica {
         through: u64,
     ) -> Result<Vec<Refusal>, ProtocolError> {
         self.unflushed.store(true, Ordering::Release);
+        // A satker keeps the hub's positions of what it may share with an auditor.
+        if let Err(e) = crate::satker::share::mirror(&self.node, stream, items, through) {
+            tracing::warn!(%stream, "the copy kept for auditors was not extended: {e}");
+        }
         receive_frame(
             &self.node,
             stream,

@@ -235,8 +235,14 @@ async fn one_session(
         .await
         .map_err(|e| refine(e, conn, node))?;
     let replica = DeviceReplica::new(node.clone());
-    // The client's Hello says what this node holds, which the store tells.
-    let mut exchange = blocking(move || Reconcile::client(Config::default(), replica)).await??;
+    let rewinding = node.clone();
+    // The client's Hello says what this node holds, which the store tells; a satker
+    // whose copy for auditors is behind asks for the rest again first.
+    let mut exchange = blocking(move || {
+        crate::satker::share::rewind(&rewinding)?;
+        Reconcile::client(Config::default(), replica)
+    })
+    .await??;
     if let Some(report) = progress {
         exchange = exchange.on_progress(Box::new(move |s, r, w| report(&progress_of(s, r, w))));
     }

@@ -2,7 +2,9 @@
 
 pub mod compose;
 pub mod documents;
+pub mod listen;
 pub mod operators;
+pub mod share;
 pub mod signers;
 pub mod signing;
 pub mod submit;

@@ -55,8 +55,35 @@ impl Render for Synced {
     }
 
     fn text(&self) -> String {
+        self.text_with("the hub")
+    }
+}
+
+/// A sync of an auditor straight from a satker node (`espm sync --from`): the same
+/// JSON as a sync with the hub, its text naming the node.
+pub struct FromSatker<'a> {
+    /// What the sync moved.
+    pub synced: &'a Synced,
+    /// The satker node's address.
+    pub from: std::net::SocketAddr,
+}
+
+impl Render for FromSatker<'_> {
+    fn json(&self) -> serde_json::Value {
+        self.synced.json()
+    }
+
+    fn text(&self) -> String {
+        self.synced
+            .text_with(&format!("the satker node at {}", self.from))
+    }
+}
+
+impl Synced {
+    /// The text of a sync with `peer` ("the hub", say).
+    fn text_with(&self, peer: &str) -> String {
         let mut text = format!(
-            "Synced with the hub: sent {} item(s) and {} attachment chunk(s) ({}), received {} item(s) and {} chunk(s) ({}).",
+            "Synced with {peer}: sent {} item(s) and {} attachment chunk(s) ({}), received {} item(s) and {} chunk(s) ({}).",
             self.sent_items,
             self.sent_chunks,
             HumanBytes(self.wire.sent_bytes),
@@ -243,6 +270,25 @@ fn message(p: &SyncProgress) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sync_straight_from_a_satker_names_the_node_and_keeps_the_json_of_a_sync() {
+        let s = Synced {
+            received_items: 7,
+            ..Synced::default()
+        };
+        let direct = FromSatker {
+            synced: &s,
+            from: "10.0.0.7:4434".parse().unwrap(),
+        };
+        let text = direct.text();
+        assert!(
+            text.starts_with("Synced with the satker node at 10.0.0.7:4434: sent 0 item(s)"),
+            "{text}"
+        );
+        assert_eq!(direct.json(), s.json());
+        assert!(s.text().starts_with("Synced with the hub: "));
+    }
 
     #[test]
     fn the_summary_names_the_documents_receipted_refused_and_rejected() {
