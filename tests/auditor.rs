@@ -14,16 +14,8 @@ fn sync(node: &Espm) -> Value {
 
 /// One SPM of the default satker, approved at the KPPN.
 fn approved_spm(hub: &Hub, satker: &Satker) -> String {
-    let serials = provision_signers(hub, satker);
-    let uri = satker.add_operator();
-    let doc = satker.new_spm("00001/SPM/2026", "7500000");
-    satker.sign(&doc, &serials.ppspm);
-    satker.submit(&[&doc], &uri);
-    satker.sync();
-    take_and_approve(hub, &doc);
-    satker.sync();
-    assert_eq!(satker.state(&doc), "approved");
-    doc
+    let ppspm = provision_signers(hub, satker).ppspm;
+    approve_spm(hub, satker, &ppspm, "00001/SPM/2026")
 }
 
 #[test]

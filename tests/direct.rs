@@ -26,15 +26,7 @@ fn approved_spm(hub: &Hub, satker: &Satker, nomor: &str) -> String {
         SATKER_CODE => provision_signers(hub, satker).ppspm,
         _ => provision_other(hub, satker),
     };
-    let uri = satker.add_operator();
-    let doc = satker.new_spm(nomor, "7500000");
-    satker.sign(&doc, &ppspm);
-    satker.submit(&[&doc], &uri);
-    satker.sync();
-    take_and_approve(hub, &doc);
-    satker.sync();
-    assert_eq!(satker.state(&doc), "approved");
-    doc
+    approve_spm(hub, satker, &ppspm, nomor)
 }
 
 /// The two signers of a satker other than [`SATKER_CODE`], certified; returns the

@@ -13,14 +13,8 @@ use support::*;
 
 /// A satker with one SPM the KPPN's hub has receipted; returns the document id.
 fn delivered_spm(hub: &Hub, satker: &Satker) -> String {
-    let serials = provision_signers(hub, satker);
-    let uri = satker.add_operator();
-    let doc = satker.new_spm("00001/SPM/2026", "7500000");
-    satker.sign(&doc, &serials.ppspm);
-    satker.submit(&[&doc], &uri);
-    satker.sync();
-    assert_eq!(satker.state(&doc), "delivered");
-    doc
+    let ppspm = provision_signers(hub, satker).ppspm;
+    deliver_spm(satker, &ppspm, "00001/SPM/2026")
 }
 
 /// `espm --json check-proof FILE --hub-id ID` with no data directory anywhere: not the

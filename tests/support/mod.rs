@@ -227,3 +227,24 @@ pub fn auditor(hub: &Hub, scope: &str) -> Satker {
     hub.ok(&["enroll", &node_id, "--auditor", "--scope", scope]);
     Satker::new(espm, node_id)
 }
+
+/// Signs one SPM of `satker` by the PPSPM certificate `ppspm`, submits it with a new
+/// operator and syncs; returns its id once the hub has receipted it.
+pub fn deliver_spm(satker: &Satker, ppspm: &str, nomor: &str) -> String {
+    let uri = satker.add_operator();
+    let doc = satker.new_spm(nomor, "7500000");
+    satker.sign(&doc, ppspm);
+    satker.submit(&[&doc], &uri);
+    satker.sync();
+    assert_eq!(satker.state(&doc), "delivered");
+    doc
+}
+
+/// As [`deliver_spm`], then received and approved at the KPPN and synced back.
+pub fn approve_spm(hub: &Hub, satker: &Satker, ppspm: &str, nomor: &str) -> String {
+    let doc = deliver_spm(satker, ppspm, nomor);
+    take_and_approve(hub, &doc);
+    satker.sync();
+    assert_eq!(satker.state(&doc), "approved");
+    doc
+}

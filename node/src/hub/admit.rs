@@ -76,6 +76,24 @@ pub(crate) async fn hub_loop(node: Arc<Node>, addr: SocketAddr) -> Result<()> {
 
 /// Answers every incoming connection on `endpoint` within `limits`, until it closes.
 pub(crate) async fn accept_loop(endpoint: quinn::Endpoint, node: Arc<Node>, limits: HubLimits) {
+    accept_each(endpoint, node, limits, |node, conn, limits| async move {
+        serve_connection(node, conn, &limits).await
+    })
+    .await
+}
+
+/// Admits each incoming connection within `limits` (a permit held from before the
+/// handshake to the end of the connection, the bound every listener keeps) and answers
+/// it with `serve`: the hub's devices, or a satker's auditors.
+pub(crate) async fn accept_each<S, F>(
+    endpoint: quinn::Endpoint,
+    node: Arc<Node>,
+    limits: HubLimits,
+    serve: S,
+) where
+    S: Fn(Arc<Node>, quinn::Connection, HubLimits) -> F + Copy + Send + 'static,
+    F: std::future::Future<Output = Result<()>> + Send + 'static,
+{
     let admission = Admission::new(&limits);
     while let Some(incoming) = endpoint.accept().await {
         let Some((incoming, permit)) = admission.admit(incoming) else {
@@ -83,11 +101,11 @@ pub(crate) async fn accept_loop(endpoint: quinn::Endpoint, node: Arc<Node>, limi
         };
         let node = node.clone();
         tokio::spawn(async move {
-            // Held through the handshake too: that is work a flood would make the hub do.
+            // Held through the handshake too: that is work a flood would make us do.
             let _permit = permit;
             match incoming.await {
                 Ok(conn) => {
-                    if let Err(e) = serve_connection(node, conn, &limits).await {
+                    if let Err(e) = serve(node, conn, limits).await {
                         tracing::info!(error = %e, "session ended with an error");
                     }
                 }

@@ -12,8 +12,8 @@ use super::share::{admits, ShareReplica};
 use crate::{
     error::{NodeError, Result},
     hub::limits::{
-        idle_reason, per_device_reason, session_reason, Admission, HubLimits, DEADLINE_PASSED,
-        NOT_ADMITTED, OVER_LIMIT,
+        idle_reason, per_device_reason, session_reason, HubLimits, DEADLINE_PASSED, NOT_ADMITTED,
+        OVER_LIMIT,
     },
     node::Node,
     transport::{blocking, drive, recv_header, server_endpoint, tls, Deadlines, Reconcile},
@@ -54,26 +54,12 @@ pub async fn listen(node: Arc<Node>, addr: SocketAddr) -> Result<()> {
     Ok(())
 }
 
-/// Answers every incoming connection on `endpoint` within `limits`.
+/// Answers every incoming connection on `endpoint` within `limits`, as the hub does.
 pub async fn accept_loop(endpoint: quinn::Endpoint, node: Arc<Node>, limits: HubLimits) {
-    let admission = Admission::new(&limits);
-    while let Some(incoming) = endpoint.accept().await {
-        let Some((incoming, permit)) = admission.admit(incoming) else {
-            continue;
-        };
-        let node = node.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            match incoming.await {
-                Ok(conn) => {
-                    if let Err(e) = serve_auditor(node, conn, &limits).await {
-                        tracing::info!(error = %e, "auditor session ended with an error");
-                    }
-                }
-                Err(e) => tracing::info!(error = %e, "auditor handshake failed"),
-            }
-        });
-    }
+    crate::hub::admit::accept_each(endpoint, node, limits, |node, conn, limits| async move {
+        serve_auditor(node, conn, &limits).await
+    })
+    .await
 }
 
 /// One auditor's connection: its reconciliation sessions, one at a time, within the
