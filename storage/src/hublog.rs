@@ -45,6 +45,12 @@ impl LogHead {
     }
 }
 
+/// The stored head record of `head`: key and value, written when a write that appended
+/// to the log is applied.
+pub(crate) fn head_record(head: &LogHead) -> (Vec<u8>, Vec<u8>) {
+    (HEAD_KEY.to_vec(), Store::encode_record(head))
+}
+
 fn entry_key(seq: u64) -> Vec<u8> {
     [b"l/".as_slice(), &seq.to_be_bytes()].concat()
 }
@@ -83,13 +89,32 @@ fn head_of(raw: Option<impl AsRef<[u8]>>) -> Result<LogHead, StoreError> {
     }
 }
 
-/// The log as it stands in a transaction (its own writes included).
-struct InTxn<'a, 'b>(&'a Txn<'b>);
+/// The log as it stands in a transaction (its own writes included). Each subtree read
+/// is kept: proofs against one tree share their upper subtrees and the right edge, and
+/// many proofs at once (a session's receipts) then cost one read of each.
+struct InTxn<'a, 'b> {
+    t: &'a Txn<'b>,
+    read: std::cell::RefCell<std::collections::HashMap<(u32, u64), MerkleHash>>,
+}
+
+impl<'a, 'b> InTxn<'a, 'b> {
+    fn new(t: &'a Txn<'b>) -> Self {
+        InTxn {
+            t,
+            read: Default::default(),
+        }
+    }
+}
 
 impl Subtrees for InTxn<'_, '_> {
     type Error = StoreError;
     fn subtree(&self, level: u32, index: u64) -> Result<MerkleHash, StoreError> {
-        node_of(self.0.raw_get(&node_key(level, index))?, level, index)
+        if let Some(h) = self.read.borrow().get(&(level, index)) {
+            return Ok(*h);
+        }
+        let h = node_of(self.t.raw_get(&node_key(level, index))?, level, index)?;
+        self.read.borrow_mut().insert((level, index), h);
+        Ok(h)
     }
 }
 
@@ -108,7 +133,7 @@ impl Txn<'_> {
     /// Appends `address` to the hub log; returns its position (from 1) and the tree's
     /// root right after it.
     pub fn hub_log_append(&mut self, address: Address) -> Result<(u64, Address), StoreError> {
-        let mut frontier = head_of(self.raw_get(HEAD_KEY)?)?.frontier();
+        let mut frontier = self.log_frontier()?;
         for (level, index, hash) in frontier.push(leaf_hash(&address.0)) {
             self.raw_put(node_key(level, index), hash.to_vec());
         }
@@ -118,21 +143,30 @@ impl Txn<'_> {
             entry_key(seq),
             Store::encode_record(&LogEntry { address, root }),
         );
-        let head = LogHead {
+        // Kept on the write and stored once when it is applied ([`head_record`]): a
+        // frame enters dozens of items, and the edge is a few hundred bytes.
+        self.log_head = Some(LogHead {
             size: seq,
             edge: frontier
                 .edge
                 .iter()
                 .map(|(l, h)| (*l, Address(*h)))
                 .collect(),
-        };
-        self.raw_put(HEAD_KEY.to_vec(), Store::encode_record(&head));
+        });
         Ok((seq, root))
+    }
+
+    /// The right edge as this write sees it: its own appends, else the stored head.
+    fn log_frontier(&self) -> Result<Frontier, StoreError> {
+        match &self.log_head {
+            Some(h) => Ok(h.frontier()),
+            None => Ok(head_of(self.raw_get(HEAD_KEY)?)?.frontier()),
+        }
     }
 
     /// The log's size and root as this transaction sees it.
     pub fn hub_log_head(&self) -> Result<(u64, Address), StoreError> {
-        let f = head_of(self.raw_get(HEAD_KEY)?)?.frontier();
+        let f = self.log_frontier()?;
         Ok((f.size, Address(f.root())))
     }
 
@@ -143,17 +177,22 @@ impl Txn<'_> {
         old_size: u64,
         size: u64,
     ) -> Result<Option<Vec<Address>>, StoreError> {
-        Ok(hashes(tree_consistency(&InTxn(self), old_size, size)?))
+        Ok(hashes(tree_consistency(&InTxn::new(self), old_size, size)?))
     }
 
-    /// The RFC 9162 inclusion proof of leaf `index` (position `index + 1`) in the log's
-    /// first `size` entries, as this transaction sees it.
-    pub fn hub_log_inclusion(
+    /// The RFC 9162 inclusion proofs of leaves `indices` (position `index + 1`) in the
+    /// log's first `size` entries, as this transaction sees it; each subtree is read once
+    /// for all of them.
+    pub fn hub_log_inclusions(
         &self,
-        index: u64,
+        indices: &[u64],
         size: u64,
-    ) -> Result<Option<Vec<Address>>, StoreError> {
-        Ok(hashes(tree_inclusion(&InTxn(self), index, size)?))
+    ) -> Result<Vec<Option<Vec<Address>>>, StoreError> {
+        let tree = InTxn::new(self);
+        indices
+            .iter()
+            .map(|i| Ok(hashes(tree_inclusion(&tree, *i, size)?)))
+            .collect()
     }
 }
 

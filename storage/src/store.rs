@@ -382,9 +382,14 @@ impl Store {
         let mut txn = Txn {
             store: self,
             overlay: BTreeMap::new(),
+            log_head: None,
             _guard: guard,
         };
         let r = f(&mut txn)?;
+        if let Some(head) = txn.log_head.take() {
+            let (k, v) = crate::hublog::head_record(&head);
+            txn.overlay.insert(k, Some(v));
+        }
         let mut batch = sled::Batch::default();
         for (k, v) in std::mem::take(&mut txn.overlay) {
             match v {
@@ -490,6 +495,9 @@ pub enum SnapshotPart<'a> {
 pub struct Txn<'a> {
     store: &'a Store,
     overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The hub log's right edge as this write extends it, written once when the write
+    /// is applied rather than once per entry (`hublog.rs`).
+    pub(crate) log_head: Option<crate::LogHead>,
     _guard: MutexGuard<'a, ()>,
 }
 

@@ -1,11 +1,13 @@
 //! The hub signs checkpoints of its Merkle log and proves its receipts against them.
 //!
 //! A checkpoint (size, root, time, and the consistency proof from the one before) is
-//! signed with the service key at least every [`CHECKPOINT_EVERY`] entries and when a
-//! sync session settles, and published in the trust stream, which every node reads.
-//! When a satker's session settles, the hub also sends that satker the inclusion proof
-//! of each of its receipts against the newest checkpoint, in its notices stream: with
-//! them its nodes can prove delivery offline ([`crate::proof`]).
+//! signed with the service key at least every [`CHECKPOINT_EVERY`] entries, published in
+//! the trust stream, which every node reads; and when a satker's session settles with
+//! the log grown, published in that satker's notices stream (which its devices and its
+//! auditors read) with the inclusion proof of each of its receipts against it: with
+//! them its nodes can prove delivery offline ([`crate::proof`]). All of them form one
+//! chain, each naming the last one signed. Session checkpoints go to the satker's own
+//! stream so that 500 sessions ending at once do not each send the others' checkpoints.
 //!
 //! Checkpoints and proofs are not entries of the log: a checkpoint describes the log,
 //! and entering it would change the very tree it names (Certificate Transparency does
@@ -50,12 +52,13 @@ fn publish(t: &mut Txn<'_>, sealed: &SignedItem, stream: &StreamId) -> Result<()
     Ok(())
 }
 
-/// Signs a checkpoint of the log as `t` sees it, unless the last one already covers
-/// every entry; returns it.
+/// Signs a checkpoint of the log as `t` sees it into `stream`, unless the last one
+/// already covers every entry; returns it.
 pub fn issue(
     node: &Node,
     t: &mut Txn<'_>,
     now: Timestamp,
+    stream: &StreamId,
 ) -> Result<Option<CheckpointRecord>, StoreError> {
     let (size, root) = t.hub_log_head()?;
     let last = ISSUED_CHECKPOINT.get_in(t)?;
@@ -82,7 +85,7 @@ pub fn issue(
         previous,
     };
     let sealed = SignedItem::seal(Item::Checkpoint(checkpoint), service(node)?);
-    publish(t, &sealed, &StreamId::Trust)?;
+    publish(t, &sealed, stream)?;
     let record = CheckpointRecord {
         address: sealed.address,
         size,
@@ -99,7 +102,8 @@ pub fn if_due(node: &Node, now: Timestamp) -> Result<(), StoreError> {
     let size = node.store.hub_log_len()?;
     let last = ISSUED_CHECKPOINT.get(&node.store)?.map(|l| l.size);
     if due(size, last, CHECKPOINT_EVERY) {
-        node.store.write(|t| issue(node, t, now))?;
+        node.store
+            .write(|t| issue(node, t, now, &StreamId::Trust))?;
     }
     Ok(())
 }
@@ -138,25 +142,31 @@ pub fn receipted(
 /// session the inclusion proofs of its receipts against the newest checkpoint. Returns
 /// whether anything was published.
 pub fn settle(node: &Node, satker: Option<&str>, now: Timestamp) -> Result<bool, StoreError> {
-    let due: Vec<(String, ProofDue)> = match satker {
-        Some(s) => PROOFS_DUE.list(&node.store, &format!("{s}/"))?,
-        None => Vec::new(),
+    // An auditor adds nothing to the log: its sessions sign nothing.
+    let Some(satker) = satker else {
+        return Ok(false);
     };
+    let due: Vec<(String, ProofDue)> = PROOFS_DUE.list(&node.store, &format!("{satker}/"))?;
+    let notices = StreamId::Notices(satker.to_string());
     node.store.write(|t| {
-        let issued = issue(node, t, now)?;
+        let issued = issue(node, t, now, &notices)?;
         let mut published = issued.is_some();
         let Some(checkpoint) = issued.or(ISSUED_CHECKPOINT.get_in(t)?) else {
             return Ok(published);
         };
-        let (Some(satker), false) = (satker, due.is_empty()) else {
+        let signed_here = issued.is_some();
+        if due.is_empty() {
             return Ok(published);
-        };
-        let mut proofs = Vec::with_capacity(due.len());
-        for (key, d) in &due {
-            if d.seq > checkpoint.size {
-                continue;
-            }
-            let Some(path) = t.hub_log_inclusion(d.seq - 1, checkpoint.size)? else {
+        }
+        let covered: Vec<&(String, ProofDue)> = due
+            .iter()
+            .filter(|(_, d)| d.seq <= checkpoint.size)
+            .collect();
+        let leaves: Vec<u64> = covered.iter().map(|(_, d)| d.seq - 1).collect();
+        let paths = t.hub_log_inclusions(&leaves, checkpoint.size)?;
+        let mut proofs = Vec::with_capacity(covered.len());
+        for ((key, d), path) in covered.into_iter().zip(paths) {
+            let Some(path) = path else {
                 continue;
             };
             proofs.push(InclusionProof {
@@ -167,7 +177,18 @@ pub fn settle(node: &Node, satker: Option<&str>, now: Timestamp) -> Result<bool,
             });
             PROOFS_DUE.delete(t, key);
         }
-        let notices = StreamId::Notices(satker.to_string());
+        if !signed_here && !proofs.is_empty() {
+            // The last checkpoint already covers this session (another session's or
+            // the periodic one signed it): it goes to this satker too, beside the proofs
+            // against it. The same item, one more stream position.
+            t.append(
+                &notices,
+                StreamEntry {
+                    address: checkpoint.address,
+                    origin: None,
+                },
+            )?;
+        }
         for batch in proofs.chunks(MAX_PROOFS_PER_ITEM) {
             let item = Inclusions {
                 checkpoint: checkpoint.address,

@@ -246,3 +246,30 @@ fn two_checkpoints_that_both_follow_the_same_one_are_a_fork_even_when_each_exten
     };
     assert!(c.previous.is_none() && c.size <= real.size);
 }
+
+#[test]
+fn a_receipt_covered_by_another_sessions_checkpoint_is_proven_against_it_there_too() {
+    let mut w = World::new();
+    let device = w.satker(SATKER);
+    let ppspm = w.ppspm(&device);
+    let doc = w.submit_spm(&device, &ppspm, "spm-bukti-0003", Vec::new());
+    // The link drops right after the hub took the device's first flight: the receipt is
+    // issued, the session never settles.
+    w.sync_until(&device, |t| {
+        t.up.iter()
+            .any(|m| matches!(m, sync_protocol::Message::Done { .. }))
+    });
+    assert!(RECEIPT_OF
+        .get(&w.hub.store, &format!("{SATKER}/{doc}"))
+        .unwrap()
+        .is_some());
+    // Another satker's session settles first: its checkpoint covers this receipt.
+    crate::hub::checkpoint::settle(&w.hub, Some("654321"), w.hub.now()).unwrap();
+    // The next session adds nothing to the log, and still brings the proof and the
+    // checkpoint it is against.
+    w.sync(&device);
+    let p = proof::make(&device, &doc).unwrap();
+    let checked = proof::check(&serde_json::to_string(&p).unwrap(), &w.hub.node_id());
+    assert!(checked.ok, "{checked:?}");
+    assert!(verify(&device).unwrap().ok());
+}
