@@ -184,7 +184,10 @@ fn main() -> ExitCode {
     let filter = match tracing_subscriber::EnvFilter::try_from_env("ESPM_LOG") {
         // Someone who names sled in ESPM_LOG asked for its lines; nobody else gets them.
         Ok(f) if std::env::var("ESPM_LOG").is_ok_and(|v| v.contains("sled")) => f,
-        Ok(f) => f.add_directive(SLED_OFF.parse().expect("a valid directive")),
+        Ok(f) => match SLED_OFF.parse() {
+            Ok(directive) => f.add_directive(directive),
+            Err(_) => f,
+        },
         Err(_) => tracing_subscriber::EnvFilter::new(log_filter(
             cli.quiet,
             cli.verbose,
